@@ -1,0 +1,355 @@
+"""Who may see and do what: the one place that decides it.
+
+Every model that holds an organisation's data is registered here with the
+lookups that lead from a row to its organisation and (where it has one) its
+clinic, and with the roles allowed each action. Everything that reaches a user
+(API viewsets, pages, the admin) narrows its querysets with `visible_to` and
+checks writes with `can` / `can_add`. The default is deny: no role, no rows;
+an unregistered model is an error. Rows of another organisation are simply
+not in the queryset, so they answer 404, never 403.
+
+The platform operator (a superuser) sees everything.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from rest_framework import permissions
+
+from clinics.models import Clinic, Membership, Organization, Role
+
+Action = Literal["view", "add", "change", "delete"]
+ACTIONS: tuple[Action, ...] = ("view", "add", "change", "delete")
+
+STAFF = frozenset(Role)
+MANAGERS = frozenset({Role.ORG_ADMIN, Role.CLINIC_MANAGER})
+ORG_ADMINS = frozenset({Role.ORG_ADMIN})
+NOBODY: frozenset[Role] = frozenset()
+
+
+class NotRegistered(LookupError):
+    """A model reached the access module without a rule: a programming error."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    organization: str
+    """Lookup from the model to its organisation's id, e.g. "organization"."""
+    clinic: str | None
+    """Lookup to its clinic's id, or None when a row belongs to the whole organisation."""
+    roles: dict[str, frozenset[Role]]
+    own: str | None = None
+    """Lookup to a user who may always view the row (their own record)."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One role a user holds: at a clinic, or organisation-wide (clinic_id None)."""
+
+    organization_id: object
+    clinic_id: object | None
+    role: Role
+
+
+_rules: dict[type[models.Model], Rule] = {}
+
+
+def register(
+    model: type[models.Model],
+    *,
+    organization: str = "organization",
+    clinic: str | None = None,
+    view: Iterable[Role] = NOBODY,
+    add: Iterable[Role] = NOBODY,
+    change: Iterable[Role] = NOBODY,
+    delete: Iterable[Role] = NOBODY,
+    own: str | None = None,
+) -> None:
+    """Declare who may do what with `model`; called from each app's AppConfig.ready()."""
+    _rules[model] = Rule(
+        organization=organization,
+        clinic=clinic,
+        roles={
+            "view": frozenset(view),
+            "add": frozenset(add),
+            "change": frozenset(change),
+            "delete": frozenset(delete),
+        },
+        own=own,
+    )
+
+
+def registered_models() -> list[type[models.Model]]:
+    return list(_rules)
+
+
+def rule_for(model: type[models.Model]) -> Rule:
+    try:
+        return _rules[model]
+    except KeyError:
+        raise NotRegistered(f"{model.__name__} is not registered with clinics.access") from None
+
+
+def grants_of(user) -> list[Grant]:
+    """The roles `user` holds, read once per user object (so once per request)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    cached = getattr(user, "_fascia_grants", None)
+    if cached is None:
+        cached = [
+            Grant(organization_id=org, clinic_id=clinic, role=Role(role))
+            for org, clinic, role in Membership.objects.filter(user=user).values_list(
+                "organization_id", "clinic_id", "role"
+            )
+        ]
+        user._fascia_grants = cached
+    return cached
+
+
+def forget_grants(user) -> None:
+    """Drop the cached roles after they changed within one request."""
+    if hasattr(user, "_fascia_grants"):
+        del user._fascia_grants
+
+
+def is_platform_operator(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
+
+
+def holds_staff_role(user) -> bool:
+    return bool(grants_of(user))
+
+
+def holds_role(user, roles: Iterable[Role]) -> bool:
+    wanted = frozenset(roles)
+    return any(grant.role in wanted for grant in grants_of(user))
+
+
+def visible_to(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
+    """`queryset` narrowed to the rows `user` may `action`."""
+    if is_platform_operator(user):
+        return queryset
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return queryset.none()
+    rule = rule_for(queryset.model)
+    allowed = rule.roles[action]
+    condition = Q(pk__in=[])
+    for grant in grants_of(user):
+        if grant.role not in allowed:
+            continue
+        if grant.clinic_id is None or rule.clinic is None:
+            condition |= Q(**{rule.organization: grant.organization_id})
+        else:
+            condition |= Q(
+                **{rule.organization: grant.organization_id, rule.clinic: grant.clinic_id}
+            )
+    if rule.own and action == "view":
+        condition |= Q(**{rule.own: user.pk})
+    return queryset.filter(condition)
+
+
+def can(user, action: Action, obj: models.Model) -> bool:
+    """May `user` `action` this existing row?"""
+    model = type(obj)
+    return visible_to(user, model._default_manager.filter(pk=obj.pk), action).exists()
+
+
+def can_add(
+    user, model: type[models.Model], *, organization: Organization, clinic: Clinic | None = None
+) -> bool:
+    """May `user` add a `model` row for this organisation (and clinic)?"""
+    if is_platform_operator(user):
+        return True
+    rule = rule_for(model)
+    allowed = rule.roles["add"]
+    clinic_id = clinic.pk if clinic is not None else None
+    return any(
+        grant.organization_id == organization.pk
+        and grant.role in allowed
+        and (grant.clinic_id is None or rule.clinic is None or grant.clinic_id == clinic_id)
+        for grant in grants_of(user)
+    )
+
+
+def may_use(user, model: type[models.Model], action: Action) -> bool:
+    """Does `user` hold any role that allows `action` on some `model` row?"""
+    if is_platform_operator(user):
+        return True
+    allowed = rule_for(model).roles[action]
+    return any(grant.role in allowed for grant in grants_of(user))
+
+
+def clinics_for(user, model: type[models.Model], action: Action) -> QuerySet:
+    """The clinics at which `user` may `action` rows of `model` (for choosing one in a form)."""
+    clinics = Clinic.objects.select_related("organization")
+    if is_platform_operator(user):
+        return clinics
+    allowed = rule_for(model).roles[action]
+    condition = Q(pk__in=[])
+    for grant in grants_of(user):
+        if grant.role not in allowed:
+            continue
+        if grant.clinic_id is None:
+            condition |= Q(organization_id=grant.organization_id)
+        else:
+            condition |= Q(pk=grant.clinic_id)
+    return clinics.filter(condition)
+
+
+def organizations_for(user, model: type[models.Model], action: Action) -> QuerySet:
+    """The organisations in which `user` may `action` some `model` row."""
+    if is_platform_operator(user):
+        return Organization.objects.all()
+    allowed = rule_for(model).roles[action]
+    ids = {grant.organization_id for grant in grants_of(user) if grant.role in allowed}
+    return Organization.objects.filter(pk__in=ids)
+
+
+def mfa_outstanding(user) -> bool:
+    """Staff must set up two-factor authentication before clinical work (when required)."""
+    if not settings.FASCIA_REQUIRE_STAFF_MFA:
+        return False
+    if not (is_platform_operator(user) or holds_staff_role(user)):
+        return False
+    from allauth.mfa.utils import is_mfa_enabled  # needs the app registry
+
+    return not is_mfa_enabled(user)
+
+
+# --- DRF --------------------------------------------------------------------
+
+_METHOD_ACTIONS: dict[str, Action] = {
+    "GET": "view",
+    "HEAD": "view",
+    "OPTIONS": "view",
+    "POST": "add",
+    "PUT": "change",
+    "PATCH": "change",
+    "DELETE": "delete",
+}
+
+
+class IsStaffWithMfa(permissions.BasePermission):
+    """The API's default: an active, logged-in user who has done any MFA asked of them."""
+
+    message = "Set up two-factor authentication before using the API."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active):
+            self.message = "Log in, or send a token: Authorization: Bearer <token>."
+            return False
+        if mfa_outstanding(user):
+            self.message = IsStaffWithMfa.message
+            return False
+        return True
+
+
+class ScopedPermission(IsStaffWithMfa):
+    """Object writes need the action's role; rows the user cannot see never get here (404)."""
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        action = _METHOD_ACTIONS.get(request.method, "change")
+        if action == "view" or can(request.user, action, obj):
+            return True
+        self.message = f"Your role does not allow you to {action} this {obj._meta.verbose_name}."
+        return False
+
+
+class ScopedQuerysetMixin:
+    """For viewsets: the queryset every action starts from is what the user may see."""
+
+    permission_classes = [ScopedPermission]
+
+    def get_queryset(self):
+        return visible_to(self.request.user, super().get_queryset(), "view")
+
+
+# --- Django admin -------------------------------------------------------------
+
+
+class ScopedAdminMixin:
+    """For ModelAdmins: lists, objects and permissions come from the rules above.
+
+    An organisation admin needs no Django model permissions: the role decides.
+    A row outside the user's reach answers 404, like everywhere else.
+    """
+
+    def get_queryset(self, request):
+        return visible_to(request.user, super().get_queryset(request), "view")
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with this id.")
+        return obj
+
+    def has_module_permission(self, request) -> bool:
+        return may_use(request.user, self.model, "view")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        if obj is None:
+            return may_use(request.user, self.model, "view")
+        return can(request.user, "view", obj)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return may_use(request.user, self.model, "add")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is None:
+            return may_use(request.user, self.model, "change")
+        return can(request.user, "change", obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is None:
+            return may_use(request.user, self.model, "delete")
+        return can(request.user, "delete", obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        target = db_field.remote_field.model
+        if target is Organization:
+            kwargs["queryset"] = organizations_for(request.user, self.model, "add")
+        elif target is Clinic:
+            kwargs["queryset"] = clinics_for(request.user, self.model, "add")
+        elif target in _rules:
+            kwargs["queryset"] = visible_to(request.user, target._default_manager.all())
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def admin_site_permission(request) -> bool:
+    """Who may enter /admin/: platform staff, organisation admins and clinic managers."""
+    user = request.user
+    if not (user.is_active and user.is_authenticated):
+        return False
+    return user.is_staff or is_platform_operator(user) or holds_role(user, MANAGERS)
+
+
+__all__ = [
+    "ACTIONS",
+    "MANAGERS",
+    "NOBODY",
+    "ORG_ADMINS",
+    "STAFF",
+    "IsStaffWithMfa",
+    "NotRegistered",
+    "ScopedAdminMixin",
+    "ScopedPermission",
+    "ScopedQuerysetMixin",
+    "admin_site_permission",
+    "can",
+    "can_add",
+    "clinics_for",
+    "grants_of",
+    "holds_role",
+    "holds_staff_role",
+    "may_use",
+    "organizations_for",
+    "register",
+    "registered_models",
+    "visible_to",
+]

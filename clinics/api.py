@@ -1,0 +1,155 @@
+"""API for clinics and staff roles: parse, call a service, render."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from clinics import access, services
+from clinics.models import Clinic, Membership, Organization, Role
+
+UUID_PATTERN = "[0-9a-fA-F-]{36}"
+NOT_VISIBLE = "No {model} with id {{pk_value}} that you can see."
+
+
+def scoped_field(model, queryset_for, **kwargs) -> serializers.PrimaryKeyRelatedField:
+    """A reference to another row, limited to what the requesting user may use."""
+
+    class ScopedField(serializers.PrimaryKeyRelatedField):
+        def get_queryset(self):
+            return queryset_for(self.context["request"].user)
+
+    message = NOT_VISIBLE.format(model=model._meta.verbose_name)
+    return ScopedField(error_messages={"does_not_exist": message}, **kwargs)
+
+
+class ClinicSerializer(serializers.ModelSerializer):
+    organization = scoped_field(
+        Organization, lambda user: access.organizations_for(user, Clinic, "add")
+    )
+
+    class Meta:
+        model = Clinic
+        fields = ["id", "organization", "name", "address", "phone", "timezone", "is_active"]
+        read_only_fields = ["id"]
+
+
+class ClinicUpdateSerializer(ClinicSerializer):
+    organization = serializers.PrimaryKeyRelatedField(read_only=True)
+
+
+class ClinicViewSet(
+    access.ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Clinic sites. Organisation admins add them, managers edit theirs; none is deleted."""
+
+    queryset = Clinic.objects.all()
+    serializer_class = ClinicSerializer
+    filterset_fields = ["is_active", "organization"]
+    lookup_value_regex = UUID_PATTERN
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update"):
+            return ClinicUpdateSerializer
+        return ClinicSerializer
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = services.create_clinic(
+            organization=data.pop("organization"), by=self.request.user, **data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_clinic(
+            clinic=serializer.instance, by=self.request.user, **serializer.validated_data
+        )
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "full_name"]
+
+
+class StaffRoleSerializer(serializers.ModelSerializer):
+    user = PersonSerializer(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "organization", "clinic", "role", "user", "created_at"]
+        read_only_fields = fields
+
+
+class GrantRoleSerializer(serializers.Serializer):
+    organization = scoped_field(
+        Organization, lambda user: access.organizations_for(user, Membership, "add")
+    )
+    clinic = scoped_field(
+        Clinic,
+        lambda user: access.clinics_for(user, Membership, "add"),
+        allow_null=True,
+        required=False,
+        help_text="Empty for an organisation admin.",
+    )
+    role = serializers.ChoiceField(choices=Role.choices)
+    email = serializers.EmailField(help_text="The person's login; someone new is invited.")
+    full_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class StaffRoleViewSet(
+    access.ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Who holds which role where. A role is granted (POST) or removed (DELETE), never edited."""
+
+    queryset = Membership.objects.select_related("user").order_by("created_at", "id")
+    serializer_class = StaffRoleSerializer
+    filterset_fields = ["organization", "clinic", "role"]
+    lookup_value_regex = UUID_PATTERN
+
+    @extend_schema(request=GrantRoleSerializer, responses={201: StaffRoleSerializer})
+    def create(self, request):
+        grant = GrantRoleSerializer(data=request.data, context={"request": request})
+        grant.is_valid(raise_exception=True)
+        membership = services.grant_role(by=request.user, **grant.validated_data)
+        return Response(StaffRoleSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.revoke_role(membership=instance, by=self.request.user)
+
+
+class RoleSerializer(serializers.Serializer):
+    organization = serializers.UUIDField(source="organization_id")
+    clinic = serializers.UUIDField(source="clinic_id", allow_null=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+    roles = RoleSerializer(many=True)
+
+
+class MeView(APIView):
+    """The logged-in user and the roles they hold."""
+
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        user = request.user
+        data = {
+            "id": user.id,
+            "email": user.email,
+            "full_name": user.full_name,
+            "roles": access.grants_of(user),
+        }
+        return Response(MeSerializer(data).data)

@@ -1,0 +1,43 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class ClinicsConfig(AppConfig):
+    default = True
+    name = "clinics"
+    verbose_name = "Clinics and staff"
+
+    def ready(self) -> None:
+        from clinics import access
+        from clinics.models import Clinic, Membership, Organization
+
+        access.register(
+            Organization,
+            organization="id",
+            view=access.STAFF,
+            change=access.ORG_ADMINS,
+        )
+        access.register(
+            Clinic,
+            clinic="id",
+            view=access.STAFF,
+            add=access.ORG_ADMINS,
+            change=access.MANAGERS,
+        )
+        # Colleagues at a clinic see who works there (front desk books with
+        # therapists); managers add and remove roles at their clinics.
+        access.register(
+            Membership,
+            clinic="clinic",
+            view=access.STAFF,
+            add=access.MANAGERS,
+            delete=access.MANAGERS,
+            own="user",
+        )
+
+
+class FasciaAdminConfig(admin_apps.AdminConfig):
+    """The Django admin, entered by role (clinics.access) and logged into through allauth."""
+
+    default = False
+    default_site = "clinics.admin_site.FasciaAdminSite"

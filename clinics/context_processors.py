@@ -1,0 +1,16 @@
+from clinics import access, selectors
+
+
+def current_clinic(request) -> dict:
+    """The header: the clinic in use, the others the user may switch to, and where they may go."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    clinics = list(selectors.clinics_of(user))
+    return {
+        "current_clinic": selectors.current_clinic(request, clinics),
+        "my_clinics": clinics,
+        "user_is_manager": access.holds_role(user, access.MANAGERS)
+        or access.is_platform_operator(user),
+        "user_uses_admin": access.admin_site_permission(request),
+    }

@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from clinics.demo import DEMO_PASSWORD
+
+
+class Command(BaseCommand):
+    help = "Load the demo organisations, clinics and people (idempotent) and print the logins."
+
+    def handle(self, *args, **options):
+        logins = []
+        with transaction.atomic():
+            for loader in settings.FASCIA_DEMO_LOADERS:
+                logins.extend(import_string(loader)() or [])
+        self.stdout.write(self.style.SUCCESS("Demo data is ready. Log in with any of these:"))
+        width = max(len(email) for _, email in logins)
+        for who, email in logins:
+            self.stdout.write(f"  {email.ljust(width)}  {who}")
+        self.stdout.write(f"Password for every demo login: {DEMO_PASSWORD}")

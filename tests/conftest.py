@@ -1,0 +1,84 @@
+"""Named personas: a story reads better than a fixture list.
+
+The world: "Kelowna Physio" (organisation) runs two clinics, Kelowna and
+Vernon; "Harbourside" is another organisation with one clinic, Halifax.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from clinics.models import Clinic, Membership, Organization, Role
+from tests.accounts.factories import UserFactory
+from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
+
+
+@dataclass
+class World:
+    organization: Organization
+    kelowna: Clinic
+    vernon: Clinic
+    org_admin: User
+    manager: User
+    therapist: User
+    front_desk: User
+    vernon_therapist: User
+    other_organization: Organization
+    halifax: Clinic
+    other_admin: User
+    other_therapist: User
+
+    def staff_by_role(self) -> dict[str, User]:
+        """One person per role of the first organisation, each working at Kelowna."""
+        return {
+            Role.ORG_ADMIN: self.org_admin,
+            Role.CLINIC_MANAGER: self.manager,
+            Role.THERAPIST: self.therapist,
+            Role.FRONT_DESK: self.front_desk,
+        }
+
+    def other_membership(self) -> Membership:
+        return Membership.objects.get(user=self.other_therapist)
+
+
+@pytest.fixture
+def world(db) -> World:
+    organization = OrganizationFactory(name="Kelowna Physio")
+    kelowna = ClinicFactory(organization=organization, name="Kelowna")
+    vernon = ClinicFactory(organization=organization, name="Vernon")
+    other = OrganizationFactory(name="Harbourside")
+    halifax = ClinicFactory(organization=other, name="Halifax", timezone="America/Halifax")
+    return World(
+        organization=organization,
+        kelowna=kelowna,
+        vernon=vernon,
+        org_admin=staff(Role.ORG_ADMIN, organization=organization, email="olivia@kelowna.test"),
+        manager=staff(Role.CLINIC_MANAGER, clinic=kelowna, email="marcus@kelowna.test"),
+        therapist=staff(Role.THERAPIST, clinic=kelowna, email="priya@kelowna.test"),
+        front_desk=staff(Role.FRONT_DESK, clinic=kelowna, email="sam@kelowna.test"),
+        vernon_therapist=staff(Role.THERAPIST, clinic=vernon, email="dan@kelowna.test"),
+        other_organization=other,
+        halifax=halifax,
+        other_admin=staff(Role.ORG_ADMIN, organization=other, email="grace@harbourside.test"),
+        other_therapist=staff(Role.THERAPIST, clinic=halifax, email="liam@harbourside.test"),
+    )
+
+
+@pytest.fixture
+def patient_user(db) -> User:
+    """Someone with a login and no clinic role (a patient, once patients exist)."""
+    return UserFactory(email="pat@example.test")
+
+
+@pytest.fixture
+def client_of():
+    """A browser session logged in as `user`."""
+
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
