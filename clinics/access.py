@@ -144,10 +144,12 @@ def visible_to(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
             continue
         if grant.clinic_id is None or rule.clinic is None:
             condition |= Q(**{rule.organization: grant.organization_id})
-        else:
-            condition |= Q(
-                **{rule.organization: grant.organization_id, rule.clinic: grant.clinic_id}
-            )
+            continue
+        at_clinic = Q(**{rule.clinic: grant.clinic_id})
+        if action == "view":
+            # A row with no clinic belongs to every site: staff of any site may read it.
+            at_clinic |= Q(**{f"{rule.clinic}__isnull": True})
+        condition |= Q(**{rule.organization: grant.organization_id}) & at_clinic
     if rule.own and action == "view":
         condition |= Q(**{rule.own: user.pk})
     return queryset.filter(condition)
@@ -242,12 +244,8 @@ class IsStaffWithMfa(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         if not (user and user.is_authenticated and user.is_active):
-            self.message = "Log in, or send a token: Authorization: Bearer <token>."
             return False
-        if mfa_outstanding(user):
-            self.message = IsStaffWithMfa.message
-            return False
-        return True
+        return not mfa_outstanding(user)
 
 
 class ScopedPermission(IsStaffWithMfa):

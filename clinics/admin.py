@@ -40,7 +40,14 @@ class ClinicAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
             saved = services.create_clinic(
                 organization=form.cleaned_data["organization"], by=request.user, **fields
             )
-        obj.pk = saved.pk
+        adopt(obj, saved)
+
+
+def adopt(obj, saved) -> None:
+    """Make the admin's form instance the row the service saved (the admin logs and links it)."""
+    for field in saved._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
 
 
 class GrantRoleForm(forms.ModelForm):
@@ -114,14 +121,15 @@ class MembershipAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        obj.pk = services.grant_role(
+        saved = services.grant_role(
             organization=data["organization"],
             clinic=data.get("clinic"),
             role=data["role"],
             email=data["email"],
             full_name=data.get("full_name", ""),
             by=request.user,
-        ).pk
+        )
+        adopt(obj, saved)
 
     def delete_model(self, request, obj):
         services.revoke_role(membership=obj, by=request.user)

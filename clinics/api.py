@@ -1,6 +1,7 @@
 """API for clinics and staff roles: parse, call a service, render."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +17,7 @@ NOT_VISIBLE = "No {model} with id {{pk_value}} that you can see."
 def scoped_field(model, queryset_for, **kwargs) -> serializers.PrimaryKeyRelatedField:
     """A reference to another row, limited to what the requesting user may use."""
 
+    @extend_schema_field(OpenApiTypes.UUID)
     class ScopedField(serializers.PrimaryKeyRelatedField):
         def get_queryset(self):
             return queryset_for(self.context["request"].user)

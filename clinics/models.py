@@ -96,7 +96,7 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["organization", "clinic__name", "role"]
+        ordering = ["created_at"]
         verbose_name = "staff role"
         constraints = [
             models.UniqueConstraint(

@@ -98,6 +98,7 @@ def revoke_role(*, membership: Membership, by) -> None:
         admins = list(
             Membership.objects.select_for_update()
             .filter(organization_id=membership.organization_id, role=Role.ORG_ADMIN)
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
         if admins == [membership.pk]:

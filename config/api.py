@@ -26,6 +26,10 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound("Not found: no such record, or not one you can see.")
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.NotAuthenticated):
+        exc.detail = exceptions.ErrorDetail(
+            "Log in, or send a token: Authorization: Bearer <token>.", "not_authenticated"
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

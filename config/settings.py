@@ -101,7 +101,7 @@ _database.setdefault("OPTIONS", {})
 _database["OPTIONS"]["pool"] = {
     "min_size": 1,
     "max_size": env.integer("DATABASE_POOL_SIZE", 10),
-    "timeout": 10,
+    "timeout": env.integer("DATABASE_POOL_TIMEOUT", 10),
 }
 _database["CONN_MAX_AGE"] = 0  # the pool, not Django, keeps connections open
 _database["TEST"] = {"NAME": env.text("TEST_DATABASE_NAME", "test_fascia")}
@@ -197,7 +197,12 @@ STORAGES = {
     },
 }
 
-MAILERS = {"default": env.mailer(env.text("EMAIL_URL", "consolemail://"))}
+# E-mail: printed to the console in development, SMTP on this host otherwise.
+MAILERS = {
+    "default": env.mailer(
+        env.text("EMAIL_URL", "consolemail://" if DEBUG else "smtp://localhost:25")
+    )
+}
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "Fascia <fascia@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -43,6 +43,12 @@ class World:
         return Membership.objects.get(user=self.other_therapist)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Argon2 is deliberately slow; the tests make many users and check no hash strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def world(db) -> World:
     organization = OrganizationFactory(name="Kelowna Physio")

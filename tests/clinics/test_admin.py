@@ -1,0 +1,112 @@
+"""The Django admin: organisation admins manage their own sites and staff roles, nothing else."""
+
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from clinics.models import Clinic, Membership, Organization, Role
+
+
+def test_admin_login_goes_through_fascias_login():
+    response = Client().get(reverse("admin:index"), follow=True)
+    assert response.redirect_chain[-1][0].startswith(reverse("account_login"))
+
+
+def test_an_org_admin_who_is_not_a_superuser_enters_the_admin(world, client_of):
+    assert not world.org_admin.is_superuser and not world.org_admin.is_staff
+    response = client_of(world.org_admin).get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert "Clinics and staff" in response.content.decode()
+
+
+def test_therapists_are_not_let_into_the_admin(world, client_of):
+    response = client_of(world.therapist).get(reverse("admin:index"), follow=True)
+    assert response.status_code == 403
+
+
+def test_an_org_admin_sees_and_edits_only_their_organisation(world, client_of):
+    client = client_of(world.org_admin)
+    clinics = client.get(reverse("admin:clinics_clinic_changelist")).content.decode()
+    assert "Kelowna" in clinics and "Vernon" in clinics and "Halifax" not in clinics
+    organizations = client.get(reverse("admin:clinics_organization_changelist"))
+    assert list(organizations.context["cl"].result_list) == [world.organization]
+    assert (
+        client.get(
+            reverse("admin:clinics_organization_change", args=[world.other_organization.pk])
+        ).status_code
+        == 404
+    )
+    response = client.post(
+        reverse("admin:clinics_organization_change", args=[world.other_organization.pk]),
+        {"name": "Mine now"},
+    )
+    assert response.status_code == 404
+    assert Organization.objects.get(pk=world.other_organization.pk).name == "Harbourside"
+
+
+def test_an_org_admin_edits_a_clinic_of_their_organisation(world, client_of):
+    response = client_of(world.org_admin).post(
+        reverse("admin:clinics_clinic_change", args=[world.vernon.pk]),
+        {
+            "name": "Vernon North",
+            "address": "1 Lake Rd",
+            "phone": "+1 250 555 0170",
+            "timezone": "America/Vancouver",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    world.vernon.refresh_from_db()
+    assert world.vernon.name == "Vernon North"
+
+
+def test_an_org_admin_cannot_add_a_clinic_to_another_organisation(world, client_of):
+    response = client_of(world.org_admin).post(
+        reverse("admin:clinics_clinic_add"),
+        {
+            "organization": str(world.other_organization.pk),
+            "name": "Annex",
+            "timezone": "America/Halifax",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "Select a valid choice" in str(response.context["adminform"].form.errors["organization"])
+    assert not Clinic.objects.filter(name="Annex").exists()
+
+
+def test_an_org_admin_grants_a_staff_role_by_email_and_the_person_is_invited(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    client = client_of(world.org_admin)
+    form = {
+        "organization": str(world.organization.pk),
+        "clinic": str(world.vernon.pk),
+        "role": Role.FRONT_DESK,
+        "email": "fiona@kelowna.test",
+        "full_name": "Fiona Desk",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:clinics_membership_add"), form)
+    assert response.status_code == 302
+    assert Membership.objects.filter(user__email="fiona@kelowna.test", clinic=world.vernon).exists()
+    assert mail.outbox[0].to == ["fiona@kelowna.test"]
+    again = client.post(reverse("admin:clinics_membership_add"), form)
+    assert again.status_code == 200
+    assert "already holds the role Front desk here" in again.content.decode()
+    assert Membership.objects.filter(user__email="fiona@kelowna.test").count() == 1
+
+
+def test_a_manager_cannot_grant_roles_at_another_clinic_in_the_admin(world, client_of):
+    response = client_of(world.manager).post(
+        reverse("admin:clinics_membership_add"),
+        {
+            "organization": str(world.organization.pk),
+            "clinic": str(world.vernon.pk),
+            "role": Role.THERAPIST,
+            "email": "v@kelowna.test",
+        },
+    )
+    assert response.status_code == 200
+    assert "clinic" in response.context["adminform"].form.errors
+    assert not Membership.objects.filter(user__email="v@kelowna.test").exists()

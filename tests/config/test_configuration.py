@@ -1,0 +1,51 @@
+"""Bad configuration ends with one line naming the cause, never a traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DATABASE_URL", "SECRET_KEY"}}
+    env.update(environment)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("environment", "cause"),
+    [
+        ({"DEBUG": "true", "DATABASE_URL": "not a url"}, "DATABASE_URL must be a PostgreSQL URL"),
+        (
+            {"DEBUG": "true", "DATABASE_URL": "postgresql://u:p@db.example:port/fascia"},
+            "DATABASE_URL is malformed",
+        ),
+        (
+            {"DEBUG": "true", "DATABASE_URL": "sqlite:///fascia.db"},
+            "Fascia runs only on PostgreSQL",
+        ),
+        ({"DEBUG": "true", "DATABASE_URL": "postgresql://db.example"}, "names no database"),
+        ({"DEBUG": "false"}, "SECRET_KEY is not set"),
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"DEBUG": "true", "EMAIL_URL": "pigeon://loft"}, "EMAIL_URL is malformed"),
+    ],
+)
+def test_bad_configuration_gives_one_line_naming_the_cause(environment, cause):
+    result = manage("check", **environment)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("fascia: ")
+    assert cause in lines[0]
+    assert "Traceback" not in result.stderr

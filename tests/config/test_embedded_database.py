@@ -1,0 +1,64 @@
+"""The embedded PostgreSQL server: from nothing, and the one-line refusals."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from config.embedded_db import server
+from config.environment import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_suite_runs_on_postgresql(db):
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        assert cursor.fetchone()[0].startswith(server.BUNDLED_MAJOR)
+
+
+def test_embedded_server_starts_from_an_empty_directory_and_creates_the_database(tmp_path):
+    data_dir = tmp_path / "postgres"
+    running = server._start(data_dir, "clinic_records")
+    try:
+        assert (data_dir / "PG_VERSION").read_text().strip() == server.BUNDLED_MAJOR
+        with psycopg.connect(running.uri("clinic_records")) as connection:
+            connection.execute("CREATE TABLE seen (id int)")
+            connection.execute("INSERT INTO seen VALUES (1)")
+            assert connection.execute("SELECT count(*) FROM seen").fetchone() == (1,)
+    finally:
+        running.stop()
+    assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_data_of_another_postgresql_version_is_refused_in_one_line(tmp_path):
+    data_dir = tmp_path / "postgres"
+    data_dir.mkdir()
+    (data_dir / "PG_VERSION").write_text("15\n")
+    with pytest.raises(ConfigurationError) as refusal:
+        server._start(data_dir, "fascia")
+    message = str(refusal.value)
+    assert "holds PostgreSQL 15 data" in message
+    assert "\n" not in message
+
+
+def test_a_data_directory_held_by_another_process_is_refused_in_one_line(tmp_path):
+    data_dir = tmp_path / "postgres"
+    data_dir.mkdir()
+    (data_dir / "PG_VERSION").write_text(f"{server.BUNDLED_MAJOR}\n")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (data_dir / "postmaster.pid").write_text(f"{holder.pid}\n{data_dir}\n")
+        with pytest.raises(ConfigurationError) as refusal:
+            server._start(data_dir, "fascia")
+    finally:
+        holder.kill()
+        holder.wait()
+    message = str(refusal.value)
+    assert f"is held by another server (process {holder.pid}" in message
+    assert "\n" not in message
