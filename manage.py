@@ -2,11 +2,14 @@
 """Fascia's command-line entry point."""
 
 import os
+import signal
 import sys
 
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Stop on SIGTERM as on Ctrl-C, so the embedded database is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from django.core.management import execute_from_command_line
 
     from config.environment import ConfigurationError

@@ -107,3 +107,12 @@ def test_staff_set_up_totp_then_are_asked_for_a_code_at_every_login(world, requi
     right = client.post(reverse("mfa_authenticate"), {"code": code_for(secret)})
     assert right.status_code == 302
     assert client.session["_auth_user_id"] == str(world.therapist.pk)
+
+
+def test_passwords_are_stored_with_argon2(db, settings):
+    from config import settings as fascia_settings
+
+    settings.PASSWORD_HASHERS = fascia_settings.PASSWORD_HASHERS
+    user = User.objects.create_user(email="argon@clinic.test", password=PASSWORD)
+    assert user.password.startswith("argon2$")
+    assert user.check_password(PASSWORD)

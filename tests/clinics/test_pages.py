@@ -1,5 +1,6 @@
 """The pages: home sends each role where it works; the header's clinic switcher."""
 
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 
@@ -77,6 +78,8 @@ def test_the_switcher_refuses_a_clinic_the_user_does_not_work_at(world, client_o
 def test_the_login_page_is_styled_as_part_of_fascia():
     html = Client().get(reverse("account_login")).content.decode()
     assert "fascia/fascia.css" in html
+    assert finders.find("fascia/fascia.css") is not None
+    assert "sign up" not in html.lower()
     assert 'class="site-header"' in html
     assert 'name="login"' in html
 
