@@ -131,7 +131,12 @@ def holds_role(user, roles: Iterable[Role]) -> bool:
 
 
 def visible_to(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
-    """`queryset` narrowed to the rows `user` may `action`."""
+    """`queryset` narrowed to the rows `user` may `action`.
+
+    Related rows a caller forgot to select are fetched for all peers in one
+    query (Django's FETCH_PEERS), so a list never costs a query per row.
+    """
+    queryset = queryset.fetch_mode(models.FETCH_PEERS)
     if is_platform_operator(user):
         return queryset
     if not getattr(user, "is_authenticated", False) or not user.is_active:

@@ -1,5 +1,6 @@
 """The embedded PostgreSQL server: from nothing, and the one-line refusals."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,27 @@ def test_a_data_directory_held_by_another_process_is_refused_in_one_line(tmp_pat
     message = str(refusal.value)
     assert f"is held by another server (process {holder.pid}" in message
     assert "\n" not in message
+
+
+def test_with_database_url_fascia_uses_that_server(tmp_path):
+    """Pointing Fascia at an existing server: here, a second one started for the test."""
+    existing = server._start(tmp_path / "existing", "clinic_db")
+    try:
+        url = f"postgresql://postgres@/clinic_db?host={existing.socket_dir}&port={existing.port}"
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        result = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "clinics"],
+            cwd=ROOT,
+            env={**env, "DEBUG": "true", "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        with psycopg.connect(existing.uri("clinic_db")) as connection:
+            tables = connection.execute(
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'clinics_clinic'"
+            ).fetchone()
+        assert tables == (1,)
+    finally:
+        existing.stop()
