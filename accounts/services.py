@@ -5,7 +5,7 @@ from allauth.account.models import EmailAddress
 from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -22,8 +22,12 @@ def find_or_invite_user(*, email: str, full_name: str, invited_to: str) -> User:
     user = User.objects.filter(email=email).first()
     if user is not None:
         return user
-    user = User.objects.create_user(email=email, password=None, full_name=full_name.strip())
-    EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=None, full_name=full_name.strip())
+            EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
+    except IntegrityError:  # the same person, invited a moment ago by a second click
+        return User.objects.get(email=email)
     transaction.on_commit(lambda: _send_invitation(user, invited_to))
     return user
 

@@ -1,5 +1,7 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
+from django.shortcuts import redirect
 
 from clinics import access, services
 from clinics.exceptions import FasciaError
@@ -100,7 +102,8 @@ class GrantRoleForm(forms.ModelForm):
 class MembershipAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
     form = GrantRoleForm
     list_display = ["user", "role", "clinic", "organization", "created_at"]
-    list_filter = ["role", "clinic"]
+    # RelatedOnly: offer only clinics among the visible rows, never every clinic.
+    list_filter = ["role", ("clinic", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["user", "clinic", "organization"]
     search_fields = ["user__email", "user__full_name"]
     fields = ["organization", "clinic", "role", "email", "full_name"]
@@ -130,6 +133,18 @@ class MembershipAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
             by=request.user,
         )
         adopt(obj, saved)
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)  # roles are removed one by one, each checked
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except FasciaError as refusal:
+            self.message_user(request, refusal.message, messages.ERROR)
+            return redirect("admin:clinics_membership_change", object_id)
 
     def delete_model(self, request, obj):
         services.revoke_role(membership=obj, by=request.user)

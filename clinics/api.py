@@ -1,5 +1,6 @@
 """API for clinics and staff roles: parse, call a service, render."""
 
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -24,6 +25,33 @@ def scoped_field(model, queryset_for, **kwargs) -> serializers.PrimaryKeyRelated
 
     message = NOT_VISIBLE.format(model=model._meta.verbose_name)
     return ScopedField(error_messages={"does_not_exist": message}, **kwargs)
+
+
+def visible_organizations(request):
+    return access.visible_to(request.user, Organization.objects.all())
+
+
+def visible_clinics(request):
+    return access.visible_to(request.user, Clinic.objects.all())
+
+
+class ClinicFilter(filters.FilterSet):
+    # Choices come from what the user may see: another organisation's id is
+    # refused exactly like an unknown one.
+    organization = filters.ModelChoiceFilter(queryset=visible_organizations)
+
+    class Meta:
+        model = Clinic
+        fields = ["organization", "is_active"]
+
+
+class StaffRoleFilter(filters.FilterSet):
+    organization = filters.ModelChoiceFilter(queryset=visible_organizations)
+    clinic = filters.ModelChoiceFilter(queryset=visible_clinics)
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "clinic", "role"]
 
 
 class ClinicSerializer(serializers.ModelSerializer):
@@ -53,7 +81,7 @@ class ClinicViewSet(
 
     queryset = Clinic.objects.all()
     serializer_class = ClinicSerializer
-    filterset_fields = ["is_active", "organization"]
+    filterset_class = ClinicFilter
     lookup_value_regex = UUID_PATTERN
 
     def get_serializer_class(self):
@@ -115,7 +143,7 @@ class StaffRoleViewSet(
 
     queryset = Membership.objects.select_related("user").order_by("created_at", "id")
     serializer_class = StaffRoleSerializer
-    filterset_fields = ["organization", "clinic", "role"]
+    filterset_class = StaffRoleFilter
     lookup_value_regex = UUID_PATTERN
 
     @extend_schema(request=GrantRoleSerializer, responses={201: StaffRoleSerializer})

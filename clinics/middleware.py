@@ -6,6 +6,8 @@ from clinics import access
 # set up, and logout), static files, the health check, and the API (which
 # answers its own 403 with a message).
 EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/api/")
+# ...but not the API token page: a token never asks for a second factor.
+NOT_EXEMPT = ("/accounts/api-token/",)
 
 
 class StaffMfaRequiredMiddleware:
@@ -17,7 +19,9 @@ class StaffMfaRequiredMiddleware:
     def __call__(self, request):
         if (
             request.user.is_authenticated
-            and not request.path.startswith(EXEMPT_PREFIXES)
+            and (
+                not request.path.startswith(EXEMPT_PREFIXES) or request.path.startswith(NOT_EXEMPT)
+            )
             and access.mfa_outstanding(request.user)
         ):
             return redirect("mfa_activate_totp")

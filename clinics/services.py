@@ -90,16 +90,17 @@ def _already_held(email: str, role: Role) -> RoleAlreadyHeld:
 
 @transaction.atomic
 def revoke_role(*, membership: Membership, by) -> None:
+    # Every revocation in an organisation locks its row first, so two admins
+    # removing each other queue up instead of deadlocking.
+    Organization.objects.select_for_update().get(pk=membership.organization_id)
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if not access.can(by, "delete", membership):
         raise NotPermitted("Your role does not allow you to remove this staff role.")
     if membership.role == Role.ORG_ADMIN:
-        # Lock every admin row of the organisation so two admins cannot remove each other at once.
         admins = list(
-            Membership.objects.select_for_update()
-            .filter(organization_id=membership.organization_id, role=Role.ORG_ADMIN)
-            .order_by("pk")
-            .values_list("pk", flat=True)
+            Membership.objects.filter(
+                organization_id=membership.organization_id, role=Role.ORG_ADMIN
+            ).values_list("pk", flat=True)
         )
         if admins == [membership.pk]:
             raise LastOrganizationAdmin(

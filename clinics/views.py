@@ -1,3 +1,4 @@
+import uuid
 from urllib.parse import urlsplit
 
 from django.contrib.auth.decorators import login_required
@@ -68,7 +69,11 @@ def clinic_detail(request, clinic_id):
 @require_POST
 def switch_clinic(request):
     """The header's clinic switcher: remember the chosen clinic, go back where the user was."""
-    clinic = get_object_or_404(selectors.clinics_of(request.user), pk=request.POST.get("clinic"))
+    try:
+        clinic_id = uuid.UUID(request.POST.get("clinic", ""))
+    except ValueError:
+        raise Http404("No such clinic.") from None
+    clinic = get_object_or_404(selectors.clinics_of(request.user), pk=clinic_id)
     request.session[selectors.SESSION_KEY] = str(clinic.pk)
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(

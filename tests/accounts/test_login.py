@@ -5,6 +5,7 @@ from allauth.mfa.models import Authenticator
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 from tests.accounts.factories import PASSWORD, UserFactory
@@ -116,3 +117,9 @@ def test_passwords_are_stored_with_argon2(db, settings):
     user = User.objects.create_user(email="argon@clinic.test", password=PASSWORD)
     assert user.password.startswith("argon2$")
     assert user.check_password(PASSWORD)
+
+
+def test_staff_owing_mfa_cannot_make_an_api_token(world, require_mfa, client_of):
+    response = client_of(world.therapist).post(reverse("api_token"), {"action": "create"})
+    assert response.headers["Location"] == reverse("mfa_activate_totp")
+    assert not Token.objects.filter(user=world.therapist).exists()

@@ -110,3 +110,20 @@ def test_a_manager_cannot_grant_roles_at_another_clinic_in_the_admin(world, clie
     assert response.status_code == 200
     assert "clinic" in response.context["adminform"].form.errors
     assert not Membership.objects.filter(user__email="v@kelowna.test").exists()
+
+
+def test_the_staff_role_list_filter_offers_only_visible_clinics(world, client_of):
+    html = client_of(world.org_admin).get(reverse("admin:clinics_membership_changelist"))
+    assert "Halifax" not in html.content.decode()
+
+
+def test_removing_the_last_org_admin_in_the_admin_is_refused_with_a_message(world, client_of):
+    only_admin = Membership.objects.get(user=world.org_admin)
+    response = client_of(world.org_admin).post(
+        reverse("admin:clinics_membership_delete", args=[only_admin.pk]),
+        {"post": "yes"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "last admin" in response.content.decode()
+    assert Membership.objects.filter(pk=only_admin.pk).exists()

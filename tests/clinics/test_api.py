@@ -188,3 +188,18 @@ def test_an_unknown_or_malformed_id_answers_404_as_json(world, client_of):
     response = client.get("/api/v1/clinics/00000000-0000-0000-0000-000000000000/")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_filtering_by_another_organisations_clinic_is_answered_like_an_unknown_one(
+    world, client_of
+):
+    client = client_of(world.front_desk)
+    other = client.get(reverse("staff-role-list"), {"clinic": str(world.halifax.pk)})
+    unknown = client.get(
+        reverse("staff-role-list"), {"clinic": "00000000-0000-0000-0000-000000000000"}
+    )
+    assert other.status_code == unknown.status_code == 400
+    assert "clinic" in other.json()["fields"]
+    own = client.get(reverse("staff-role-list"), {"clinic": str(world.kelowna.pk)})
+    assert own.status_code == 200
+    assert own.json()["count"] == 3

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.module_loading import import_string
 
@@ -10,6 +10,9 @@ class Command(BaseCommand):
     help = "Load the demo organisations, clinics and people (idempotent) and print the logins."
 
     def handle(self, *args, **options):
+        if not settings.DEBUG:
+            # Demo accounts share a published password: never in a real installation.
+            raise CommandError("demo data is loaded only with DEBUG=true (the local demo)")
         logins = []
         with transaction.atomic():
             for loader in settings.FASCIA_DEMO_LOADERS:
