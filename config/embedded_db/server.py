@@ -114,11 +114,16 @@ def _refuse_foreign_server(data_dir: Path, shown: str) -> None:
         return  # stale: the server will clean it up on start
     except psutil.AccessDenied:
         executable = None
-    if executable is None or executable.resolve().parent != BIN_DIR:
-        raise ConfigurationError(
-            f"{shown} is held by another server (process {pid}, "
-            f"{executable or 'not ours'}): stop it, or set DATABASE_URL"
-        )
+    if executable is not None and executable.resolve().parent == BIN_DIR:
+        return  # our own server, started by another process of this checkout
+    if executable is not None and not executable.name.startswith("postgres"):
+        # The pid was reused by an unrelated process after a crash: the file is stale.
+        pid_file.unlink()
+        return
+    raise ConfigurationError(
+        f"{shown} is held by another server (process {pid}, "
+        f"{executable or 'not ours'}): stop it, or set DATABASE_URL"
+    )
 
 
 def _forget_dead_users(data_dir: Path) -> None:

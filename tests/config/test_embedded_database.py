@@ -1,6 +1,7 @@
 """The embedded PostgreSQL server: from nothing, and the one-line refusals."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -48,11 +49,14 @@ def test_data_of_another_postgresql_version_is_refused_in_one_line(tmp_path):
     assert "\n" not in message
 
 
-def test_a_data_directory_held_by_another_process_is_refused_in_one_line(tmp_path):
+def test_a_data_directory_held_by_another_server_is_refused_in_one_line(tmp_path):
     data_dir = tmp_path / "postgres"
     data_dir.mkdir()
     (data_dir / "PG_VERSION").write_text(f"{server.BUNDLED_MAJOR}\n")
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    foreign_postgres = tmp_path / "postgres-bin" / "postgres"  # another installation's server
+    foreign_postgres.parent.mkdir()
+    shutil.copy("/bin/sleep", foreign_postgres)
+    holder = subprocess.Popen([foreign_postgres, "30"])
     try:
         (data_dir / "postmaster.pid").write_text(f"{holder.pid}\n{data_dir}\n")
         with pytest.raises(ConfigurationError) as refusal:
@@ -63,6 +67,21 @@ def test_a_data_directory_held_by_another_process_is_refused_in_one_line(tmp_pat
     message = str(refusal.value)
     assert f"is held by another server (process {holder.pid}" in message
     assert "\n" not in message
+
+
+def test_a_stale_pid_file_whose_pid_was_reused_does_not_stop_the_start(tmp_path):
+    data_dir = tmp_path / "postgres"
+    server._start(data_dir, "fascia").stop()
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (data_dir / "postmaster.pid").write_text(f"{unrelated.pid}\n{data_dir}\n")
+        running = server._start(data_dir, "fascia")
+        with psycopg.connect(running.uri()) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+        running.stop()
+    finally:
+        unrelated.kill()
+        unrelated.wait()
 
 
 def test_with_database_url_fascia_uses_that_server(tmp_path):
