@@ -18,6 +18,7 @@ def test_healthz_is_200_when_the_database_answers(db):
     response = Client().get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+    assert Client().head("/healthz").status_code == 200  # probes often send HEAD
 
 
 def free_port() -> int:
