@@ -29,6 +29,8 @@ ACTIONS: tuple[Action, ...] = ("view", "add", "change", "delete")
 STAFF = frozenset(Role)
 MANAGERS = frozenset({Role.ORG_ADMIN, Role.CLINIC_MANAGER})
 ORG_ADMINS = frozenset({Role.ORG_ADMIN})
+CLINICAL = frozenset({Role.ORG_ADMIN, Role.CLINIC_MANAGER, Role.THERAPIST})
+"""Roles that read clinical answers and notes: everyone but the front desk."""
 NOBODY: frozenset[Role] = frozenset()
 
 
@@ -44,7 +46,9 @@ class Rule:
     """Lookup to its clinic's id, or None when a row belongs to the whole organisation."""
     roles: dict[str, frozenset[Role]]
     own: str | None = None
-    """Lookup to a user who may always view the row (their own record)."""
+    """Lookup to the user whose own record the row is (a patient's login)."""
+    own_may: frozenset[str] = frozenset({"view"})
+    """What that user may do with their own rows, whatever roles they hold."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ def register(
     change: Iterable[Role] = NOBODY,
     delete: Iterable[Role] = NOBODY,
     own: str | None = None,
+    own_may: Iterable[Action] = ("view",),
 ) -> None:
     """Declare who may do what with `model`; called from each app's AppConfig.ready()."""
     _rules[model] = Rule(
@@ -81,6 +86,7 @@ def register(
             "delete": frozenset(delete),
         },
         own=own,
+        own_may=frozenset(own_may),
     )
 
 
@@ -155,7 +161,7 @@ def visible_to(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
             # A row with no clinic belongs to every site: staff of any site may read it.
             at_clinic |= Q(**{f"{rule.clinic}__isnull": True})
         condition |= Q(**{rule.organization: grant.organization_id}) & at_clinic
-    if rule.own and action == "view":
+    if rule.own and action in rule.own_may:
         condition |= Q(**{rule.own: user.pk})
     return queryset.filter(condition)
 
@@ -167,13 +173,39 @@ def can(user, action: Action, obj: models.Model) -> bool:
 
 
 def can_add(
-    user, model: type[models.Model], *, organization: Organization, clinic: Clinic | None = None
+    user,
+    model: type[models.Model],
+    *,
+    organization: Organization,
+    clinic: Clinic | None = None,
+    owner=None,
 ) -> bool:
     """May `user` add a `model` row for this organisation (and clinic)?"""
+    return can_at(user, "add", model, organization=organization, clinic=clinic, owner=owner)
+
+
+def can_at(
+    user,
+    action: Action,
+    model: type[models.Model],
+    *,
+    organization: Organization,
+    clinic: Clinic | None = None,
+    owner=None,
+) -> bool:
+    """May `user` `action` `model` rows of this organisation (and clinic)?
+
+    `owner` is the user whose own record the rows are (a patient's login):
+    the rule's `own_may` lets them act without any role.
+    """
     if is_platform_operator(user):
         return True
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
     rule = rule_for(model)
-    allowed = rule.roles["add"]
+    if rule.own and action in rule.own_may and owner is not None and owner.pk == user.pk:
+        return True
+    allowed = rule.roles[action]
     clinic_id = clinic.pk if clinic is not None else None
     return any(
         grant.organization_id == organization.pk
@@ -334,6 +366,7 @@ def admin_site_permission(request) -> bool:
 
 __all__ = [
     "ACTIONS",
+    "CLINICAL",
     "MANAGERS",
     "NOBODY",
     "ORG_ADMINS",
@@ -346,6 +379,7 @@ __all__ = [
     "admin_site_permission",
     "can",
     "can_add",
+    "can_at",
     "clinics_for",
     "grants_of",
     "holds_role",

@@ -16,6 +16,10 @@ class FasciaError(Exception):
         self.message = message
         self.field = field
 
+    def details(self) -> dict:
+        """More for the API answer beside detail, code and fields (e.g. the duplicates found)."""
+        return {}
+
 
 class NotPermitted(FasciaError):
     status = 403

@@ -19,7 +19,9 @@ def exception_handler(exc, context):
     """Every error as {"detail": "...", "code": "...", "fields": {...}}."""
     if isinstance(exc, FasciaError):
         fields = {exc.field: [exc.message]} if exc.field else {}
-        return _error(exc.status, exc.message, exc.code, fields)
+        response = _error(exc.status, exc.message, exc.code, fields)
+        response.data.update(exc.details())
+        return response
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(_django_errors(exc))
     if isinstance(exc, Http404):

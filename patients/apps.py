@@ -4,3 +4,66 @@ from django.apps import AppConfig
 class PatientsConfig(AppConfig):
     name = "patients"
     verbose_name = "Patients"
+
+    def ready(self) -> None:
+        from clinics import access
+        from patients import models
+
+        at_home_clinic = "patient__home_clinic"
+        # A patient's own login reads (and, where the portal lets them, writes)
+        # their own record; the front desk registers, invites and takes consent
+        # but never reads clinical answers beyond the flags.
+        access.register(
+            models.Patient,
+            clinic="home_clinic",
+            view=access.STAFF,
+            add=access.STAFF,
+            change=access.STAFF,
+            own="user",
+        )
+        access.register(
+            models.ClinicalPolicy,
+            view=access.STAFF,
+            add=access.ORG_ADMINS,
+            change=access.ORG_ADMINS,
+        )
+        access.register(
+            models.PatientInvitation, clinic=at_home_clinic, view=access.STAFF, add=access.STAFF
+        )
+        for record in (models.Intake, models.Surgery):
+            access.register(
+                record,
+                clinic=at_home_clinic,
+                view=access.CLINICAL,
+                add=access.CLINICAL,
+                change=access.CLINICAL,
+                delete=access.CLINICAL,
+                own="patient__user",
+                own_may=("view", "add", "change", "delete"),
+            )
+        for form in (models.Questionnaire, models.Question, models.ConsentTemplate):
+            access.register(form, view=access.STAFF, add=access.ORG_ADMINS)
+        access.register(
+            models.ScreeningResponse,
+            clinic=at_home_clinic,
+            view=access.CLINICAL,
+            add=access.CLINICAL,
+            change=access.STAFF,  # the only change: "the patient reports a change in health"
+            own="patient__user",
+            own_may=("view", "add", "change"),
+        )
+        access.register(
+            models.ScreeningAnswer,
+            clinic="response__patient__home_clinic",
+            view=access.CLINICAL,
+            own="response__patient__user",
+        )
+        for record in (models.ConsentSignature, models.ConsentWithdrawal):
+            access.register(
+                record,
+                clinic=at_home_clinic,
+                view=access.STAFF,
+                add=access.STAFF,
+                own="patient__user",
+                own_may=("view", "add"),
+            )

@@ -13,6 +13,7 @@ from accounts.models import User
 from clinics.models import Clinic, Membership, Organization, Role
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
+from tests.patients.factories import PatientRecord, full_record
 
 
 @dataclass
@@ -41,6 +42,14 @@ class World:
 
     def other_membership(self) -> Membership:
         return Membership.objects.get(user=self.other_therapist)
+
+    def other_record(self) -> PatientRecord:
+        """A patient of the other organisation with one of every record (made once)."""
+        if not hasattr(self, "_other_record"):
+            self._other_record = full_record(
+                clinic=self.halifax, therapist=self.other_therapist, admin=self.other_admin
+            )
+        return self._other_record
 
 
 @pytest.fixture(autouse=True)

@@ -13,12 +13,38 @@ from django.urls import reverse
 from clinics import access
 from clinics.models import Clinic, Membership, Organization, Role
 from config.urls import router
+from patients.models import (
+    ClinicalPolicy,
+    ConsentSignature,
+    ConsentTemplate,
+    ConsentWithdrawal,
+    Intake,
+    Patient,
+    PatientInvitation,
+    Question,
+    Questionnaire,
+    ScreeningAnswer,
+    ScreeningResponse,
+    Surgery,
+)
 
 # How to find a row of the other organisation, for each model with access rules.
 OTHER_ORGANIZATION_ROWS = {
     Organization: lambda world: world.other_organization,
     Clinic: lambda world: world.halifax,
     Membership: lambda world: world.other_membership(),
+    Patient: lambda world: world.other_record().patient,
+    ClinicalPolicy: lambda world: world.other_record().policy,
+    PatientInvitation: lambda world: world.other_record().invitation,
+    Intake: lambda world: world.other_record().intake,
+    Surgery: lambda world: world.other_record().patient.surgeries.get(),
+    Questionnaire: lambda world: world.other_record().screening.questionnaire,
+    Question: lambda world: world.other_record().screening.questionnaire.questions.first(),
+    ScreeningResponse: lambda world: world.other_record().screening,
+    ScreeningAnswer: lambda world: world.other_record().screening.answers.first(),
+    ConsentTemplate: lambda world: world.other_record().consent.template,
+    ConsentSignature: lambda world: world.other_record().consent,
+    ConsentWithdrawal: lambda world: world.other_record().withdrawal,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

@@ -1,0 +1,54 @@
+"""The rules a patient write can break; config.api and the pages show `message` as it is."""
+
+from clinics.exceptions import Conflict, FasciaError, NotPermitted
+
+__all__ = [
+    "Conflict",
+    "ConsentRefused",
+    "EditConflict",
+    "InvitationInvalid",
+    "LikelyDuplicate",
+    "NotPermitted",
+    "ScreeningInvalid",
+]
+
+
+class LikelyDuplicate(Conflict):
+    """The organisation already has a patient with this name and date of birth."""
+
+    code = "likely_duplicate"
+
+    def __init__(self, message: str, *, matches: list):
+        super().__init__(message)
+        self.matches = matches
+
+    def details(self) -> dict:
+        return {
+            "matches": [
+                {
+                    "id": str(patient.pk),
+                    "name": patient.full_name,
+                    "date_of_birth": patient.date_of_birth.isoformat(),
+                    "home_clinic": patient.home_clinic.name,
+                }
+                for patient in self.matches
+            ]
+        }
+
+
+class EditConflict(Conflict):
+    """Someone else saved this record after it was opened: nothing was overwritten."""
+
+    code = "edit_conflict"
+
+
+class ScreeningInvalid(FasciaError):
+    code = "screening_invalid"
+
+
+class ConsentRefused(FasciaError):
+    code = "consent_refused"
+
+
+class InvitationInvalid(FasciaError):
+    code = "invitation_invalid"

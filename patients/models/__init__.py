@@ -1,0 +1,34 @@
+"""Patients and what they tell the clinic: details, intake, screening and consent."""
+
+from patients.models.consent import (
+    ConsentSignature,
+    ConsentTemplate,
+    ConsentWithdrawal,
+    sha256_of,
+)
+from patients.models.records import (
+    Channel,
+    ClinicalPolicy,
+    Intake,
+    Patient,
+    PatientInvitation,
+    Surgery,
+)
+from patients.models.screening import Question, Questionnaire, ScreeningAnswer, ScreeningResponse
+
+__all__ = [
+    "Channel",
+    "ClinicalPolicy",
+    "ConsentSignature",
+    "ConsentTemplate",
+    "ConsentWithdrawal",
+    "Intake",
+    "Patient",
+    "PatientInvitation",
+    "Question",
+    "Questionnaire",
+    "ScreeningAnswer",
+    "ScreeningResponse",
+    "Surgery",
+    "sha256_of",
+]

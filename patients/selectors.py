@@ -1,0 +1,278 @@
+"""Reads about patients that pages, the API and later apps share.
+
+`clinical_statuses` is the one place that says whether a patient's screening
+and consent stand and which contraindications they have; the patient page
+shows it, and starting a treatment session (sessions app) is gated on it.
+"""
+
+import datetime
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from django.contrib.postgres.search import TrigramWordSimilarity
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet, Value
+from django.utils import timezone
+
+from clinics import access
+from patients.contraindications import MINIMUM_AGE, Contraindication, Severity, severity_of
+from patients.models import (
+    ClinicalPolicy,
+    ConsentSignature,
+    ConsentTemplate,
+    Patient,
+    ScreeningResponse,
+)
+from patients.models.records import sounds_like
+
+SEARCH_LIMIT = 50
+NAME_SIMILARITY = 0.3
+"""How alike a typed name must be (0 to 1): low enough that "Jonh Smiht" finds John Smith."""
+
+
+def likely_duplicates(
+    *, organization, first_name: str, last_name: str, date_of_birth, exclude=None
+) -> QuerySet:
+    """Patients of the organisation with the same name (any case and spacing) and date of birth."""
+    name = " ".join(f"{first_name} {last_name}".lower().split())
+    matches = Patient.objects.filter(
+        organization=organization, date_of_birth=date_of_birth, search_name=name
+    ).select_related("home_clinic")
+    if exclude is not None:
+        matches = matches.exclude(pk=exclude.pk)
+    return matches
+
+
+def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Patient]:
+    """The patients `user` may see that match `query`, best first.
+
+    A date (2001-04-30 or 30/04/2001) matches the date of birth, text with an
+    @ the e-mail, four or more digits the phone; anything else is a name,
+    matched by trigram similarity or by sound (every word typed sounds like the
+    first or last name), so that misspellings still find the patient.
+    """
+    query = " ".join(query.split())
+    patients = access.visible_to(user, Patient.objects.select_related("home_clinic"))
+    if not query:
+        return []
+    birth_date = _as_date(query)
+    digits = re.sub(r"\D", "", query)
+    if birth_date is not None:
+        return list(patients.filter(date_of_birth=birth_date)[:limit])
+    if "@" in query:
+        return list(patients.filter(email__icontains=query.lower())[:limit])
+    if len(digits) >= 4 and len(digits) >= len(query.replace(" ", "")) - 2:
+        return list(patients.filter(phone_digits__contains=digits)[:limit])
+    name = query.lower()
+    sounds_alike = Q()
+    for word in name.split()[:3]:
+        sound = sounds_like(Value(word))
+        sounds_alike &= Q(first_name_sound=sound) | Q(last_name_sound=sound)
+    patients = patients.annotate(
+        first_name_sound=sounds_like("first_name"), last_name_sound=sounds_like("last_name")
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The %> operator (word similarity) uses the trigram index; its threshold
+        # is a setting, lowered for this transaction only.
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)",
+            [str(NAME_SIMILARITY)],
+        )
+        return list(
+            patients.filter(Q(search_name__trigram_word_similar=name) | sounds_alike)
+            .annotate(similarity=TrigramWordSimilarity(name, "search_name"))
+            .order_by("-similarity", "last_name", "first_name")[:limit]
+        )
+
+
+def _as_date(text: str) -> datetime.date | None:
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y"):
+        try:
+            return datetime.datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    return None
+
+
+# --- Clinical status: flags, screening and consent --------------------------
+
+
+class ScreeningState:
+    MISSING = "missing"
+    VALID = "valid"
+    EXPIRED = "expired"
+    CHANGED = "changed"
+
+
+class ConsentState:
+    MISSING = "missing"
+    VALID = "valid"
+    OUTDATED = "outdated"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class Flag:
+    contraindication: str
+    severity: str
+
+    @property
+    def label(self) -> str:
+        return Contraindication(self.contraindication).label
+
+    @property
+    def absolute(self) -> bool:
+        return self.severity == Severity.ABSOLUTE
+
+
+@dataclass(frozen=True)
+class Alert:
+    level: str  # "danger" or "warning"
+    message: str
+
+
+@dataclass
+class ClinicalStatus:
+    """Whether a patient may be needled today, and why not."""
+
+    patient_id: uuid.UUID
+    age: int
+    flags: list[Flag] = field(default_factory=list)
+    screening: ScreeningResponse | None = None
+    screening_state: str = ScreeningState.MISSING
+    consent: ConsentSignature | None = None
+    consent_state: str = ConsentState.MISSING
+    consent_counts: bool = False
+    current_consent_version: int | None = None
+
+    @property
+    def absolute_flags(self) -> list[Flag]:
+        return [flag for flag in self.flags if flag.absolute]
+
+    @property
+    def relative_flags(self) -> list[Flag]:
+        return [flag for flag in self.flags if not flag.absolute]
+
+    @property
+    def screening_valid(self) -> bool:
+        return self.screening_state == ScreeningState.VALID
+
+    @property
+    def consent_valid(self) -> bool:
+        return self.consent_state == ConsentState.VALID or (
+            self.consent_state == ConsentState.OUTDATED and self.consent_counts
+        )
+
+    @property
+    def alerts(self) -> list[Alert]:
+        alerts = [
+            Alert("danger", f"Absolute contraindication: {flag.label}. Needling is refused.")
+            for flag in self.absolute_flags
+        ]
+        alerts += [
+            Alert(
+                "warning", f"Relative contraindication: {flag.label}. Record a reason to proceed."
+            )
+            for flag in self.relative_flags
+        ]
+        screening = {
+            ScreeningState.MISSING: "No screening yet: the patient answers it before needling.",
+            ScreeningState.EXPIRED: "The screening has expired: the patient answers it again.",
+            ScreeningState.CHANGED: "The patient reported a change in health: screen again.",
+        }.get(self.screening_state)
+        if screening:
+            alerts.append(Alert("danger", screening))
+        if self.consent_state == ConsentState.MISSING:
+            alerts.append(Alert("danger", "No signed consent to dry needling."))
+        elif self.consent_state == ConsentState.WITHDRAWN:
+            alerts.append(Alert("danger", "The patient withdrew consent: no needling."))
+        elif self.consent_state == ConsentState.OUTDATED:
+            version = self.consent.template_version
+            if self.consent_counts:
+                alerts.append(
+                    Alert(
+                        "warning",
+                        f"Consent was signed on version {version}; version "
+                        f"{self.current_consent_version} is current. Ask the patient to sign it.",
+                    )
+                )
+            else:
+                alerts.append(
+                    Alert(
+                        "danger",
+                        f"Consent was signed on version {version}; version "
+                        f"{self.current_consent_version} must be signed before needling.",
+                    )
+                )
+        return alerts
+
+
+def clinical_status(patient: Patient, *, now: datetime.datetime | None = None) -> ClinicalStatus:
+    return clinical_statuses([patient], now=now)[patient.pk]
+
+
+def clinical_statuses(
+    patients: list[Patient], *, now: datetime.datetime | None = None
+) -> dict[uuid.UUID, ClinicalStatus]:
+    """The status of each patient, in a fixed number of queries however many there are."""
+    now = now or timezone.now()
+    ids = [patient.pk for patient in patients]
+    organizations = {patient.organization_id for patient in patients}
+    screenings = {
+        response.patient_id: response
+        for response in ScreeningResponse.objects.filter(patient_id__in=ids)
+        .order_by("patient_id", "-submitted_at")
+        .distinct("patient_id")
+    }
+    consents = {
+        signature.patient_id: signature
+        for signature in ConsentSignature.objects.filter(patient_id__in=ids)
+        .select_related("withdrawal")
+        .order_by("patient_id", "-signed_at")
+        .distinct("patient_id")
+    }
+    current_versions = dict(
+        ConsentTemplate.objects.filter(organization_id__in=organizations)
+        .order_by("organization_id", "-version")
+        .distinct("organization_id")
+        .values_list("organization_id", "version")
+    )
+    outdated_counts = dict(
+        ClinicalPolicy.objects.filter(organization_id__in=organizations).values_list(
+            "organization_id", "outdated_consent_counts"
+        )
+    )
+    statuses = {}
+    for patient in patients:
+        today = timezone.localdate(now, timezone=patient.home_clinic.zone)
+        status = ClinicalStatus(patient_id=patient.pk, age=patient.age_on(today))
+        if status.age < MINIMUM_AGE:
+            status.flags.append(Flag(Contraindication.UNDER_12, Severity.ABSOLUTE))
+        screening = screenings.get(patient.pk)
+        if screening is not None:
+            status.screening = screening
+            status.flags += [Flag(flag, severity_of(flag)) for flag in screening.flags]
+            if screening.change_reported_at is not None:
+                status.screening_state = ScreeningState.CHANGED
+            elif screening.valid_until <= now:
+                status.screening_state = ScreeningState.EXPIRED
+            else:
+                status.screening_state = ScreeningState.VALID
+        consent = consents.get(patient.pk)
+        status.current_consent_version = current_versions.get(patient.organization_id)
+        status.consent_counts = outdated_counts.get(patient.organization_id, False)
+        if consent is not None:
+            status.consent = consent
+            if hasattr(consent, "withdrawal"):
+                status.consent_state = ConsentState.WITHDRAWN
+            elif (
+                status.current_consent_version is not None
+                and consent.template_version < status.current_consent_version
+            ):
+                status.consent_state = ConsentState.OUTDATED
+            else:
+                status.consent_state = ConsentState.VALID
+        status.flags.sort(key=lambda flag: (not flag.absolute, flag.contraindication))
+        statuses[patient.pk] = status
+    return statuses

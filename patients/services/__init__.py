@@ -1,0 +1,44 @@
+"""Every write on patient records that carries a rule: keyword arguments, one transaction."""
+
+from patients.services.consent import sign_consent, withdraw_consent
+from patients.services.forms import (
+    current_consent_template,
+    current_questionnaire,
+    policy_for,
+    publish_consent_template,
+    publish_questionnaire,
+    save_policy,
+)
+from patients.services.intake import save_intake
+from patients.services.records import (
+    PATIENT_FIELDS,
+    accept_invitation,
+    create_login_from_invitation,
+    invitation_for,
+    invite_patient,
+    register_patient,
+    update_patient,
+)
+from patients.services.screening import derive_flags, report_health_change, submit_screening
+
+__all__ = [
+    "PATIENT_FIELDS",
+    "accept_invitation",
+    "create_login_from_invitation",
+    "current_consent_template",
+    "current_questionnaire",
+    "derive_flags",
+    "invitation_for",
+    "invite_patient",
+    "policy_for",
+    "publish_consent_template",
+    "publish_questionnaire",
+    "register_patient",
+    "report_health_change",
+    "save_intake",
+    "save_policy",
+    "sign_consent",
+    "submit_screening",
+    "update_patient",
+    "withdraw_consent",
+]

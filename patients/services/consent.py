@@ -1,0 +1,142 @@
+"""Consent: signing the current text, and withdrawing it."""
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinics import access
+from patients.contraindications import AGE_OF_CONSENT
+from patients.exceptions import ConsentRefused, NotPermitted
+from patients.models import (
+    Channel,
+    ConsentSignature,
+    ConsentTemplate,
+    ConsentWithdrawal,
+    Patient,
+    sha256_of,
+)
+from patients.services.forms import current_consent_template
+
+USER_AGENT_LENGTH = 1000
+
+
+@transaction.atomic
+def sign_consent(
+    *,
+    patient: Patient,
+    by,
+    template: ConsentTemplate,
+    signer_name: str,
+    guardian_relationship: str = "",
+    ip_address: str | None = None,
+    user_agent: str = "",
+    submission_key=None,
+) -> ConsentSignature:
+    """Record a signature of `template`, which must be the current version.
+
+    Keeps the exact text and its SHA-256. A patient under 18 is signed for by
+    a guardian, who types their own name and their relationship. Signing the
+    same version again while that signature stands returns it unchanged (a
+    double click), as does a repeated `submission_key`.
+    """
+    patient = Patient.objects.select_related("home_clinic").get(pk=patient.pk)
+    if not access.can(by, "view", patient) or not access.can_add(
+        by,
+        ConsentSignature,
+        organization=patient.organization,
+        clinic=patient.home_clinic,
+        owner=patient.user,
+    ):
+        raise NotPermitted("Your role does not allow you to record consent for this patient.")
+    if submission_key is not None:
+        earlier = ConsentSignature.objects.filter(
+            organization_id=patient.organization_id, submission_key=submission_key
+        ).first()
+        if earlier is not None:
+            return earlier
+    if template.organization_id != patient.organization_id:
+        raise ConsentRefused("This consent text belongs to another organisation.", field="template")
+    # Publishing a version locks the organisation's row; locking the template
+    # here means a signature never lands on a version replaced mid-way.
+    current = current_consent_template(patient.organization)
+    if template.pk != current.pk:
+        raise ConsentRefused(
+            f"Version {template.version} of the consent is no longer current: version "
+            f"{current.version} replaced it. Read the current text and sign that.",
+            field="template",
+        )
+    template = ConsentTemplate.objects.select_for_update().get(pk=template.pk)
+    standing = (
+        ConsentSignature.objects.filter(patient=patient, withdrawal__isnull=True)
+        .order_by("-signed_at")
+        .first()
+    )
+    if standing is not None and standing.template_id == template.pk:
+        return standing
+    signer_name = " ".join(signer_name.split())
+    guardian_relationship = " ".join(guardian_relationship.split())
+    if not signer_name:
+        raise ConsentRefused("Type the signer's full name to sign.", field="signer_name")
+    age = patient.age_on(timezone.localdate(timezone=patient.home_clinic.zone))
+    if age < AGE_OF_CONSENT and not guardian_relationship:
+        raise ConsentRefused(
+            f"{patient.full_name} is {age}: a parent or guardian signs, typing their own "
+            "name and their relationship to the patient.",
+            field="guardian_relationship",
+        )
+    signature = ConsentSignature(
+        organization_id=patient.organization_id,
+        patient=patient,
+        template=template,
+        template_version=template.version,
+        text=template.body,
+        text_sha256=sha256_of(template.body),
+        signer_name=signer_name,
+        guardian_relationship=guardian_relationship,
+        ip_address=ip_address or None,
+        user_agent=(user_agent or "")[:USER_AGENT_LENGTH],
+        channel=Channel.PORTAL if patient.user_id == by.pk else Channel.CLINIC,
+        recorded_by=by,
+        submission_key=submission_key,
+    )
+    signature.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            signature.save()
+    except IntegrityError:  # the same submission, committed a moment ago
+        return ConsentSignature.objects.get(
+            organization_id=patient.organization_id, submission_key=submission_key
+        )
+    return signature
+
+
+@transaction.atomic
+def withdraw_consent(*, signature: ConsentSignature, by, reason: str = "") -> ConsentWithdrawal:
+    """The patient withdraws this consent; no session may start on it. Twice: the first record."""
+    signature = (
+        ConsentSignature.objects.select_for_update()
+        .select_related("patient", "patient__home_clinic")
+        .get(pk=signature.pk)
+    )
+    patient = signature.patient
+    if not access.can(by, "view", signature) or not access.can_add(
+        by,
+        ConsentWithdrawal,
+        organization=patient.organization,
+        clinic=patient.home_clinic,
+        owner=patient.user,
+    ):
+        raise NotPermitted("Your role does not allow you to record a withdrawal of consent.")
+    earlier = ConsentWithdrawal.objects.filter(signature=signature).first()
+    if earlier is not None:
+        return earlier
+    withdrawal = ConsentWithdrawal(
+        organization_id=signature.organization_id,
+        signature=signature,
+        patient=patient,
+        reason=reason.strip(),
+        channel=Channel.PORTAL if patient.user_id == by.pk else Channel.CLINIC,
+        recorded_by=by,
+    )
+    withdrawal.full_clean(validate_unique=False)
+    withdrawal.save()
+    return withdrawal

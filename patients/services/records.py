@@ -1,0 +1,302 @@
+"""Registering patients, keeping their details, and inviting them to the portal."""
+
+import datetime
+import hashlib
+import secrets
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User, UserManager
+from clinics import access
+from clinics.models import Clinic
+from patients import selectors
+from patients.exceptions import (
+    Conflict,
+    EditConflict,
+    InvitationInvalid,
+    LikelyDuplicate,
+    NotPermitted,
+)
+from patients.models import Patient, PatientInvitation
+
+PATIENT_FIELDS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_relationship",
+    "emergency_contact_phone",
+    "preferred_language",
+)
+
+INVITATION_LIFETIME = datetime.timedelta(days=14)
+RESEND_AFTER = datetime.timedelta(minutes=5)
+"""A second invitation within this time is the first again (a double click), not a new e-mail."""
+
+
+@transaction.atomic
+def register_patient(
+    *,
+    home_clinic: Clinic,
+    by,
+    allow_duplicate: bool = False,
+    submission_key=None,
+    **fields,
+) -> Patient:
+    """A new patient of the clinic's organisation.
+
+    Refused with LikelyDuplicate when the organisation already has someone
+    with this name and date of birth, unless the caller confirms it is another
+    person. The same `submission_key` twice (a retried request) returns the
+    patient the first one registered.
+    """
+    organization = home_clinic.organization
+    if not access.can_add(by, Patient, organization=organization, clinic=home_clinic):
+        raise NotPermitted(
+            f"Your role does not allow you to register patients at {home_clinic.name}.",
+            field="home_clinic",
+        )
+    if submission_key is not None:
+        earlier = Patient.objects.filter(
+            organization=organization, submission_key=submission_key
+        ).first()
+        if earlier is not None:
+            return earlier
+    patient = Patient(
+        organization=organization,
+        home_clinic=home_clinic,
+        created_by=by,
+        submission_key=submission_key,
+        **_normalized(_only(fields)),
+    )
+    patient.full_clean(exclude=["created_by", "user"])
+    # Two desks registering the same person at once: the second waits here and
+    # then sees the first one's patient as a likely duplicate.
+    _lock_name(organization.pk, patient)
+    matches = list(
+        selectors.likely_duplicates(
+            organization=organization,
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            date_of_birth=patient.date_of_birth,
+        )
+    )
+    if matches and not allow_duplicate:
+        names = "; ".join(f"{match.full_name} at {match.home_clinic.name}" for match in matches)
+        raise LikelyDuplicate(
+            f"This organisation already has a patient with this name and date of birth "
+            f"({names}). Open that record, or confirm that this is a different person.",
+            matches=matches,
+        )
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError:  # the same submission, committed a moment ago
+        return Patient.objects.get(organization=organization, submission_key=submission_key)
+    return patient
+
+
+@transaction.atomic
+def update_patient(
+    *, patient: Patient, by, expected_version: int | None = None, **changes
+) -> Patient:
+    """Change a patient's details; with `expected_version`, never overwrite a newer save."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if not access.can(by, "change", patient):
+        raise NotPermitted("Your role does not allow you to change this patient's details.")
+    if expected_version is not None and expected_version != patient.version:
+        raise EditConflict(
+            "Someone else changed this patient's details after you opened them. "
+            "Reload to see their changes, then make yours again.",
+            field="version",
+        )
+    changes = _normalized(_only(changes))
+    home_clinic = changes.pop("home_clinic", None)
+    if home_clinic is not None and home_clinic.pk != patient.home_clinic_id:
+        if home_clinic.organization_id != patient.organization_id or not access.can_add(
+            by, Patient, organization=patient.organization, clinic=home_clinic
+        ):
+            raise NotPermitted(
+                f"Your role does not allow you to move patients to {home_clinic.name}.",
+                field="home_clinic",
+            )
+        patient.home_clinic = home_clinic
+    for name, value in changes.items():
+        setattr(patient, name, value)
+    patient.full_clean(exclude=["created_by", "user"])
+    patient.version += 1
+    patient.save()
+    return patient
+
+
+def _only(fields: dict) -> dict:
+    unknown = set(fields) - set(PATIENT_FIELDS) - {"home_clinic"}
+    if unknown:
+        raise TypeError(f"unexpected fields: {', '.join(sorted(unknown))}")
+    return dict(fields)
+
+
+def _normalized(fields: dict) -> dict:
+    for name, value in fields.items():
+        if isinstance(value, str):
+            fields[name] = " ".join(value.split()) if name != "address" else value.strip()
+    if "email" in fields:
+        fields["email"] = UserManager.normalize_email(fields["email"])
+    return fields
+
+
+def _lock_name(organization_id, patient: Patient) -> None:
+    key = f"{organization_id}:{patient.search_key()}:{patient.date_of_birth}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+# --- Invitations to the portal ----------------------------------------------
+
+
+@transaction.atomic
+def invite_patient(*, patient: Patient, by, email: str = "") -> PatientInvitation:
+    """E-mail the patient a link to create their portal login, once the transaction commits."""
+    patient = Patient.objects.select_for_update().select_related("home_clinic").get(pk=patient.pk)
+    if not access.can(by, "view", patient) or not access.can_add(
+        by, PatientInvitation, organization=patient.organization, clinic=patient.home_clinic
+    ):
+        raise NotPermitted("Your role does not allow you to invite this patient.")
+    if patient.user_id is not None:
+        raise Conflict("This patient already has a portal login.", field="email")
+    email = UserManager.normalize_email(email or patient.email)
+    if not email:
+        raise ValidationError(
+            {"email": "Record the patient's e-mail address first: the invitation is sent there."}
+        )
+    recent = PatientInvitation.objects.filter(
+        patient=patient,
+        email=email,
+        accepted_at__isnull=True,
+        created_at__gte=timezone.now() - RESEND_AFTER,
+    ).first()
+    if recent is not None:
+        return recent
+    token = secrets.token_urlsafe(32)
+    invitation = PatientInvitation(
+        organization=patient.organization,
+        patient=patient,
+        email=email,
+        token_sha256=_digest(token),
+        created_by=by,
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+    )
+    invitation.full_clean(exclude=["created_by", "accepted_by", "token_sha256"])
+    invitation.save()
+    transaction.on_commit(lambda: _send_invitation(invitation, token))
+    return invitation
+
+
+def _send_invitation(invitation: PatientInvitation, token: str) -> None:
+    link = settings.FASCIA_BASE_URL + reverse("portal:invitation", kwargs={"token": token})
+    context = {
+        "patient": invitation.patient,
+        "organization": invitation.patient.home_clinic.organization,
+        "clinic": invitation.patient.home_clinic,
+        "link": link,
+        "expires_at": invitation.expires_at,
+    }
+    send_mail(
+        subject=f"[Fascia] {context['clinic'].name} invites you to your patient portal",
+        message=render_to_string("patients/email/invitation.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_for(token: str) -> PatientInvitation:
+    """The invitation behind a link, or InvitationInvalid saying why it cannot be used."""
+    invitation = (
+        PatientInvitation.objects.select_related("patient", "patient__home_clinic")
+        .filter(token_sha256=_digest(token))
+        .first()
+    )
+    if invitation is None:
+        raise InvitationInvalid(
+            "This invitation link is not valid. Check that you copied all of it, or ask "
+            "the clinic to send a new one."
+        )
+    if invitation.accepted_at is None and invitation.expires_at <= timezone.now():
+        raise InvitationInvalid(
+            "This invitation has expired. Ask the clinic to send you a new one."
+        )
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(*, token: str, user: User) -> Patient:
+    """Connect the logged-in `user` to the invited patient record (again: the same answer)."""
+    invitation = invitation_for(token)
+    invitation = PatientInvitation.objects.select_for_update().get(pk=invitation.pk)
+    patient = Patient.objects.select_for_update().get(pk=invitation.patient_id)
+    if patient.user_id == user.pk:
+        return patient
+    if invitation.accepted_at is not None or patient.user_id is not None:
+        raise InvitationInvalid(
+            "This invitation has already been used. Log in with the account it created."
+        )
+    if UserManager.normalize_email(user.email) != invitation.email:
+        raise InvitationInvalid(
+            f"This invitation was sent to {invitation.email}, but you are logged in as "
+            f"{user.email}. Log out and open the link again."
+        )
+    if Patient.objects.filter(organization=patient.organization, user=user).exists():
+        raise InvitationInvalid(
+            "Your login already belongs to another patient record of this clinic. "
+            "Ask the clinic to merge the records."
+        )
+    now = timezone.now()
+    invitation.accepted_at, invitation.accepted_by = now, user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    patient.user = user
+    patient.save(update_fields=["user"])
+    # Following the e-mailed link proves the address is theirs.
+    EmailAddress.objects.update_or_create(
+        user=user, email=user.email, defaults={"verified": True, "primary": True}
+    )
+    return patient
+
+
+@transaction.atomic
+def create_login_from_invitation(*, token: str, password: str, full_name: str = "") -> User:
+    """A new portal login for the invited e-mail, verified by the link, connected to the patient."""
+    invitation = invitation_for(token)
+    if User.objects.filter(email=invitation.email).exists():
+        raise InvitationInvalid(
+            f"There is already a login for {invitation.email}: log in, then open the link again."
+        )
+    user = User(email=invitation.email, full_name=full_name.strip() or invitation.patient.full_name)
+    try:
+        validate_password(password, user)
+    except ValidationError as error:
+        raise ValidationError({"password": error.messages}) from None
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same form, sent twice
+        raise InvitationInvalid(
+            f"There is already a login for {invitation.email}: log in, then open the link again."
+        ) from None
+    accept_invitation(token=token, user=user)
+    return user

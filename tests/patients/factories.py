@@ -1,0 +1,94 @@
+import datetime
+from dataclasses import dataclass
+
+import factory
+
+from patients import services
+from patients.models import (
+    ClinicalPolicy,
+    ConsentSignature,
+    ConsentWithdrawal,
+    Intake,
+    Patient,
+    PatientInvitation,
+    ScreeningResponse,
+)
+from tests.clinics.factories import ClinicFactory
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    home_clinic = factory.SubFactory(ClinicFactory)
+    organization = factory.LazyAttribute(lambda patient: patient.home_clinic.organization)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    date_of_birth = datetime.date(1985, 6, 15)
+    email = factory.Sequence(lambda n: f"patient{n}@example.test")
+    phone = "+1 250 555 0199"
+
+
+def born_years_ago(years: int, *, days: int = 0) -> datetime.date:
+    """A date of birth that makes someone `years` old today (minus `days`: a birthday soon)."""
+    today = datetime.date.today()
+    try:
+        born = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        born = today.replace(year=today.year - years, day=28)
+    return born + datetime.timedelta(days=days)
+
+
+@dataclass
+class PatientRecord:
+    """A patient with one of everything: intake, surgery, screening, consent and its withdrawal."""
+
+    patient: Patient
+    intake: Intake
+    screening: ScreeningResponse
+    consent: ConsentSignature
+    withdrawal: ConsentWithdrawal
+    invitation: PatientInvitation
+    policy: ClinicalPolicy
+
+
+def answers_for(questionnaire, *yes: str) -> dict:
+    """Answers to every question: yes to the keys named, no to the rest."""
+    return {question: question.key in yes for question in questionnaire.questions.all()}
+
+
+def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
+    """Everything a patient can have, made through the services as a clinic would."""
+    organization = clinic.organization
+    patient = PatientFactory(home_clinic=clinic, **patient_fields)
+    intake = services.save_intake(
+        patient=patient,
+        by=therapist,
+        presenting_complaint="Stiff neck after long days at the desk",
+        pain_areas=["neck", "upper_back"],
+        activity_level="light",
+        surgeries=[("Appendectomy", datetime.date(2015, 3, 1))],
+    )
+    screening = services.submit_screening(
+        patient=patient,
+        by=therapist,
+        answers=answers_for(services.current_questionnaire(organization), "needle_phobia"),
+    )
+    consent = services.sign_consent(
+        patient=patient,
+        by=therapist,
+        template=services.current_consent_template(organization),
+        signer_name=patient.full_name,
+    )
+    withdrawal = services.withdraw_consent(signature=consent, by=therapist)
+    invitation = services.invite_patient(patient=patient, by=therapist)
+    policy = services.save_policy(organization=organization, by=admin, screening_valid_days=60)
+    return PatientRecord(
+        patient=patient,
+        intake=intake,
+        screening=screening,
+        consent=consent,
+        withdrawal=withdrawal,
+        invitation=invitation,
+        policy=policy,
+    )
