@@ -11,9 +11,10 @@ from django.test import Client
 
 from accounts.models import User
 from clinics.models import Clinic, Membership, Organization, Role
+from patients.models import Patient
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
-from tests.patients.factories import PatientRecord, full_record
+from tests.patients.factories import PatientFactory, PatientRecord, full_record
 
 
 @dataclass
@@ -83,8 +84,20 @@ def world(db) -> World:
 
 @pytest.fixture
 def patient_user(db) -> User:
-    """Someone with a login and no clinic role (a patient, once patients exist)."""
+    """A login with no clinic role: the portal login of the `patient` fixture."""
     return UserFactory(email="pat@example.test")
+
+
+@pytest.fixture
+def patient(world, patient_user) -> Patient:
+    """Pat Morgan, a patient of the Kelowna clinic with a portal login (`patient_user`)."""
+    return PatientFactory(
+        home_clinic=world.kelowna,
+        first_name="Pat",
+        last_name="Morgan",
+        email=patient_user.email,
+        user=patient_user,
+    )
 
 
 @pytest.fixture
