@@ -1,5 +1,6 @@
 """Fascia's one settings module, driven by environment variables (see docs/operations.md)."""
 
+import os
 from pathlib import Path
 
 from django.utils.csp import CSP
@@ -104,7 +105,9 @@ _database["OPTIONS"]["pool"] = {
     "timeout": env.integer("DATABASE_POOL_TIMEOUT", 10),
 }
 _database["CONN_MAX_AGE"] = 0  # the pool, not Django, keeps connections open
-_database["TEST"] = {"NAME": env.text("TEST_DATABASE_NAME", "test_fascia")}
+# Each test run gets its own database (the process id in its name), so two runs
+# in one checkout do not drop each other's; pytest-django removes it at the end.
+_database["TEST"] = {"NAME": env.text("TEST_DATABASE_NAME", f"test_fascia_{os.getpid()}")}
 DATABASES = {"default": _database}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
