@@ -7,6 +7,7 @@ import django.contrib.postgres.fields
 import django.contrib.postgres.indexes
 import django.core.validators
 import django.db.models.deletion
+import django.utils.timezone
 import django.db.models.functions.text
 import pgtrigger.compiler
 import pgtrigger.migrations
@@ -230,7 +231,7 @@ class Migration(migrations.Migration):
                 (
                     "recorded_by",
                     models.ForeignKey(
-                        help_text="The login in use: the patient's in the portal, the staff member's in the clinic.",
+                        help_text="The login in use: the patient's in the portal, a staff member's in the clinic.",
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
                         to=settings.AUTH_USER_MODEL,
@@ -414,7 +415,7 @@ class Migration(migrations.Migration):
                         choices=[
                             ("sedentary", "Mostly sitting"),
                             ("light", "Light (walking, housework)"),
-                            ("moderate", "Moderate (exercise 1–3 times a week)"),
+                            ("moderate", "Moderate (exercise 1 to 3 times a week)"),
                             ("active", "Active (exercise 4 or more times a week)"),
                             ("athlete", "Training for a sport"),
                         ],
@@ -721,7 +722,7 @@ class Migration(migrations.Migration):
                         choices=[
                             ("sedentary", "Mostly sitting"),
                             ("light", "Light (walking, housework)"),
-                            ("moderate", "Moderate (exercise 1–3 times a week)"),
+                            ("moderate", "Moderate (exercise 1 to 3 times a week)"),
                             ("active", "Active (exercise 4 or more times a week)"),
                             ("athlete", "Training for a sport"),
                         ],
@@ -964,7 +965,7 @@ class Migration(migrations.Migration):
                     "recorded_by",
                     models.ForeignKey(
                         db_constraint=False,
-                        help_text="The login in use: the patient's in the portal, the staff member's in the clinic.",
+                        help_text="The login in use: the patient's in the portal, a staff member's in the clinic.",
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="+",
                         related_query_name="+",
@@ -1690,7 +1691,10 @@ class Migration(migrations.Migration):
                         max_length=10,
                     ),
                 ),
-                ("submitted_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "submitted_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
                 (
                     "valid_until",
                     models.DateTimeField(
@@ -1878,7 +1882,10 @@ class Migration(migrations.Migration):
                         max_length=10,
                     ),
                 ),
-                ("submitted_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "submitted_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
                 (
                     "valid_until",
                     models.DateTimeField(

@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils import timezone
 
 from clinics.models import Organization
 from patients.contraindications import Contraindication
@@ -93,7 +94,7 @@ class ScreeningResponse(models.Model):
         help_text="Contraindications raised by the answers (age is derived when read).",
     )
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    submitted_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(default=timezone.now, editable=False)
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

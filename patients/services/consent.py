@@ -14,7 +14,7 @@ from patients.models import (
     Patient,
     sha256_of,
 )
-from patients.services.forms import current_consent_template
+from patients.services.forms import current_consent_template, hold_published_versions
 
 USER_AGENT_LENGTH = 1000
 
@@ -55,8 +55,10 @@ def sign_consent(
             return earlier
     if template.organization_id != patient.organization_id:
         raise ConsentRefused("This consent text belongs to another organisation.", field="template")
-    # Publishing a version locks the organisation's row; locking the template
-    # here means a signature never lands on a version replaced mid-way.
+    # Version 1 is created on first use before the shared hold: creating it
+    # needs the organisation row exclusively.
+    current_consent_template(patient.organization)
+    hold_published_versions(patient.organization)
     current = current_consent_template(patient.organization)
     if template.pk != current.pk:
         raise ConsentRefused(
@@ -64,7 +66,6 @@ def sign_consent(
             f"{current.version} replaced it. Read the current text and sign that.",
             field="template",
         )
-    template = ConsentTemplate.objects.select_for_update().get(pk=template.pk)
     standing = (
         ConsentSignature.objects.filter(patient=patient, withdrawal__isnull=True)
         .order_by("-signed_at")

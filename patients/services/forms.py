@@ -1,6 +1,6 @@
 """The organisation's screening questionnaire and consent text: current versions and publishing."""
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from clinics import access
@@ -54,6 +54,19 @@ def _create_default(organization, create, model):
             return create()
     except IntegrityError:  # another request created version 1 a moment ago
         return model.objects.get(organization=organization, version=1)
+
+
+def hold_published_versions(organization: Organization) -> None:
+    """Wait for a publication in progress, and hold off new ones until this transaction ends.
+
+    Publishing takes the organisation row FOR UPDATE; a signature or a
+    screening takes it FOR SHARE before reading the current version, so it
+    never lands on a version replaced while it was being written.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM clinics_organization WHERE id = %s FOR SHARE", [organization.pk]
+        )
 
 
 def policy_for(organization: Organization) -> ClinicalPolicy:

@@ -15,7 +15,7 @@ from patients.models import (
     ScreeningAnswer,
     ScreeningResponse,
 )
-from patients.services.forms import current_questionnaire, policy_for
+from patients.services.forms import current_questionnaire, hold_published_versions, policy_for
 
 
 def derive_flags(answers: dict[Question, bool]) -> list[str]:
@@ -45,6 +45,10 @@ def submit_screening(
         ).first()
         if earlier is not None:
             return earlier
+    # Version 1 is created on first use before the shared hold: creating it
+    # needs the organisation row exclusively.
+    current_questionnaire(patient.organization)
+    hold_published_versions(patient.organization)
     current = current_questionnaire(patient.organization)
     questionnaire = questionnaire or current
     if questionnaire.pk != current.pk:
@@ -76,6 +80,7 @@ def submit_screening(
         flags=derive_flags({question: yes for question, (yes, _) in parsed.items()}),
         channel=_channel(patient, by),
         submitted_by=by,
+        submitted_at=now,
         valid_until=now + _validity(patient),
         submission_key=submission_key,
     )

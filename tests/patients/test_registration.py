@@ -1,0 +1,173 @@
+"""Registering patients and keeping their details: who may, what is refused, nothing doubled."""
+
+import datetime
+import threading
+import uuid
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+
+from patients import services
+from patients.exceptions import EditConflict, LikelyDuplicate, NotPermitted
+from patients.models import Patient, PatientEvent
+from tests.patients.factories import PatientFactory
+
+JANE = {"first_name": "Jane", "last_name": "Doe", "date_of_birth": datetime.date(1990, 1, 2)}
+
+
+def register(world, by=None, **fields):
+    return services.register_patient(
+        home_clinic=fields.pop("home_clinic", world.kelowna),
+        by=by or world.front_desk,
+        **{**JANE, **fields},
+    )
+
+
+def test_front_desk_registers_a_patient_at_their_clinic(world):
+    patient = register(world, phone=" +1 (250) 555-0101 ", email=" Jane.Doe@Example.TEST ")
+    patient.refresh_from_db()
+    assert patient.organization == world.organization
+    assert patient.created_by == world.front_desk
+    assert patient.email == "jane.doe@example.test"
+    assert patient.phone == "+1 (250) 555-0101"
+    assert patient.phone_digits == "12505550101"
+    assert patient.search_name == "jane doe"
+
+
+@pytest.mark.parametrize("clinic", ["vernon", "halifax"])
+def test_registering_at_a_clinic_the_user_does_not_work_at_is_refused(world, clinic):
+    with pytest.raises(NotPermitted) as refused:
+        register(world, home_clinic=getattr(world, clinic))
+    assert refused.value.field == "home_clinic"
+    assert not Patient.objects.exists()
+
+
+def test_a_date_of_birth_in_the_future_is_refused_naming_the_field(world):
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+    with pytest.raises(ValidationError) as refused:
+        register(world, date_of_birth=tomorrow)
+    assert refused.value.message_dict["date_of_birth"] == [
+        "A date of birth cannot be in the future."
+    ]
+    assert not Patient.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("phone", "555-12", "Enter a phone number"),
+        (
+            "phone",
+            "+1 250 555 0101 0101 0101",
+            "A phone number has 7 to 15 digits; this one has 19.",
+        ),
+        ("phone", "call me maybe", "Enter a phone number"),
+        ("emergency_contact_phone", "12", "Enter a phone number"),
+        ("email", "jane@", "Enter a valid email address."),
+        ("first_name", "  ", "This field cannot be blank."),
+    ],
+)
+def test_impossible_contact_details_are_refused_naming_the_field(world, field, value, message):
+    with pytest.raises(ValidationError) as refused:
+        register(world, **{field: value})
+    assert any(message in text for text in refused.value.message_dict[field])
+    assert not Patient.objects.exists()
+
+
+def test_the_same_name_and_birth_date_is_a_likely_duplicate_until_confirmed(world):
+    first = register(world)
+    with pytest.raises(LikelyDuplicate) as warned:
+        register(world, first_name="  JANE ", last_name="doe", home_clinic=world.kelowna)
+    assert warned.value.matches == [first]
+    assert "Jane Doe at Kelowna" in warned.value.message
+    assert warned.value.details()["matches"][0]["id"] == str(first.pk)
+    assert Patient.objects.count() == 1
+
+    second = register(world, allow_duplicate=True)
+    assert second.pk != first.pk
+    assert Patient.objects.count() == 2
+
+
+def test_the_duplicate_check_spans_the_organisation_and_stops_at_its_edge(world):
+    register(world, by=world.vernon_therapist, home_clinic=world.vernon)
+    with pytest.raises(LikelyDuplicate):
+        register(world)  # Kelowna's desk, same organisation
+    register(world, by=world.other_therapist, home_clinic=world.halifax)  # another organisation
+    assert Patient.objects.count() == 2
+
+
+def test_a_different_birth_date_is_not_a_duplicate(world):
+    register(world)
+    register(world, date_of_birth=datetime.date(1990, 1, 3))
+    assert Patient.objects.count() == 2
+
+
+def test_the_same_submission_twice_registers_one_patient(world):
+    key = uuid.uuid4()
+    first = register(world, submission_key=key)
+    again = register(world, submission_key=key)
+    assert again.pk == first.pk
+    assert Patient.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_desks_registering_the_same_person_at_once_make_one_patient(world):
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def desk():
+        try:
+            barrier.wait()
+            outcomes.append(register(world))
+        except LikelyDuplicate as warned:
+            outcomes.append(warned)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=desk) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Patient.objects.count() == 1
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["LikelyDuplicate", "Patient"]
+
+
+def test_details_are_updated_and_kept_in_history(world):
+    patient = register(world)
+    services.update_patient(
+        patient=patient, by=world.therapist, expected_version=1, phone="250 555 0199"
+    )
+    patient.refresh_from_db()
+    assert (patient.phone, patient.version) == ("250 555 0199", 2)
+    events = PatientEvent.objects.filter(pgh_obj=patient).order_by("pgh_id")
+    assert [event.pgh_label for event in events] == ["insert", "update"]
+    assert events.last().phone == "250 555 0199"
+
+
+def test_a_save_over_someone_elses_newer_save_is_refused(world):
+    patient = register(world)
+    services.update_patient(patient=patient, by=world.therapist, phone="250 555 0199")
+    with pytest.raises(EditConflict) as refused:
+        services.update_patient(
+            patient=patient, by=world.front_desk, expected_version=1, phone="250 555 0100"
+        )
+    assert refused.value.status == 409
+    patient.refresh_from_db()
+    assert patient.phone == "250 555 0199"
+
+
+def test_moving_a_patient_to_a_clinic_out_of_reach_is_refused(world):
+    patient = register(world)
+    with pytest.raises(NotPermitted):
+        services.update_patient(patient=patient, by=world.front_desk, home_clinic=world.vernon)
+    services.update_patient(patient=patient, by=world.org_admin, home_clinic=world.vernon)
+    patient.refresh_from_db()
+    assert patient.home_clinic == world.vernon
+
+
+def test_a_therapist_of_another_clinic_cannot_change_the_patient(world):
+    patient = PatientFactory(home_clinic=world.kelowna)
+    with pytest.raises(NotPermitted):
+        services.update_patient(patient=patient, by=world.vernon_therapist, phone="250 555 0100")
