@@ -27,6 +27,7 @@ from patients.models import (
 from patients.models.records import sounds_like
 
 SEARCH_LIMIT = 50
+PHONE_LIKE = re.compile(r"\+?[0-9 ().-]+")
 NAME_SIMILARITY = 0.3
 """How alike a typed name must be (0 to 1): low enough that "Jonh Smiht" finds John Smith."""
 
@@ -49,26 +50,32 @@ def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Pati
 
     A date (2001-04-30 or 30/04/2001) matches the date of birth, text with an
     @ the e-mail, four or more digits the phone; anything else is a name,
-    matched by trigram similarity or by sound (every word typed sounds like the
-    first or last name), so that misspellings still find the patient.
+    matched word by word by trigram similarity or by sound, so that
+    misspellings still find the patient.
     """
     query = " ".join(query.split())
     patients = access.visible_to(user, Patient.objects.select_related("home_clinic"))
     if not query:
         return []
     birth_date = _as_date(query)
-    digits = re.sub(r"\D", "", query)
     if birth_date is not None:
         return list(patients.filter(date_of_birth=birth_date)[:limit])
     if "@" in query:
         return list(patients.filter(email__icontains=query.lower())[:limit])
-    if len(digits) >= 4 and len(digits) >= len(query.replace(" ", "")) - 2:
+    digits = re.sub(r"\D", "", query)
+    if PHONE_LIKE.fullmatch(query) and len(digits) >= 4:
         return list(patients.filter(phone_digits__contains=digits)[:limit])
     name = query.lower()
-    sounds_alike = Q()
-    for word in name.split()[:3]:
+    # Every word typed must be like part of the name: close in trigrams
+    # (Margret ~ Margaret) or alike in sound (Jhon ~ John).
+    every_word = Q()
+    for word in name.split()[:4]:
         sound = sounds_like(Value(word))
-        sounds_alike &= Q(first_name_sound=sound) | Q(last_name_sound=sound)
+        every_word &= (
+            Q(search_name__trigram_word_similar=word)
+            | Q(first_name_sound=sound)
+            | Q(last_name_sound=sound)
+        )
     patients = patients.annotate(
         first_name_sound=sounds_like("first_name"), last_name_sound=sounds_like("last_name")
     )
@@ -80,7 +87,7 @@ def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Pati
             [str(NAME_SIMILARITY)],
         )
         return list(
-            patients.filter(Q(search_name__trigram_word_similar=name) | sounds_alike)
+            patients.filter(every_word)
             .annotate(similarity=TrigramWordSimilarity(name, "search_name"))
             .order_by("-similarity", "last_name", "first_name")[:limit]
         )

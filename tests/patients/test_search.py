@@ -1,0 +1,91 @@
+"""Finding patients fast: misspelt names, dates, phones and e-mails, within what one may see."""
+
+import datetime
+
+import pytest
+
+from patients import selectors
+from tests.patients.factories import PatientFactory
+
+
+@pytest.fixture
+def patients(world):
+    make = PatientFactory
+    return {
+        "margaret": make(
+            home_clinic=world.kelowna,
+            first_name="Margaret",
+            last_name="Thompson",
+            date_of_birth=datetime.date(1962, 4, 30),
+            phone="+1 250 555 0142",
+            email="maggie.t@example.test",
+        ),
+        "john": make(home_clinic=world.kelowna, first_name="John", last_name="Smith"),
+        "mohammed": make(home_clinic=world.kelowna, first_name="Muhammad", last_name="Ali"),
+        "vernon": make(home_clinic=world.vernon, first_name="Margaret", last_name="Thomson"),
+        "halifax": make(home_clinic=world.halifax, first_name="Margaret", last_name="Thompson"),
+    }
+
+
+def found(user, query):
+    return [patient.full_name for patient in selectors.search_patients(user, query)]
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("Margret Thompsen", "Margaret Thompson"),
+        ("thompson", "Margaret Thompson"),
+        ("Jhon Smiht", "John Smith"),
+        ("smyth", "John Smith"),
+        ("Mohammed", "Muhammad Ali"),
+    ],
+)
+def test_a_misspelt_name_finds_the_patient(world, patients, query, name):
+    assert found(world.therapist, query)[:1] == [name]
+
+
+@pytest.mark.parametrize("query", ["1962-04-30", "30/04/1962", "30.04.1962"])
+def test_a_birth_date_finds_the_patient(world, patients, query):
+    assert found(world.therapist, query) == ["Margaret Thompson"]
+
+
+@pytest.mark.parametrize("query", ["555 0142", "(250) 555-0142", "2505550142"])
+def test_part_of_a_phone_number_finds_the_patient(world, patients, query):
+    assert found(world.therapist, query) == ["Margaret Thompson"]
+
+
+def test_an_email_finds_the_patient(world, patients):
+    assert found(world.front_desk, "Maggie.T@") == ["Margaret Thompson"]
+
+
+def test_search_stays_within_the_clinics_the_user_works_at(world, patients):
+    assert found(world.therapist, "Margaret") == ["Margaret Thompson"]
+    assert found(world.vernon_therapist, "Margaret") == ["Margaret Thomson"]
+    assert sorted(found(world.org_admin, "Margaret")) == ["Margaret Thompson", "Margaret Thomson"]
+    assert found(world.other_therapist, "Margaret") == ["Margaret Thompson"]
+
+
+def test_the_closest_name_comes_first(world, patients):
+    assert found(world.org_admin, "Margaret Thompson") == [
+        "Margaret Thompson",
+        "Margaret Thomson",
+    ]
+
+
+def test_nothing_typed_finds_nothing(world, patients):
+    assert found(world.therapist, "   ") == []
+
+
+def test_a_patient_finds_nobody_but_themself(world, patients, patient):
+    assert found(patient.user, "Margaret") == []
+    assert found(patient.user, "Pat Morgan") == ["Pat Morgan"]
+
+
+def test_statuses_cost_the_same_queries_for_one_patient_or_many(world, django_assert_num_queries):
+    few = [PatientFactory(home_clinic=world.kelowna) for _ in range(2)]
+    many = few + [PatientFactory(home_clinic=world.kelowna) for _ in range(8)]
+    with django_assert_num_queries(4):
+        selectors.clinical_statuses(few)
+    with django_assert_num_queries(4):
+        selectors.clinical_statuses(many)
