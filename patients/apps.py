@@ -58,6 +58,9 @@ class PatientsConfig(AppConfig):
             view=access.CLINICAL,
             own="response__patient__user",
         )
+        # The access log is the organisation's audit trail: its admins read it;
+        # rows are written by services.record_read, never through a form.
+        access.register(models.RecordRead, view=access.ORG_ADMINS)
         for record in (models.ConsentSignature, models.ConsentWithdrawal):
             access.register(
                 record,

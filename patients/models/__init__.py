@@ -1,5 +1,6 @@
 """Patients and what they tell the clinic: details, intake, screening and consent."""
 
+from patients.models.audit import ReadVia, RecordPart, RecordRead
 from patients.models.consent import (
     ConsentSignature,
     ConsentTemplate,
@@ -26,6 +27,9 @@ __all__ = [
     "Patient",
     "PatientInvitation",
     "Question",
+    "ReadVia",
+    "RecordPart",
+    "RecordRead",
     "Questionnaire",
     "ScreeningAnswer",
     "ScreeningResponse",

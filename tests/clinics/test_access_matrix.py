@@ -23,6 +23,7 @@ from patients.models import (
     PatientInvitation,
     Question,
     Questionnaire,
+    RecordRead,
     ScreeningAnswer,
     ScreeningResponse,
     Surgery,
@@ -45,6 +46,7 @@ OTHER_ORGANIZATION_ROWS = {
     ConsentTemplate: lambda world: world.other_record().consent.template,
     ConsentSignature: lambda world: world.other_record().consent,
     ConsentWithdrawal: lambda world: world.other_record().withdrawal,
+    RecordRead: lambda world: world.other_record().read,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

@@ -11,6 +11,9 @@ from patients.models import (
     Intake,
     Patient,
     PatientInvitation,
+    ReadVia,
+    RecordPart,
+    RecordRead,
     ScreeningResponse,
 )
 from tests.clinics.factories import ClinicFactory
@@ -50,6 +53,7 @@ class PatientRecord:
     withdrawal: ConsentWithdrawal
     invitation: PatientInvitation
     policy: ClinicalPolicy
+    read: RecordRead
 
 
 def answers_for(questionnaire, *yes: str) -> dict:
@@ -83,6 +87,9 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
     withdrawal = services.withdraw_consent(signature=consent, by=therapist)
     invitation = services.invite_patient(patient=patient, by=therapist)
     policy = services.save_policy(organization=organization, by=admin, screening_valid_days=60)
+    services.record_read(
+        reader=therapist, patient=patient, part=RecordPart.DETAILS, via=ReadVia.PAGE
+    )
     return PatientRecord(
         patient=patient,
         intake=intake,
@@ -91,4 +98,5 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         withdrawal=withdrawal,
         invitation=invitation,
         policy=policy,
+        read=RecordRead.objects.get(patient=patient),
     )

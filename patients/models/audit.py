@@ -1,0 +1,51 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from clinics.models import Organization
+from patients.models.records import Patient, never_changed
+
+
+class RecordPart(models.TextChoices):
+    DETAILS = "details", "Patient record"
+    INTAKE = "intake", "Intake"
+    SCREENING = "screening", "Screening answers"
+    CONSENT = "consent", "Signed consent"
+
+
+class ReadVia(models.TextChoices):
+    PAGE = "page", "Page"
+    API = "api", "API"
+    ADMIN = "admin", "Admin"
+
+
+class RecordRead(models.Model):
+    """One read of a patient's record: who opened which part, when, and through what.
+
+    Append-only (a trigger refuses UPDATE and DELETE), with its creation time
+    and no inbound foreign keys, so it can be partitioned by month.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    part = models.CharField(max_length=20, choices=RecordPart.choices)
+    via = models.CharField(max_length=10, choices=ReadVia.choices)
+    read_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-read_at"]
+        verbose_name = "record read"
+        indexes = [
+            models.Index(
+                fields=["organization", "patient", "-read_at"], name="record_read_patient"
+            ),
+            models.Index(fields=["organization", "-read_at"], name="record_read_time"),
+        ]
+        triggers = [never_changed()]
+
+    def __str__(self) -> str:
+        return f"{self.reader} read {self.get_part_display().lower()} of {self.patient}"

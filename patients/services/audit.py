@@ -1,0 +1,14 @@
+"""The access log: every read of a patient's record is written down."""
+
+from patients.models import Patient, ReadVia, RecordPart, RecordRead
+
+
+def record_read(*, reader, patient: Patient, part: RecordPart, via: ReadVia) -> None:
+    """Log that `reader` opened `part` of `patient`'s record (call after access was granted)."""
+    RecordRead.objects.create(
+        organization_id=patient.organization_id,
+        patient=patient,
+        reader=reader,
+        part=part,
+        via=via,
+    )
