@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Func, Value
-from django.db.models.functions import Concat, Lower
+from django.db.models.functions import Concat, Lower, Upper
 
 from clinics.models import Clinic, Organization
 
@@ -159,11 +159,14 @@ class Patient(models.Model):
             ),
         ]
         indexes = [
-            # The tenant key leads (btree_gin), the name is searched by trigrams.
+            # The tenant key leads (btree_gin); name, phone digits and e-mail are
+            # searched by trigrams, so parts and misspellings are found.
             GinIndex(
                 F("organization"),
                 OpClass(F("search_name"), name="gin_trgm_ops"),
-                name="patient_name_trigram",
+                OpClass(F("phone_digits"), name="gin_trgm_ops"),
+                OpClass(Upper("email"), name="gin_trgm_ops"),
+                name="patient_search_trigram",
             ),
             # Names that sound alike (Double Metaphone): "Jhon" finds John, where
             # trigrams of short names share too little.
@@ -174,8 +177,6 @@ class Patient(models.Model):
                 F("organization"), sounds_like("last_name"), name="patient_last_name_sound"
             ),
             models.Index(fields=["organization", "date_of_birth"], name="patient_birth_date"),
-            models.Index(fields=["organization", "email"], name="patient_email"),
-            models.Index(fields=["organization", "phone_digits"], name="patient_phone"),
         ]
 
     def __str__(self) -> str:
