@@ -7,8 +7,8 @@ import django.contrib.postgres.fields
 import django.contrib.postgres.indexes
 import django.core.validators
 import django.db.models.deletion
-import django.utils.timezone
 import django.db.models.functions.text
+import django.utils.timezone
 import pgtrigger.compiler
 import pgtrigger.migrations
 from django.conf import settings
