@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Func, Value
 from django.db.models.functions import Concat, Lower, Upper
+from django.utils import timezone
 
 from clinics.models import Clinic, Organization
 
@@ -291,7 +292,7 @@ class PatientInvitation(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="invitations")
     email = models.EmailField("e-mail")
     token_sha256 = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

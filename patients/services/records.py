@@ -189,13 +189,15 @@ def invite_patient(*, patient: Patient, by, email: str = "") -> PatientInvitatio
     if recent is not None:
         return recent
     token = secrets.token_urlsafe(32)
+    now = timezone.now()
     invitation = PatientInvitation(
         organization=patient.organization,
         patient=patient,
         email=email,
         token_sha256=_digest(token),
         created_by=by,
-        expires_at=timezone.now() + INVITATION_LIFETIME,
+        created_at=now,
+        expires_at=now + INVITATION_LIFETIME,
     )
     invitation.full_clean(exclude=["created_by", "accepted_by", "token_sha256"])
     invitation.save()
