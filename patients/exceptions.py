@@ -10,6 +10,7 @@ __all__ = [
     "LikelyDuplicate",
     "NotPermitted",
     "ScreeningInvalid",
+    "SubmissionKeyReused",
 ]
 
 
@@ -40,6 +41,19 @@ class EditConflict(Conflict):
     """Someone else saved this record after it was opened: nothing was overwritten."""
 
     code = "edit_conflict"
+
+
+class SubmissionKeyReused(Conflict):
+    """A submission key already used for another record: a client bug, never a retry."""
+
+    code = "submission_key_reused"
+
+    def __init__(self):
+        super().__init__(
+            "This submission key was already used for another record. Make a new key for "
+            "each new submission.",
+            field="submission_key",
+        )
 
 
 class ScreeningInvalid(FasciaError):

@@ -8,9 +8,11 @@ from patients.models.consent import (
     sha256_of,
 )
 from patients.models.records import (
+    ActivityLevel,
     Channel,
     ClinicalPolicy,
     Intake,
+    PainArea,
     Patient,
     PatientInvitation,
     Surgery,
@@ -18,12 +20,14 @@ from patients.models.records import (
 from patients.models.screening import Question, Questionnaire, ScreeningAnswer, ScreeningResponse
 
 __all__ = [
+    "ActivityLevel",
     "Channel",
     "ClinicalPolicy",
     "ConsentSignature",
     "ConsentTemplate",
     "ConsentWithdrawal",
     "Intake",
+    "PainArea",
     "Patient",
     "PatientInvitation",
     "Question",

@@ -196,6 +196,10 @@ class Patient(models.Model):
             raise ValidationError(
                 {"date_of_birth": "A date of birth cannot be in the future."}, code="future"
             )
+        if self.date_of_birth and self.date_of_birth < EARLIEST_BIRTH_DATE:
+            raise ValidationError(
+                {"date_of_birth": "A date of birth is after 1 January 1900."}, code="too_early"
+            )
 
     def age_on(self, day: datetime.date) -> int:
         born = self.date_of_birth

@@ -1,6 +1,6 @@
 """Every write on patient records that carries a rule: keyword arguments, one transaction."""
 
-from patients.services.audit import record_read
+from patients.services.audit import record_read, record_reads
 from patients.services.consent import sign_consent, withdraw_consent
 from patients.services.forms import (
     current_consent_template,
@@ -35,6 +35,7 @@ __all__ = [
     "publish_consent_template",
     "publish_questionnaire",
     "record_read",
+    "record_reads",
     "register_patient",
     "report_health_change",
     "save_intake",

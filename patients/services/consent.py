@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from clinics import access
 from patients.contraindications import AGE_OF_CONSENT
-from patients.exceptions import ConsentRefused, NotPermitted
+from patients.exceptions import ConsentRefused, NotPermitted, SubmissionKeyReused
 from patients.models import (
     Channel,
     ConsentSignature,
@@ -52,6 +52,8 @@ def sign_consent(
             organization_id=patient.organization_id, submission_key=submission_key
         ).first()
         if earlier is not None:
+            if earlier.patient_id != patient.pk:
+                raise SubmissionKeyReused()
             return earlier
     if template.organization_id != patient.organization_id:
         raise ConsentRefused("This consent text belongs to another organisation.", field="template")

@@ -24,6 +24,7 @@ from patients.exceptions import (
     InvitationInvalid,
     LikelyDuplicate,
     NotPermitted,
+    SubmissionKeyReused,
 )
 from patients.models import Patient, PatientInvitation
 
@@ -72,6 +73,8 @@ def register_patient(
             organization=organization, submission_key=submission_key
         ).first()
         if earlier is not None:
+            if not access.can(by, "view", earlier):
+                raise SubmissionKeyReused()
             return earlier
     patient = Patient(
         organization=organization,

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinics import access
-from patients.exceptions import NotPermitted, ScreeningInvalid
+from patients.exceptions import NotPermitted, ScreeningInvalid, SubmissionKeyReused
 from patients.models import (
     Channel,
     Patient,
@@ -44,7 +44,7 @@ def submit_screening(
             organization_id=patient.organization_id, submission_key=submission_key
         ).first()
         if earlier is not None:
-            return earlier
+            return _same_patient(earlier, patient)
     # Version 1 is created on first use before the shared hold: creating it
     # needs the organisation row exclusively.
     current_questionnaire(patient.organization)
@@ -133,6 +133,12 @@ def report_health_change(*, patient: Patient, by, note: str = "") -> list[Screen
         response.change_note = note.strip()
         response.save(update_fields=["change_reported_at", "change_reported_by", "change_note"])
     return changed
+
+
+def _same_patient(earlier: ScreeningResponse, patient: Patient) -> ScreeningResponse:
+    if earlier.patient_id != patient.pk:
+        raise SubmissionKeyReused()
+    return earlier
 
 
 def _check_may_answer(patient: Patient, by) -> None:

@@ -6,6 +6,7 @@ from django.db import ProgrammingError, transaction
 from clinics import access
 from patients import services
 from patients.models import ReadVia, RecordPart, RecordRead
+from tests.patients.factories import PatientFactory
 
 
 def test_a_read_is_logged_with_who_what_and_how(world, patient):
@@ -43,3 +44,15 @@ def test_only_organisation_admins_read_the_log(world, patient):
     assert readers == {"org_admin": 1, "clinic_manager": 0, "therapist": 0, "front_desk": 0}
     assert access.visible_to(world.other_admin, RecordRead.objects.all()).count() == 0
     assert access.visible_to(patient.user, RecordRead.objects.all()).count() == 0
+
+
+def test_a_list_of_records_is_logged_in_one_insert(world, patient, django_assert_num_queries):
+    others = [PatientFactory(home_clinic=world.kelowna) for _ in range(3)]
+    with django_assert_num_queries(1):
+        services.record_reads(
+            reader=world.therapist,
+            patients=[patient, *others, patient],
+            part=RecordPart.SCREENING,
+            via=ReadVia.API,
+        )
+    assert RecordRead.objects.filter(part="screening").count() == 4

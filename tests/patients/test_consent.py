@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from patients import defaults, selectors, services
-from patients.exceptions import ConsentRefused, NotPermitted
+from patients.exceptions import ConsentRefused, NotPermitted, SubmissionKeyReused
 from patients.models import Channel, ConsentSignature, ConsentTemplate, sha256_of
 from patients.selectors import ConsentState
 from tests.patients.factories import PatientFactory, born_years_ago
@@ -249,3 +249,11 @@ def test_a_signature_during_a_publication_waits_and_never_lands_on_the_old_versi
     therapist.join()
     assert isinstance(outcome[0], ConsentRefused)
     assert not ConsentSignature.objects.exists()
+
+
+def test_a_submission_key_reused_for_another_patient_is_refused(world, patient):
+    key = uuid.uuid4()
+    sign(patient, world.therapist, submission_key=key)
+    other = PatientFactory(home_clinic=world.kelowna)
+    with pytest.raises(SubmissionKeyReused):
+        sign(other, world.therapist, submission_key=key)

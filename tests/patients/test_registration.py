@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from patients import services
-from patients.exceptions import EditConflict, LikelyDuplicate, NotPermitted
+from patients.exceptions import EditConflict, LikelyDuplicate, NotPermitted, SubmissionKeyReused
 from patients.models import Patient, PatientEvent
 from tests.patients.factories import PatientFactory
 
@@ -171,3 +171,18 @@ def test_a_therapist_of_another_clinic_cannot_change_the_patient(world):
     patient = PatientFactory(home_clinic=world.kelowna)
     with pytest.raises(NotPermitted):
         services.update_patient(patient=patient, by=world.vernon_therapist, phone="250 555 0100")
+
+
+def test_a_birth_date_before_1900_is_refused_naming_the_field(world):
+    with pytest.raises(ValidationError) as refused:
+        register(world, date_of_birth=datetime.date(1899, 12, 31))
+    assert refused.value.message_dict["date_of_birth"] == [
+        "A date of birth is after 1 January 1900."
+    ]
+
+
+def test_a_submission_key_used_at_a_clinic_out_of_reach_shows_nothing(world):
+    key = uuid.uuid4()
+    register(world, by=world.vernon_therapist, home_clinic=world.vernon, submission_key=key)
+    with pytest.raises(SubmissionKeyReused):
+        register(world, first_name="Someone", submission_key=key)

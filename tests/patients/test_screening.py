@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from patients import defaults, selectors, services
 from patients.contraindications import Contraindication, Severity, severity_of
-from patients.exceptions import NotPermitted, ScreeningInvalid
+from patients.exceptions import NotPermitted, ScreeningInvalid, SubmissionKeyReused
 from patients.models import Channel, ScreeningAnswer, ScreeningResponse
 from patients.selectors import ScreeningState
 from tests.patients.factories import PatientFactory, answers_for, born_years_ago
@@ -243,3 +243,12 @@ def test_publishing_questions_is_for_organisation_admins_with_sound_questions(wo
         organization=world.organization, by=world.org_admin, title="x", questions=[question]
     )
     assert version.version == 2
+
+
+def test_a_submission_key_reused_for_another_patient_is_refused(world, patient):
+    key = uuid.uuid4()
+    screen(patient, world.therapist, submission_key=key)
+    other = PatientFactory(home_clinic=world.kelowna)
+    with pytest.raises(SubmissionKeyReused):
+        screen(other, world.therapist, submission_key=key)
+    assert not ScreeningResponse.objects.filter(patient=other).exists()
