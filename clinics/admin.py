@@ -4,12 +4,14 @@ from django.contrib.admin.options import ActionLocation
 from django.shortcuts import redirect
 
 from clinics import access, services
+from clinics.admin_history import EventHistoryMixin
+from clinics.admin_services import adopt
 from clinics.exceptions import FasciaError
 from clinics.models import Clinic, Membership, Organization, Role
 
 
 @admin.register(Organization)
-class OrganizationAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
+class OrganizationAdmin(EventHistoryMixin, access.ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
 
@@ -24,7 +26,7 @@ class ClinicForm(forms.ModelForm):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
+class ClinicAdmin(EventHistoryMixin, access.ScopedAdminMixin, admin.ModelAdmin):
     form = ClinicForm
     list_display = ["name", "organization", "phone", "timezone", "is_active"]
     list_filter = ["is_active"]
@@ -43,13 +45,6 @@ class ClinicAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
                 organization=form.cleaned_data["organization"], by=request.user, **fields
             )
         adopt(obj, saved)
-
-
-def adopt(obj, saved) -> None:
-    """Make the admin's form instance the row the service saved (the admin logs and links it)."""
-    for field in saved._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(saved, field.attname))
-    obj._state.adding = False
 
 
 class GrantRoleForm(forms.ModelForm):
@@ -99,7 +94,7 @@ class GrantRoleForm(forms.ModelForm):
 
 
 @admin.register(Membership)
-class MembershipAdmin(access.ScopedAdminMixin, admin.ModelAdmin):
+class MembershipAdmin(EventHistoryMixin, access.ScopedAdminMixin, admin.ModelAdmin):
     form = GrantRoleForm
     list_display = ["user", "role", "clinic", "organization", "created_at"]
     # RelatedOnly: offer only clinics among the visible rows, never every clinic.

@@ -14,20 +14,6 @@ from clinics.models import Clinic, Membership, Role
 
 
 @login_required
-def home(request):
-    """Send each person where they work."""
-    user = request.user
-    if access.holds_role(user, access.MANAGERS):
-        return redirect("clinics:list")
-    clinic = selectors.current_clinic(request)
-    if clinic is not None:
-        return redirect("clinics:detail", clinic_id=clinic.pk)
-    if access.is_platform_operator(user) or user.is_staff:
-        return redirect("admin:index")
-    return render(request, "clinics/no_role.html", status=200)
-
-
-@login_required
 def clinic_list(request):
     if not access.holds_role(request.user, access.MANAGERS) and not access.is_platform_operator(
         request.user

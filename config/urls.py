@@ -8,8 +8,8 @@ from rest_framework.routers import DefaultRouter
 
 from accounts import views as account_views
 from clinics import api as clinics_api
-from clinics import views as clinic_views
-from config.views import healthz
+from config.views import healthz, home
+from patients import api as patients_api
 
 # Swagger UI sets inline styles; the rest of the policy (scripts above all) stays.
 api_docs = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]})(
@@ -19,10 +19,27 @@ api_docs = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSA
 router = DefaultRouter()
 router.register("clinics", clinics_api.ClinicViewSet, basename="clinic")
 router.register("staff-roles", clinics_api.StaffRoleViewSet, basename="staff-role")
+router.register("patients", patients_api.PatientViewSet, basename="patient")
+router.register(
+    "screening-questionnaires",
+    patients_api.ScreeningQuestionnaireViewSet,
+    basename="screening-questionnaire",
+)
+router.register(
+    "screening-responses", patients_api.ScreeningResponseViewSet, basename="screening-response"
+)
+router.register(
+    "consent-templates", patients_api.ConsentTemplateViewSet, basename="consent-template"
+)
+router.register(
+    "consent-signatures", patients_api.ConsentSignatureViewSet, basename="consent-signature"
+)
 
 urlpatterns = [
-    path("", clinic_views.home, name="home"),
+    path("", home, name="home"),
     path("clinics/", include("clinics.urls")),
+    path("patients/", include("patients.urls")),
+    path("portal/", include("patients.portal_urls")),
     path("accounts/api-token/", account_views.api_token, name="api_token"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

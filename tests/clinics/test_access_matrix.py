@@ -1,13 +1,15 @@
 """Isolation between organisations, generated from the URL conf and the admin registry.
 
-Every API endpoint and admin page, by every role, on a row of the other
-organisation: every read and write is refused, and nothing changes. A new
-endpoint or admin page is covered without anyone remembering; a model
-registered with clinics.access but missing from OTHER_ORGANIZATION_ROWS fails.
+Every API endpoint (with every detail action of its viewset) and admin page,
+by every role, on a row of the other organisation: every read and write is
+refused, and nothing changes. A new endpoint, action or admin page is covered
+without anyone remembering; a model registered with clinics.access but missing
+from OTHER_ORGANIZATION_ROWS fails.
 """
 
 import pytest
 from django.contrib import admin
+from django.core import mail
 from django.urls import reverse
 
 from clinics import access
@@ -50,6 +52,14 @@ OTHER_ORGANIZATION_ROWS = {
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}
+# Valid for the detail actions, so that a refusal comes from the scoping, not the body.
+ACTION_BODY = {
+    **WRITE_BODY,
+    "note": "Taken over",
+    "reason": "Taken over",
+    "presenting_complaint": "Taken over",
+    "activity_level": "light",
+}
 
 
 DETAIL_METHODS = {
@@ -66,6 +76,22 @@ def api_detail_routes():
         yield pytest.param(basename, viewset.queryset.model, methods, id=prefix)
 
 
+def api_detail_actions():
+    """Every `@action(detail=True)` of every router viewset, once per HTTP method it answers."""
+    for prefix, viewset, basename in router.registry:
+        for extra in viewset.get_extra_actions():
+            if not extra.detail:
+                continue
+            for method in extra.mapping:
+                yield pytest.param(
+                    basename,
+                    viewset.queryset.model,
+                    extra.url_name,
+                    method,
+                    id=f"{prefix}-{extra.url_name}-{method}",
+                )
+
+
 def admin_pages():
     for model, model_admin in admin.site._registry.items():
         if model in OTHER_ORGANIZATION_ROWS:
@@ -77,6 +103,10 @@ def snapshot(world):
         model: list(model.objects.filter(pk=row(world).pk).values())
         for model, row in OTHER_ORGANIZATION_ROWS.items()
     }
+
+
+def row_counts():
+    return {model: model.objects.count() for model in OTHER_ORGANIZATION_ROWS}
 
 
 def test_every_model_with_access_rules_is_in_the_matrix():
@@ -109,6 +139,40 @@ def test_api_refuses_every_role_every_method_on_another_organisations_row(
     assert tried == 4 * len(methods) > 0
     assert refused == tried
     assert snapshot(world) == before
+
+
+def test_the_detail_actions_are_found():
+    assert {param.values[2] for param in api_detail_actions()} >= {"intake", "withdraw"}
+
+
+@pytest.mark.parametrize(("basename", "model", "url_name", "method"), list(api_detail_actions()))
+def test_api_actions_refuse_everyone_on_another_organisations_row(
+    world,
+    client_of,
+    patient,
+    django_capture_on_commit_callbacks,
+    basename,
+    model,
+    url_name,
+    method,
+):
+    row = OTHER_ORGANIZATION_ROWS[model](world)
+    url = reverse(f"{basename}-{url_name}", kwargs={"pk": row.pk})
+    before = snapshot(world)
+    counts = row_counts()
+    mail.outbox.clear()
+    # Every staff role, and a patient of the first organisation (no role, their own record).
+    people = {**world.staff_by_role(), "patient": patient.user}
+    for role, person in people.items():
+        with django_capture_on_commit_callbacks(execute=True):
+            response = getattr(client_of(person), method)(
+                url, ACTION_BODY, content_type="application/json"
+            )
+        assert response.status_code == 404, (role, response.content)
+        assert response.json()["code"] == "not_found", role
+    assert snapshot(world) == before
+    assert row_counts() == counts
+    assert mail.outbox == []
 
 
 @pytest.mark.parametrize(("model", "model_admin"), list(admin_pages()))

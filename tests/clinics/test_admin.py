@@ -127,3 +127,21 @@ def test_removing_the_last_org_admin_in_the_admin_is_refused_with_a_message(worl
     assert response.status_code == 200
     assert "last admin" in response.content.decode()
     assert Membership.objects.filter(pk=only_admin.pk).exists()
+
+
+def test_a_clinics_history_shows_changes_made_outside_the_admin_with_who_made_them(
+    world, client_of
+):
+    response = client_of(world.manager).patch(
+        reverse("clinic-detail", args=[world.kelowna.pk]),
+        {"phone": "+1 250 555 0177"},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    history = client_of(world.org_admin).get(
+        reverse("admin:clinics_clinic_history", args=[world.kelowna.pk])
+    )
+    page = history.content.decode()
+    assert "Created." in page
+    assert "Phone: “+1 250 555 0100” → “+1 250 555 0177”." in page
+    assert world.manager.email in page or world.manager.full_name in page

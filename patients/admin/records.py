@@ -1,0 +1,272 @@
+"""Patients and the records they and the staff submitted; the access log."""
+
+from django import forms
+from django.contrib import admin
+
+from clinics import access
+from clinics.admin_history import EventHistoryMixin
+from clinics.admin_services import ReadOnlyMixin, SavedByServiceForm, ServiceAdmin
+from patients import services
+from patients.exceptions import LikelyDuplicate
+from patients.models import (
+    ConsentSignature,
+    ConsentWithdrawal,
+    Intake,
+    Patient,
+    PatientInvitation,
+    ReadVia,
+    RecordPart,
+    RecordRead,
+    ScreeningAnswer,
+    ScreeningResponse,
+)
+
+
+class LoggedReadsMixin:
+    """Opening part of a patient's record in the admin is written in the access log.
+
+    As on the pages and in the API: a record's page and its history page are
+    one read; a list is a read of each patient's record on the page shown.
+    """
+
+    read_part: RecordPart
+    logs_lists = True
+
+    def patient_of(self, record) -> Patient:
+        return record.patient
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            self.log_reads(request, [obj])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        response = super().history_view(request, object_id, extra_context)
+        self.log_reads(request, [response.context_data["object"]])
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if self.logs_lists and changelist is not None:
+            self.log_reads(request, changelist.result_list)
+        return response
+
+    def log_reads(self, request, records) -> None:
+        services.record_reads(
+            reader=request.user,
+            patients=[self.patient_of(record) for record in records],
+            part=self.read_part,
+            via=ReadVia.ADMIN,
+        )
+
+
+class RecordAdmin(
+    LoggedReadsMixin, EventHistoryMixin, ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin
+):
+    """A patient's intake, screening or consent: read-only, every read logged."""
+
+    list_select_related = ["patient"]
+    search_fields = ["patient__first_name", "patient__last_name"]
+
+
+class ReadOnlyInline(ReadOnlyMixin, access.ScopedAdminMixin, admin.TabularInline):
+    extra = 0
+
+
+class PatientForm(SavedByServiceForm):
+    different_person = forms.BooleanField(
+        label="This is a different person",
+        required=False,
+        help_text="Tick this only when Fascia has found a patient with the same name and date "
+        "of birth and you have checked that they are someone else.",
+    )
+    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = Patient
+        fields = ["home_clinic", *services.PATIENT_FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.adding:
+            # Saving over someone else's newer save is refused (EditConflict), not silent.
+            self.initial.setdefault("expected_version", self.instance.version)
+
+    def call_service(self) -> Patient:
+        details = {name: self.cleaned_data[name] for name in services.PATIENT_FIELDS}
+        if not self.adding:
+            return services.update_patient(
+                patient=self.instance,
+                by=self.by,
+                expected_version=self.cleaned_data.get("expected_version"),
+                home_clinic=self.cleaned_data["home_clinic"],
+                **details,
+            )
+        try:
+            return services.register_patient(
+                home_clinic=self.cleaned_data["home_clinic"],
+                by=self.by,
+                allow_duplicate=self.cleaned_data.get("different_person", False),
+                **details,
+            )
+        except LikelyDuplicate as duplicate:
+            self.add_error("different_person", duplicate.message)
+            return None
+
+
+@admin.register(Patient)
+class PatientAdmin(LoggedReadsMixin, ServiceAdmin):
+    read_part = RecordPart.DETAILS
+    logs_lists = False  # names and dates of birth, as on the patient list page
+    form = PatientForm
+    list_display = ["name", "date_of_birth", "home_clinic", "portal_login"]
+    list_filter = [("home_clinic", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["home_clinic"]
+    search_fields = ["first_name", "last_name", "email", "phone"]
+    readonly_fields = ["created_at", "created_by", "user", "version"]
+
+    def get_fieldsets(self, request, obj=None):
+        person = ["home_clinic", "first_name", "last_name", "date_of_birth"]
+        person.append("different_person" if obj is None else "expected_version")
+        fieldsets = [
+            (None, {"fields": person}),
+            ("Contact", {"fields": ["email", "phone", "address", "preferred_language"]}),
+            (
+                "Emergency contact",
+                {
+                    "fields": [
+                        "emergency_contact_name",
+                        "emergency_contact_relationship",
+                        "emergency_contact_phone",
+                    ]
+                },
+            ),
+        ]
+        if obj is not None:
+            fieldsets.append(("Record", {"fields": self.readonly_fields}))
+        return fieldsets
+
+    def patient_of(self, record: Patient) -> Patient:
+        return record
+
+    @admin.display(description="name", ordering="last_name")
+    def name(self, patient: Patient) -> str:
+        return patient.full_name
+
+    @admin.display(description="portal login", boolean=True)
+    def portal_login(self, patient: Patient) -> bool:
+        return patient.user_id is not None
+
+
+class ScreeningAnswerInline(ReadOnlyInline):
+    model = ScreeningAnswer
+    fields = ["question", "answer", "detail"]
+    readonly_fields = fields
+
+
+@admin.register(ScreeningResponse)
+class ScreeningResponseAdmin(RecordAdmin):
+    read_part = RecordPart.SCREENING
+    inlines = [ScreeningAnswerInline]
+    list_display = ["patient", "submitted_at", "valid_until", "flags", "channel"]
+    fields = [
+        "patient",
+        "questionnaire",
+        "flags",
+        "channel",
+        "submitted_at",
+        "submitted_by",
+        "valid_until",
+        "change_reported_at",
+        "change_reported_by",
+        "change_note",
+    ]
+
+
+@admin.register(Intake)
+class IntakeAdmin(RecordAdmin):
+    read_part = RecordPart.INTAKE
+    list_display = ["patient", "activity_level", "channel", "updated_at"]
+    fields = [
+        "patient",
+        "presenting_complaint",
+        "pain_areas",
+        "conditions",
+        "medications",
+        "allergies",
+        "surgeries",
+        "activity_level",
+        "goals",
+        "channel",
+        "updated_at",
+        "updated_by",
+    ]
+
+    @admin.display(description="past surgeries")
+    def surgeries(self, intake: Intake) -> str:
+        # Surgeries hang off the patient, not the intake, so they cannot be an inline.
+        return "; ".join(str(surgery) for surgery in intake.patient.surgeries.all()) or "-"
+
+
+@admin.register(ConsentSignature)
+class ConsentSignatureAdmin(RecordAdmin):
+    read_part = RecordPart.CONSENT
+    list_display = ["patient", "template_version", "signer_name", "signed_at", "withdrawn"]
+    list_select_related = ["patient", "withdrawal"]
+    search_fields = ["patient__first_name", "patient__last_name", "signer_name"]
+    fields = [
+        "patient",
+        "template",
+        "template_version",
+        "signer_name",
+        "guardian_relationship",
+        "signed_at",
+        "channel",
+        "recorded_by",
+        "ip_address",
+        "user_agent",
+        "text",
+        "text_sha256",
+    ]
+
+    @admin.display(description="withdrawn", boolean=True)
+    def withdrawn(self, signature: ConsentSignature) -> bool:
+        return hasattr(signature, "withdrawal")
+
+
+@admin.register(ConsentWithdrawal)
+class ConsentWithdrawalAdmin(RecordAdmin):
+    read_part = RecordPart.CONSENT
+    list_display = ["patient", "signature", "withdrawn_at", "channel"]
+    list_select_related = ["patient", "signature"]
+    fields = ["patient", "signature", "withdrawn_at", "reason", "channel", "recorded_by"]
+
+
+@admin.register(PatientInvitation)
+class PatientInvitationAdmin(
+    EventHistoryMixin, ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin
+):
+    list_display = ["patient", "email", "created_at", "expires_at", "accepted_at"]
+    list_select_related = ["patient"]
+    search_fields = ["patient__first_name", "patient__last_name", "email"]
+    fields = [
+        "patient",
+        "email",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+    ]
+
+
+@admin.register(RecordRead)
+class RecordReadAdmin(ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin):
+    """The access log, for organisation admins: who read which part of whose record."""
+
+    list_display = ["read_at", "reader", "patient", "part", "via"]
+    list_filter = ["part", "via"]
+    list_select_related = ["reader", "patient"]
+    search_fields = ["patient__first_name", "patient__last_name", "reader__email"]
+    fields = ["read_at", "reader", "patient", "part", "via"]

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from patients.views import portal
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", portal.home, name="home"),
+    path("intake/", portal.intake, name="intake"),
+    path("screening/", portal.screening, name="screening"),
+    path("consent/", portal.consent_sign, name="consent_sign"),
+    path("consent/<uuid:consent_id>/", portal.consent_detail, name="consent_detail"),
+    path("consent/<uuid:consent_id>/withdraw/", portal.consent_withdraw, name="consent_withdraw"),
+    path("health-change/", portal.report_change, name="report_change"),
+    path("invitation/<str:token>/", portal.invitation, name="invitation"),
+]

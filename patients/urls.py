@@ -1,0 +1,32 @@
+from django.urls import path
+
+from patients.views import staff
+
+app_name = "patients"
+
+urlpatterns = [
+    path("", staff.patient_list, name="list"),
+    path("register/", staff.register, name="register"),
+    path("<uuid:patient_id>/", staff.detail, name="detail"),
+    path("<uuid:patient_id>/edit/", staff.edit, name="edit"),
+    path("<uuid:patient_id>/intake/", staff.intake, name="intake"),
+    path("<uuid:patient_id>/screening/", staff.screening_new, name="screening_new"),
+    path(
+        "<uuid:patient_id>/screening/<uuid:screening_id>/",
+        staff.screening_detail,
+        name="screening_detail",
+    ),
+    path("<uuid:patient_id>/consent/", staff.consent_sign, name="consent_sign"),
+    path(
+        "<uuid:patient_id>/consent/<uuid:consent_id>/",
+        staff.consent_detail,
+        name="consent_detail",
+    ),
+    path(
+        "<uuid:patient_id>/consent/<uuid:consent_id>/withdraw/",
+        staff.consent_withdraw,
+        name="consent_withdraw",
+    ),
+    path("<uuid:patient_id>/invite/", staff.invite, name="invite"),
+    path("<uuid:patient_id>/health-change/", staff.report_change, name="report_change"),
+]

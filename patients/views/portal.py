@@ -1,0 +1,189 @@
+"""The patient portal: what the patient still has to do, their forms, and the invitation link."""
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import User
+from clinics import access
+from clinics.exceptions import FasciaError
+from patients import selectors, services
+from patients.exceptions import InvitationInvalid
+from patients.forms import ChoosePasswordForm, HealthChangeForm, show_error
+from patients.models import ConsentSignature, Intake, Patient
+from patients.selectors import ConsentState, ScreeningState
+from patients.views import clinical
+from patients.views.scope import PORTAL_RECORD, Place, portal_page, portal_records
+
+LOGIN_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
+
+
+@dataclass(frozen=True)
+class Task:
+    """Something the patient still has to do before their treatment."""
+
+    title: str
+    why: str
+    url: str
+    button: str
+
+
+@portal_page
+def home(request, patient: Patient):
+    if request.method == "POST":
+        # The login belongs to patients of several organisations: show the one chosen.
+        chosen = request.POST.get("record", "")
+        if any(str(record.pk) == chosen for record in portal_records(request.user)):
+            request.session[PORTAL_RECORD] = chosen
+        return redirect("portal:home")
+    place = Place(patient=patient, portal=True)
+    status = selectors.clinical_status(patient)
+    intake = access.visible_to(request.user, Intake.objects.filter(patient=patient)).first()
+    consents = access.visible_to(
+        request.user,
+        ConsentSignature.objects.filter(patient=patient).select_related("withdrawal"),
+    )
+    return render(
+        request,
+        "patients/portal/home.html",
+        {
+            "patient": patient,
+            "clinic": patient.home_clinic,
+            "records": list(portal_records(request.user)),
+            "tasks": _tasks(place, status, intake),
+            "intake": intake,
+            "status": status,
+            "consents": consents,
+            "change_form": HealthChangeForm(),
+        },
+    )
+
+
+def _tasks(place: Place, status: selectors.ClinicalStatus, intake: Intake | None) -> list[Task]:
+    tasks = []
+    if intake is None:
+        tasks.append(
+            Task(
+                "Fill in your intake",
+                "Tell your therapist what brings you in and about your health.",
+                place.url("intake"),
+                "Fill in the intake",
+            )
+        )
+    screening_why = {
+        ScreeningState.MISSING: "A few yes/no questions that make sure dry needling is safe "
+        "for you.",
+        ScreeningState.EXPIRED: "Your answers are out of date: answer the questions again.",
+        ScreeningState.CHANGED: "You told us your health changed: answer the questions again.",
+    }.get(status.screening_state)
+    if screening_why:
+        tasks.append(
+            Task(
+                "Answer the screening questions",
+                screening_why,
+                place.url("screening"),
+                "Answer the questions",
+            )
+        )
+    consent_why = None
+    if status.consent_state == ConsentState.MISSING:
+        consent_why = "Read about dry needling and sign your consent."
+    elif status.consent_state == ConsentState.WITHDRAWN:
+        consent_why = "You withdrew your consent. Sign again only if you want to be treated."
+    elif status.consent_state == ConsentState.OUTDATED:
+        consent_why = "The consent text was updated since you signed: read and sign the new one."
+    if consent_why:
+        tasks.append(
+            Task("Sign your consent", consent_why, place.url("consent_sign"), "Read and sign")
+        )
+    return tasks
+
+
+@portal_page
+def intake(request, patient: Patient):
+    return clinical.intake(request, Place(patient=patient, portal=True))
+
+
+@portal_page
+def screening(request, patient: Patient):
+    return clinical.screening(request, Place(patient=patient, portal=True))
+
+
+@portal_page
+def consent_sign(request, patient: Patient):
+    return clinical.consent_sign(request, Place(patient=patient, portal=True))
+
+
+@portal_page
+def consent_detail(request, patient: Patient, consent_id):
+    return clinical.consent_detail(request, Place(patient=patient, portal=True), consent_id)
+
+
+@portal_page
+def consent_withdraw(request, patient: Patient, consent_id):
+    return clinical.consent_withdraw(request, Place(patient=patient, portal=True), consent_id)
+
+
+@portal_page
+@require_POST
+def report_change(request, patient: Patient):
+    return clinical.report_change(request, Place(patient=patient, portal=True))
+
+
+def invitation(request, token: str):
+    """The link in the invitation e-mail: make a login, or connect the one already in use."""
+    try:
+        invited = services.invitation_for(token)
+    except InvitationInvalid as error:
+        return render(
+            request,
+            "patients/portal/invitation_invalid.html",
+            {"message": error.message},
+            status=404,
+        )
+    context = {
+        "invitation": invited,
+        "patient": invited.patient,
+        "clinic": invited.patient.home_clinic,
+    }
+    if request.user.is_authenticated:
+        if invited.patient.user_id == request.user.pk:
+            return redirect("portal:home")
+        if request.method == "POST":
+            try:
+                services.accept_invitation(token=token, user=request.user)
+            except InvitationInvalid as error:
+                context["error"] = error.message
+            else:
+                messages.success(request, "Your login is now connected to your patient record.")
+                return redirect("portal:home")
+        return render(request, "patients/portal/invitation_accept.html", context)
+    if User.objects.filter(email=invited.email).exists():
+        context["login_url"] = (
+            f"{reverse('account_login')}?{urlencode({'next': request.get_full_path()})}"
+        )
+        return render(request, "patients/portal/invitation_login.html", context)
+    form = ChoosePasswordForm(
+        request.POST or None, initial={"full_name": invited.patient.full_name}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.create_login_from_invitation(
+                token=token,
+                password=form.cleaned_data["password"],
+                full_name=form.cleaned_data["full_name"],
+            )
+        except (FasciaError, ValidationError) as error:
+            show_error(form, error)
+        else:
+            login(request, user, backend=LOGIN_BACKEND)
+            messages.success(request, "Welcome to your patient portal.")
+            return redirect("portal:home")
+    context["form"] = form
+    return render(request, "patients/portal/invitation_password.html", context)
