@@ -102,6 +102,13 @@ COMPOSITE_KEYS = [
         "organization_id, id",
     ),
     (
+        "patients_recordread",
+        "record_read_patient_in_organization",
+        "organization_id, patient_id",
+        "patients_patient",
+        "organization_id, id",
+    ),
+    (
         "patients_consentwithdrawal",
         "withdrawal_signature_in_organization",
         "organization_id, signature_id",
