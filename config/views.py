@@ -9,7 +9,7 @@ from django.views.decorators.http import require_safe
 
 from clinics import access
 from clinics.selectors import current_clinic
-from patients.views.scope import portal_records
+from patients.selectors import portal_records
 
 logger = logging.getLogger(__name__)
 

@@ -32,6 +32,14 @@ NAME_SIMILARITY = 0.3
 """How alike a typed name must be (0 to 1): low enough that "Jonh Smiht" finds John Smith."""
 
 
+def portal_records(user) -> QuerySet:
+    """The patient records connected to this login (one per organisation that treats them)."""
+    return access.visible_to(
+        user,
+        Patient.objects.filter(user=user).select_related("home_clinic", "organization", "user"),
+    ).order_by("created_at")
+
+
 def likely_duplicates(
     *, organization, first_name: str, last_name: str, date_of_birth, exclude=None
 ) -> QuerySet:

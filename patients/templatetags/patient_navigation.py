@@ -4,7 +4,7 @@ from django import template
 
 from clinics import access
 from patients.models import Patient
-from patients.views.scope import portal_records
+from patients.selectors import portal_records
 
 register = template.Library()
 

@@ -17,9 +17,9 @@ from patients import selectors, services
 from patients.exceptions import InvitationInvalid
 from patients.forms import ChoosePasswordForm, HealthChangeForm, show_error
 from patients.models import ConsentSignature, Intake, Patient
-from patients.selectors import ConsentState, ScreeningState
+from patients.selectors import ConsentState, ScreeningState, portal_records
 from patients.views import clinical
-from patients.views.scope import PORTAL_RECORD, Place, portal_page, portal_records
+from patients.views.scope import PORTAL_RECORD, Place, portal_page
 
 LOGIN_BACKEND = "allauth.account.auth_backends.AuthenticationBackend"
 

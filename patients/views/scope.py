@@ -10,7 +10,6 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from django.urls import reverse
 from clinics import access
 from clinics.exceptions import FasciaError
 from patients.models import Patient
+from patients.selectors import portal_records
 
 PORTAL_RECORD = "portal_patient"
 """Session key: which of a login's patient records the portal shows (one per organisation)."""
@@ -93,14 +93,6 @@ def staff_page(view):
         return view(request, *args, **kwargs)
 
     return page
-
-
-def portal_records(user) -> QuerySet:
-    """The patient records connected to this login (one per organisation that treats them)."""
-    return access.visible_to(
-        user,
-        Patient.objects.filter(user=user).select_related("home_clinic", "organization", "user"),
-    ).order_by("created_at")
 
 
 def portal_page(view):

@@ -666,3 +666,13 @@ def test_no_role_reaches_another_organisations_record_through_any_page(
                 assert response.status_code == 404, (role, method, response.status_code)
     assert other_organizations_rows(world) == before
     assert mail.outbox == []
+
+
+def test_without_an_email_address_the_page_asks_for_one_instead_of_offering_an_invitation(
+    world, client_of
+):
+    nobody = PatientFactory(home_clinic=world.kelowna, email="")
+    page = client_of(world.front_desk).get(reverse("patients:detail", args=[nobody.pk]))
+    assert "Send portal invitation" not in text(page)
+    assert "record their e-mail address first" in text(page)
+    assert reverse("patients:edit", args=[nobody.pk]) in page.content.decode()
