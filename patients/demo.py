@@ -215,7 +215,8 @@ def _portal_login(patient: Patient, *, by) -> None:
 
     invite_patient sends its link only by e-mail, so the demo writes the
     invitation with a token it knows, then accepts it through the service
-    (which also marks the e-mail address verified).
+    (which also marks the e-mail address verified). A login left from an
+    earlier demo accepts it instead.
     """
     token = secrets.token_urlsafe(32)
     PatientInvitation.objects.create(
@@ -226,6 +227,10 @@ def _portal_login(patient: Patient, *, by) -> None:
         created_by=by,
         expires_at=timezone.now() + datetime.timedelta(days=14),
     )
+    existing = User.objects.filter(email=patient.email).first()
+    if existing is not None:  # kept from an earlier demo whose patients were removed
+        services.accept_invitation(token=token, user=existing)
+        return
     services.create_login_from_invitation(
         token=token, password=DEMO_PASSWORD, full_name=patient.full_name
     )

@@ -69,16 +69,16 @@ COMPOSITE_KEYS = [
     (
         "patients_screeninganswer",
         "answer_response_answers_this_version",
-        "questionnaire_id, response_id",
+        "organization_id, questionnaire_id, response_id",
         "patients_screeningresponse",
-        "questionnaire_id, id",
+        "organization_id, questionnaire_id, id",
     ),
     (
         "patients_screeninganswer",
         "answer_question_in_this_version",
-        "questionnaire_id, question_id",
+        "organization_id, questionnaire_id, question_id",
         "patients_question",
-        "questionnaire_id, id",
+        "organization_id, questionnaire_id, id",
     ),
     (
         "patients_consentsignature",

@@ -65,10 +65,12 @@ class Question(models.Model):
     class Meta:
         ordering = ["questionnaire", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["questionnaire", "key"], name="question_key_unique"),
+            models.UniqueConstraint(
+                fields=["organization", "questionnaire", "key"], name="question_key_unique"
+            ),
             # Target of the answers' foreign key, which ties an answer to its version.
             models.UniqueConstraint(
-                fields=["questionnaire", "id"], name="question_in_questionnaire"
+                fields=["organization", "questionnaire", "id"], name="question_in_questionnaire"
             ),
         ]
         triggers = [never_changed()]
@@ -118,7 +120,9 @@ class ScreeningResponse(models.Model):
             models.UniqueConstraint(
                 fields=["organization", "submission_key"], name="screening_submission_once"
             ),
-            models.UniqueConstraint(fields=["questionnaire", "id"], name="screening_questionnaire"),
+            models.UniqueConstraint(
+                fields=["organization", "questionnaire", "id"], name="screening_questionnaire"
+            ),
             models.CheckConstraint(
                 condition=models.Q(change_reported_at__isnull=True)
                 | models.Q(change_reported_at__gte=models.F("submitted_at")),
@@ -153,7 +157,8 @@ class ScreeningAnswer(models.Model):
         ordering = ["question__position"]
         constraints = [
             models.UniqueConstraint(
-                fields=["response", "question"], name="screening_answer_once_per_question"
+                fields=["organization", "response", "question"],
+                name="screening_answer_once_per_question",
             )
         ]
 

@@ -115,7 +115,7 @@ def test_publishing_questions_with_a_repeated_key_is_refused_and_publishes_nothi
         questions_posted(rows, title="Short screening", organization=world.organization),
     )
     assert response.status_code == 200
-    assert "duplicate" in response.content.decode()
+    assert "Each question needs its own key; repeated: phobia." in response.content.decode()
     assert services.current_questionnaire(world.organization).version == 1
 
 
