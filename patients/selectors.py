@@ -32,6 +32,22 @@ NAME_SIMILARITY = 0.3
 """How alike a typed name must be (0 to 1): low enough that "Jonh Smiht" finds John Smith."""
 
 
+def may(user, action: access.Action, model, patient: Patient) -> bool:
+    """May `user` `action` `model` rows of `patient`'s record (their own, for a patient's login)?
+
+    The patient must be one the user sees at all; then the model's rule decides,
+    at the patient's home clinic.
+    """
+    return access.can(user, "view", patient) and access.can_at(
+        user,
+        action,
+        model,
+        organization=patient.organization,
+        clinic=patient.home_clinic,
+        owner=patient.user,
+    )
+
+
 def portal_records(user) -> QuerySet:
     """The patient records connected to this login (one per organisation that treats them)."""
     return access.visible_to(

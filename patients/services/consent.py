@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinics import access
+from patients import selectors
 from patients.contraindications import AGE_OF_CONSENT
 from patients.exceptions import ConsentRefused, NotPermitted, SubmissionKeyReused
 from patients.models import (
@@ -39,13 +40,7 @@ def sign_consent(
     double click), as does a repeated `submission_key`.
     """
     patient = Patient.objects.select_related("home_clinic").get(pk=patient.pk)
-    if not access.can(by, "view", patient) or not access.can_add(
-        by,
-        ConsentSignature,
-        organization=patient.organization,
-        clinic=patient.home_clinic,
-        owner=patient.user,
-    ):
+    if not selectors.may(by, "add", ConsentSignature, patient):
         raise NotPermitted("Your role does not allow you to record consent for this patient.")
     if submission_key is not None:
         earlier = ConsentSignature.objects.filter(
@@ -121,12 +116,8 @@ def withdraw_consent(*, signature: ConsentSignature, by, reason: str = "") -> Co
         .get(pk=signature.pk)
     )
     patient = signature.patient
-    if not access.can(by, "view", signature) or not access.can_add(
-        by,
-        ConsentWithdrawal,
-        organization=patient.organization,
-        clinic=patient.home_clinic,
-        owner=patient.user,
+    if not access.can(by, "view", signature) or not selectors.may(
+        by, "add", ConsentWithdrawal, patient
     ):
         raise NotPermitted("Your role does not allow you to record a withdrawal of consent.")
     earlier = ConsentWithdrawal.objects.filter(signature=signature).first()

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from clinics import access
+from patients import selectors
 from patients.exceptions import EditConflict, NotPermitted
 from patients.models import Channel, Intake, Patient, Surgery
 
@@ -42,14 +42,7 @@ def save_intake(
     patient = Patient.objects.select_for_update().select_related("home_clinic").get(pk=patient.pk)
     intake = Intake.objects.filter(patient=patient).first()
     action = "add" if intake is None else "change"
-    if not access.can(by, "view", patient) or not access.can_at(
-        by,
-        action,
-        Intake,
-        organization=patient.organization,
-        clinic=patient.home_clinic,
-        owner=patient.user,
-    ):
+    if not selectors.may(by, action, Intake, patient):
         raise NotPermitted("Your role does not allow you to record this patient's intake.")
     fields = _cleaned(fields)
     surgeries = _cleaned_surgeries(

@@ -5,7 +5,7 @@ import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from clinics import access
+from patients import selectors
 from patients.exceptions import NotPermitted, ScreeningInvalid, SubmissionKeyReused
 from patients.models import (
     Channel,
@@ -112,14 +112,7 @@ def report_health_change(*, patient: Patient, by, note: str = "") -> list[Screen
     Reporting twice changes nothing the second time.
     """
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
-    if not access.can(by, "view", patient) or not access.can_at(
-        by,
-        "change",
-        ScreeningResponse,
-        organization=patient.organization,
-        clinic=patient.home_clinic,
-        owner=patient.user,
-    ):
+    if not selectors.may(by, "change", ScreeningResponse, patient):
         raise NotPermitted("Your role does not allow you to report a change for this patient.")
     changed = list(
         ScreeningResponse.objects.select_for_update().filter(
@@ -142,13 +135,7 @@ def _same_patient(earlier: ScreeningResponse, patient: Patient) -> ScreeningResp
 
 
 def _check_may_answer(patient: Patient, by) -> None:
-    if not access.can(by, "view", patient) or not access.can_add(
-        by,
-        ScreeningResponse,
-        organization=patient.organization,
-        clinic=patient.home_clinic,
-        owner=patient.user,
-    ):
+    if not selectors.may(by, "add", ScreeningResponse, patient):
         raise NotPermitted("Your role does not allow you to record screening answers.")
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from clinics import access
 from clinics.exceptions import FasciaError
+from patients import selectors
 from patients.models import Patient
 from patients.selectors import portal_records
 
@@ -59,14 +60,7 @@ class Place:
 
     def may(self, user, action: access.Action, model) -> bool:
         """May `user` `action` `model` rows of this patient (their own, in the portal)?"""
-        return access.can_at(
-            user,
-            action,
-            model,
-            organization=self.patient.organization,
-            clinic=self.patient.home_clinic,
-            owner=self.patient.user,
-        )
+        return selectors.may(user, action, model, self.patient)
 
 
 def works_at_a_clinic(user) -> bool:
