@@ -2,7 +2,9 @@
 
 import datetime
 import hashlib
+import logging
 import secrets
+import smtplib
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -40,6 +42,8 @@ PATIENT_FIELDS = (
     "emergency_contact_phone",
     "preferred_language",
 )
+
+logger = logging.getLogger(__name__)
 
 INVITATION_LIFETIME = datetime.timedelta(days=14)
 RESEND_AFTER = datetime.timedelta(minutes=5)
@@ -169,8 +173,15 @@ def _lock_name(organization_id, patient: Patient) -> None:
 
 
 @transaction.atomic
-def invite_patient(*, patient: Patient, by, email: str = "") -> PatientInvitation:
-    """E-mail the patient a link to create their portal login, once the transaction commits."""
+def invite_patient(*, patient: Patient, by) -> PatientInvitation:
+    """E-mail the patient a link to create their portal login, once the transaction commits.
+
+    The link goes to the e-mail address on the patient's record, and only the
+    newest link sent works: a new invitation, or a changed address, retires
+    the ones before. Clicking twice within RESEND_AFTER sends one e-mail. When
+    the e-mail cannot be sent, `sent_at` stays empty and the next click tries
+    again.
+    """
     patient = Patient.objects.select_for_update().select_related("home_clinic").get(pk=patient.pk)
     if not access.can(by, "view", patient) or not access.can_add(
         by, PatientInvitation, organization=patient.organization, clinic=patient.home_clinic
@@ -178,25 +189,25 @@ def invite_patient(*, patient: Patient, by, email: str = "") -> PatientInvitatio
         raise NotPermitted("Your role does not allow you to invite this patient.")
     if patient.user_id is not None:
         raise Conflict("This patient already has a portal login.", field="email")
-    email = UserManager.normalize_email(email or patient.email)
-    if not email:
+    if not patient.email:
         raise ValidationError(
             {"email": "Record the patient's e-mail address first: the invitation is sent there."}
         )
+    now = timezone.now()
     recent = PatientInvitation.objects.filter(
         patient=patient,
-        email=email,
+        email=patient.email,
         accepted_at__isnull=True,
-        created_at__gte=timezone.now() - RESEND_AFTER,
+        sent_at__isnull=False,
+        created_at__gte=now - RESEND_AFTER,
     ).first()
     if recent is not None:
         return recent
     token = secrets.token_urlsafe(32)
-    now = timezone.now()
     invitation = PatientInvitation(
         organization=patient.organization,
         patient=patient,
-        email=email,
+        email=patient.email,
         token_sha256=_digest(token),
         created_by=by,
         created_at=now,
@@ -217,20 +228,32 @@ def _send_invitation(invitation: PatientInvitation, token: str) -> None:
         "link": link,
         "expires_at": invitation.expires_at,
     }
-    send_mail(
-        subject=f"[Fascia] {context['clinic'].name} invites you to your patient portal",
-        message=render_to_string("patients/email/invitation.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
+    try:
+        send_mail(
+            subject=f"[Fascia] {context['clinic'].name} invites you to your patient portal",
+            message=render_to_string("patients/email/invitation.txt", context),
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except (smtplib.SMTPException, OSError):
+        # The invitation stays unsent (sent_at empty): the page says so, and the
+        # next click makes a new one.
+        logger.exception("portal invitation %s could not be e-mailed", invitation.pk)
+        return
+    invitation.sent_at = timezone.now()
+    PatientInvitation.objects.filter(pk=invitation.pk).update(sent_at=invitation.sent_at)
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def invitation_for(token: str) -> PatientInvitation:
-    """The invitation behind a link, or InvitationInvalid saying why it cannot be used."""
+def invitation_for(token: str, *, user: User | None = None) -> PatientInvitation:
+    """The invitation behind a link, or InvitationInvalid saying why it cannot be used.
+
+    A used link still answers its own patient's login (who is then simply sent
+    to the portal); to anyone else it says only that it was used.
+    """
     invitation = (
         PatientInvitation.objects.select_related("patient", "patient__home_clinic")
         .filter(token_sha256=_digest(token))
@@ -241,9 +264,28 @@ def invitation_for(token: str) -> PatientInvitation:
             "This invitation link is not valid. Check that you copied all of it, or ask "
             "the clinic to send a new one."
         )
-    if invitation.accepted_at is None and invitation.expires_at <= timezone.now():
+    patient = invitation.patient
+    if patient.user_id is not None:
+        if user is not None and patient.user_id == user.pk:
+            return invitation
+        raise InvitationInvalid(
+            "This invitation has already been used. Log in with the account it created."
+        )
+    if invitation.expires_at <= timezone.now():
         raise InvitationInvalid(
             "This invitation has expired. Ask the clinic to send you a new one."
+        )
+    if invitation.email != patient.email:
+        raise InvitationInvalid(
+            "The clinic has changed the e-mail address on your record since sending this "
+            "invitation. Ask them to send a new one."
+        )
+    newer = PatientInvitation.objects.filter(
+        patient=patient, sent_at__isnull=False, created_at__gt=invitation.created_at
+    )
+    if newer.exists():
+        raise InvitationInvalid(
+            "A newer invitation has been sent to you: use the link in the latest e-mail."
         )
     return invitation
 
@@ -251,15 +293,12 @@ def invitation_for(token: str) -> PatientInvitation:
 @transaction.atomic
 def accept_invitation(*, token: str, user: User) -> Patient:
     """Connect the logged-in `user` to the invited patient record (again: the same answer)."""
-    invitation = invitation_for(token)
-    invitation = PatientInvitation.objects.select_for_update().get(pk=invitation.pk)
-    patient = Patient.objects.select_for_update().get(pk=invitation.patient_id)
+    # Lock the patient first: two links of one patient, or two clicks, queue up here.
+    found = invitation_for(token, user=user)
+    patient = Patient.objects.select_for_update().get(pk=found.patient_id)
+    invitation = invitation_for(token, user=user)
     if patient.user_id == user.pk:
         return patient
-    if invitation.accepted_at is not None or patient.user_id is not None:
-        raise InvitationInvalid(
-            "This invitation has already been used. Log in with the account it created."
-        )
     if UserManager.normalize_email(user.email) != invitation.email:
         raise InvitationInvalid(
             f"This invitation was sent to {invitation.email}, but you are logged in as "
@@ -271,8 +310,7 @@ def accept_invitation(*, token: str, user: User) -> Patient:
             "Ask the clinic to merge the records."
         )
     now = timezone.now()
-    invitation.accepted_at, invitation.accepted_by = now, user
-    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    PatientInvitation.objects.filter(pk=invitation.pk).update(accepted_at=now, accepted_by=user)
     patient.user = user
     patient.save(update_fields=["user"])
     # Following the e-mailed link proves the address is theirs.

@@ -7,6 +7,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from accounts.models import User
@@ -59,7 +60,8 @@ def test_a_patient_without_an_email_cannot_be_invited_until_one_is_given(world):
     with pytest.raises(ValidationError) as refused:
         services.invite_patient(patient=patient, by=world.front_desk)
     assert "e-mail" in refused.value.message_dict["email"][0]
-    services.invite_patient(patient=patient, by=world.front_desk, email="late@example.test")
+    services.update_patient(patient=patient, by=world.front_desk, email="late@example.test")
+    services.invite_patient(patient=patient, by=world.front_desk)
     assert PatientInvitation.objects.get().email == "late@example.test"
 
 
@@ -86,7 +88,7 @@ def test_the_link_creates_a_verified_login_connected_to_the_patient(
     assert EmailAddress.objects.get(user=user).verified
     assert PatientInvitation.objects.get().accepted_by == user
 
-    with pytest.raises(InvitationInvalid, match="already a login"):
+    with pytest.raises(InvitationInvalid, match="already been used"):
         services.create_login_from_invitation(token=token, password="another passphrase 2")
     assert services.accept_invitation(token=token, user=user) == new_patient
 
@@ -142,3 +144,56 @@ def test_an_expired_or_unknown_link_is_refused_with_what_to_do(
         services.invitation_for(token)
     with pytest.raises(InvitationInvalid, match="not valid"):
         services.invitation_for(token[:-2])
+
+
+def test_only_the_newest_invitation_works(world, new_patient, django_capture_on_commit_callbacks):
+    first = invite(new_patient, world.front_desk, django_capture_on_commit_callbacks)
+    PatientInvitation.objects.update(created_at=timezone.now() - datetime.timedelta(minutes=10))
+    second = invite(new_patient, world.therapist, django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == 2
+    with pytest.raises(InvitationInvalid, match="newer invitation"):
+        services.create_login_from_invitation(token=first, password="a long portal passphrase")
+    services.create_login_from_invitation(token=second, password="a long portal passphrase")
+
+
+def test_a_changed_email_address_retires_the_link_sent_to_the_old_one(
+    world, new_patient, django_capture_on_commit_callbacks
+):
+    token = invite(new_patient, world.front_desk, django_capture_on_commit_callbacks)
+    services.update_patient(patient=new_patient, by=world.front_desk, email="robin@new.test")
+    with pytest.raises(InvitationInvalid, match="changed the e-mail address"):
+        services.create_login_from_invitation(token=token, password="a long portal passphrase")
+    assert not User.objects.filter(email="robin@example.test").exists()
+
+
+def test_a_used_link_tells_a_stranger_nothing_about_the_patient(
+    world, new_patient, django_capture_on_commit_callbacks
+):
+    token = invite(new_patient, world.front_desk, django_capture_on_commit_callbacks)
+    services.create_login_from_invitation(token=token, password="a long portal passphrase")
+    with pytest.raises(InvitationInvalid) as refused:
+        services.invitation_for(token, user=UserFactory(email="curious@example.test"))
+    assert new_patient.first_name not in refused.value.message
+    assert "already been used" in refused.value.message
+
+
+def test_an_invitation_that_could_not_be_emailed_is_sent_again_on_the_next_click(
+    world, new_patient, django_capture_on_commit_callbacks, settings
+):
+    working = settings.MAILERS
+    settings.MAILERS = {"default": {"BACKEND": "tests.patients.test_invitations.RefusingBackend"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        unsent = services.invite_patient(patient=new_patient, by=world.front_desk)
+    unsent.refresh_from_db()
+    assert unsent.sent_at is None
+    settings.MAILERS = working
+    invite(new_patient, world.front_desk, django_capture_on_commit_callbacks)
+    assert PatientInvitation.objects.filter(sent_at__isnull=False).count() == 1
+    assert len(mail.outbox) == 1
+
+
+class RefusingBackend(BaseEmailBackend):
+    """A mail server that is down."""
+
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("mail server down")
