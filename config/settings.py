@@ -249,3 +249,7 @@ LOGGING = {
 
 # Where links in e-mails point (invitations, password resets sent outside a request).
 FASCIA_BASE_URL = env.text("FASCIA_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# How many proxies (load balancers) stand in front of Fascia: a consent
+# signature records the client's address from X-Forwarded-For behind them.
+FASCIA_TRUSTED_PROXIES = env.integer("FASCIA_TRUSTED_PROXIES", 0)

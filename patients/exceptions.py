@@ -19,15 +19,17 @@ class LikelyDuplicate(Conflict):
 
     code = "likely_duplicate"
 
-    def __init__(self, message: str, *, matches: list):
+    def __init__(self, message: str, *, matches: list, visible: set):
         super().__init__(message)
         self.matches = matches
+        self.visible = visible
+        """The ids among `matches` the user may open; of the others only name and site show."""
 
     def details(self) -> dict:
         return {
             "matches": [
                 {
-                    "id": str(patient.pk),
+                    "id": str(patient.pk) if patient.pk in self.visible else None,
                     "name": patient.full_name,
                     "date_of_birth": patient.date_of_birth.isoformat(),
                     "home_clinic": patient.home_clinic.name,

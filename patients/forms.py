@@ -10,6 +10,7 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils import timezone
 
 from clinics.exceptions import FasciaError
 from clinics.models import Clinic
@@ -91,16 +92,18 @@ class PatientForm(PlainLabels, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["home_clinic"].queryset = clinics
         self.fields["home_clinic"].empty_label = None
-        self.fields["date_of_birth"].widget.attrs["max"] = datetime.date.today().isoformat()
+        # The browser's limit is the latest "today" anywhere (UTC+14); the
+        # service checks the date in the clinic's own timezone.
+        latest_today = (timezone.now() + datetime.timedelta(hours=14)).date()
+        self.fields["date_of_birth"].widget.attrs["max"] = latest_today.isoformat()
 
     def details(self) -> dict:
         """The cleaned details, as the services take them."""
         return {name: self.cleaned_data[name] for name in ["home_clinic", *PATIENT_FIELDS]}
 
 
-class RegisterPatientForm(PatientForm):
-    submission_key = submission_key_field()
-    different_person = forms.BooleanField(
+def different_person_field() -> forms.BooleanField:
+    return forms.BooleanField(
         required=False,
         label="This is a different person",
         help_text="Tick only after checking the records above: same name and date of birth, "
@@ -108,8 +111,14 @@ class RegisterPatientForm(PatientForm):
     )
 
 
+class RegisterPatientForm(PatientForm):
+    submission_key = submission_key_field()
+    different_person = different_person_field()
+
+
 class EditPatientForm(PatientForm):
     version = forms.IntegerField(widget=forms.HiddenInput)
+    different_person = different_person_field()
 
     def __init__(self, *args, instance: Patient, clinics, **kwargs):
         # A patient's home clinic stays choosable even where the user may not register.

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", portal.home, name="home"),
     path("intake/", portal.intake, name="intake"),
     path("screening/", portal.screening, name="screening"),
+    path("screening/<uuid:screening_id>/", portal.screening_detail, name="screening_detail"),
     path("consent/", portal.consent_sign, name="consent_sign"),
     path("consent/<uuid:consent_id>/", portal.consent_detail, name="consent_detail"),
     path("consent/<uuid:consent_id>/withdraw/", portal.consent_withdraw, name="consent_withdraw"),

@@ -21,6 +21,7 @@ from patients.models import (
     ClinicalPolicy,
     ConsentSignature,
     ConsentTemplate,
+    ConsentWithdrawal,
     Patient,
     ScreeningResponse,
 )
@@ -180,6 +181,7 @@ class ClinicalStatus:
     flags: list[Flag] = field(default_factory=list)
     screening: ScreeningResponse | None = None
     screening_state: str = ScreeningState.MISSING
+    screening_valid_until: datetime.datetime | None = None
     consent: ConsentSignature | None = None
     consent_state: str = ConsentState.MISSING
     consent_counts: bool = False
@@ -247,6 +249,53 @@ class ClinicalStatus:
         return alerts
 
 
+def standing_consent(patient: Patient) -> ConsentSignature | None:
+    """The signature treatment rests on: the latest, unless a withdrawal came after it.
+
+    Withdrawing any signature withdraws consent: the patient said no.
+    """
+    latest = ConsentSignature.objects.filter(patient=patient).order_by("-signed_at").first()
+    withdrawn = ConsentWithdrawal.objects.filter(patient=patient).order_by("-withdrawn_at").first()
+    return _standing(latest, withdrawn)
+
+
+def _standing(latest: ConsentSignature | None, withdrawal) -> ConsentSignature | None:
+    if latest is None or (withdrawal is not None and withdrawal.withdrawn_at >= latest.signed_at):
+        return None
+    return latest
+
+
+class SignatureState:
+    STANDING = "standing"
+    WITHDRAWN = "withdrawn"
+    REPLACED = "replaced"
+
+
+def consent_history(user, patient: Patient) -> list[tuple[ConsentSignature, str]]:
+    """The signatures `user` may see, newest first, each with its state."""
+    signatures = list(
+        access.visible_to(
+            user,
+            ConsentSignature.objects.filter(patient=patient)
+            .select_related("withdrawal")
+            .order_by("-signed_at"),
+        )
+    )
+    standing = standing_consent(patient)
+    latest = ConsentSignature.objects.filter(patient=patient).order_by("-signed_at").first()
+    return [(signature, _state(signature, latest, standing)) for signature in signatures]
+
+
+def _state(signature, latest, standing) -> str:
+    if standing is not None and signature.pk == standing.pk:
+        return SignatureState.STANDING
+    if hasattr(signature, "withdrawal") or signature.pk == latest.pk:
+        # The latest signature without a withdrawal of its own fell with a later
+        # withdrawal of an older one: the patient withdrew consent.
+        return SignatureState.WITHDRAWN
+    return SignatureState.REPLACED
+
+
 def clinical_status(patient: Patient, *, now: datetime.datetime | None = None) -> ClinicalStatus:
     return clinical_statuses([patient], now=now)[patient.pk]
 
@@ -277,11 +326,16 @@ def clinical_statuses(
         .distinct("organization_id")
         .values_list("organization_id", "version")
     )
-    outdated_counts = dict(
-        ClinicalPolicy.objects.filter(organization_id__in=organizations).values_list(
-            "organization_id", "outdated_consent_counts"
-        )
-    )
+    withdrawals = {
+        withdrawal.patient_id: withdrawal
+        for withdrawal in ConsentWithdrawal.objects.filter(patient_id__in=ids)
+        .order_by("patient_id", "-withdrawn_at")
+        .distinct("patient_id")
+    }
+    policies = {
+        policy.organization_id: policy
+        for policy in ClinicalPolicy.objects.filter(organization_id__in=organizations)
+    }
     statuses = {}
     for patient in patients:
         today = timezone.localdate(now, timezone=patient.home_clinic.zone)
@@ -292,18 +346,26 @@ def clinical_statuses(
         if screening is not None:
             status.screening = screening
             status.flags += [Flag(flag, severity_of(flag)) for flag in screening.flags]
+            # A period the organisation shortened applies at once; a longer one
+            # does not stretch a screening already given.
+            policy = policies.get(patient.organization_id) or ClinicalPolicy()
+            status.screening_valid_until = min(
+                screening.valid_until,
+                screening.submitted_at + datetime.timedelta(days=policy.screening_valid_days),
+            )
             if screening.change_reported_at is not None:
                 status.screening_state = ScreeningState.CHANGED
-            elif screening.valid_until <= now:
+            elif status.screening_valid_until <= now:
                 status.screening_state = ScreeningState.EXPIRED
             else:
                 status.screening_state = ScreeningState.VALID
         consent = consents.get(patient.pk)
         status.current_consent_version = current_versions.get(patient.organization_id)
-        status.consent_counts = outdated_counts.get(patient.organization_id, False)
+        policy = policies.get(patient.organization_id)
+        status.consent_counts = policy is not None and policy.outdated_consent_counts
         if consent is not None:
             status.consent = consent
-            if hasattr(consent, "withdrawal"):
+            if _standing(consent, withdrawals.get(patient.pk)) is None:
                 status.consent_state = ConsentState.WITHDRAWN
             elif (
                 status.current_consent_version is not None

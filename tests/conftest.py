@@ -14,7 +14,12 @@ from clinics.models import Clinic, Membership, Organization, Role
 from patients.models import Patient
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
-from tests.patients.factories import PatientFactory, PatientRecord, full_record
+from tests.patients.factories import (
+    PatientFactory,
+    PatientRecord,
+    full_record,
+    with_portal_login,
+)
 
 
 @dataclass
@@ -51,6 +56,21 @@ class World:
                 clinic=self.halifax, therapist=self.other_therapist, admin=self.other_admin
             )
         return self._other_record
+
+    def kelowna_record(self) -> PatientRecord:
+        """Ada Quinn, a Kelowna patient with one of every record and a portal login (made once)."""
+        if not hasattr(self, "_kelowna_record"):
+            record = full_record(
+                clinic=self.kelowna,
+                therapist=self.therapist,
+                admin=self.org_admin,
+                first_name="Ada",
+                last_name="Quinn",
+                email="ada@example.test",
+            )
+            with_portal_login(record.patient)
+            self._kelowna_record = record
+        return self._kelowna_record
 
 
 @pytest.fixture(autouse=True)

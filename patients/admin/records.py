@@ -1,5 +1,7 @@
 """Patients and the records they and the staff submitted; the access log."""
 
+import uuid
+
 from django import forms
 from django.contrib import admin
 
@@ -82,6 +84,8 @@ class PatientForm(SavedByServiceForm):
         "of birth and you have checked that they are someone else.",
     )
     expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # Made when the add page is shown: saving twice (a double click) registers once.
+    registration_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Patient
@@ -92,22 +96,27 @@ class PatientForm(SavedByServiceForm):
         if not self.adding:
             # Saving over someone else's newer save is refused (EditConflict), not silent.
             self.initial.setdefault("expected_version", self.instance.version)
+        else:
+            self.initial.setdefault("registration_key", uuid.uuid4())
 
     def call_service(self) -> Patient:
         details = {name: self.cleaned_data[name] for name in services.PATIENT_FIELDS}
-        if not self.adding:
-            return services.update_patient(
-                patient=self.instance,
-                by=self.by,
-                expected_version=self.cleaned_data.get("expected_version"),
-                home_clinic=self.cleaned_data["home_clinic"],
-                **details,
-            )
+        allow_duplicate = self.cleaned_data.get("different_person", False)
         try:
+            if not self.adding:
+                return services.update_patient(
+                    patient=self.instance,
+                    by=self.by,
+                    expected_version=self.cleaned_data.get("expected_version"),
+                    allow_duplicate=allow_duplicate,
+                    home_clinic=self.cleaned_data["home_clinic"],
+                    **details,
+                )
             return services.register_patient(
                 home_clinic=self.cleaned_data["home_clinic"],
                 by=self.by,
-                allow_duplicate=self.cleaned_data.get("different_person", False),
+                allow_duplicate=allow_duplicate,
+                submission_key=self.cleaned_data.get("registration_key"),
                 **details,
             )
         except LikelyDuplicate as duplicate:
@@ -127,8 +136,8 @@ class PatientAdmin(LoggedReadsMixin, ServiceAdmin):
     readonly_fields = ["created_at", "created_by", "user", "version"]
 
     def get_fieldsets(self, request, obj=None):
-        person = ["home_clinic", "first_name", "last_name", "date_of_birth"]
-        person.append("different_person" if obj is None else "expected_version")
+        person = ["home_clinic", "first_name", "last_name", "date_of_birth", "different_person"]
+        person.append("registration_key" if obj is None else "expected_version")
         fieldsets = [
             (None, {"fields": person}),
             ("Contact", {"fields": ["email", "phone", "address", "preferred_language"]}),

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_organizations
 from clinics.models import Organization
-from patients import services
+from patients import capture, services
 from patients.api.idempotency import (
     HEADER_PARAMETER,
     as_seen_by,
@@ -159,8 +159,8 @@ class ConsentSignatureViewSet(
             signature = services.sign_consent(
                 by=request.user,
                 **sign.validated_data,
-                ip_address=request.META.get("REMOTE_ADDR"),
-                user_agent=request.headers.get("User-Agent", ""),
+                ip_address=capture.client_ip(request),
+                user_agent=capture.user_agent(request),
                 submission_key=key,
             )
         signature = as_seen_by(self.get_queryset(), signature, key, patient=patient)

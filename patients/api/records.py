@@ -47,9 +47,7 @@ class ClinicalStatusSerializer(serializers.Serializer):
             ScreeningState.CHANGED,
         ]
     )
-    screening_valid_until = serializers.DateTimeField(
-        source="screening.valid_until", allow_null=True
-    )
+    screening_valid_until = serializers.DateTimeField(allow_null=True)
     consent_state = serializers.ChoiceField(
         choices=[
             ConsentState.MISSING,
@@ -93,13 +91,17 @@ class PatientInputSerializer(serializers.ModelSerializer):
         fields = ["home_clinic", *services.PATIENT_FIELDS]
 
 
-class RegisterPatientSerializer(PatientInputSerializer):
-    allow_duplicate = serializers.BooleanField(
+def allow_duplicate_field() -> serializers.BooleanField:
+    return serializers.BooleanField(
         default=False,
         write_only=True,
         help_text="Confirm that this is another person than the likely duplicates named in "
         "an earlier 409 answer.",
     )
+
+
+class RegisterPatientSerializer(PatientInputSerializer):
+    allow_duplicate = allow_duplicate_field()
 
     class Meta(PatientInputSerializer.Meta):
         fields = [*PatientInputSerializer.Meta.fields, "allow_duplicate"]
@@ -112,9 +114,10 @@ class UpdatePatientSerializer(PatientInputSerializer):
         write_only=True,
         help_text="The version you read; if someone saved since, the answer is 409.",
     )
+    allow_duplicate = allow_duplicate_field()
 
     class Meta(PatientInputSerializer.Meta):
-        fields = [*PatientInputSerializer.Meta.fields, "version"]
+        fields = [*PatientInputSerializer.Meta.fields, "version", "allow_duplicate"]
 
 
 class InvitationSerializer(serializers.ModelSerializer):

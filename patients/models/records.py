@@ -191,8 +191,14 @@ class Patient(models.Model):
         """What `search_name` will hold for this row (before the database computes it)."""
         return " ".join(f"{self.first_name} {self.last_name}".lower().split())
 
+    def local_today(self) -> datetime.date:
+        """Today where the patient is treated (their home clinic's timezone)."""
+        if self.home_clinic_id is None:
+            return timezone.localdate()
+        return timezone.localdate(timezone=self.home_clinic.zone)
+
     def clean(self) -> None:
-        if self.date_of_birth and self.date_of_birth > datetime.date.today():
+        if self.date_of_birth and self.date_of_birth > self.local_today():
             raise ValidationError(
                 {"date_of_birth": "A date of birth cannot be in the future."}, code="future"
             )

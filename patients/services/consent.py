@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from clinics import access
 from patients import selectors
+from patients.capture import USER_AGENT_LENGTH
 from patients.contraindications import AGE_OF_CONSENT
 from patients.exceptions import ConsentRefused, NotPermitted, SubmissionKeyReused
 from patients.models import (
@@ -16,8 +17,6 @@ from patients.models import (
     sha256_of,
 )
 from patients.services.forms import current_consent_template, hold_published_versions
-
-USER_AGENT_LENGTH = 1000
 
 
 @transaction.atomic
@@ -39,7 +38,8 @@ def sign_consent(
     same version again while that signature stands returns it unchanged (a
     double click), as does a repeated `submission_key`.
     """
-    patient = Patient.objects.select_related("home_clinic").get(pk=patient.pk)
+    # Signing locks the patient: a second click waits, then finds the first signature.
+    patient = Patient.objects.select_for_update().select_related("home_clinic").get(pk=patient.pk)
     if not selectors.may(by, "add", ConsentSignature, patient):
         raise NotPermitted("Your role does not allow you to record consent for this patient.")
     if submission_key is not None:
@@ -63,11 +63,7 @@ def sign_consent(
             f"{current.version} replaced it. Read the current text and sign that.",
             field="template",
         )
-    standing = (
-        ConsentSignature.objects.filter(patient=patient, withdrawal__isnull=True)
-        .order_by("-signed_at")
-        .first()
-    )
+    standing = selectors.standing_consent(patient)
     if standing is not None and standing.template_id == template.pk:
         return standing
     signer_name = " ".join(signer_name.split())
@@ -80,6 +76,12 @@ def sign_consent(
             f"{patient.full_name} is {age}: a parent or guardian signs, typing their own "
             "name and their relationship to the patient.",
             field="guardian_relationship",
+        )
+    if age < AGE_OF_CONSENT and signer_name.lower() == patient.search_key():
+        raise ConsentRefused(
+            f"A parent or guardian signs for {patient.first_name} with their own name, "
+            f"not {patient.first_name}'s.",
+            field="signer_name",
         )
     signature = ConsentSignature(
         organization_id=patient.organization_id,

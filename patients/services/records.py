@@ -63,8 +63,9 @@ def register_patient(
 
     Refused with LikelyDuplicate when the organisation already has someone
     with this name and date of birth, unless the caller confirms it is another
-    person. The same `submission_key` twice (a retried request) returns the
-    patient the first one registered.
+    person. The same `submission_key` twice (a double click, a retried
+    request) returns the patient the first one registered; the same key with
+    other details is refused (SubmissionKeyReused).
     """
     organization = home_clinic.organization
     if not access.can_add(by, Patient, organization=organization, clinic=home_clinic):
@@ -72,14 +73,7 @@ def register_patient(
             f"Your role does not allow you to register patients at {home_clinic.name}.",
             field="home_clinic",
         )
-    if submission_key is not None:
-        earlier = Patient.objects.filter(
-            organization=organization, submission_key=submission_key
-        ).first()
-        if earlier is not None:
-            if not access.can(by, "view", earlier):
-                raise SubmissionKeyReused()
-            return earlier
+    _check_open(home_clinic)
     patient = Patient(
         organization=organization,
         home_clinic=home_clinic,
@@ -87,38 +81,90 @@ def register_patient(
         submission_key=submission_key,
         **_normalized(_only(fields)),
     )
-    patient.full_clean(exclude=["created_by", "user"])
-    # Two desks registering the same person at once: the second waits here and
-    # then sees the first one's patient as a likely duplicate.
+    # The key's uniqueness is answered below, as a replay, not as an error.
+    patient.full_clean(exclude=["created_by", "user", "submission_key"])
+    # Two desks registering the same person at once, or one desk clicking
+    # twice: the second waits here, then finds the first one's patient.
     _lock_name(organization.pk, patient)
-    matches = list(
-        selectors.likely_duplicates(
-            organization=organization,
-            first_name=patient.first_name,
-            last_name=patient.last_name,
-            date_of_birth=patient.date_of_birth,
-        )
-    )
-    if matches and not allow_duplicate:
-        names = "; ".join(f"{match.full_name} at {match.home_clinic.name}" for match in matches)
-        raise LikelyDuplicate(
-            f"This organisation already has a patient with this name and date of birth "
-            f"({names}). Open that record, or confirm that this is a different person.",
-            matches=matches,
-        )
+    earlier = _registered_with(submission_key, patient, by)
+    if earlier is not None:
+        return earlier
+    _refuse_likely_duplicate(patient, by, allow_duplicate)
     try:
         with transaction.atomic():
             patient.save()
-    except IntegrityError:  # the same submission, committed a moment ago
-        return Patient.objects.get(organization=organization, submission_key=submission_key)
+    except IntegrityError:  # the same key, committed a moment ago under another name
+        return _registered_with(submission_key, patient, by)
     return patient
+
+
+def _check_open(clinic: Clinic) -> None:
+    if not clinic.is_active:
+        raise ValidationError(
+            {"home_clinic": f"{clinic.name} is closed (inactive): choose an open clinic."}
+        )
+
+
+def _registered_with(submission_key, patient: Patient, by) -> Patient | None:
+    """The patient an earlier submission with this key registered, if it is this one."""
+    if submission_key is None:
+        return None
+    earlier = Patient.objects.filter(
+        organization_id=patient.organization_id, submission_key=submission_key
+    ).first()
+    if earlier is None:
+        return None
+    same = (earlier.search_key(), earlier.date_of_birth) == (
+        patient.search_key(),
+        patient.date_of_birth,
+    )
+    if not same or not access.can(by, "view", earlier):
+        raise SubmissionKeyReused()
+    return earlier
+
+
+def _refuse_likely_duplicate(patient: Patient, by, allow_duplicate: bool) -> None:
+    if allow_duplicate:
+        return
+    matches = list(
+        selectors.likely_duplicates(
+            organization=patient.organization,
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            date_of_birth=patient.date_of_birth,
+            exclude=patient if patient.pk and not patient._state.adding else None,
+        )
+    )
+    if not matches:
+        return
+    names = "; ".join(f"{match.full_name} at {match.home_clinic.name}" for match in matches)
+    visible = set(
+        access.visible_to(by, Patient.objects.filter(pk__in=[m.pk for m in matches])).values_list(
+            "pk", flat=True
+        )
+    )
+    raise LikelyDuplicate(
+        f"This organisation already has a patient with this name and date of birth "
+        f"({names}). Open that record, or confirm that this is a different person.",
+        matches=matches,
+        visible=visible,
+    )
 
 
 @transaction.atomic
 def update_patient(
-    *, patient: Patient, by, expected_version: int | None = None, **changes
+    *,
+    patient: Patient,
+    by,
+    expected_version: int | None = None,
+    allow_duplicate: bool = False,
+    **changes,
 ) -> Patient:
-    """Change a patient's details; with `expected_version`, never overwrite a newer save."""
+    """Change a patient's details; with `expected_version`, never overwrite a newer save.
+
+    A new name or date of birth that makes the patient look like another one
+    is refused with LikelyDuplicate, unless the caller confirms it.
+    """
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if not access.can(by, "change", patient):
         raise NotPermitted("Your role does not allow you to change this patient's details.")
@@ -138,10 +184,15 @@ def update_patient(
                 f"Your role does not allow you to move patients to {home_clinic.name}.",
                 field="home_clinic",
             )
+        _check_open(home_clinic)
         patient.home_clinic = home_clinic
+    identity = (patient.search_key(), patient.date_of_birth)
     for name, value in changes.items():
         setattr(patient, name, value)
     patient.full_clean(exclude=["created_by", "user"])
+    if (patient.search_key(), patient.date_of_birth) != identity:
+        _lock_name(patient.organization_id, patient)
+        _refuse_likely_duplicate(patient, by, allow_duplicate)
     patient.version += 1
     patient.save()
     return patient

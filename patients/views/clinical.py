@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from clinics import access
 from clinics.exceptions import FasciaError
-from patients import services
-from patients.contraindications import AGE_OF_CONSENT
+from patients import capture, selectors, services
+from patients.contraindications import AGE_OF_CONSENT, Contraindication, Severity, severity_of
 from patients.forms import (
     ConsentForm,
     HealthChangeForm,
@@ -28,6 +28,7 @@ from patients.models import (
     Intake,
     ReadVia,
     RecordPart,
+    ScreeningAnswer,
     ScreeningResponse,
     Surgery,
 )
@@ -137,17 +138,48 @@ def screening(request, place: Place):
     )
 
 
+def screening_detail(request, place: Place, screening_id):
+    """One screening's answers and the flags they raised (the patient's own, in the portal)."""
+    patient = place.patient
+    responses = ScreeningResponse.objects.filter(patient=patient).select_related(
+        "questionnaire", "submitted_by", "change_reported_by"
+    )
+    response = get_object_or_404(access.visible_to(request.user, responses), pk=screening_id)
+    answers = access.visible_to(
+        request.user, ScreeningAnswer.objects.filter(response=response).select_related("question")
+    ).order_by("question__position")
+    flags = [
+        (Contraindication(flag).label, severity_of(flag) == Severity.ABSOLUTE)
+        for flag in response.flags
+    ]
+    status = selectors.clinical_status(patient)
+    current = status.screening is not None and status.screening.pk == response.pk
+    services.record_read(
+        reader=request.user, patient=patient, part=RecordPart.SCREENING, via=ReadVia.PAGE
+    )
+    return render(
+        request,
+        "patients/screening_detail.html",
+        {
+            "place": place,
+            "patient": patient,
+            "response": response,
+            "answers": answers,
+            "flags": flags,
+            "valid_until": status.screening_valid_until if current else None,
+        },
+    )
+
+
 def consent_sign(request, place: Place):
     user, patient = request.user, place.patient
     if not place.may(user, "add", ConsentSignature):
         return refuse(request, "Your role does not allow you to record consent.", place=place)
     template = services.current_consent_template(patient.organization)
     age = patient.age_on(timezone.localdate(timezone=patient.home_clinic.zone))
-    standing = (
-        access.visible_to(user, ConsentSignature.objects.filter(patient=patient, template=template))
-        .filter(withdrawal__isnull=True)
-        .first()
-    )
+    standing = selectors.standing_consent(patient)
+    if standing is not None and standing.template_id != template.pk:
+        standing = None  # signed, but on an older text: this one is still to sign
     shape = {"template": template, "patient": patient, "age": age, "age_of_consent": AGE_OF_CONSENT}
     notice = None
     form = ConsentForm(**shape)
@@ -175,8 +207,8 @@ def consent_sign(request, place: Place):
                         template=template,
                         signer_name=form.cleaned_data["signer_name"],
                         guardian_relationship=form.cleaned_data["guardian_relationship"],
-                        ip_address=request.META.get("REMOTE_ADDR"),
-                        user_agent=request.headers.get("user-agent", ""),
+                        ip_address=capture.client_ip(request),
+                        user_agent=capture.user_agent(request),
                         submission_key=form.cleaned_data["submission_key"],
                     )
                 except (FasciaError, ValidationError) as error:
@@ -212,6 +244,7 @@ def consent_detail(request, place: Place, consent_id):
     """The printable copy: the exact text signed, its hash, who signed, when and how."""
     signature = _signature(request, place, consent_id)
     withdrawal = getattr(signature, "withdrawal", None)
+    standing = selectors.standing_consent(place.patient)
     services.record_read(
         reader=request.user, patient=place.patient, part=RecordPart.CONSENT, via=ReadVia.PAGE
     )
@@ -223,7 +256,9 @@ def consent_detail(request, place: Place, consent_id):
             "patient": place.patient,
             "signature": signature,
             "withdrawal": withdrawal,
-            "may_withdraw": withdrawal is None
+            "standing": standing is not None and standing.pk == signature.pk,
+            "may_withdraw": standing is not None
+            and standing.pk == signature.pk
             and place.may(request.user, "add", ConsentWithdrawal),
             "withdraw_url": place.url("consent_withdraw", consent_id=signature.pk),
         },
@@ -235,6 +270,10 @@ def consent_withdraw(request, place: Place, consent_id):
     detail_url = place.url("consent_detail", consent_id=signature.pk)
     if hasattr(signature, "withdrawal"):
         messages.info(request, "This consent was already withdrawn.")
+        return redirect(detail_url)
+    standing = selectors.standing_consent(place.patient)
+    if standing is None or standing.pk != signature.pk:
+        messages.info(request, "This signature is no longer in force: nothing to withdraw.")
         return redirect(detail_url)
     if not place.may(request.user, "add", ConsentWithdrawal):
         return refuse(

@@ -16,7 +16,7 @@ from clinics.exceptions import FasciaError
 from patients import selectors, services
 from patients.exceptions import InvitationInvalid
 from patients.forms import ChoosePasswordForm, HealthChangeForm, show_error
-from patients.models import ConsentSignature, Intake, Patient
+from patients.models import Intake, Patient
 from patients.selectors import ConsentState, ScreeningState, portal_records
 from patients.views import clinical
 from patients.views.scope import PORTAL_RECORD, Place, portal_page
@@ -45,10 +45,7 @@ def home(request, patient: Patient):
     place = Place(patient=patient, portal=True)
     status = selectors.clinical_status(patient)
     intake = access.visible_to(request.user, Intake.objects.filter(patient=patient)).first()
-    consents = access.visible_to(
-        request.user,
-        ConsentSignature.objects.filter(patient=patient).select_related("withdrawal"),
-    )
+    consents = selectors.consent_history(request.user, patient)
     return render(
         request,
         "patients/portal/home.html",
@@ -113,6 +110,11 @@ def intake(request, patient: Patient):
 @portal_page
 def screening(request, patient: Patient):
     return clinical.screening(request, Place(patient=patient, portal=True))
+
+
+@portal_page
+def screening_detail(request, patient: Patient, screening_id):
+    return clinical.screening_detail(request, Place(patient=patient, portal=True), screening_id)
 
 
 @portal_page

@@ -27,6 +27,7 @@ PORTAL_RECORD = "portal_patient"
 _STAFF_PAGES = {
     "intake": "patients:intake",
     "screening": "patients:screening_new",
+    "screening_detail": "patients:screening_detail",
     "consent_sign": "patients:consent_sign",
     "consent_detail": "patients:consent_detail",
     "consent_withdraw": "patients:consent_withdraw",
@@ -35,6 +36,7 @@ _STAFF_PAGES = {
 _PORTAL_PAGES = {
     "intake": "portal:intake",
     "screening": "portal:screening",
+    "screening_detail": "portal:screening_detail",
     "consent_sign": "portal:consent_sign",
     "consent_detail": "portal:consent_detail",
     "consent_withdraw": "portal:consent_withdraw",

@@ -5,7 +5,7 @@ import copy
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -13,7 +13,7 @@ from clinics import access
 from clinics.exceptions import FasciaError
 from clinics.selectors import current_clinic
 from patients import selectors, services
-from patients.contraindications import Contraindication, Severity, severity_of
+from patients.contraindications import Contraindication
 from patients.exceptions import EditConflict, LikelyDuplicate
 from patients.forms import EditPatientForm, HealthChangeForm, RegisterPatientForm, show_error
 from patients.models import (
@@ -24,7 +24,6 @@ from patients.models import (
     PatientInvitation,
     ReadVia,
     RecordPart,
-    ScreeningAnswer,
     ScreeningResponse,
     Surgery,
 )
@@ -138,9 +137,7 @@ def detail(request, patient: Patient):
     status = selectors.clinical_status(patient)
     reads_clinical = place.may(user, "view", Intake)
     reads_screening = place.may(user, "view", ScreeningResponse)
-    consents = access.visible_to(
-        user, ConsentSignature.objects.filter(patient=patient).select_related("withdrawal")
-    )
+    consents = selectors.consent_history(user, patient)
     invitation = access.visible_to(
         user, PatientInvitation.objects.filter(patient=patient).order_by("-created_at")
     ).first()
@@ -195,7 +192,7 @@ def edit(request, patient: Patient):
     clinics = access.clinics_for(user, Patient, "add").filter(is_active=True)
     # The form works on a copy, so the page's heading keeps the saved name.
     form = EditPatientForm(request.POST or None, instance=copy.copy(patient), clinics=clinics)
-    differences = []
+    differences, matches = [], []
     if request.method == "POST" and form.is_valid():
         details = form.details()
         try:
@@ -203,8 +200,12 @@ def edit(request, patient: Patient):
                 patient=patient,
                 by=user,
                 expected_version=form.cleaned_data["version"],
+                allow_duplicate=form.cleaned_data["different_person"],
                 **details,
             )
+        except LikelyDuplicate as duplicate:
+            form.add_error(None, duplicate.message)
+            matches = _as_seen_by(user, duplicate.matches)
         except EditConflict as conflict:
             form.add_error(None, conflict.message)
             differences = _differences(form, Patient.objects.get(pk=patient.pk), details)
@@ -216,7 +217,7 @@ def edit(request, patient: Patient):
     return render(
         request,
         "patients/patient_edit.html",
-        {"patient": patient, "form": form, "differences": differences},
+        {"patient": patient, "form": form, "differences": differences, "matches": matches},
     )
 
 
@@ -253,25 +254,7 @@ def report_change(request, patient: Patient):
 
 @staff_page
 def screening_detail(request, patient: Patient, screening_id):
-    responses = ScreeningResponse.objects.filter(patient=patient).select_related(
-        "questionnaire", "submitted_by", "change_reported_by"
-    )
-    response = get_object_or_404(access.visible_to(request.user, responses), pk=screening_id)
-    answers = access.visible_to(
-        request.user, ScreeningAnswer.objects.filter(response=response).select_related("question")
-    ).order_by("question__position")
-    flags = [
-        (Contraindication(flag).label, severity_of(flag) == Severity.ABSOLUTE)
-        for flag in response.flags
-    ]
-    services.record_read(
-        reader=request.user, patient=patient, part=RecordPart.SCREENING, via=ReadVia.PAGE
-    )
-    return render(
-        request,
-        "patients/screening_detail.html",
-        {"patient": patient, "response": response, "answers": answers, "flags": flags},
-    )
+    return clinical.screening_detail(request, Place(patient=patient, portal=False), screening_id)
 
 
 # The pages the patient fills, used at the clinic.

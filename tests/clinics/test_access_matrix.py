@@ -1,10 +1,24 @@
-"""Isolation between organisations, generated from the URL conf and the admin registry.
+"""Who reaches which rows, generated from the router, the admin registry and clinics.access.
 
-Every API endpoint (with every detail action of its viewset) and admin page,
-by every role, on a row of the other organisation: every read and write is
-refused, and nothing changes. A new endpoint, action or admin page is covered
-without anyone remembering; a model registered with clinics.access but missing
-from OTHER_ORGANIZATION_ROWS fails.
+Between organisations: every API endpoint (with every detail action of its viewset)
+and admin page, by every role, on a row of the other organisation: every read and
+write is refused, and nothing changes. A model registered with clinics.access but
+missing from OTHER_ORGANIZATION_ROWS fails.
+
+Inside the organisation: the models that make up a patient's record are read off
+their access rules (the clinic lookup runs through a patient), and so are the
+clinical answers among them (the front desk holds no role that views them). A
+Kelowna patient's record is then tried, on every endpoint, detail action, method
+and admin page over those models, by a therapist at Vernon and by another
+patient's portal login, and (on the clinical answers) by the Kelowna front desk:
+all answer 404 (the admin: 403, none of them may enter it), lists leave the rows
+out, nothing changes, no row is added and no e-mail is sent. The detail actions on
+what the front desk does see (the patient, their consents) are each listed in
+FRONT_DESK_ACTIONS with what the front desk gets, so a new one fails until someone
+says whether it shows clinical answers.
+
+A new endpoint, action, admin page or patient-record model is covered without
+anyone remembering. The pages are in tests/patients/test_pages.py.
 """
 
 import pytest
@@ -12,6 +26,7 @@ from django.contrib import admin
 from django.core import mail
 from django.urls import reverse
 
+from accounts.models import User
 from clinics import access
 from clinics.models import Clinic, Membership, Organization, Role
 from config.urls import router
@@ -30,6 +45,7 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
+from tests.patients.factories import PatientFactory, with_portal_login
 
 # How to find a row of the other organisation, for each model with access rules.
 OTHER_ORGANIZATION_ROWS = {
@@ -233,3 +249,279 @@ def test_creating_at_another_organisations_clinic_is_refused_and_creates_nothing
     assert "organization" in response.json()["fields"]
     assert Membership.objects.count() == before
     assert not Clinic.objects.filter(name="Annex").exists()
+
+
+# --- Inside the organisation: a patient's record, from the access rules -----------------
+
+
+def patient_lookup(model) -> str | None:
+    """The lookup from a row of `model` to the patient whose record it is, read off its rule.
+
+    A patient's record reaches its clinic through the patient ("home_clinic",
+    "patient__home_clinic", "response__patient__home_clinic"). Rows of the whole
+    organisation (questionnaires, consent texts, the clinical policy, the access log:
+    no clinic lookup) and clinics and staff roles (a clinic, no patient) have none.
+    """
+    lookup = access.rule_for(model).clinic
+    if lookup is None:
+        return None
+    path, current = [], model
+    for part in lookup.split("__"):
+        if current is Patient:
+            return "__".join(path) or "pk"
+        path.append(part)
+        current = current._meta.get_field(part).related_model
+    return None
+
+
+PATIENT_RECORDS = {
+    model: lookup
+    for model in access.registered_models()
+    if (lookup := patient_lookup(model)) is not None
+}
+"""Each model of a patient's record, with the lookup from its rows to the patient."""
+
+CLINICAL_ANSWERS = frozenset(
+    model
+    for model in PATIENT_RECORDS
+    if Role.FRONT_DESK not in access.rule_for(model).roles["view"]
+)
+"""The parts of a patient's record the front desk does not read."""
+
+
+def rows_of(record, model):
+    return model.objects.filter(**{PATIENT_RECORDS[model]: record.patient.pk}).order_by("pk")
+
+
+def organisation_rows(organization) -> dict:
+    """Every row of the organisation, of every model with access rules."""
+    return {
+        model: list(
+            model.objects.filter(**{access.rule_for(model).organization: organization.pk})
+            .order_by("pk")
+            .values()
+        )
+        for model in access.registered_models()
+    }
+
+
+def another_patients_login(world) -> User:
+    """The portal login of Kit Oduya, another patient of the Kelowna clinic."""
+    kit = PatientFactory(home_clinic=world.kelowna, first_name="Kit", last_name="Oduya")
+    return with_portal_login(kit).user
+
+
+def kept_out_of(world, model) -> dict[str, User]:
+    """The people of Kelowna Physio who must not reach `model`'s rows of a Kelowna patient."""
+    people = {
+        "therapist at Vernon": world.vernon_therapist,
+        "another patient": another_patients_login(world),
+    }
+    if model in CLINICAL_ANSWERS:
+        people["front desk"] = world.front_desk
+    return people
+
+
+def api_routes_of_patient_records():
+    for prefix, viewset, basename in router.registry:
+        if viewset.queryset.model in PATIENT_RECORDS:
+            yield pytest.param(basename, viewset, viewset.queryset.model, id=prefix)
+
+
+def api_actions_on_patient_records():
+    return [param for param in api_detail_actions() if param.values[1] in PATIENT_RECORDS]
+
+
+def test_a_patients_record_and_its_clinical_answers_are_read_off_the_access_rules():
+    assert set(PATIENT_RECORDS) >= {
+        Patient,
+        PatientInvitation,
+        Intake,
+        Surgery,
+        ScreeningResponse,
+        ScreeningAnswer,
+        ConsentSignature,
+        ConsentWithdrawal,
+    }
+    organisation_wide = {Organization, Clinic, Membership, ClinicalPolicy, Questionnaire}
+    organisation_wide |= {Question, ConsentTemplate, RecordRead}
+    assert not set(PATIENT_RECORDS) & organisation_wide
+    assert {Intake, Surgery, ScreeningResponse, ScreeningAnswer} <= CLINICAL_ANSWERS
+    assert not CLINICAL_ANSWERS & {Patient, PatientInvitation, ConsentSignature, ConsentWithdrawal}
+
+
+def test_the_kelowna_record_has_a_row_of_every_part_of_a_patients_record(world):
+    record = world.kelowna_record()
+    for model in PATIENT_RECORDS:
+        assert rows_of(record, model).exists(), f"full_record() makes no {model.__name__}"
+
+
+@pytest.mark.parametrize(("basename", "viewset", "model"), list(api_routes_of_patient_records()))
+def test_api_keeps_every_method_of_others_off_a_kelowna_patients_record(
+    world, client_of, django_capture_on_commit_callbacks, basename, viewset, model
+):
+    record = world.kelowna_record()
+    rows = rows_of(record, model)
+    url = reverse(f"{basename}-detail", kwargs={"pk": rows.first().pk})
+    people = kept_out_of(world, model)
+    before, counts = organisation_rows(world.organization), row_counts()
+    mail.outbox.clear()
+    for who, person in people.items():
+        client = client_of(person)
+        for method, action in DETAIL_METHODS.items():
+            with django_capture_on_commit_callbacks(execute=True):
+                response = getattr(client, method)(
+                    url, ACTION_BODY, content_type="application/json"
+                )
+            if hasattr(viewset, action):
+                assert response.status_code == 404, (who, method, response.content)
+                assert response.json()["code"] == "not_found", (who, method)
+            else:  # no such route: refused before any row is looked for
+                assert response.status_code == 405, (who, method, response.content)
+        listing = client.get(reverse(f"{basename}-list"), {"page_size": 200})
+        assert listing.status_code == 200, who
+        listed = {item["id"] for item in listing.json()["results"]}
+        assert not listed & {str(pk) for pk in rows.values_list("pk", flat=True)}, who
+    assert organisation_rows(world.organization) == before
+    assert row_counts() == counts
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize(
+    ("basename", "model", "url_name", "method"), api_actions_on_patient_records()
+)
+def test_api_actions_keep_others_off_a_kelowna_patients_record(
+    world, client_of, django_capture_on_commit_callbacks, basename, model, url_name, method
+):
+    record = world.kelowna_record()
+    url = reverse(f"{basename}-{url_name}", kwargs={"pk": rows_of(record, model).first().pk})
+    people = kept_out_of(world, model)
+    before, counts = organisation_rows(world.organization), row_counts()
+    mail.outbox.clear()
+    for who, person in people.items():
+        with django_capture_on_commit_callbacks(execute=True):
+            response = getattr(client_of(person), method)(
+                url, ACTION_BODY, content_type="application/json"
+            )
+        assert response.status_code == 404, (who, response.content)
+        assert response.json()["code"] == "not_found", who
+    assert organisation_rows(world.organization) == before
+    assert row_counts() == counts
+    assert mail.outbox == []
+
+
+# --- The front desk on a patient they see: no clinical answers --------------------------
+
+THEIRS = "theirs"
+"""The front desk uses this action; what it shows holds no clinical answer."""
+
+# Every detail action on a part of a patient's record the front desk sees, with what
+# the front desk gets: the refusal where the action reads or records clinical answers.
+FRONT_DESK_ACTIONS = {
+    ("patient", "intake", "get"): 403,
+    ("patient", "intake", "put"): 403,
+    ("patient", "invite", "post"): THEIRS,
+    ("patient", "report-change", "post"): THEIRS,
+    ("patient", "screening-questionnaire", "get"): THEIRS,
+    ("patient", "consent-template", "get"): THEIRS,
+    ("consent-signature", "withdraw", "post"): THEIRS,
+}
+
+
+def front_desk_actions():
+    """The detail actions on the parts of a patient's record that the front desk sees."""
+    for param in api_actions_on_patient_records():
+        basename, model, url_name, method = param.values
+        if model not in CLINICAL_ANSWERS:
+            yield (basename, url_name, method), param
+
+
+def test_every_action_on_what_the_front_desk_sees_says_what_the_front_desk_gets():
+    found = {key for key, _ in front_desk_actions()}
+    assert not found - set(FRONT_DESK_ACTIONS), "add these to FRONT_DESK_ACTIONS"
+    assert not set(FRONT_DESK_ACTIONS) - found, "these are gone: remove them"
+
+
+@pytest.mark.parametrize(
+    ("basename", "model", "url_name", "method"),
+    [param for key, param in front_desk_actions() if FRONT_DESK_ACTIONS.get(key) != THEIRS],
+)
+def test_the_front_desk_neither_reads_nor_records_clinical_answers_through_an_action(
+    world, client_of, django_capture_on_commit_callbacks, basename, model, url_name, method
+):
+    record = world.kelowna_record()
+    url = reverse(f"{basename}-{url_name}", kwargs={"pk": rows_of(record, model).first().pk})
+    before, counts = organisation_rows(world.organization), row_counts()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = getattr(client_of(world.front_desk), method)(
+            url, ACTION_BODY, content_type="application/json"
+        )
+    assert response.status_code == FRONT_DESK_ACTIONS[(basename, url_name, method)]
+    assert response.json()["detail"]
+    assert not [answer for answer in record.clinical_answers() if answer in response.text]
+    assert organisation_rows(world.organization) == before
+    assert row_counts() == counts
+    assert mail.outbox == []
+
+
+def test_what_the_front_desk_reads_of_a_kelowna_patient_holds_no_clinical_answer(world, client_of):
+    record = world.kelowna_record()
+    client = client_of(world.front_desk)
+    urls = []
+    for _, viewset, basename in router.registry:
+        model = viewset.queryset.model
+        if model not in PATIENT_RECORDS or model in CLINICAL_ANSWERS:
+            continue
+        row = rows_of(record, model).first()
+        urls.append(reverse(f"{basename}-list"))
+        if hasattr(viewset, "retrieve"):
+            urls.append(reverse(f"{basename}-detail", kwargs={"pk": row.pk}))
+        for extra in viewset.get_extra_actions():
+            if extra.detail and FRONT_DESK_ACTIONS.get((basename, extra.url_name, "get")) == THEIRS:
+                urls.append(reverse(f"{basename}-{extra.url_name}", kwargs={"pk": row.pk}))
+    assert len(urls) >= 6
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        leaked = [answer for answer in record.clinical_answers() if answer in response.text]
+        assert not leaked, (url, leaked)
+
+
+# --- The admin ------------------------------------------------------------------------
+
+
+def admin_pages_of_patient_records():
+    for param in admin_pages():
+        if param.values[0] in PATIENT_RECORDS:
+            yield param
+
+
+@pytest.mark.parametrize(("model", "model_admin"), list(admin_pages_of_patient_records()))
+def test_admin_keeps_out_those_who_must_not_reach_a_kelowna_patients_record(
+    world, client_of, model, model_admin
+):
+    record = world.kelowna_record()
+    row = rows_of(record, model).first()
+    info = (model._meta.app_label, model._meta.model_name)
+    pages = [
+        reverse("admin:{}_{}_changelist".format(*info)),
+        reverse("admin:{}_{}_change".format(*info), args=[row.pk]),
+        reverse("admin:{}_{}_delete".format(*info), args=[row.pk]),
+        reverse("admin:{}_{}_history".format(*info), args=[row.pk]),
+    ]
+    people = {**kept_out_of(world, model), "front desk": world.front_desk}
+    before, counts = organisation_rows(world.organization), row_counts()
+    for who, person in people.items():
+        # None of them holds a role that enters the admin (access.admin_site_permission).
+        assert not access.holds_role(person, access.MANAGERS), who
+        client = client_of(person)
+        for page in pages:
+            for method in ("get", "post"):
+                response = getattr(client, method)(
+                    page, {"name": "Taken over", "post": "yes"}, follow=True
+                )
+                assert response.status_code == 403, (who, page, method)
+                assert str(row.pk) not in response.content.decode(), (who, page, method)
+    assert organisation_rows(world.organization) == before
+    assert row_counts() == counts

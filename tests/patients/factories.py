@@ -1,7 +1,9 @@
 import datetime
+import zoneinfo
 from dataclasses import dataclass
 
 import factory
+from django.utils import timezone
 
 from patients import services
 from patients.models import (
@@ -16,6 +18,7 @@ from patients.models import (
     RecordRead,
     ScreeningResponse,
 )
+from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory
 
 
@@ -32,9 +35,20 @@ class PatientFactory(factory.django.DjangoModelFactory):
     phone = "+1 250 555 0199"
 
 
-def born_years_ago(years: int, *, days: int = 0) -> datetime.date:
-    """A date of birth that makes someone `years` old today (minus `days`: a birthday soon)."""
-    today = datetime.date.today()
+def with_portal_login(patient: Patient) -> Patient:
+    """`patient` with a portal login at their e-mail address, as accepting an invitation does."""
+    patient.user = UserFactory(email=patient.email)
+    patient.save(update_fields=["user"])
+    return patient
+
+
+def born_years_ago(years: int, *, days: int = 0, zone: str = "America/Vancouver"):
+    """A date of birth that makes someone `years` old today where they are treated.
+
+    `days` moves it later: a birthday that many days ahead. Today is the
+    clinic's (ClinicFactory's default timezone unless told), as the rules count it.
+    """
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(zone))
     try:
         born = today.replace(year=today.year - years)
     except ValueError:  # 29 February
@@ -54,6 +68,15 @@ class PatientRecord:
     invitation: PatientInvitation
     policy: ClinicalPolicy
     read: RecordRead
+
+    def clinical_answers(self) -> list[str]:
+        """What only clinical staff and the patient may read: to look for where it must not be."""
+        return [
+            self.intake.presenting_complaint,
+            *self.patient.surgeries.values_list("description", flat=True),
+            str(self.intake.pk),
+            str(self.screening.pk),
+        ]
 
 
 def answers_for(questionnaire, *yes: str) -> dict:

@@ -408,3 +408,12 @@ def test_only_organisation_admins_read_the_access_log_in_the_admin(world, client
     log = client_of(world.org_admin).get(page("recordread_changelist"))
     assert [read.reader for read in log.context["cl"].result_list] == [world.therapist]
     assert client_of(world.manager).get(page("recordread_changelist")).status_code == 403
+
+
+def test_saving_the_admins_add_page_twice_registers_one_patient(world, client_of):
+    client = client_of(world.org_admin)
+    key = client.get(page("patient_add")).context["adminform"].form.initial["registration_key"]
+    for _ in range(2):
+        response = client.post(page("patient_add"), patient_form(world, registration_key=key))
+        assert response.status_code == 302
+    assert Patient.objects.filter(last_name="Ashdown").count() == 1

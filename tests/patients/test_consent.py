@@ -257,3 +257,53 @@ def test_a_submission_key_reused_for_another_patient_is_refused(world, patient):
     other = PatientFactory(home_clinic=world.kelowna)
     with pytest.raises(SubmissionKeyReused):
         sign(other, world.therapist, submission_key=key)
+
+
+def test_withdrawing_an_older_signature_withdraws_consent(world, patient):
+    first = sign(patient, patient.user)
+    publish(world)
+    sign(patient, patient.user)
+    services.withdraw_consent(signature=first, by=patient.user)
+    status = selectors.clinical_status(patient)
+    assert status.consent_state == ConsentState.WITHDRAWN
+    assert not status.consent_valid
+    assert selectors.standing_consent(patient) is None
+    states = [state for _, state in selectors.consent_history(patient.user, patient)]
+    assert states == ["withdrawn", "withdrawn"]
+    sign(patient, patient.user)
+    assert selectors.clinical_status(patient).consent_valid
+
+
+def test_a_guardian_signs_with_their_own_name_not_the_childs(world):
+    child = PatientFactory(
+        home_clinic=world.kelowna,
+        first_name="Lily",
+        last_name="Tremblay",
+        date_of_birth=born_years_ago(9),
+    )
+    with pytest.raises(ConsentRefused) as refused:
+        sign(child, world.therapist, signer_name="lily  tremblay", guardian_relationship="Mother")
+    assert refused.value.field == "signer_name"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clicks_on_sign_at_once_record_one_signature(world):
+    patient = PatientFactory(home_clinic=world.kelowna)
+    template = services.current_consent_template(world.organization)
+    barrier = threading.Barrier(2)
+    signed = []
+
+    def click():
+        try:
+            barrier.wait()
+            signed.append(sign(patient, world.therapist, template=template).pk)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ConsentSignature.objects.count() == 1
+    assert signed == [ConsentSignature.objects.get().pk] * 2

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 from django.urls.converters import UUIDConverter
 
+from clinics import access
 from patients import portal_urls, services, urls
 from patients.models import (
     ConsentSignature,
@@ -21,11 +22,14 @@ from patients.models import (
     Patient,
     PatientInvitation,
     RecordRead,
-    ScreeningAnswer,
     ScreeningResponse,
-    Surgery,
 )
-from tests.patients.factories import PatientFactory, born_years_ago, full_record
+from tests.patients.factories import (
+    PatientFactory,
+    born_years_ago,
+    full_record,
+    with_portal_login,
+)
 
 
 def html(response) -> str:
@@ -330,6 +334,27 @@ def test_editing_details_saves_them(world, client_of, patient):
     assert (patient.phone, patient.version) == ("250 555 0111", 2)
 
 
+def test_renaming_a_patient_into_a_likely_duplicate_asks_first(world, client_of, patient):
+    twin = PatientFactory(
+        home_clinic=world.kelowna,
+        first_name="Pat",
+        last_name="Morgane",
+        date_of_birth=patient.date_of_birth,
+    )
+    client = client_of(world.front_desk)
+    url = reverse("patients:edit", args=[twin.pk])
+    warned = client.post(url, edit_form(twin, last_name="Morgan"))
+    assert warned.status_code == 200
+    assert "Is this one of these patients?" in text(warned)
+    assert reverse("patients:detail", args=[patient.pk]) in warned.content.decode()
+    twin.refresh_from_db()
+    assert twin.last_name == "Morgane"
+    saved = client.post(url, edit_form(twin, last_name="Morgan", different_person="on"))
+    assert saved.status_code == 302
+    twin.refresh_from_db()
+    assert twin.last_name == "Morgan"
+
+
 def test_an_edit_over_someone_elses_save_is_refused_and_keeps_what_was_typed(
     world, client_of, patient
 ):
@@ -588,6 +613,18 @@ def test_reporting_a_change_in_health_asks_for_a_new_screening(world, client_of,
 
 
 # --- Isolation: generated from the URL confs ------------------------------------
+#
+# Every page with a record's id in its URL, staff side and portal, by GET and POST:
+# - every role of Kelowna Physio, and a Kelowna patient's login, on a record of
+#   Harbourside (the other organisation): 404;
+# - a therapist at Vernon and another Kelowna patient's login on a Kelowna
+#   patient's record (and the front desk on the portal's pages, which show a login
+#   its own record only): 404;
+# - the Kelowna front desk on that record: the answer FRONT_DESK_REFUSED (above)
+#   gives where the page reads or records clinical answers, and no clinical answer
+#   on the pages of FRONT_DESK_OPENS; a new page with an id fails until it is in
+#   one of the two.
+# Nothing changes in either organisation, and no e-mail is sent.
 
 
 def uuid_patterns():
@@ -605,8 +642,8 @@ def uuid_patterns():
                 yield pytest.param(name, kwargs, id=name)
 
 
-# How to fill each id in a URL with a row of the other organisation.
-OTHER_ORGANIZATION_IDS = {
+# How to fill each id in a URL with a row of a patient's record (tests.patients.factories).
+RECORD_IDS = {
     "patient_id": lambda record: record.patient.pk,
     "screening_id": lambda record: record.screening.pk,
     "consent_id": lambda record: record.consent.pk,
@@ -623,40 +660,57 @@ ATTEMPT = {
     "activity_level": "light",
 }
 
+# The pages with an id that the front desk opens for a Kelowna patient, and the answer
+# to a GET. What they show holds no clinical answer.
+FRONT_DESK_OPENS = {
+    "patients:detail": 200,
+    "patients:edit": 200,
+    "patients:consent_sign": 200,
+    "patients:consent_detail": 200,
+    "patients:consent_withdraw": 302,  # already withdrawn: back to the signature
+    "patients:invite": 405,  # a button: POST only
+    "patients:report_change": 405,
+}
 
-def other_organizations_rows(world) -> dict:
-    rows = {}
-    for model in (
-        Patient,
-        Intake,
-        Surgery,
-        ScreeningResponse,
-        ScreeningAnswer,
-        ConsentSignature,
-        ConsentWithdrawal,
-        PatientInvitation,
-        RecordRead,
-    ):
-        rows[model] = list(
-            model.objects.filter(organization=world.other_organization).order_by("pk").values()
+
+def page_url(name: str, kwargs: list[str], record) -> str:
+    return reverse(name, kwargs={kwarg: RECORD_IDS[kwarg](record) for kwarg in kwargs})
+
+
+def organisation_rows(organization) -> dict:
+    """Every row of the organisation, of every model with access rules."""
+    return {
+        model: list(
+            model.objects.filter(**{access.rule_for(model).organization: organization.pk})
+            .order_by("pk")
+            .values()
         )
-    return rows
+        for model in access.registered_models()
+    }
 
 
 def test_the_isolation_matrix_covers_every_page_with_an_id():
     names = {param.values[0] for param in uuid_patterns()}
     assert {"patients:detail", "patients:consent_detail", "portal:consent_detail"} <= names
     for param in uuid_patterns():
-        assert set(param.values[1]) <= set(OTHER_ORGANIZATION_IDS), param.id
+        assert set(param.values[1]) <= set(RECORD_IDS), param.id
+
+
+def test_every_staff_page_with_an_id_says_what_the_front_desk_gets():
+    names = {param.values[0] for param in uuid_patterns()}
+    staff_pages = {name for name in names if name.startswith("patients:")}
+    assert not set(FRONT_DESK_REFUSED) & set(FRONT_DESK_OPENS)
+    missing = staff_pages - set(FRONT_DESK_REFUSED) - set(FRONT_DESK_OPENS)
+    assert not missing, "say in FRONT_DESK_REFUSED or FRONT_DESK_OPENS what the front desk gets"
+    assert set(FRONT_DESK_OPENS) <= staff_pages
 
 
 @pytest.mark.parametrize(("name", "kwargs"), list(uuid_patterns()))
 def test_no_role_reaches_another_organisations_record_through_any_page(
     world, client_of, patient, django_capture_on_commit_callbacks, name, kwargs
 ):
-    record = world.other_record()
-    url = reverse(name, kwargs={kwarg: OTHER_ORGANIZATION_IDS[kwarg](record) for kwarg in kwargs})
-    before = other_organizations_rows(world)
+    url = page_url(name, kwargs, world.other_record())
+    before = organisation_rows(world.other_organization)
     people = {**world.staff_by_role(), "patient": patient.user}
     with django_capture_on_commit_callbacks(execute=True):
         for role, person in people.items():
@@ -664,8 +718,65 @@ def test_no_role_reaches_another_organisations_record_through_any_page(
             for method in ("get", "post"):
                 response = getattr(client, method)(url, ATTEMPT)
                 assert response.status_code == 404, (role, method, response.status_code)
-    assert other_organizations_rows(world) == before
+    assert organisation_rows(world.other_organization) == before
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize(("name", "kwargs"), list(uuid_patterns()))
+def test_no_page_of_a_kelowna_patients_record_opens_to_another_clinic_or_patient(
+    world, client_of, django_capture_on_commit_callbacks, name, kwargs
+):
+    record = world.kelowna_record()
+    url = page_url(name, kwargs, record)
+    kit = with_portal_login(
+        PatientFactory(home_clinic=world.kelowna, first_name="Kit", last_name="Oduya")
+    )
+    people = {"therapist at Vernon": world.vernon_therapist, "another patient": kit.user}
+    if name.startswith("portal:"):
+        people["front desk"] = world.front_desk
+    before = organisation_rows(world.organization)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        for who, person in people.items():
+            client = client_of(person)
+            for method in ("get", "post"):
+                response = getattr(client, method)(url, ATTEMPT)
+                assert response.status_code == 404, (who, method, response.status_code)
+    assert organisation_rows(world.organization) == before
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [param for param in uuid_patterns() if param.values[0] in FRONT_DESK_REFUSED],
+)
+def test_the_front_desk_opens_no_page_of_clinical_answers(
+    world, client_of, django_capture_on_commit_callbacks, name, kwargs
+):
+    record = world.kelowna_record()
+    url = page_url(name, kwargs, record)
+    client = client_of(world.front_desk)
+    before = organisation_rows(world.organization)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, ATTEMPT)
+            assert response.status_code == FRONT_DESK_REFUSED[name], method
+            leaked = [answer for answer in record.clinical_answers() if answer in html(response)]
+            assert not leaked, (method, leaked)
+    assert organisation_rows(world.organization) == before
+    assert mail.outbox == []
+
+
+def test_the_pages_the_front_desk_opens_hold_no_clinical_answer(world, client_of):
+    record = world.kelowna_record()
+    client = client_of(world.front_desk)
+    for name, kwargs in (param.values for param in uuid_patterns()):
+        if name in FRONT_DESK_OPENS:
+            response = client.get(page_url(name, kwargs, record))
+            assert response.status_code == FRONT_DESK_OPENS[name], name
+            leaked = [answer for answer in record.clinical_answers() if answer in html(response)]
+            assert not leaked, (name, leaked)
 
 
 def test_without_an_email_address_the_page_asks_for_one_instead_of_offering_an_invitation(

@@ -245,3 +245,27 @@ def test_a_patient_of_two_organisations_switches_between_records(world, client_o
     assert "Your record at Halifax" in text(client.get(reverse("portal:home")))
     client.post(reverse("portal:home"), {"record": str(uuid.uuid4())})
     assert "Your record at Halifax" in text(client.get(reverse("portal:home")))
+
+
+def test_a_patient_reads_their_own_screening_answers_and_no_one_elses(world, client_of, patient):
+    questionnaire = services.current_questionnaire(world.organization)
+    mine = services.submit_screening(
+        patient=patient,
+        by=patient.user,
+        answers={
+            question: question.key == "fainting" for question in questionnaire.questions.all()
+        },
+    )
+    neighbour = PatientFactory(home_clinic=world.kelowna)
+    theirs = services.submit_screening(
+        patient=neighbour,
+        by=world.therapist,
+        answers={question: False for question in questionnaire.questions.all()},
+    )
+    client = client_of(patient.user)
+    home = client.get(reverse("portal:home"))
+    assert reverse("portal:screening_detail", args=[mine.pk]) in home.content.decode()
+    page = client.get(reverse("portal:screening_detail", args=[mine.pk]))
+    assert page.status_code == 200
+    assert "Relative: History of fainting with needles" in text(page)
+    assert client.get(reverse("portal:screening_detail", args=[theirs.pk])).status_code == 404

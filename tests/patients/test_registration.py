@@ -7,10 +7,12 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.utils import timezone
 
 from patients import services
 from patients.exceptions import EditConflict, LikelyDuplicate, NotPermitted, SubmissionKeyReused
 from patients.models import Patient, PatientEvent
+from tests.clinics.factories import ClinicFactory
 from tests.patients.factories import PatientFactory
 
 JANE = {"first_name": "Jane", "last_name": "Doe", "date_of_birth": datetime.date(1990, 1, 2)}
@@ -186,3 +188,66 @@ def test_a_submission_key_used_at_a_clinic_out_of_reach_shows_nothing(world):
     register(world, by=world.vernon_therapist, home_clinic=world.vernon, submission_key=key)
     with pytest.raises(SubmissionKeyReused):
         register(world, first_name="Someone", submission_key=key)
+
+
+def test_the_same_key_with_other_details_is_refused_not_answered_with_the_first(world):
+    key = uuid.uuid4()
+    register(world, submission_key=key)
+    with pytest.raises(SubmissionKeyReused):
+        register(world, first_name="Bob", last_name="Two", submission_key=key)
+    assert Patient.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_racing_itself_registers_one_patient_and_answers_both_with_it(world):
+    key = uuid.uuid4()
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def click():
+        try:
+            barrier.wait()
+            outcomes.append(register(world, submission_key=key).pk)
+        except LikelyDuplicate as warned:
+            outcomes.append(warned)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Patient.objects.count() == 1
+    assert outcomes == [Patient.objects.get().pk] * 2
+
+
+def test_a_closed_clinic_takes_no_new_patients(world):
+    world.kelowna.is_active = False
+    world.kelowna.save()
+    with pytest.raises(ValidationError) as refused:
+        register(world, by=world.org_admin)
+    assert "Kelowna is closed" in refused.value.message_dict["home_clinic"][0]
+    patient = register(world, by=world.org_admin, home_clinic=world.vernon)
+    with pytest.raises(ValidationError):
+        services.update_patient(patient=patient, by=world.org_admin, home_clinic=world.kelowna)
+
+
+def test_an_edit_that_makes_a_patient_look_like_another_is_warned(world):
+    register(world)
+    other = register(world, first_name="Joan")
+    with pytest.raises(LikelyDuplicate):
+        services.update_patient(patient=other, by=world.front_desk, first_name="Jane")
+    other.refresh_from_db()
+    assert other.first_name == "Joan"
+    services.update_patient(
+        patient=other, by=world.front_desk, first_name="Jane", allow_duplicate=True
+    )
+    services.update_patient(patient=other, by=world.front_desk, phone="250 555 0100")
+
+
+def test_a_baby_born_today_in_the_clinics_timezone_can_be_registered(world):
+    tokyo = ClinicFactory(organization=world.organization, name="Tokyo", timezone="Asia/Tokyo")
+    today_in_tokyo = timezone.localdate(timezone=tokyo.zone)
+    baby = register(world, by=world.org_admin, home_clinic=tokyo, date_of_birth=today_in_tokyo)
+    assert baby.date_of_birth == today_in_tokyo

@@ -252,3 +252,17 @@ def test_a_submission_key_reused_for_another_patient_is_refused(world, patient):
     with pytest.raises(SubmissionKeyReused):
         screen(other, world.therapist, submission_key=key)
     assert not ScreeningResponse.objects.filter(patient=other).exists()
+
+
+def test_a_shorter_period_applies_at_once_and_a_longer_one_stretches_nothing(world, patient):
+    response = screen(patient, world.therapist)
+    services.save_policy(
+        organization=world.organization, by=world.org_admin, screening_valid_days=30
+    )
+    in_40_days = response.submitted_at + datetime.timedelta(days=40)
+    assert selectors.clinical_status(patient, now=in_40_days).screening_state == "expired"
+    services.save_policy(
+        organization=world.organization, by=world.org_admin, screening_valid_days=365
+    )
+    in_100_days = response.submitted_at + datetime.timedelta(days=100)
+    assert selectors.clinical_status(patient, now=in_100_days).screening_state == "expired"

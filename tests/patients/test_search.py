@@ -85,7 +85,7 @@ def test_a_patient_finds_nobody(world, patients, patient):
 def test_statuses_cost_the_same_queries_for_one_patient_or_many(world, django_assert_num_queries):
     few = [PatientFactory(home_clinic=world.kelowna) for _ in range(2)]
     many = few + [PatientFactory(home_clinic=world.kelowna) for _ in range(8)]
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         selectors.clinical_statuses(few)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         selectors.clinical_statuses(many)
