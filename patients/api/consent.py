@@ -5,7 +5,7 @@ deletes them (there are no PUT, PATCH or DELETE routes).
 """
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_organizations
 from clinics.models import Organization
-from patients import capture, services
+from patients import capture, selectors, services
 from patients.api.idempotency import (
     HEADER_PARAMETER,
     as_seen_by,
@@ -74,6 +74,10 @@ class ConsentTemplateViewSet(
 
 
 class ConsentSignatureSerializer(serializers.ModelSerializer):
+    state = serializers.SerializerMethodField(
+        help_text="standing: consent rests on it; withdrawn: it, or consent, was withdrawn; "
+        "replaced: a later signature replaced it."
+    )
     withdrawn_at = serializers.DateTimeField(
         source="withdrawal.withdrawn_at", read_only=True, allow_null=True
     )
@@ -97,10 +101,25 @@ class ConsentSignatureSerializer(serializers.ModelSerializer):
             "ip_address",
             "user_agent",
             "recorded_by",
+            "state",
             "withdrawn_at",
             "withdrawal_reason",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["standing", "withdrawn", "replaced"]))
+    def get_state(self, signature: ConsentSignature) -> str:
+        states = self.context.get("states")
+        if states is None or signature.pk not in states:
+            states = selectors.signature_states([signature])
+        return states[signature.pk]
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        # A page of signatures: their states in one go, not a query per row.
+        if args:
+            kwargs.setdefault("context", {})["states"] = selectors.signature_states(list(args[0]))
+        return super().many_init(*args, **kwargs)
 
 
 class SignConsentSerializer(serializers.Serializer):

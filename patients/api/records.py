@@ -123,7 +123,7 @@ class UpdatePatientSerializer(PatientInputSerializer):
 class InvitationSerializer(serializers.ModelSerializer):
     class Meta:
         model = PatientInvitation
-        fields = ["id", "email", "expires_at", "sent_at"]
+        fields = ["id", "email", "expires_at", "sent_at", "send_failed_at"]
         read_only_fields = fields
 
 

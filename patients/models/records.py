@@ -310,6 +310,11 @@ class PatientInvitation(models.Model):
     sent_at = models.DateTimeField(
         null=True, blank=True, help_text="Empty while the e-mail has not gone out."
     )
+    send_failed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the e-mail could not be sent; the next click retries.",
+    )
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -39,7 +39,11 @@ def sign_consent(
     double click), as does a repeated `submission_key`.
     """
     # Signing locks the patient: a second click waits, then finds the first signature.
-    patient = Patient.objects.select_for_update().select_related("home_clinic").get(pk=patient.pk)
+    patient = (
+        Patient.objects.select_for_update(of=("self",))
+        .select_related("home_clinic")
+        .get(pk=patient.pk)
+    )
     if not selectors.may(by, "add", ConsentSignature, patient):
         raise NotPermitted("Your role does not allow you to record consent for this patient.")
     if submission_key is not None:
@@ -77,12 +81,6 @@ def sign_consent(
             "name and their relationship to the patient.",
             field="guardian_relationship",
         )
-    if age < AGE_OF_CONSENT and signer_name.lower() == patient.search_key():
-        raise ConsentRefused(
-            f"A parent or guardian signs for {patient.first_name} with their own name, "
-            f"not {patient.first_name}'s.",
-            field="signer_name",
-        )
     signature = ConsentSignature(
         organization_id=patient.organization_id,
         patient=patient,
@@ -111,11 +109,15 @@ def sign_consent(
 
 @transaction.atomic
 def withdraw_consent(*, signature: ConsentSignature, by, reason: str = "") -> ConsentWithdrawal:
-    """The patient withdraws this consent; no session may start on it. Twice: the first record."""
-    signature = (
-        ConsentSignature.objects.select_for_update()
-        .select_related("patient", "patient__home_clinic")
-        .get(pk=signature.pk)
+    """The patient withdraws the consent in force; no session may start until they sign again.
+
+    Withdrawing it twice returns the first record; a signature a later one
+    replaced, or one already withdrawn with consent, is not in force.
+    """
+    # Lock the patient, as signing does: a withdrawal and a signature queue up.
+    Patient.objects.select_for_update(of=("self",)).get(pk=signature.patient_id)
+    signature = ConsentSignature.objects.select_related("patient", "patient__home_clinic").get(
+        pk=signature.pk
     )
     patient = signature.patient
     if not access.can(by, "view", signature) or not selectors.may(
@@ -125,6 +127,13 @@ def withdraw_consent(*, signature: ConsentSignature, by, reason: str = "") -> Co
     earlier = ConsentWithdrawal.objects.filter(signature=signature).first()
     if earlier is not None:
         return earlier
+    standing = selectors.standing_consent(patient)
+    if standing is None or standing.pk != signature.pk:
+        raise ConsentRefused(
+            "This signature is no longer in force (a later one replaced it, or consent was "
+            "withdrawn already): there is nothing to withdraw on it.",
+            field="signature",
+        )
     withdrawal = ConsentWithdrawal(
         organization_id=signature.organization_id,
         signature=signature,

@@ -1,14 +1,22 @@
 """The organisation's screening questionnaire and consent text: current versions and publishing."""
 
+import datetime
+
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import F, Max
 
 from clinics import access
 from clinics.models import Organization
 from patients import defaults
 from patients.contraindications import Contraindication
 from patients.exceptions import NotPermitted, ScreeningInvalid
-from patients.models import ClinicalPolicy, ConsentTemplate, Question, Questionnaire
+from patients.models import (
+    ClinicalPolicy,
+    ConsentTemplate,
+    Question,
+    Questionnaire,
+    ScreeningResponse,
+)
 
 
 def current_questionnaire(organization: Organization) -> Questionnaire:
@@ -86,6 +94,12 @@ def save_policy(*, organization: Organization, by, **settings) -> ClinicalPolicy
         setattr(policy, name, value)
     policy.full_clean()
     policy.save()
+    # A shorter period applies to screenings already given; a longer one does
+    # not stretch them (they were answered for the shorter one).
+    period = datetime.timedelta(days=policy.screening_valid_days)
+    ScreeningResponse.objects.filter(
+        organization=organization, valid_until__gt=F("submitted_at") + period
+    ).update(valid_until=F("submitted_at") + period)
     return policy
 
 

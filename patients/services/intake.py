@@ -39,7 +39,11 @@ def save_intake(
     unknown = set(fields) - set(INTAKE_FIELDS)
     if unknown:
         raise TypeError(f"unexpected fields: {', '.join(sorted(unknown))}")
-    patient = Patient.objects.select_for_update().select_related("home_clinic").get(pk=patient.pk)
+    patient = (
+        Patient.objects.select_for_update(of=("self",))
+        .select_related("home_clinic")
+        .get(pk=patient.pk)
+    )
     intake = Intake.objects.filter(patient=patient).first()
     action = "add" if intake is None else "change"
     if not selectors.may(by, action, Intake, patient):

@@ -230,10 +230,14 @@ def invite_patient(*, patient: Patient, by) -> PatientInvitation:
     The link goes to the e-mail address on the patient's record, and only the
     newest link sent works: a new invitation, or a changed address, retires
     the ones before. Clicking twice within RESEND_AFTER sends one e-mail. When
-    the e-mail cannot be sent, `sent_at` stays empty and the next click tries
-    again.
+    the e-mail cannot be sent, `send_failed_at` says so and the next click
+    tries again.
     """
-    patient = Patient.objects.select_for_update().select_related("home_clinic").get(pk=patient.pk)
+    patient = (
+        Patient.objects.select_for_update(of=("self",))
+        .select_related("home_clinic")
+        .get(pk=patient.pk)
+    )
     if not access.can(by, "view", patient) or not access.can_add(
         by, PatientInvitation, organization=patient.organization, clinic=patient.home_clinic
     ):
@@ -245,11 +249,13 @@ def invite_patient(*, patient: Patient, by) -> PatientInvitation:
             {"email": "Record the patient's e-mail address first: the invitation is sent there."}
         )
     now = timezone.now()
+    # Sent or still being sent: a second click is the same invitation. One whose
+    # e-mail failed is not: this click makes a new one.
     recent = PatientInvitation.objects.filter(
         patient=patient,
         email=patient.email,
         accepted_at__isnull=True,
-        sent_at__isnull=False,
+        send_failed_at__isnull=True,
         created_at__gte=now - RESEND_AFTER,
     ).first()
     if recent is not None:
@@ -287,9 +293,12 @@ def _send_invitation(invitation: PatientInvitation, token: str) -> None:
             recipient_list=[invitation.email],
         )
     except (smtplib.SMTPException, OSError):
-        # The invitation stays unsent (sent_at empty): the page says so, and the
-        # next click makes a new one.
+        # The page says so, and the next click makes a new invitation.
         logger.exception("portal invitation %s could not be e-mailed", invitation.pk)
+        invitation.send_failed_at = timezone.now()
+        PatientInvitation.objects.filter(pk=invitation.pk).update(
+            send_failed_at=invitation.send_failed_at
+        )
         return
     invitation.sent_at = timezone.now()
     PatientInvitation.objects.filter(pk=invitation.pk).update(sent_at=invitation.sent_at)

@@ -245,6 +245,7 @@ def consent_detail(request, place: Place, consent_id):
     signature = _signature(request, place, consent_id)
     withdrawal = getattr(signature, "withdrawal", None)
     standing = selectors.standing_consent(place.patient)
+    state = selectors.signature_states([signature])[signature.pk]
     services.record_read(
         reader=request.user, patient=place.patient, part=RecordPart.CONSENT, via=ReadVia.PAGE
     )
@@ -256,7 +257,7 @@ def consent_detail(request, place: Place, consent_id):
             "patient": place.patient,
             "signature": signature,
             "withdrawal": withdrawal,
-            "standing": standing is not None and standing.pk == signature.pk,
+            "state": state,
             "may_withdraw": standing is not None
             and standing.pk == signature.pk
             and place.may(request.user, "add", ConsentWithdrawal),

@@ -140,8 +140,9 @@ def report_change(request, patient: Patient):
 
 def invitation(request, token: str):
     """The link in the invitation e-mail: make a login, or connect the one already in use."""
+    user = request.user if request.user.is_authenticated else None
     try:
-        invited = services.invitation_for(token)
+        invited = services.invitation_for(token, user=user)
     except InvitationInvalid as error:
         return render(
             request,

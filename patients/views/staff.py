@@ -1,6 +1,7 @@
 """The clinic's patient pages: list and search, registration, the patient page, details."""
 
 import copy
+import uuid
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -14,7 +15,7 @@ from clinics.exceptions import FasciaError
 from clinics.selectors import current_clinic
 from patients import selectors, services
 from patients.contraindications import Contraindication
-from patients.exceptions import EditConflict, LikelyDuplicate
+from patients.exceptions import EditConflict, LikelyDuplicate, SubmissionKeyReused
 from patients.forms import EditPatientForm, HealthChangeForm, RegisterPatientForm, show_error
 from patients.models import (
     ConsentSignature,
@@ -105,7 +106,19 @@ def register(request):
                 )
             except LikelyDuplicate as duplicate:
                 form.add_error(None, duplicate.message)
-                matches = _as_seen_by(user, duplicate.matches)
+                matches = _as_seen_by(duplicate)
+            except SubmissionKeyReused:
+                # The page was sent back after registering someone, then changed:
+                # a fresh form key lets this one be registered as a new patient.
+                data = request.POST.copy()
+                data["submission_key"] = str(uuid.uuid4())
+                form = RegisterPatientForm(data, clinics=clinics)
+                form.is_valid()
+                form.add_error(
+                    None,
+                    "This form already registered a patient before it was changed. Check the "
+                    "details below and press Register again to register this one too.",
+                )
             except (FasciaError, ValidationError) as error:
                 show_error(form, error)
             else:
@@ -120,14 +133,9 @@ def register(request):
     return render(request, "patients/patient_register.html", {"form": form, "matches": matches})
 
 
-def _as_seen_by(user, matches: list[Patient]) -> list[tuple[Patient, bool]]:
+def _as_seen_by(duplicate: LikelyDuplicate) -> list[tuple[Patient, bool]]:
     """Each likely duplicate, and whether the user may open its record (else: name and site)."""
-    visible = set(
-        access.visible_to(user, Patient.objects.filter(pk__in=[m.pk for m in matches])).values_list(
-            "pk", flat=True
-        )
-    )
-    return [(match, match.pk in visible) for match in matches]
+    return [(match, match.pk in duplicate.visible) for match in duplicate.matches]
 
 
 @staff_page
@@ -205,7 +213,7 @@ def edit(request, patient: Patient):
             )
         except LikelyDuplicate as duplicate:
             form.add_error(None, duplicate.message)
-            matches = _as_seen_by(user, duplicate.matches)
+            matches = _as_seen_by(duplicate)
         except EditConflict as conflict:
             form.add_error(None, conflict.message)
             differences = _differences(form, Patient.objects.get(pk=patient.pk), details)
@@ -238,6 +246,13 @@ def invite(request, patient: Patient):
     except (FasciaError, ValidationError) as error:
         messages.error(request, message_of(error))
     else:
+        if invitation.send_failed_at is not None:
+            messages.error(
+                request,
+                f"The invitation could not be e-mailed to {invitation.email} just now. "
+                "Try again in a few minutes.",
+            )
+            return redirect("patients:detail", patient_id=patient.pk)
         messages.success(
             request,
             f"A portal invitation is on its way to {invitation.email}; the link works until "

@@ -393,6 +393,7 @@ def test_an_invitation_is_answered_without_its_link(
         "email": "kim@example.test",
         "expires_at": response.json()["expires_at"],
         "sent_at": None,  # in a test the e-mail goes when the test transaction ends
+        "send_failed_at": None,
     }
     invitation.refresh_from_db()
     assert invitation.sent_at is not None
@@ -798,3 +799,25 @@ def test_a_page_of_answers_or_signatures_is_logged_as_a_read_of_each_patient(wor
     assert client.get(reverse("consent-signature-list"), {"page_size": 2}).status_code == 200
     parts = list(RecordRead.objects.values_list("part", flat=True))
     assert sorted(parts) == ["consent", "consent", "screening", "screening", "screening"]
+
+
+def test_each_signature_says_whether_consent_rests_on_it(world, client_of, patient):
+    template = services.current_consent_template(world.organization)
+    first = services.sign_consent(
+        patient=patient, by=patient.user, template=template, signer_name="Pat Morgan"
+    )
+    newer = services.publish_consent_template(
+        organization=world.organization, by=world.org_admin, title="Consent", body="Version two."
+    )
+    second = services.sign_consent(
+        patient=patient, by=patient.user, template=newer, signer_name="Pat Morgan"
+    )
+    client = client_of(world.therapist)
+    listed = client.get(reverse("consent-signature-list"), {"patient": str(patient.pk)}).json()
+    assert {row["id"]: row["state"] for row in listed["results"]} == {
+        str(first.pk): "replaced",
+        str(second.pk): "standing",
+    }
+    services.withdraw_consent(signature=second, by=patient.user)
+    one = client.get(reverse("consent-signature-detail", args=[second.pk])).json()
+    assert one["state"] == "withdrawn"

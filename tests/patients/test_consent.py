@@ -8,7 +8,13 @@ from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from patients import defaults, selectors, services
 from patients.exceptions import ConsentRefused, NotPermitted, SubmissionKeyReused
-from patients.models import Channel, ConsentSignature, ConsentTemplate, sha256_of
+from patients.models import (
+    Channel,
+    ConsentSignature,
+    ConsentTemplate,
+    ConsentWithdrawal,
+    sha256_of,
+)
 from patients.selectors import ConsentState
 from tests.patients.factories import PatientFactory, born_years_ago
 
@@ -259,31 +265,35 @@ def test_a_submission_key_reused_for_another_patient_is_refused(world, patient):
         sign(other, world.therapist, submission_key=key)
 
 
-def test_withdrawing_an_older_signature_withdraws_consent(world, patient):
+def test_only_the_signature_in_force_can_be_withdrawn(world, patient):
+    first = sign(patient, patient.user)
+    publish(world)
+    second = sign(patient, patient.user)
+    with pytest.raises(ConsentRefused, match="no longer in force"):
+        services.withdraw_consent(signature=first, by=patient.user)
+    assert selectors.clinical_status(patient).consent_valid
+    services.withdraw_consent(signature=second, by=patient.user)
+    states = [state for _, state in selectors.consent_history(patient.user, patient)]
+    assert states == ["withdrawn", "replaced"]
+
+
+def test_any_withdrawal_after_the_latest_signature_means_consent_is_withdrawn(world, patient):
+    # Services withdraw only the signature in force; the status does not rely on it.
     first = sign(patient, patient.user)
     publish(world)
     sign(patient, patient.user)
-    services.withdraw_consent(signature=first, by=patient.user)
+    ConsentWithdrawal.objects.create(
+        organization=world.organization,
+        signature=first,
+        patient=patient,
+        channel="portal",
+        recorded_by=patient.user,
+    )
     status = selectors.clinical_status(patient)
     assert status.consent_state == ConsentState.WITHDRAWN
     assert not status.consent_valid
-    assert selectors.standing_consent(patient) is None
     states = [state for _, state in selectors.consent_history(patient.user, patient)]
     assert states == ["withdrawn", "withdrawn"]
-    sign(patient, patient.user)
-    assert selectors.clinical_status(patient).consent_valid
-
-
-def test_a_guardian_signs_with_their_own_name_not_the_childs(world):
-    child = PatientFactory(
-        home_clinic=world.kelowna,
-        first_name="Lily",
-        last_name="Tremblay",
-        date_of_birth=born_years_ago(9),
-    )
-    with pytest.raises(ConsentRefused) as refused:
-        sign(child, world.therapist, signer_name="lily  tremblay", guardian_relationship="Mother")
-    assert refused.value.field == "signer_name"
 
 
 @pytest.mark.django_db(transaction=True)

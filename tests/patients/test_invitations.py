@@ -186,9 +186,22 @@ def test_an_invitation_that_could_not_be_emailed_is_sent_again_on_the_next_click
         unsent = services.invite_patient(patient=new_patient, by=world.front_desk)
     unsent.refresh_from_db()
     assert unsent.sent_at is None
+    assert unsent.send_failed_at is not None
     settings.MAILERS = working
     invite(new_patient, world.front_desk, django_capture_on_commit_callbacks)
     assert PatientInvitation.objects.filter(sent_at__isnull=False).count() == 1
+    assert len(mail.outbox) == 1
+
+
+def test_a_second_click_while_the_first_email_is_being_sent_sends_nothing_more(
+    world, new_patient, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as pending:
+        first = services.invite_patient(patient=new_patient, by=world.front_desk)
+        again = services.invite_patient(patient=new_patient, by=world.front_desk)
+    assert again.pk == first.pk
+    for send in pending:
+        send()
     assert len(mail.outbox) == 1
 
 

@@ -787,3 +787,27 @@ def test_without_an_email_address_the_page_asks_for_one_instead_of_offering_an_i
     assert "Send portal invitation" not in text(page)
     assert "record their e-mail address first" in text(page)
     assert reverse("patients:edit", args=[nobody.pk]) in page.content.decode()
+
+
+def test_a_form_sent_back_and_changed_after_registering_registers_the_new_person(world, client_of):
+    client = client_of(world.front_desk)
+    form = client.get(reverse("patients:register")).context["form"]
+    key = form["submission_key"].value()
+    first = {
+        "home_clinic": str(world.kelowna.pk),
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "date_of_birth": "1990-01-02",
+        "preferred_language": "en",
+        "submission_key": key,
+    }
+    assert client.post(reverse("patients:register"), first).status_code == 302
+    sibling = {**first, "first_name": "June"}
+    refused = client.post(reverse("patients:register"), sibling)
+    assert "This form already registered a patient" in text(refused)
+    assert Patient.objects.count() == 1
+    fresh_key = refused.context["form"]["submission_key"].value()
+    assert fresh_key != key
+    again = client.post(reverse("patients:register"), {**sibling, "submission_key": fresh_key})
+    assert again.status_code == 302
+    assert sorted(Patient.objects.values_list("first_name", flat=True)) == ["Jane", "June"]

@@ -269,3 +269,15 @@ def test_a_patient_reads_their_own_screening_answers_and_no_one_elses(world, cli
     assert page.status_code == 200
     assert "Relative: History of fainting with needles" in text(page)
     assert client.get(reverse("portal:screening_detail", args=[theirs.pk])).status_code == 404
+
+
+def test_a_patient_opening_their_used_link_again_lands_in_their_portal(
+    world, robin, client_of, django_capture_on_commit_callbacks
+):
+    link = invitation_link(robin, world.front_desk, client_of, django_capture_on_commit_callbacks)
+    user = services.create_login_from_invitation(
+        token=link.rstrip("/").rsplit("/", 1)[-1], password="a long portal passphrase"
+    )
+    response = client_of(user).get(link)
+    assert response.status_code == 302
+    assert response.headers["Location"] == reverse("portal:home")

@@ -246,8 +246,19 @@ def test_an_edit_that_makes_a_patient_look_like_another_is_warned(world):
     services.update_patient(patient=other, by=world.front_desk, phone="250 555 0100")
 
 
-def test_a_baby_born_today_in_the_clinics_timezone_can_be_registered(world):
-    tokyo = ClinicFactory(organization=world.organization, name="Tokyo", timezone="Asia/Tokyo")
-    today_in_tokyo = timezone.localdate(timezone=tokyo.zone)
-    baby = register(world, by=world.org_admin, home_clinic=tokyo, date_of_birth=today_in_tokyo)
-    assert baby.date_of_birth == today_in_tokyo
+def test_a_date_of_birth_is_checked_against_the_date_at_the_home_clinic(world):
+    # East of UTC a clinic's today may already be tomorrow in UTC; west of it,
+    # UTC's today may still be tomorrow there. At any hour one of the two differs.
+    utc_today = timezone.localdate(timezone=datetime.UTC)
+    east = ClinicFactory(organization=world.organization, name="Kiritimati", timezone="Etc/GMT-14")
+    west = ClinicFactory(organization=world.organization, name="Baker", timezone="Etc/GMT+12")
+    east_today = timezone.localdate(timezone=east.zone)
+    west_today = timezone.localdate(timezone=west.zone)
+    assert east_today != utc_today or west_today != utc_today
+    if east_today != utc_today:
+        baby = register(world, by=world.org_admin, home_clinic=east, date_of_birth=east_today)
+        assert baby.date_of_birth == east_today
+    if west_today != utc_today:
+        with pytest.raises(ValidationError) as refused:
+            register(world, by=world.org_admin, home_clinic=west, date_of_birth=utc_today)
+        assert "cannot be in the future" in refused.value.message_dict["date_of_birth"][0]
