@@ -288,18 +288,8 @@ def consent_history(user, patient: Patient) -> list[tuple[ConsentSignature, str]
 def signature_states(signatures) -> dict[uuid.UUID, str]:
     """In force, withdrawn or replaced, for each signature; a fixed number of queries."""
     patients = {signature.patient_id for signature in signatures}
-    latest = {
-        signature.patient_id: signature
-        for signature in ConsentSignature.objects.filter(patient_id__in=patients)
-        .order_by("patient_id", "-signed_at")
-        .distinct("patient_id")
-    }
-    withdrawals = {
-        withdrawal.patient_id: withdrawal
-        for withdrawal in ConsentWithdrawal.objects.filter(patient_id__in=patients)
-        .order_by("patient_id", "-withdrawn_at")
-        .distinct("patient_id")
-    }
+    latest = _newest_per_patient(ConsentSignature.objects, patients, "signed_at")
+    withdrawals = _newest_per_patient(ConsentWithdrawal.objects, patients, "withdrawn_at")
     withdrawn = set(
         ConsentWithdrawal.objects.filter(
             signature_id__in=[signature.pk for signature in signatures]
@@ -331,31 +321,17 @@ def clinical_statuses(
     now = now or timezone.now()
     ids = [patient.pk for patient in patients]
     organizations = {patient.organization_id for patient in patients}
-    screenings = {
-        response.patient_id: response
-        for response in ScreeningResponse.objects.filter(patient_id__in=ids)
-        .order_by("patient_id", "-submitted_at")
-        .distinct("patient_id")
-    }
-    consents = {
-        signature.patient_id: signature
-        for signature in ConsentSignature.objects.filter(patient_id__in=ids)
-        .select_related("withdrawal")
-        .order_by("patient_id", "-signed_at")
-        .distinct("patient_id")
-    }
+    screenings = _newest_per_patient(ScreeningResponse.objects, ids, "submitted_at")
+    consents = _newest_per_patient(
+        ConsentSignature.objects.select_related("withdrawal"), ids, "signed_at"
+    )
     current_versions = dict(
         ConsentTemplate.objects.filter(organization_id__in=organizations)
         .order_by("organization_id", "-version")
         .distinct("organization_id")
         .values_list("organization_id", "version")
     )
-    withdrawals = {
-        withdrawal.patient_id: withdrawal
-        for withdrawal in ConsentWithdrawal.objects.filter(patient_id__in=ids)
-        .order_by("patient_id", "-withdrawn_at")
-        .distinct("patient_id")
-    }
+    withdrawals = _newest_per_patient(ConsentWithdrawal.objects, ids, "withdrawn_at")
     policies = {
         policy.organization_id: policy
         for policy in ClinicalPolicy.objects.filter(organization_id__in=organizations)
@@ -395,3 +371,13 @@ def clinical_statuses(
         status.flags.sort(key=lambda flag: (not flag.absolute, flag.contraindication))
         statuses[patient.pk] = status
     return statuses
+
+
+def _newest_per_patient(rows, patient_ids, time_field: str) -> dict:
+    """Each patient's newest row by `time_field`, in one query (DISTINCT ON)."""
+    return {
+        row.patient_id: row
+        for row in rows.filter(patient_id__in=patient_ids)
+        .order_by("patient_id", f"-{time_field}")
+        .distinct("patient_id")
+    }
