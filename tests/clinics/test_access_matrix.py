@@ -45,6 +45,7 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
+from sessions.models import TreatmentSession
 from tests.patients.factories import PatientFactory, with_portal_login
 
 # How to find a row of the other organisation, for each model with access rules.
@@ -65,6 +66,7 @@ OTHER_ORGANIZATION_ROWS = {
     ConsentSignature: lambda world: world.other_record().consent,
     ConsentWithdrawal: lambda world: world.other_record().withdrawal,
     RecordRead: lambda world: world.other_record().read,
+    TreatmentSession: lambda world: world.other_record().session,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

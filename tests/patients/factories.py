@@ -1,4 +1,5 @@
 import datetime
+import itertools
 import zoneinfo
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from patients.models import (
     RecordRead,
     ScreeningResponse,
 )
+from sessions.models import TreatmentSession
+from sessions.services import book_session
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory
 
@@ -56,6 +59,9 @@ def born_years_ago(years: int, *, days: int = 0, zone: str = "America/Vancouver"
     return born + datetime.timedelta(days=days)
 
 
+_session_slots = itertools.count()
+
+
 @dataclass
 class PatientRecord:
     """A patient with one of everything: intake, surgery, screening, consent and its withdrawal."""
@@ -68,6 +74,7 @@ class PatientRecord:
     invitation: PatientInvitation
     policy: ClinicalPolicy
     read: RecordRead
+    session: TreatmentSession
 
     def clinical_answers(self) -> list[str]:
         """What only clinical staff and the patient may read: to look for where it must not be."""
@@ -122,4 +129,19 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         invitation=invitation,
         policy=policy,
         read=RecordRead.objects.get(patient=patient),
+        session=book_session(
+            clinic=clinic,
+            therapist=therapist,
+            patient=patient,
+            # Each record's session has its own half hour: the therapist may be shared.
+            starts_at=tomorrow_at(7, clinic=clinic)
+            + datetime.timedelta(minutes=30 * next(_session_slots)),
+            by=therapist,
+        ),
     )
+
+
+def tomorrow_at(hour: int, minute: int = 0, *, clinic) -> datetime.datetime:
+    """Tomorrow at `hour`:`minute` on the clinic's clock."""
+    day = timezone.localdate(timezone=clinic.zone) + datetime.timedelta(days=1)
+    return datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=clinic.zone)

@@ -1,0 +1,117 @@
+"""Treatment sessions: the booking now; the chart, signing and addenda build on it."""
+
+import uuid
+
+import pghistory
+from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeOperators
+from django.db import models
+from django.db.models import F, Func, Q
+from django.utils import timezone
+
+from clinics.models import Clinic, Organization
+from patients.models import Patient
+
+
+class Status(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    IN_PROGRESS = "in_progress", "In progress"
+    SIGNED = "signed", "Signed"
+    CANCELLED = "cancelled", "Cancelled"
+    NO_SHOW = "no_show", "No-show"
+
+
+HOLDS_THE_SLOT = [Status.BOOKED, Status.IN_PROGRESS, Status.SIGNED]
+"""A cancelled session or a no-show frees its time for another booking."""
+
+
+class TimeRange(Func):
+    """The session's time as a half-open range: 10:00 to 10:30 and 10:30 to 11:00 do not meet."""
+
+    function = "TSTZRANGE"
+    template = "%(function)s(%(expressions)s, '[)')"
+
+
+def slot_taken_by(field: str, name: str) -> ExclusionConstraint:
+    """No two sessions holding their slot overlap for the same `field` (therapist, patient)."""
+    return ExclusionConstraint(
+        name=name,
+        expressions=[
+            (F("organization"), RangeOperators.EQUAL),
+            (F(field), RangeOperators.EQUAL),
+            (TimeRange(F("starts_at"), F("ends_at")), RangeOperators.OVERLAPS),
+        ],
+        condition=Q(status__in=HOLDS_THE_SLOT),
+    )
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class TreatmentSession(models.Model):
+    """A booked appointment of a patient with a therapist at a clinic."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="sessions")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="sessions")
+    therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="treatment_sessions"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.BOOKED)
+    booked_at = models.DateTimeField(default=timezone.now, editable=False)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    cancellation_reason = models.TextField(blank=True)
+    no_show_at = models.DateTimeField("no-show recorded at", null=True, blank=True)
+    no_show_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    no_show_reason = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    submission_key = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["starts_at"]
+        verbose_name = "treatment session"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="session_ends_after_it_starts",
+                violation_error_message="A session ends after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status=Status.CANCELLED, cancelled_at__isnull=False)
+                    | (~Q(status=Status.CANCELLED) & Q(cancelled_at__isnull=True))
+                )
+                & (
+                    Q(status=Status.NO_SHOW, no_show_at__isnull=False)
+                    | (~Q(status=Status.NO_SHOW) & Q(no_show_at__isnull=True))
+                ),
+                name="session_status_matches_its_times",
+            ),
+            slot_taken_by("therapist", "session_therapist_not_double_booked"),
+            slot_taken_by("patient", "session_patient_not_double_booked"),
+            models.UniqueConstraint(
+                fields=["organization", "submission_key"], name="session_submission_once"
+            ),
+            # Target of the composite foreign keys of the chart's rows (issue 4).
+            models.UniqueConstraint(fields=["organization", "id"], name="session_organization_id"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "clinic", "starts_at"], name="session_clinic_day"),
+            models.Index(
+                fields=["organization", "therapist", "starts_at"], name="session_therapist_day"
+            ),
+            models.Index(fields=["organization", "patient", "starts_at"], name="session_patient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} with {self.therapist} at {self.starts_at:%Y-%m-%d %H:%M}"

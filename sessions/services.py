@@ -1,0 +1,182 @@
+"""Writes on treatment sessions that carry a rule: keyword arguments, one transaction each."""
+
+import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from clinics import access
+from clinics.models import Clinic, Membership, Role
+from patients.models import Patient
+from sessions.exceptions import BookingRefused, DoubleBooked, NotPermitted, SessionStateRefused
+from sessions.models import HOLDS_THE_SLOT, Status, TreatmentSession
+
+DEFAULT_LENGTH = datetime.timedelta(minutes=30)
+SHORTEST = datetime.timedelta(minutes=5)
+LONGEST = datetime.timedelta(hours=4)
+BOOKING_GRACE = datetime.timedelta(minutes=15)
+"""How far in the past a session may still be booked: a walk-in entered a little late."""
+
+CLASHES = {
+    "session_therapist_not_double_booked": "therapist",
+    "session_patient_not_double_booked": "patient",
+}
+
+
+@transaction.atomic
+def book_session(
+    *,
+    clinic: Clinic,
+    therapist: User,
+    patient: Patient,
+    starts_at: datetime.datetime,
+    by,
+    length: datetime.timedelta = DEFAULT_LENGTH,
+    submission_key=None,
+) -> TreatmentSession:
+    """Book `patient` with `therapist` at `clinic`; refused with a message naming any clash.
+
+    The database refuses a second session that overlaps the therapist's or the
+    patient's (exclusion constraints), so two desks booking one slot at the
+    same moment get one session and one clear refusal.
+    """
+    organization = clinic.organization
+    if not access.can_add(by, TreatmentSession, organization=organization, clinic=clinic):
+        raise NotPermitted(
+            f"Your role does not allow you to book sessions at {clinic.name}.", field="clinic"
+        )
+    if patient.organization_id != organization.pk or not access.can(by, "view", patient):
+        raise NotPermitted("No such patient that you can book.", field="patient")
+    if not clinic.is_active:
+        raise BookingRefused(f"{clinic.name} is closed (inactive).", field="clinic")
+    if not Membership.objects.filter(
+        organization=organization, clinic=clinic, user=therapist, role=Role.THERAPIST
+    ).exists():
+        raise BookingRefused(
+            f"{therapist.get_full_name()} is not a therapist at {clinic.name}.", field="therapist"
+        )
+    if submission_key is not None:
+        earlier = TreatmentSession.objects.filter(
+            organization=organization, submission_key=submission_key
+        ).first()
+        if earlier is not None:
+            return earlier
+    if starts_at is None or timezone.is_naive(starts_at):
+        raise BookingRefused(
+            "Give the start as a date and time with its timezone.", field="starts_at"
+        )
+    if starts_at < timezone.now() - BOOKING_GRACE:
+        raise BookingRefused(
+            "A session cannot be booked in the past (more than 15 minutes ago).",
+            field="starts_at",
+        )
+    if not SHORTEST <= length <= LONGEST:
+        raise BookingRefused("A session lasts 5 minutes to 4 hours.", field="length")
+    session = TreatmentSession(
+        organization=organization,
+        clinic=clinic,
+        patient=patient,
+        therapist=therapist,
+        starts_at=starts_at,
+        ends_at=starts_at + length,
+        booked_by=by,
+        submission_key=submission_key,
+    )
+    try:
+        with transaction.atomic():
+            session.save()
+    except IntegrityError as error:
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+        if constraint in CLASHES:
+            raise _clash(session, CLASHES[constraint], by) from None
+        if constraint == "session_submission_once":  # the same booking, a moment ago
+            return TreatmentSession.objects.get(
+                organization=organization, submission_key=submission_key
+            )
+        raise
+    return session
+
+
+def _clash(session: TreatmentSession, who: str, by) -> DoubleBooked:
+    """Name the session in the way, as far as `by` may see it."""
+    other = (
+        TreatmentSession.objects.filter(
+            organization_id=session.organization_id,
+            status__in=HOLDS_THE_SLOT,
+            starts_at__lt=session.ends_at,
+            ends_at__gt=session.starts_at,
+            **{who: getattr(session, who)},
+        )
+        .select_related("clinic", "patient", "therapist")
+        .order_by("starts_at")
+        .first()
+    )
+    zone = session.clinic.zone
+    when = (
+        f"{timezone.localtime(other.starts_at, zone):%H:%M}"
+        f" to {timezone.localtime(other.ends_at, zone):%H:%M}"
+        if other is not None
+        else "that time"
+    )
+    if who == "therapist":
+        subject = f"{session.therapist.get_full_name()} already has a session"
+    else:
+        subject = f"{session.patient.full_name} already has a session"
+    where = ""
+    if other is not None and access.can(by, "view", other):
+        partner = other.patient.full_name if who == "therapist" else other.therapist.get_full_name()
+        where = f" with {partner} at {other.clinic.name}"
+    return DoubleBooked(f"{subject} {when}{where}. Choose another time.", field="starts_at")
+
+
+@transaction.atomic
+def cancel_session(*, session: TreatmentSession, by, reason: str) -> TreatmentSession:
+    """Cancel a booked session with a reason; its time is free again."""
+    session = _locked(session, by)
+    if session.status == Status.CANCELLED:
+        return session
+    if session.status != Status.BOOKED:
+        raise SessionStateRefused(
+            f"A session that is {session.get_status_display().lower()} cannot be cancelled."
+        )
+    reason = reason.strip()
+    if not reason:
+        raise BookingRefused("Say why the session is cancelled.", field="reason")
+    session.status = Status.CANCELLED
+    session.cancelled_at, session.cancelled_by = timezone.now(), by
+    session.cancellation_reason = reason
+    session.version += 1
+    session.save()
+    return session
+
+
+@transaction.atomic
+def mark_no_show(*, session: TreatmentSession, by, reason: str = "") -> TreatmentSession:
+    """Record that the patient did not come (once the session's start has passed)."""
+    session = _locked(session, by)
+    if session.status == Status.NO_SHOW:
+        return session
+    if session.status != Status.BOOKED:
+        raise SessionStateRefused(
+            f"A session that is {session.get_status_display().lower()} cannot be a no-show."
+        )
+    if session.starts_at > timezone.now():
+        raise SessionStateRefused("A session is marked as a no-show only after its start time.")
+    session.status = Status.NO_SHOW
+    session.no_show_at, session.no_show_by = timezone.now(), by
+    session.no_show_reason = reason.strip()
+    session.version += 1
+    session.save()
+    return session
+
+
+def _locked(session: TreatmentSession, by) -> TreatmentSession:
+    session = (
+        TreatmentSession.objects.select_for_update(of=("self",))
+        .select_related("clinic", "patient")
+        .get(pk=session.pk)
+    )
+    if not access.can(by, "change", session):
+        raise NotPermitted("Your role does not allow you to change this session.")
+    return session
