@@ -1,6 +1,7 @@
 """Fascia's one settings module, driven by environment variables (see docs/operations.md)."""
 
 import os
+import zoneinfo
 from pathlib import Path
 
 from django.utils.csp import CSP
@@ -9,6 +10,11 @@ from config import environment as env
 from config.environment import ConfigurationError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Time zones come from the pinned tzdata package, not the system's copy, which
+# may lag behind: Debian 12's still puts British Columbia on UTC-8 this winter,
+# where current data (and PostgreSQL's own) keeps it at UTC-7.
+zoneinfo.reset_tzpath(to=[])
 
 DEBUG = env.flag("DEBUG", default=False)
 

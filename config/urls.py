@@ -10,6 +10,7 @@ from accounts import views as account_views
 from clinics import api as clinics_api
 from config.views import healthz, home
 from patients import api as patients_api
+from sessions import api as sessions_api
 
 # Swagger UI sets inline styles; the rest of the policy (scripts above all) stays.
 api_docs = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]})(
@@ -34,6 +35,7 @@ router.register(
 router.register(
     "consent-signatures", patients_api.ConsentSignatureViewSet, basename="consent-signature"
 )
+router.register("sessions", sessions_api.TreatmentSessionViewSet, basename="session")
 
 urlpatterns = [
     path("", home, name="home"),

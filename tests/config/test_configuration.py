@@ -1,8 +1,11 @@
 """Bad configuration ends with one line naming the cause, never a traceback."""
 
+import datetime
 import os
 import subprocess
 import sys
+import zoneinfo
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,13 @@ def test_bad_configuration_gives_one_line_naming_the_cause(environment, cause):
     assert lines[0].startswith("fascia: ")
     assert cause in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_time_zones_come_from_the_pinned_tzdata_package():
+    assert zoneinfo.TZPATH == ()
+    assert version("tzdata") == "2026.6"
+    # British Columbia keeps UTC-7 all year from November 2026, as the pinned
+    # data (and PostgreSQL's) has it; Debian 12's system copy still says UTC-8.
+    kelowna = zoneinfo.ZoneInfo("America/Vancouver")
+    winter = datetime.datetime(2026, 12, 15, 12, tzinfo=kelowna)
+    assert winter.utcoffset() == datetime.timedelta(hours=-7)

@@ -1,0 +1,149 @@
+"""API for treatment sessions (booking so far): parse, call a service, render."""
+
+import datetime
+import zoneinfo
+
+from django.db.models import Q
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.models import User
+from clinics import access
+from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
+from clinics.models import Clinic, Role
+from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
+from patients.api.references import patient_field, visible_patients
+from sessions import services
+from sessions.models import Status, TreatmentSession
+
+
+def visible_therapists(request):
+    """Therapists of the clinics the caller sees (a filter's choices, and who may be booked)."""
+    return therapists_for(request.user)
+
+
+def therapists_for(user):
+    clinics = access.visible_to(user, Clinic.objects.all())
+    return User.objects.filter(
+        memberships__role=Role.THERAPIST, memberships__clinic__in=clinics
+    ).distinct()
+
+
+class SessionFilter(filters.FilterSet):
+    clinic = filters.ModelChoiceFilter(queryset=visible_clinics)
+    therapist = filters.ModelChoiceFilter(queryset=visible_therapists)
+    patient = filters.ModelChoiceFilter(queryset=visible_patients)
+    date = filters.DateFilter(
+        method="on_date", help_text="Sessions starting on this day at their clinic."
+    )
+    status = filters.ChoiceFilter(choices=Status.choices)
+
+    class Meta:
+        model = TreatmentSession
+        fields = ["clinic", "therapist", "patient", "date", "status"]
+
+    def on_date(self, queryset, name, day: datetime.date):
+        # The clinic's day, midnight to midnight on its clock, as Python's time
+        # zone data reckons it (the same data every page shows times with).
+        zones = queryset.order_by().values_list("clinic__timezone", flat=True).distinct()
+        on_that_day = Q(pk__in=[])
+        for zone_name in zones:
+            zone = zoneinfo.ZoneInfo(zone_name)
+            start = datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+            end = datetime.datetime.combine(
+                day + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone
+            )
+            on_that_day |= Q(clinic__timezone=zone_name, starts_at__gte=start, starts_at__lt=end)
+        return queryset.filter(on_that_day)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TreatmentSession
+        fields = [
+            "id",
+            "clinic",
+            "patient",
+            "therapist",
+            "starts_at",
+            "ends_at",
+            "status",
+            "booked_at",
+            "booked_by",
+            "cancelled_at",
+            "cancellation_reason",
+            "no_show_at",
+            "no_show_reason",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class BookSessionSerializer(serializers.Serializer):
+    clinic = scoped_field(Clinic, lambda user: access.clinics_for(user, TreatmentSession, "add"))
+    therapist = scoped_field(User, therapists_for)
+    patient = patient_field()
+    starts_at = serializers.DateTimeField()
+    length_minutes = serializers.IntegerField(
+        default=30, help_text="5 to 240 minutes; 30 when left out."
+    )
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, default="")
+
+
+class TreatmentSessionViewSet(
+    access.ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Booked sessions. Booked (POST), cancelled or marked as a no-show; never deleted."""
+
+    queryset = TreatmentSession.objects.select_related("clinic").order_by("starts_at", "id")
+    serializer_class = SessionSerializer
+    filterset_class = SessionFilter
+    lookup_value_regex = UUID_PATTERN
+
+    @extend_schema(
+        request=BookSessionSerializer,
+        responses={201: SessionSerializer},
+        parameters=[HEADER_PARAMETER],
+    )
+    def create(self, request):
+        key = submission_key(request)
+        book = BookSessionSerializer(data=request.data, context=self.get_serializer_context())
+        book.is_valid(raise_exception=True)
+        data = dict(book.validated_data)
+        with naming_the_header():
+            session = services.book_session(
+                by=request.user,
+                length=datetime.timedelta(minutes=data.pop("length_minutes")),
+                submission_key=key,
+                **data,
+            )
+        return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ReasonSerializer, responses=SessionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        reason = ReasonSerializer(data=request.data)
+        reason.is_valid(raise_exception=True)
+        session = services.cancel_session(
+            session=self.get_object(), by=request.user, **reason.validated_data
+        )
+        return Response(SessionSerializer(session).data)
+
+    @extend_schema(request=ReasonSerializer, responses=SessionSerializer)
+    @action(detail=True, methods=["post"], url_path="no-show")
+    def no_show(self, request, pk=None):
+        reason = ReasonSerializer(data=request.data)
+        reason.is_valid(raise_exception=True)
+        session = services.mark_no_show(
+            session=self.get_object(), by=request.user, **reason.validated_data
+        )
+        return Response(SessionSerializer(session).data)

@@ -1,0 +1,146 @@
+"""The sessions API: book, list by clinic, therapist, patient, day and status, cancel, no-show."""
+
+import datetime
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from sessions import services
+from sessions.models import TreatmentSession
+from tests.patients.factories import PatientFactory, tomorrow_at
+
+
+def send(client, url, body, **headers):
+    return client.post(url, body, content_type="application/json", headers=headers)
+
+
+def booking(world, patient, hour=10, **changes):
+    return {
+        "clinic": str(world.kelowna.pk),
+        "therapist": str(world.therapist.pk),
+        "patient": str(patient.pk),
+        "starts_at": tomorrow_at(hour, clinic=world.kelowna).isoformat(),
+        **changes,
+    }
+
+
+def test_the_front_desk_books_and_a_clash_is_a_409_naming_it(world, client_of, patient):
+    client = client_of(world.front_desk)
+    first = send(client, reverse("session-list"), booking(world, patient))
+    assert first.status_code == 201
+    assert first.json()["status"] == "booked"
+    other = PatientFactory(home_clinic=world.kelowna, first_name="Bo", last_name="Kim")
+    clash = send(client, reverse("session-list"), booking(world, other))
+    assert clash.status_code == 409
+    assert clash.json()["code"] == "double_booked"
+    assert "with Pat Morgan at Kelowna" in clash.json()["fields"]["starts_at"][0]
+    assert TreatmentSession.objects.count() == 1
+
+
+def test_bad_bookings_are_refused_naming_the_field(world, client_of, patient):
+    client = client_of(world.front_desk)
+    past = (timezone.now() - datetime.timedelta(hours=2)).isoformat()
+    cases = {
+        "starts_at": booking(world, patient, starts_at=past),
+        "length": booking(world, patient, length_minutes=300),
+        "therapist": booking(world, patient, therapist=str(world.front_desk.pk)),
+        "clinic": booking(world, patient, clinic=str(world.halifax.pk)),
+    }
+    for field, body in cases.items():
+        response = send(client, reverse("session-list"), body)
+        assert response.status_code == 400, field
+        assert field in response.json()["fields"], (field, response.json())
+    assert not TreatmentSession.objects.exists()
+
+
+def test_the_list_filters_by_day_at_the_clinic_and_by_therapist(world, client_of, patient):
+    services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        # 23:30 in Kelowna is already the next day in UTC: the clinic's day counts.
+        starts_at=tomorrow_at(23, 30, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+    client = client_of(world.front_desk)
+    day = tomorrow_at(0, clinic=world.kelowna).date()
+    listed = client.get(reverse("session-list"), {"date": day.isoformat()}).json()
+    assert listed["count"] == 1
+    next_day = (day + datetime.timedelta(days=1)).isoformat()
+    assert client.get(reverse("session-list"), {"date": next_day}).json()["count"] == 0
+    mine = {"therapist": str(world.therapist.pk)}
+    assert client.get(reverse("session-list"), mine).json()["count"] == 1
+    refused = client.get(reverse("session-list"), {"therapist": str(world.other_therapist.pk)})
+    assert refused.status_code == 400
+
+
+def test_cancel_and_no_show_through_the_api(world, client_of, patient):
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=timezone.now() - datetime.timedelta(minutes=5),
+        by=world.front_desk,
+    )
+    client = client_of(world.front_desk)
+    url = reverse("session-no-show", args=[session.pk])
+    assert send(client, url, {"reason": "No answer"}).json()["status"] == "no_show"
+    later = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=tomorrow_at(9, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+    empty = send(client, reverse("session-cancel", args=[later.pk]), {})
+    assert empty.status_code == 400
+    assert "reason" in empty.json()["fields"]
+    done = send(client, reverse("session-cancel", args=[later.pk]), {"reason": "Flu"})
+    assert done.json()["status"] == "cancelled"
+
+
+def test_a_patient_lists_their_own_sessions_and_cannot_book(world, client_of, patient):
+    services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=tomorrow_at(9, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+    other = PatientFactory(home_clinic=world.kelowna)
+    services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=other,
+        starts_at=tomorrow_at(11, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+    client = client_of(patient.user)
+    assert client.get(reverse("session-list")).json()["count"] == 1
+    refused = send(client, reverse("session-list"), booking(world, patient, hour=14))
+    assert refused.status_code == 400
+    assert TreatmentSession.objects.count() == 2
+
+
+def test_the_list_costs_the_same_queries_for_one_session_or_many(world, client_of):
+    client = client_of(world.front_desk)
+
+    def book(count, start):
+        for n in range(count):
+            services.book_session(
+                clinic=world.kelowna,
+                therapist=world.therapist,
+                patient=PatientFactory(home_clinic=world.kelowna),
+                starts_at=tomorrow_at(start + n, clinic=world.kelowna),
+                by=world.front_desk,
+            )
+
+    book(1, 7)
+    with CaptureQueriesContext(connection) as one:
+        client.get(reverse("session-list"))
+    book(5, 8)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(reverse("session-list")).json()["count"] == 6
+    assert len(many) == len(one)
