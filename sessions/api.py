@@ -77,6 +77,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "cancellation_reason",
             "no_show_at",
             "no_show_reason",
+            "started_at",
             "version",
         ]
         read_only_fields = fields
@@ -89,6 +90,14 @@ class BookSessionSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField()
     length_minutes = serializers.IntegerField(
         default=30, help_text="5 to 240 minutes; 30 when left out."
+    )
+
+
+class StartSerializer(serializers.Serializer):
+    override_reason = serializers.CharField(
+        allow_blank=True,
+        default="",
+        help_text="Needed when the patient has relative contraindications: why you proceed.",
     )
 
 
@@ -127,6 +136,17 @@ class TreatmentSessionViewSet(
                 **data,
             )
         return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=StartSerializer, responses=SessionSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        """Start the session: refused without consent, screening, or with a contraindication."""
+        start = StartSerializer(data=request.data)
+        start.is_valid(raise_exception=True)
+        session = services.start_session(
+            session=self.get_object(), by=request.user, **start.validated_data
+        )
+        return Response(SessionSerializer(session).data)
 
     @extend_schema(request=ReasonSerializer, responses=SessionSerializer)
     @action(detail=True, methods=["post"])

@@ -10,7 +10,7 @@ class TreatmentSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from clinics import access
-        from sessions.models import TreatmentSession
+        from sessions.models import ContraindicationOverride, TreatmentSession
 
         # The booking itself: front desk and therapists book, cancel and record
         # no-shows; a patient sees their own. The chart (issue 4) gets its own
@@ -22,4 +22,9 @@ class TreatmentSessionsConfig(AppConfig):
             add=access.STAFF,
             change=access.STAFF,
             own="patient__user",
+        )
+        access.register(
+            ContraindicationOverride,
+            clinic="session__clinic",
+            view=access.CLINICAL,
         )

@@ -2,7 +2,14 @@
 
 from clinics.exceptions import Conflict, FasciaError, NotPermitted
 
-__all__ = ["BookingRefused", "Conflict", "DoubleBooked", "NotPermitted", "SessionStateRefused"]
+__all__ = [
+    "BookingRefused",
+    "Conflict",
+    "DoubleBooked",
+    "NotPermitted",
+    "SessionStateRefused",
+    "StartRefused",
+]
 
 
 class BookingRefused(FasciaError):
@@ -19,3 +26,9 @@ class SessionStateRefused(Conflict):
     """The session is no longer in a state that allows this (cancelled, signed, ...)."""
 
     code = "session_state"
+
+
+class StartRefused(FasciaError):
+    """The patient may not be needled now: consent, screening or a contraindication."""
+
+    code = "start_refused"

@@ -5,12 +5,13 @@ import uuid
 import pghistory
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
-from django.contrib.postgres.fields import RangeOperators
+from django.contrib.postgres.fields import ArrayField, RangeOperators
 from django.db import models
 from django.db.models import F, Func, Q
 from django.utils import timezone
 
 from clinics.models import Clinic, Organization
+from patients.contraindications import Contraindication
 from patients.models import Patient
 
 
@@ -74,6 +75,10 @@ class TreatmentSession(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     no_show_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     submission_key = models.UUIDField(null=True, blank=True, editable=False)
 
@@ -94,6 +99,13 @@ class TreatmentSession(models.Model):
                 & (
                     Q(status=Status.NO_SHOW, no_show_at__isnull=False)
                     | (~Q(status=Status.NO_SHOW) & Q(no_show_at__isnull=True))
+                )
+                & (
+                    Q(status__in=[Status.IN_PROGRESS, Status.SIGNED], started_at__isnull=False)
+                    | (
+                        ~Q(status__in=[Status.IN_PROGRESS, Status.SIGNED])
+                        & Q(started_at__isnull=True)
+                    )
                 ),
                 name="session_status_matches_its_times",
             ),
@@ -115,3 +127,39 @@ class TreatmentSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} with {self.therapist} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ContraindicationOverride(models.Model):
+    """A therapist's recorded reason to needle despite relative contraindications.
+
+    Kept with the session it allowed to start, and shown in its chart.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    session = models.OneToOneField(
+        TreatmentSession, on_delete=models.PROTECT, related_name="override"
+    )
+    contraindications = ArrayField(
+        models.CharField(max_length=30, choices=Contraindication.choices),
+        help_text="The relative contraindications the patient had when the session started.",
+    )
+    reason = models.TextField()
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "contraindication override"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(reason=""),
+                name="override_has_a_reason",
+                violation_error_message="Record the reason to proceed.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Override for {self.session}"

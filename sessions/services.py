@@ -9,8 +9,15 @@ from accounts.models import User
 from clinics import access
 from clinics.models import Clinic, Membership, Role
 from patients.models import Patient
-from sessions.exceptions import BookingRefused, DoubleBooked, NotPermitted, SessionStateRefused
-from sessions.models import HOLDS_THE_SLOT, Status, TreatmentSession
+from patients.selectors import ConsentState, ScreeningState, clinical_status
+from sessions.exceptions import (
+    BookingRefused,
+    DoubleBooked,
+    NotPermitted,
+    SessionStateRefused,
+    StartRefused,
+)
+from sessions.models import HOLDS_THE_SLOT, ContraindicationOverride, Status, TreatmentSession
 
 DEFAULT_LENGTH = datetime.timedelta(minutes=30)
 SHORTEST = datetime.timedelta(minutes=5)
@@ -169,6 +176,70 @@ def mark_no_show(*, session: TreatmentSession, by, reason: str = "") -> Treatmen
     session.version += 1
     session.save()
     return session
+
+
+@transaction.atomic
+def start_session(*, session: TreatmentSession, by, override_reason: str = "") -> TreatmentSession:
+    """Start the session: the gate before any needle.
+
+    Refused unless the patient has a consent that counts, a screening inside
+    its validity window and no absolute contraindication. A relative one needs
+    the therapist's reason to proceed, kept with the session. Starting twice
+    changes nothing the second time.
+    """
+    session = _locked(session, by)
+    if session.status == Status.IN_PROGRESS:
+        return session
+    if session.status != Status.BOOKED:
+        raise SessionStateRefused(
+            f"A session that is {session.get_status_display().lower()} cannot be started."
+        )
+    if session.therapist_id != by.pk:
+        raise NotPermitted("Only the session's therapist starts it.")
+    # The patient's row is locked too: a withdrawal or a reported change waits.
+    Patient.objects.select_for_update(of=("self",)).get(pk=session.patient_id)
+    status = clinical_status(session.patient)
+    refusals = [f"{flag.label} is an absolute contraindication." for flag in status.absolute_flags]
+    if not status.consent_valid:
+        refusals.append(CONSENT_REFUSALS[status.consent_state])
+    if not status.screening_valid:
+        refusals.append(SCREENING_REFUSALS[status.screening_state])
+    if refusals:
+        raise StartRefused("Needling is refused: " + " ".join(refusals), field="patient")
+    relative = [flag.contraindication for flag in status.relative_flags]
+    override_reason = override_reason.strip()
+    if relative and not override_reason:
+        labels = ", ".join(flag.label for flag in status.relative_flags)
+        raise StartRefused(
+            f"Relative contraindications: {labels}. Record your reason to proceed.",
+            field="override_reason",
+        )
+    if relative:
+        ContraindicationOverride.objects.create(
+            organization_id=session.organization_id,
+            session=session,
+            contraindications=relative,
+            reason=override_reason,
+            recorded_by=by,
+        )
+    session.status = Status.IN_PROGRESS
+    session.started_at, session.started_by = timezone.now(), by
+    session.version += 1
+    session.save()
+    return session
+
+
+CONSENT_REFUSALS = {
+    ConsentState.MISSING: "There is no signed consent.",
+    ConsentState.WITHDRAWN: "The patient withdrew consent.",
+    ConsentState.OUTDATED: "The consent was signed on an older version: the current one must "
+    "be signed.",
+}
+SCREENING_REFUSALS = {
+    ScreeningState.MISSING: "There is no screening.",
+    ScreeningState.EXPIRED: "The screening has expired.",
+    ScreeningState.CHANGED: "The patient reported a change in health since the screening.",
+}
 
 
 def _locked(session: TreatmentSession, by) -> TreatmentSession:

@@ -1,17 +1,29 @@
-"""A session's clinic and patient belong to the session's organisation, held by the database."""
+"""A session's clinic and patient, and an override's session, stay in one organisation.
+
+Held by the database with composite foreign keys, as in the other apps.
+"""
 
 from django.db import migrations
 
+# (table, constraint, columns, referenced table)
 COMPOSITE_KEYS = [
     (
+        "treatment_sessions_treatmentsession",
         "session_clinic_in_organization",
         "organization_id, clinic_id",
         "clinics_clinic",
     ),
     (
+        "treatment_sessions_treatmentsession",
         "session_patient_in_organization",
         "organization_id, patient_id",
         "patients_patient",
+    ),
+    (
+        "treatment_sessions_contraindicationoverride",
+        "override_session_in_organization",
+        "organization_id, session_id",
+        "treatment_sessions_treatmentsession",
     ),
 ]
 
@@ -25,11 +37,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunSQL(
             sql=f"""
-                ALTER TABLE treatment_sessions_treatmentsession ADD CONSTRAINT {name}
+                ALTER TABLE {table} ADD CONSTRAINT {name}
                 FOREIGN KEY ({columns}) REFERENCES {target} (organization_id, id)
                 DEFERRABLE INITIALLY DEFERRED
             """,
-            reverse_sql=f"ALTER TABLE treatment_sessions_treatmentsession DROP CONSTRAINT {name}",
+            reverse_sql=f"ALTER TABLE {table} DROP CONSTRAINT {name}",
         )
-        for name, columns, target in COMPOSITE_KEYS
+        for table, name, columns, target in COMPOSITE_KEYS
     ]

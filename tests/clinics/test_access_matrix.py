@@ -45,7 +45,7 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
-from sessions.models import TreatmentSession
+from sessions.models import ContraindicationOverride, TreatmentSession
 from tests.patients.factories import PatientFactory, with_portal_login
 
 # How to find a row of the other organisation, for each model with access rules.
@@ -67,6 +67,7 @@ OTHER_ORGANIZATION_ROWS = {
     ConsentWithdrawal: lambda world: world.other_record().withdrawal,
     RecordRead: lambda world: world.other_record().read,
     TreatmentSession: lambda world: world.other_record().session,
+    ContraindicationOverride: lambda world: world.other_record().override,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

@@ -19,8 +19,8 @@ from patients.models import (
     RecordRead,
     ScreeningResponse,
 )
-from sessions.models import TreatmentSession
-from sessions.services import book_session
+from sessions.models import ContraindicationOverride, TreatmentSession
+from sessions.services import book_session, start_session
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory
 
@@ -75,6 +75,7 @@ class PatientRecord:
     policy: ClinicalPolicy
     read: RecordRead
     session: TreatmentSession
+    override: ContraindicationOverride
 
     def clinical_answers(self) -> list[str]:
         """What only clinical staff and the patient may read: to look for where it must not be."""
@@ -114,6 +115,20 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         template=services.current_consent_template(organization),
         signer_name=patient.full_name,
     )
+    # A session started while consent stood (needle phobia: a reason to proceed),
+    # then the patient withdrew.
+    session = book_session(
+        clinic=clinic,
+        therapist=therapist,
+        patient=patient,
+        # Each record's session has its own half hour: the therapist may be shared.
+        starts_at=tomorrow_at(7, clinic=clinic)
+        + datetime.timedelta(minutes=30 * next(_session_slots)),
+        by=therapist,
+    )
+    session = start_session(
+        session=session, by=therapist, override_reason="Lying down, few needles, talked through"
+    )
     withdrawal = services.withdraw_consent(signature=consent, by=therapist)
     invitation = services.invite_patient(patient=patient, by=therapist)
     policy = services.save_policy(organization=organization, by=admin, screening_valid_days=60)
@@ -129,15 +144,8 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         invitation=invitation,
         policy=policy,
         read=RecordRead.objects.get(patient=patient),
-        session=book_session(
-            clinic=clinic,
-            therapist=therapist,
-            patient=patient,
-            # Each record's session has its own half hour: the therapist may be shared.
-            starts_at=tomorrow_at(7, clinic=clinic)
-            + datetime.timedelta(minutes=30 * next(_session_slots)),
-            by=therapist,
-        ),
+        session=session,
+        override=session.override,
     )
 
 

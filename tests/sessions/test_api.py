@@ -144,3 +144,20 @@ def test_the_list_costs_the_same_queries_for_one_session_or_many(world, client_o
     with CaptureQueriesContext(connection) as many:
         assert client.get(reverse("session-list")).json()["count"] == 6
     assert len(many) == len(one)
+
+
+def test_starting_through_the_api_says_why_it_is_refused(world, client_of, patient):
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=tomorrow_at(9, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+    response = send(client_of(world.therapist), reverse("session-start", args=[session.pk]), {})
+    assert response.status_code == 400
+    assert response.json()["code"] == "start_refused"
+    assert "There is no signed consent." in response.json()["detail"]
+    assert "There is no screening." in response.json()["detail"]
+    desk = send(client_of(world.front_desk), reverse("session-start", args=[session.pk]), {})
+    assert desk.status_code == 403

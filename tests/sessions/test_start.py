@@ -1,0 +1,137 @@
+"""Starting a session: the gate before any needle (consent, screening, contraindications)."""
+
+import pytest
+
+from patients import services as patient_services
+from sessions import services
+from sessions.exceptions import NotPermitted, SessionStateRefused, StartRefused
+from sessions.models import ContraindicationOverride, Status
+from tests.patients.factories import PatientFactory, answers_for, born_years_ago, tomorrow_at
+
+
+def screened(patient, by, *yes):
+    questionnaire = patient_services.current_questionnaire(patient.organization)
+    return patient_services.submit_screening(
+        patient=patient, by=by, answers=answers_for(questionnaire, *yes)
+    )
+
+
+def consented(patient, by, **kwargs):
+    return patient_services.sign_consent(
+        patient=patient,
+        by=by,
+        template=patient_services.current_consent_template(patient.organization),
+        signer_name=kwargs.pop("signer_name", patient.full_name),
+        **kwargs,
+    )
+
+
+def booked(world, patient):
+    return services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=tomorrow_at(10, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+
+
+def start(world, session, **kwargs):
+    return services.start_session(session=session, by=world.therapist, **kwargs)
+
+
+@pytest.fixture
+def ready(world):
+    """A patient with a valid consent, a fresh screening and no contraindication."""
+    patient = PatientFactory(home_clinic=world.kelowna)
+    screened(patient, world.therapist)
+    consented(patient, world.therapist)
+    return patient
+
+
+def test_a_ready_patient_is_started_by_their_therapist(world, ready):
+    session = start(world, booked(world, ready))
+    assert session.status == Status.IN_PROGRESS
+    assert session.started_by == world.therapist
+    assert not ContraindicationOverride.objects.exists()
+    assert start(world, session).started_at == session.started_at  # twice: the same start
+
+
+@pytest.mark.parametrize(
+    ("unready", "message"),
+    [
+        ("no consent", "There is no signed consent."),
+        ("withdrawn", "The patient withdrew consent."),
+        ("outdated", "The consent was signed on an older version"),
+        ("no screening", "There is no screening."),
+        ("expired", "The screening has expired."),
+        ("changed", "The patient reported a change in health"),
+        ("infection", "Active infection or skin lesion at the area is an absolute"),
+        ("child", "Younger than 12 is an absolute contraindication."),
+    ],
+)
+def test_starting_is_refused_saying_why(world, unready, message):
+    born = born_years_ago(9) if unready == "child" else born_years_ago(40)
+    patient = PatientFactory(home_clinic=world.kelowna, date_of_birth=born)
+    if unready != "no screening":
+        screened(patient, world.therapist, *(["infection"] if unready == "infection" else []))
+    if unready not in ("no consent",):
+        guardian = {"guardian_relationship": "Mother"} if unready == "child" else {}
+        signature = consented(patient, world.therapist, **guardian)
+        if unready == "withdrawn":
+            patient_services.withdraw_consent(signature=signature, by=world.therapist)
+    if unready == "outdated":
+        patient_services.publish_consent_template(
+            organization=world.organization, by=world.org_admin, title="Consent", body="v2"
+        )
+    if unready == "expired":
+        patient_services.save_policy(
+            organization=world.organization, by=world.org_admin, screening_valid_days=1
+        )
+        patient.screenings.update(valid_until=patient.screenings.get().submitted_at)
+    if unready == "changed":
+        patient_services.report_health_change(patient=patient, by=world.front_desk)
+    session = booked(world, patient)
+    with pytest.raises(StartRefused) as refused:
+        start(world, session)
+    assert message in refused.value.message
+    session.refresh_from_db()
+    assert session.status == Status.BOOKED
+
+
+def test_an_outdated_consent_counts_when_the_organisation_says_so(world, ready):
+    patient_services.publish_consent_template(
+        organization=world.organization, by=world.org_admin, title="Consent", body="v2"
+    )
+    patient_services.save_policy(
+        organization=world.organization, by=world.org_admin, outdated_consent_counts=True
+    )
+    assert start(world, booked(world, ready)).status == Status.IN_PROGRESS
+
+
+def test_a_relative_contraindication_needs_a_recorded_reason(world):
+    patient = PatientFactory(home_clinic=world.kelowna)
+    screened(patient, world.therapist, "blood_thinners", "fainting")
+    consented(patient, world.therapist)
+    session = booked(world, patient)
+    with pytest.raises(StartRefused) as refused:
+        start(world, session, override_reason="   ")
+    assert refused.value.field == "override_reason"
+    assert "Takes blood thinners" in refused.value.message
+    started = start(world, session, override_reason="INR checked today: 2.1; lying down")
+    override = ContraindicationOverride.objects.get(session=started)
+    assert override.contraindications == ["blood_thinners", "fainting"]
+    assert (override.reason, override.recorded_by) == (
+        "INR checked today: 2.1; lying down",
+        world.therapist,
+    )
+
+
+def test_only_the_sessions_therapist_starts_it_and_only_once_booked(world, ready):
+    session = booked(world, ready)
+    for other in (world.front_desk, world.manager, world.vernon_therapist):
+        with pytest.raises(NotPermitted):
+            services.start_session(session=session, by=other)
+    services.cancel_session(session=session, by=world.front_desk, reason="Ill")
+    with pytest.raises(SessionStateRefused):
+        start(world, session)
