@@ -93,40 +93,64 @@ class GrantRoleForm(forms.ModelForm):
             self.add_error(error.field if error.field in self.fields else None, error.message)
 
 
+class CredentialForm(forms.ModelForm):
+    """A role is never edited, except a therapist's dry-needling credential."""
+
+    class Meta:
+        model = Membership
+        fields = ["credential", "credential_expires_on"]
+
+
 @admin.register(Membership)
 class MembershipAdmin(EventHistoryMixin, access.ScopedAdminMixin, admin.ModelAdmin):
     form = GrantRoleForm
-    list_display = ["user", "role", "clinic", "organization", "created_at"]
+    list_display = ["user", "role", "clinic", "organization", "credential_expires_on"]
     # RelatedOnly: offer only clinics among the visible rows, never every clinic.
     list_filter = ["role", ("clinic", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["user", "clinic", "organization"]
     search_fields = ["user__email", "user__full_name"]
     fields = ["organization", "clinic", "role", "email", "full_name"]
+    role_fields = ["user", "organization", "clinic", "role", "created_at"]
+    credential_fields = ["credential", "credential_expires_on"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            kwargs["form"] = CredentialForm
         form = super().get_form(request, obj, change, **kwargs)
         return type(form.__name__, (form,), {"by": request.user})
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        # A role is granted or removed, never edited in place.
-        return False
-
     def get_fields(self, request, obj=None):
-        return ["user", "organization", "clinic", "role", "created_at"] if obj else self.fields
+        if obj is None:
+            return self.fields
+        if obj.role == Role.THERAPIST:
+            return [*self.role_fields, *self.credential_fields]
+        return self.role_fields
 
     def get_readonly_fields(self, request, obj=None):
-        return self.get_fields(request, obj) if obj else []
+        if obj is None:
+            return []
+        if obj.role == Role.THERAPIST and self.has_change_permission(request, obj):
+            return self.role_fields
+        return self.get_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        saved = services.grant_role(
-            organization=data["organization"],
-            clinic=data.get("clinic"),
-            role=data["role"],
-            email=data["email"],
-            full_name=data.get("full_name", ""),
-            by=request.user,
-        )
+        if change:
+            saved = services.record_credential(
+                membership=obj,
+                by=request.user,
+                credential=data["credential"],
+                expires_on=data["credential_expires_on"],
+            )
+        else:
+            saved = services.grant_role(
+                organization=data["organization"],
+                clinic=data.get("clinic"),
+                role=data["role"],
+                email=data["email"],
+                full_name=data.get("full_name", ""),
+                by=request.user,
+            )
         adopt(obj, saved)
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):

@@ -31,6 +31,7 @@ class ClinicsConfig(AppConfig):
             clinic="clinic",
             view=access.STAFF,
             add=access.MANAGERS,
+            change=access.MANAGERS,  # the role stays; only its credential is edited
             delete=access.MANAGERS,
             own="user",
         )

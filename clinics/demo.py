@@ -1,6 +1,10 @@
 """Demo organisations, sites and staff. Idempotent: a second run adds nothing."""
 
+import datetime
+import zlib
+
 from allauth.account.models import EmailAddress
+from django.utils import timezone
 
 from accounts.models import User
 from clinics.models import Clinic, Membership, Organization, Role
@@ -69,10 +73,23 @@ def load() -> list[tuple[str, str]]:
                 user=user,
                 clinic=clinics.get(clinic_name),
                 role=role,
+                defaults=_credential(email) if role == Role.THERAPIST else {},
             )
             where = clinic_name or "all sites"
             logins.append((f"{Role(role).label}, {organization.name} ({where})", email))
     return logins
+
+
+CREDENTIAL_DAYS_LEFT = {"therapist2@demo.fascia.test": 21}
+"""Daniel's credential ends in three weeks: the sites page lists it to renew."""
+
+
+def _credential(email: str) -> dict:
+    days = CREDENTIAL_DAYS_LEFT.get(email, 400)
+    return {
+        "credential": f"Dry needling certificate DN-{zlib.crc32(email.encode()) % 9000 + 1000}",
+        "credential_expires_on": timezone.localdate() + datetime.timedelta(days=days),
+    }
 
 
 def _demo_user(email: str, full_name: str) -> User:

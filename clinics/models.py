@@ -93,6 +93,19 @@ class Membership(models.Model):
         help_text="Empty for an organisation admin, who works at every clinic.",
     )
     role = models.CharField(max_length=20, choices=Role.choices)
+    credential = models.CharField(
+        "dry-needling credential",
+        max_length=200,
+        blank=True,
+        help_text="For a therapist: the certificate or licence that allows dry needling, "
+        "with its issuer and number.",
+    )
+    credential_expires_on = models.DateField(
+        "credential expires on",
+        null=True,
+        blank=True,
+        help_text="After this day the therapist cannot start sessions until it is renewed.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,11 +1,16 @@
 """Reads about clinics and staff that pages and the API share."""
 
+import datetime
+
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from clinics import access
-from clinics.models import Clinic, Membership
+from clinics.models import Clinic, Membership, Role
 
 SESSION_KEY = "current_clinic"
+CREDENTIAL_NOTICE = datetime.timedelta(days=60)
+"""How far ahead a credential's expiry is shown to the organisation's managers."""
 
 
 def clinics_of(user) -> QuerySet:
@@ -38,4 +43,15 @@ def team_of(user, clinic: Clinic) -> QuerySet:
         access.visible_to(user, Membership.objects.select_related("user"))
         .filter(Q(clinic=clinic) | Q(organization=clinic.organization_id, clinic__isnull=True))
         .order_by("role", "user__full_name")
+    )
+
+
+def credentials_to_renew(user, *, within: datetime.timedelta = CREDENTIAL_NOTICE) -> QuerySet:
+    """Therapist roles `user` may see whose credential is missing or ends within `within`."""
+    soon = timezone.localdate() + within
+    return (
+        access.visible_to(user, Membership.objects.filter(role=Role.THERAPIST))
+        .filter(Q(credential_expires_on__isnull=True) | Q(credential_expires_on__lte=soon))
+        .select_related("user", "clinic")
+        .order_by("credential_expires_on", "user__full_name")
     )

@@ -1,5 +1,8 @@
 """Writes on clinics and staff roles: each checks access and runs in one transaction."""
 
+import datetime
+
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import UserManager
@@ -115,3 +118,27 @@ def _only(fields: dict, allowed: tuple[str, ...]) -> dict:
     if unknown:
         raise TypeError(f"unexpected fields: {', '.join(sorted(unknown))}")
     return fields
+
+
+@transaction.atomic
+def record_credential(
+    *, membership: Membership, by, credential: str, expires_on: datetime.date | None
+) -> Membership:
+    """Record a therapist's dry-needling credential and when it expires."""
+    membership = Membership.objects.select_for_update(of=("self",)).get(pk=membership.pk)
+    if not access.can(by, "change", membership):
+        raise NotPermitted("Your role does not allow you to change this staff role.")
+    if membership.role != Role.THERAPIST:
+        raise NotPermitted("Only a therapist's role carries a dry-needling credential.")
+    credential = " ".join(credential.split())
+    errors = {}
+    if not credential:
+        errors["credential"] = "Name the credential: issuer and number."
+    if expires_on is None:
+        errors["credential_expires_on"] = "Give the day the credential expires."
+    if errors:
+        raise ValidationError(errors)
+    membership.credential, membership.credential_expires_on = credential, expires_on
+    membership.full_clean()
+    membership.save(update_fields=["credential", "credential_expires_on"])
+    return membership

@@ -196,6 +196,7 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
         )
     if session.therapist_id != by.pk:
         raise NotPermitted("Only the session's therapist starts it.")
+    _check_credential(session)
     # The patient's row is locked too: a withdrawal or a reported change waits.
     Patient.objects.select_for_update(of=("self",)).get(pk=session.patient_id)
     status = clinical_status(session.patient)
@@ -227,6 +228,28 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
     session.version += 1
     session.save()
     return session
+
+
+def _check_credential(session: TreatmentSession) -> None:
+    role = Membership.objects.filter(
+        organization_id=session.organization_id,
+        clinic_id=session.clinic_id,
+        user_id=session.therapist_id,
+        role=Role.THERAPIST,
+    ).first()
+    today = timezone.localdate(timezone=session.clinic.zone)
+    if role is None or role.credential_expires_on is None:
+        raise StartRefused(
+            "No dry-needling credential is recorded for you at this clinic: ask your "
+            "clinic manager to record it before you start sessions.",
+            field="therapist",
+        )
+    if role.credential_expires_on < today:
+        raise StartRefused(
+            f"Your dry-needling credential ({role.credential}) expired on "
+            f"{role.credential_expires_on:%d %B %Y}: renew it before you start sessions.",
+            field="therapist",
+        )
 
 
 CONSENT_REFUSALS = {

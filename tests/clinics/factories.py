@@ -1,3 +1,5 @@
+import datetime
+
 import factory
 
 from clinics.models import Clinic, Membership, Organization, Role
@@ -37,10 +39,17 @@ def staff(
 ):
     """A person holding `role` at `clinic` (or organisation-wide, for an admin)."""
     person = UserFactory(**user)
+    credential = {}
+    if role == Role.THERAPIST:
+        credential = {
+            "credential": "Dry needling certificate DN-2024-117",
+            "credential_expires_on": datetime.date.today() + datetime.timedelta(days=365),
+        }
     MembershipFactory(
         user=person,
         role=role,
         clinic=None if role == Role.ORG_ADMIN else clinic,
         organization=organization or clinic.organization,
+        **credential,
     )
     return person

@@ -1,8 +1,12 @@
 """The pages: home sends each role where it works; the header's clinic switcher."""
 
+import datetime
+
 from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
+
+from clinics.models import Membership
 
 
 def test_home_asks_for_login_first():
@@ -95,3 +99,13 @@ def test_api_token_page_makes_shows_once_and_revokes_a_token(world, client_of):
     client.post(reverse("api_token"), {"action": "revoke"})
     api = Client().get(reverse("api-me"), headers={"Authorization": f"Bearer {key}"})
     assert api.status_code == 401
+
+
+def test_the_sites_page_lists_credentials_to_renew(world, client_of):
+    Membership.objects.filter(user=world.therapist).update(
+        credential_expires_on=datetime.date.today() + datetime.timedelta(days=10)
+    )
+    page = client_of(world.org_admin).get(reverse("clinics:list")).content.decode()
+    assert "Dry-needling credentials to renew" in page
+    assert world.therapist.get_full_name() in page
+    assert world.vernon_therapist.get_full_name() not in page  # a year left

@@ -1,7 +1,14 @@
 """Starting a session: the gate before any needle (consent, screening, contraindications)."""
 
-import pytest
+import datetime
 
+import pytest
+from django.core.exceptions import ValidationError
+
+from clinics import services as clinic_services
+from clinics.exceptions import NotPermitted as ClinicNotPermitted
+from clinics.models import Membership
+from clinics.selectors import credentials_to_renew
 from patients import services as patient_services
 from sessions import services
 from sessions.exceptions import NotPermitted, SessionStateRefused, StartRefused
@@ -135,3 +142,44 @@ def test_only_the_sessions_therapist_starts_it_and_only_once_booked(world, ready
     services.cancel_session(session=session, by=world.front_desk, reason="Ill")
     with pytest.raises(SessionStateRefused):
         start(world, session)
+
+
+def test_an_expired_or_missing_credential_blocks_the_start(world, ready):
+    session = booked(world, ready)
+    role = Membership.objects.get(user=world.therapist)
+    Membership.objects.filter(pk=role.pk).update(
+        credential_expires_on=datetime.date.today() - datetime.timedelta(days=2)
+    )
+    with pytest.raises(StartRefused, match=r"credential .* expired on") as refused:
+        start(world, session)
+    assert refused.value.field == "therapist"
+    Membership.objects.filter(pk=role.pk).update(credential="", credential_expires_on=None)
+    with pytest.raises(StartRefused, match="No dry-needling credential is recorded"):
+        start(world, session)
+    clinic_services.record_credential(
+        membership=role,
+        by=world.manager,
+        credential="Dry needling certificate DN-2026-004",
+        expires_on=datetime.date.today() + datetime.timedelta(days=400),
+    )
+    assert start(world, session).status == Status.IN_PROGRESS
+
+
+def test_managers_record_credentials_and_see_those_to_renew(world):
+    role = Membership.objects.get(user=world.therapist)
+    with pytest.raises(ClinicNotPermitted):
+        clinic_services.record_credential(
+            membership=role, by=world.therapist, credential="Mine", expires_on=None
+        )
+    with pytest.raises(ValidationError) as refused:
+        clinic_services.record_credential(
+            membership=role, by=world.manager, credential="  ", expires_on=None
+        )
+    assert set(refused.value.message_dict) == {"credential", "credential_expires_on"}
+    soon = datetime.date.today() + datetime.timedelta(days=20)
+    clinic_services.record_credential(
+        membership=role, by=world.org_admin, credential="DN-1", expires_on=soon
+    )
+    to_renew = list(credentials_to_renew(world.org_admin))
+    assert [membership.user for membership in to_renew] == [world.therapist]
+    assert list(credentials_to_renew(world.other_admin)) == []
