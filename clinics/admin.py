@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 
 from clinics import access, services
 from clinics.admin_history import EventHistoryMixin
-from clinics.admin_services import adopt
+from clinics.admin_services import SavedByServiceForm, adopt
 from clinics.exceptions import FasciaError
 from clinics.models import Clinic, Membership, Organization, Role
 
@@ -93,12 +93,25 @@ class GrantRoleForm(forms.ModelForm):
             self.add_error(error.field if error.field in self.fields else None, error.message)
 
 
-class CredentialForm(forms.ModelForm):
+class CredentialForm(SavedByServiceForm):
     """A role is never edited, except a therapist's dry-needling credential."""
 
     class Meta:
         model = Membership
         fields = ["credential", "credential_expires_on"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = True
+
+    def call_service(self) -> Membership:
+        return services.record_credential(
+            membership=self.instance,
+            by=self.by,
+            credential=self.cleaned_data["credential"],
+            expires_on=self.cleaned_data["credential_expires_on"],
+        )
 
 
 @admin.register(Membership)
@@ -126,22 +139,23 @@ class MembershipAdmin(EventHistoryMixin, access.ScopedAdminMixin, admin.ModelAdm
             return [*self.role_fields, *self.credential_fields]
         return self.role_fields
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Only a therapist's credential is ever changed on a role.
+        if obj is not None and obj.role != Role.THERAPIST:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        if obj.role == Role.THERAPIST and self.has_change_permission(request, obj):
+        if self.has_change_permission(request, obj):
             return self.role_fields
         return self.get_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            saved = services.record_credential(
-                membership=obj,
-                by=request.user,
-                credential=data["credential"],
-                expires_on=data["credential_expires_on"],
-            )
+            saved = form.saved  # recorded by CredentialForm through the service
         else:
             saved = services.grant_role(
                 organization=data["organization"],

@@ -46,12 +46,28 @@ def team_of(user, clinic: Clinic) -> QuerySet:
     )
 
 
-def credentials_to_renew(user, *, within: datetime.timedelta = CREDENTIAL_NOTICE) -> QuerySet:
-    """Therapist roles `user` may see whose credential is missing or ends within `within`."""
-    soon = timezone.localdate() + within
-    return (
+def credentials_to_renew(user, *, within: datetime.timedelta = CREDENTIAL_NOTICE) -> list:
+    """Therapist roles `user` may see whose credential is missing or ends within `within`.
+
+    Each is marked `expired` by its clinic's date, as the start of a session checks it.
+    """
+    # The widest "today" anywhere (UTC+14) picks the candidates; each clinic's
+    # own date then decides.
+    latest_today = (timezone.now() + datetime.timedelta(hours=14)).date()
+    candidates = (
         access.visible_to(user, Membership.objects.filter(role=Role.THERAPIST))
-        .filter(Q(credential_expires_on__isnull=True) | Q(credential_expires_on__lte=soon))
+        .filter(
+            Q(credential_expires_on__isnull=True)
+            | Q(credential_expires_on__lte=latest_today + within)
+        )
         .select_related("user", "clinic")
         .order_by("credential_expires_on", "user__full_name")
     )
+    renew = []
+    for role in candidates:
+        today = timezone.localdate(timezone=role.clinic.zone)
+        ends = role.credential_expires_on
+        if ends is None or ends <= today + within:
+            role.expired = ends is not None and ends < today
+            renew.append(role)
+    return renew

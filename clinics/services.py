@@ -130,6 +130,8 @@ def record_credential(
         raise NotPermitted("Your role does not allow you to change this staff role.")
     if membership.role != Role.THERAPIST:
         raise NotPermitted("Only a therapist's role carries a dry-needling credential.")
+    if membership.user_id == getattr(by, "pk", None):
+        raise NotPermitted("Another manager records your own credential.")
     credential = " ".join(credential.split())
     errors = {}
     if not credential:

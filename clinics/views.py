@@ -27,9 +27,8 @@ def clinic_list(request):
             "clinics": clinics,
             "can_add_clinic": access.may_use(request.user, Clinic, "add"),
             "can_manage_staff": access.may_use(request.user, Membership, "add"),
-            "credentials_to_renew": list(selectors.credentials_to_renew(request.user)),
+            "credentials_to_renew": selectors.credentials_to_renew(request.user),
             "credential_notice_days": selectors.CREDENTIAL_NOTICE.days,
-            "today": timezone.localdate(),
         },
     )
 

@@ -4,6 +4,7 @@ import datetime
 import zoneinfo
 
 from django.db.models import Q
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -83,11 +84,22 @@ class SessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """A time with its UTC offset: without one, which clinic's clock would it be on?"""
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            raise serializers.ValidationError(
+                "Give the time with its UTC offset, for example 2026-11-24T10:00:00-07:00."
+            )
+        return super().enforce_timezone(value)
+
+
 class BookSessionSerializer(serializers.Serializer):
     clinic = scoped_field(Clinic, lambda user: access.clinics_for(user, TreatmentSession, "add"))
     therapist = scoped_field(User, therapists_for)
     patient = patient_field()
-    starts_at = serializers.DateTimeField()
+    starts_at = AwareDateTimeField()
     length_minutes = serializers.IntegerField(
         default=30, help_text="5 to 240 minutes; 30 when left out."
     )

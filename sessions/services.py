@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.models import User
 from clinics import access
 from clinics.models import Clinic, Membership, Role
+from patients.exceptions import SubmissionKeyReused
 from patients.models import Patient
 from patients.selectors import ConsentState, ScreeningState, clinical_status
 from sessions.exceptions import (
@@ -63,12 +64,9 @@ def book_session(
         raise BookingRefused(
             f"{therapist.get_full_name()} is not a therapist at {clinic.name}.", field="therapist"
         )
-    if submission_key is not None:
-        earlier = TreatmentSession.objects.filter(
-            organization=organization, submission_key=submission_key
-        ).first()
-        if earlier is not None:
-            return earlier
+    earlier = _booked_with(submission_key, organization, by, clinic, therapist, patient, starts_at)
+    if earlier is not None:
+        return earlier
     if starts_at is None or timezone.is_naive(starts_at):
         raise BookingRefused(
             "Give the start as a date and time with its timezone.", field="starts_at"
@@ -98,11 +96,29 @@ def book_session(
         if constraint in CLASHES:
             raise _clash(session, CLASHES[constraint], by) from None
         if constraint == "session_submission_once":  # the same booking, a moment ago
-            return TreatmentSession.objects.get(
-                organization=organization, submission_key=submission_key
+            return _booked_with(
+                submission_key, organization, by, clinic, therapist, patient, starts_at
             )
         raise
     return session
+
+
+def _booked_with(key, organization, by, clinic, therapist, patient, starts_at):
+    """The session an earlier request with this key booked, if it is this very booking."""
+    if key is None:
+        return None
+    earlier = TreatmentSession.objects.filter(organization=organization, submission_key=key).first()
+    if earlier is None:
+        return None
+    same = (earlier.clinic_id, earlier.therapist_id, earlier.patient_id, earlier.starts_at) == (
+        clinic.pk,
+        therapist.pk,
+        patient.pk,
+        starts_at,
+    )
+    if not same or not access.can(by, "view", earlier):
+        raise SubmissionKeyReused()
+    return earlier
 
 
 def _clash(session: TreatmentSession, who: str, by) -> DoubleBooked:
@@ -188,14 +204,14 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
     changes nothing the second time.
     """
     session = _locked(session, by)
+    if session.therapist_id != by.pk:
+        raise NotPermitted("Only the session's therapist starts it.")
     if session.status == Status.IN_PROGRESS:
         return session
     if session.status != Status.BOOKED:
         raise SessionStateRefused(
             f"A session that is {session.get_status_display().lower()} cannot be started."
         )
-    if session.therapist_id != by.pk:
-        raise NotPermitted("Only the session's therapist starts it.")
     _check_credential(session)
     # The patient's row is locked too: a withdrawal or a reported change waits.
     Patient.objects.select_for_update(of=("self",)).get(pk=session.patient_id)

@@ -145,3 +145,22 @@ def test_a_clinics_history_shows_changes_made_outside_the_admin_with_who_made_th
     assert "Created." in page
     assert "Phone: “+1 250 555 0100” → “+1 250 555 0177”." in page
     assert world.manager.email in page or world.manager.full_name in page
+
+
+def test_a_manager_records_a_therapists_credential_in_the_admin_and_nothing_else(world, client_of):
+    client = client_of(world.manager)
+    role = Membership.objects.get(user=world.therapist)
+    url = reverse("admin:clinics_membership_change", args=[role.pk])
+    blank = client.post(url, {"credential": "", "credential_expires_on": ""})
+    assert blank.status_code == 200
+    assert blank.context["adminform"].form.errors
+    saved = client.post(url, {"credential": "DN-2027-001", "credential_expires_on": "2027-06-30"})
+    assert saved.status_code == 302
+    role.refresh_from_db()
+    assert (role.credential, str(role.credential_expires_on)) == ("DN-2027-001", "2027-06-30")
+    desk = Membership.objects.get(user=world.front_desk)
+    desk_url = reverse("admin:clinics_membership_change", args=[desk.pk])
+    assert client.post(desk_url, {"credential": "x"}).status_code == 403
+    vernon = Membership.objects.get(user=world.vernon_therapist)
+    vernon_url = reverse("admin:clinics_membership_change", args=[vernon.pk])
+    assert client.post(vernon_url, {"credential": "x"}).status_code == 404

@@ -161,3 +161,44 @@ def test_starting_through_the_api_says_why_it_is_refused(world, client_of, patie
     assert "There is no screening." in response.json()["detail"]
     desk = send(client_of(world.front_desk), reverse("session-start", args=[session.pk]), {})
     assert desk.status_code == 403
+
+
+def test_a_start_time_without_its_offset_is_refused(world, client_of, patient):
+    naive = tomorrow_at(10, clinic=world.kelowna).replace(tzinfo=None).isoformat()
+    response = send(
+        client_of(world.front_desk),
+        reverse("session-list"),
+        booking(world, patient, starts_at=naive),
+    )
+    assert response.status_code == 400
+    assert "UTC offset" in response.json()["fields"]["starts_at"][0]
+    assert not TreatmentSession.objects.exists()
+
+
+def test_an_idempotency_key_reused_elsewhere_shows_nothing_and_books_nothing(
+    world, client_of, patient
+):
+    key = {"Idempotency-Key": "6f1d2c1e-3d8a-4a8e-9d55-6b7f0a4c2b11"}
+    first = send(
+        client_of(world.front_desk), reverse("session-list"), booking(world, patient), **key
+    )
+    assert first.status_code == 201
+    again = send(
+        client_of(world.front_desk), reverse("session-list"), booking(world, patient), **key
+    )
+    assert again.json()["id"] == first.json()["id"]
+    vernon_patient = PatientFactory(home_clinic=world.vernon)
+    elsewhere = send(
+        client_of(world.vernon_therapist),
+        reverse("session-list"),
+        {
+            **booking(world, vernon_patient),
+            "clinic": str(world.vernon.pk),
+            "therapist": str(world.vernon_therapist.pk),
+        },
+        **key,
+    )
+    assert elsewhere.status_code == 409
+    assert list(elsewhere.json()["fields"]) == ["Idempotency-Key"]
+    assert "Pat" not in elsewhere.content.decode()
+    assert TreatmentSession.objects.count() == 1

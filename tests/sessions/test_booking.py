@@ -74,6 +74,23 @@ def test_a_cancelled_session_or_a_no_show_frees_the_time(world, ann, bob):
     services.cancel_session(session=first, by=world.front_desk, reason="Patient has the flu")
     again = book(world, bob, 10, 0)
     assert again.status == Status.BOOKED
+    started = timezone.now() - datetime.timedelta(minutes=10)
+    missed = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=ann,
+        starts_at=started,
+        by=world.front_desk,
+    )
+    services.mark_no_show(session=missed, by=world.front_desk)
+    walk_in = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=bob,
+        starts_at=started,
+        by=world.front_desk,
+    )
+    assert walk_in.status == Status.BOOKED
 
 
 def test_the_clash_names_only_what_the_booker_may_see(world, ann):

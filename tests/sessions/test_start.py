@@ -183,3 +183,32 @@ def test_managers_record_credentials_and_see_those_to_renew(world):
     to_renew = list(credentials_to_renew(world.org_admin))
     assert [membership.user for membership in to_renew] == [world.therapist]
     assert list(credentials_to_renew(world.other_admin)) == []
+
+
+def test_nobody_records_their_own_credential(world):
+    role = Membership.objects.get(user=world.therapist)
+    Membership.objects.create(
+        organization=world.organization,
+        clinic=world.kelowna,
+        user=world.manager,
+        role="therapist",
+        credential="Old",
+        credential_expires_on=datetime.date.today(),
+    )
+    own = Membership.objects.get(user=world.manager, role="therapist")
+    with pytest.raises(ClinicNotPermitted, match="Another manager"):
+        clinic_services.record_credential(
+            membership=own,
+            by=world.manager,
+            credential="DN-9",
+            expires_on=datetime.date(2030, 1, 1),
+        )
+    clinic_services.record_credential(
+        membership=role, by=world.manager, credential="DN-9", expires_on=datetime.date(2030, 1, 1)
+    )
+
+
+def test_another_therapist_gets_no_answer_from_a_session_already_started(world, ready):
+    session = start(world, booked(world, ready))
+    with pytest.raises(NotPermitted):
+        services.start_session(session=session, by=world.front_desk)
