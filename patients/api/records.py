@@ -304,14 +304,7 @@ class PatientViewSet(LoggedReadMixin, access.ScopedQuerysetMixin, viewsets.Gener
     @action(detail=True, methods=["get"], permission_classes=[access.IsStaffWithMfa])
     def intake(self, request, pk=None):
         patient = self.get_object()
-        if not access.can_at(
-            request.user,
-            "view",
-            Intake,
-            organization=patient.organization,
-            clinic=patient.home_clinic,
-            owner=patient.user,
-        ):
+        if not selectors.may(request.user, "view", Intake, patient):
             raise exceptions.PermissionDenied(READS_NO_CLINICAL_ANSWERS)
         intake = self._intake_of(patient)
         if intake is None:
