@@ -160,7 +160,7 @@ MFA_TOTP_ISSUER = "Fascia"
 FASCIA_REQUIRE_STAFF_MFA = env.flag("FASCIA_REQUIRE_STAFF_MFA", default=not DEBUG)
 
 # Each app's demo loader, in dependency order (config wires the apps together).
-FASCIA_DEMO_LOADERS = ["clinics.demo.load", "patients.demo.load"]
+FASCIA_DEMO_LOADERS = ["clinics.demo.load", "patients.demo.load", "sessions.demo.load"]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -186,6 +186,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets that share a field name ("side", "severity") get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "ContraindicationEnum": "patients.contraindications.Contraindication",
+        "ContraindicationSeverityEnum": "patients.contraindications.Severity",
+        "AdverseEventSeverityEnum": "sessions.models.chart.Severity",
+        "NeedleSiteSideEnum": "sessions.models.chart.Side",
+        "MeasuredSideEnum": "sessions.models.chart.MeasuredSide",
+    },
     # The schema describes the API; it is no secret, and the docs must open before login.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }

@@ -36,16 +36,37 @@ router.register(
     "consent-signatures", patients_api.ConsentSignatureViewSet, basename="consent-signature"
 )
 router.register("sessions", sessions_api.TreatmentSessionViewSet, basename="session")
+router.register("chart-templates", sessions_api.ChartTemplateViewSet, basename="chart-template")
+router.register("adverse-events", sessions_api.AdverseEventViewSet, basename="adverse-event")
+
+# Outside the router: lists that are not one organisation's rows of one model (the
+# muscle vocabulary; the recall, which needs its lot number), and a chart row's
+# DELETE, which names both the session and the row. Their scoping is tested in
+# tests/sessions/test_chart_api.py; the router's is generated (test_access_matrix).
+api_outside_the_router = [
+    path("muscles/", sessions_api.MuscleVocabularyView.as_view(), name="muscle-list"),
+    path("needle-sites/", sessions_api.NeedleSiteRecallView.as_view(), name="needle-site-list"),
+    *(
+        path(
+            f"sessions/<uuid:pk>/{kind}/<uuid:row_id>/",
+            sessions_api.chart_row_view(kind),
+            name=f"session-{kind}-detail",
+        )
+        for kind in sessions_api.CHART_ROWS
+    ),
+]
 
 urlpatterns = [
     path("", home, name="home"),
     path("clinics/", include("clinics.urls")),
     path("patients/", include("patients.urls")),
     path("portal/", include("patients.portal_urls")),
+    path("sessions/", include("sessions.urls")),
     path("accounts/api-token/", account_views.api_token, name="api_token"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/me/", clinics_api.MeView.as_view(), name="api-me"),
+    path("api/v1/", include(api_outside_the_router)),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),

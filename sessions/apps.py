@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class TreatmentSessionsConfig(AppConfig):
@@ -10,13 +11,14 @@ class TreatmentSessionsConfig(AppConfig):
 
     def ready(self) -> None:
         from clinics import access
-        from sessions.models import ContraindicationOverride, TreatmentSession
+        from patients import panels as patient_panels
+        from sessions import models, panels, vocabulary
 
         # The booking itself: front desk and therapists book, cancel and record
-        # no-shows; a patient sees their own. The chart (issue 4) gets its own
-        # rows, which the front desk does not read.
+        # no-shows; a patient sees their own. The chart is in rows of its own,
+        # which the front desk never reads.
         access.register(
-            TreatmentSession,
+            models.TreatmentSession,
             clinic="clinic",
             view=access.STAFF,
             add=access.STAFF,
@@ -24,7 +26,42 @@ class TreatmentSessionsConfig(AppConfig):
             own="patient__user",
         )
         access.register(
-            ContraindicationOverride,
-            clinic="session__clinic",
-            view=access.CLINICAL,
+            models.ContraindicationOverride, clinic="session__clinic", view=access.CLINICAL
         )
+        access.register(
+            models.Chart, clinic="session__clinic", view=access.CLINICAL, change=access.CLINICAL
+        )
+        for row in (
+            models.NeedleSite,
+            models.RangeOfMotion,
+            models.PressurePainThreshold,
+            models.AdverseEvent,
+        ):
+            access.register(
+                row,
+                clinic="session__clinic",
+                view=access.CLINICAL,
+                add=access.CLINICAL,
+                delete=access.CLINICAL,
+            )
+        access.register(
+            models.Addendum, clinic="session__clinic", view=access.CLINICAL, add=access.CLINICAL
+        )
+        # A suspected pneumothorax is reviewed for the whole organisation.
+        access.register(
+            models.AdverseEventReview,
+            clinic="adverse_event__session__clinic",
+            view=access.CLINICAL,
+            add=access.ORG_ADMINS,
+        )
+        # Organisation-wide: every clinical role reads them, organisation admins keep them.
+        access.register(
+            models.ChartTemplate,
+            view=access.CLINICAL,
+            add=access.ORG_ADMINS,
+            change=access.ORG_ADMINS,
+        )
+        access.register(models.OrganizationMuscle, view=access.CLINICAL, add=access.ORG_ADMINS)
+
+        post_migrate.connect(vocabulary.sync_default_muscles, sender=self)
+        patient_panels.register(panels.sessions_panel)

@@ -4,10 +4,15 @@ from clinics.exceptions import Conflict, FasciaError, NotPermitted
 
 __all__ = [
     "BookingRefused",
+    "ChartConflict",
+    "ChartInvalid",
     "Conflict",
     "DoubleBooked",
     "NotPermitted",
+    "RiskNotAcknowledged",
+    "SessionSigned",
     "SessionStateRefused",
+    "SigningRefused",
     "StartRefused",
 ]
 
@@ -28,7 +33,52 @@ class SessionStateRefused(Conflict):
     code = "session_state"
 
 
+class SessionSigned(SessionStateRefused):
+    """A signed session's chart never changes; corrections are addenda."""
+
+    code = "session_signed"
+
+
 class StartRefused(FasciaError):
     """The patient may not be needled now: consent, screening or a contraindication."""
 
     code = "start_refused"
+
+
+class ChartInvalid(FasciaError):
+    """A value the chart does not take: out of range, not in the vocabulary, missing."""
+
+    code = "chart_invalid"
+
+
+class RiskNotAcknowledged(ChartInvalid):
+    """A needle site over the thorax, upper back or neck, without the risk acknowledged."""
+
+    code = "risk_not_acknowledged"
+
+
+class SigningRefused(FasciaError):
+    """The chart is not ready to sign (needle counts, who signs)."""
+
+    code = "signing_refused"
+
+
+class ChartConflict(Conflict):
+    """Someone saved the chart after the version this save started from."""
+
+    code = "edit_conflict"
+
+    def __init__(self, message: str, *, version: int, saved_by: str, saved_at, changed: dict):
+        super().__init__(message, field="version")
+        self.version = version
+        self.saved_by = saved_by
+        self.saved_at = saved_at
+        self.changed = changed
+
+    def details(self) -> dict:
+        return {
+            "version": self.version,
+            "saved_by": self.saved_by,
+            "saved_at": self.saved_at.isoformat(),
+            "changed": self.changed,
+        }

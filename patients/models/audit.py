@@ -13,6 +13,7 @@ class RecordPart(models.TextChoices):
     INTAKE = "intake", "Intake"
     SCREENING = "screening", "Screening answers"
     CONSENT = "consent", "Signed consent"
+    CHART = "chart", "Session chart"
 
 
 class ReadVia(models.TextChoices):
@@ -34,6 +35,9 @@ class RecordRead(models.Model):
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     part = models.CharField(max_length=20, choices=RecordPart.choices)
     via = models.CharField(max_length=10, choices=ReadVia.choices)
+    item_id = models.UUIDField(
+        null=True, blank=True, help_text="Which one was read, where a part has many (a chart)."
+    )
     read_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -17,12 +17,16 @@ def record_reads(*, reader, patients, part: RecordPart, via: ReadVia) -> None:
     )
 
 
-def record_read(*, reader, patient: Patient, part: RecordPart, via: ReadVia) -> None:
-    """Log that `reader` opened `part` of `patient`'s record (call after access was granted)."""
+def record_read(*, reader, patient: Patient, part: RecordPart, via: ReadVia, item=None) -> None:
+    """Log that `reader` opened `part` of `patient`'s record (call after access was granted).
+
+    `item` is the one read where the part has many (the session whose chart it was).
+    """
     RecordRead.objects.create(
         organization_id=patient.organization_id,
         patient=patient,
         reader=reader,
         part=part,
         via=via,
+        item_id=getattr(item, "pk", None),
     )

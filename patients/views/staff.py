@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from clinics import access
 from clinics.exceptions import FasciaError
 from clinics.selectors import current_clinic
-from patients import selectors, services
+from patients import panels, selectors, services
 from patients.contraindications import Contraindication
 from patients.exceptions import EditConflict, LikelyDuplicate, SubmissionKeyReused
 from patients.forms import EditPatientForm, HealthChangeForm, RegisterPatientForm, show_error
@@ -166,6 +166,7 @@ def detail(request, patient: Patient):
         "may_screen": place.may(user, "add", ScreeningResponse),
         "may_report_change": place.may(user, "change", ScreeningResponse),
         "change_form": HealthChangeForm(),
+        "panels": panels.render_panels(request, patient),
     }
     if reads_clinical:
         intake = access.visible_to(user, Intake.objects.filter(patient=patient)).first()

@@ -45,7 +45,19 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
-from sessions.models import ContraindicationOverride, TreatmentSession
+from sessions.models import (
+    Addendum,
+    AdverseEvent,
+    AdverseEventReview,
+    Chart,
+    ChartTemplate,
+    ContraindicationOverride,
+    NeedleSite,
+    OrganizationMuscle,
+    PressurePainThreshold,
+    RangeOfMotion,
+    TreatmentSession,
+)
 from tests.patients.factories import PatientFactory, with_portal_login
 
 # How to find a row of the other organisation, for each model with access rules.
@@ -68,6 +80,15 @@ OTHER_ORGANIZATION_ROWS = {
     RecordRead: lambda world: world.other_record().read,
     TreatmentSession: lambda world: world.other_record().session,
     ContraindicationOverride: lambda world: world.other_record().override,
+    Chart: lambda world: world.other_record().charted.chart,
+    NeedleSite: lambda world: world.other_record().charted.needle_site,
+    RangeOfMotion: lambda world: world.other_record().charted.range_of_motion,
+    PressurePainThreshold: lambda world: world.other_record().charted.pressure_pain_threshold,
+    AdverseEvent: lambda world: world.other_record().charted.adverse_event,
+    AdverseEventReview: lambda world: world.other_record().charted.review,
+    Addendum: lambda world: world.other_record().charted.addendum,
+    ChartTemplate: lambda world: world.other_record().charted.chart_template,
+    OrganizationMuscle: lambda world: world.other_record().charted.organization_muscle,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

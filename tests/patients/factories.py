@@ -23,6 +23,7 @@ from sessions.models import ContraindicationOverride, TreatmentSession
 from sessions.services import book_session, start_session
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory
+from tests.sessions.factories import ChartRecord, chart_and_sign
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
@@ -76,6 +77,7 @@ class PatientRecord:
     read: RecordRead
     session: TreatmentSession
     override: ContraindicationOverride
+    charted: ChartRecord
 
     def clinical_answers(self) -> list[str]:
         """What only clinical staff and the patient may read: to look for where it must not be."""
@@ -84,6 +86,9 @@ class PatientRecord:
             *self.patient.surgeries.values_list("description", flat=True),
             str(self.intake.pk),
             str(self.screening.pk),
+            self.charted.chart.complaint,
+            self.charted.addendum.text,
+            self.charted.needle_site.lot_number,
         ]
 
 
@@ -116,7 +121,7 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         signer_name=patient.full_name,
     )
     # A session started while consent stood (needle phobia: a reason to proceed),
-    # then the patient withdrew.
+    # charted and signed; then the patient withdrew.
     session = book_session(
         clinic=clinic,
         therapist=therapist,
@@ -129,6 +134,7 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
     session = start_session(
         session=session, by=therapist, override_reason="Lying down, few needles, talked through"
     )
+    charted = chart_and_sign(session, therapist=therapist, admin=admin)
     withdrawal = services.withdraw_consent(signature=consent, by=therapist)
     invitation = services.invite_patient(patient=patient, by=therapist)
     policy = services.save_policy(organization=organization, by=admin, screening_valid_days=60)
@@ -144,8 +150,9 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         invitation=invitation,
         policy=policy,
         read=RecordRead.objects.get(patient=patient),
-        session=session,
+        session=charted.session,
         override=session.override,
+        charted=charted,
     )
 
 

@@ -1,8 +1,9 @@
-"""Treatment sessions: the booking now; the chart, signing and addenda build on it."""
+"""The booking: who sees whom, where and when, and where the session stands."""
 
 import uuid
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import ArrayField, RangeOperators
@@ -13,6 +14,30 @@ from django.utils import timezone
 from clinics.models import Clinic, Organization
 from patients.contraindications import Contraindication
 from patients.models import Patient
+
+
+def unchanged_once_signed() -> pgtrigger.Trigger:
+    """A trigger refusing any insert, update or delete of a chart row once its session is signed.
+
+    The services refuse first, with a clear message; this holds for every
+    other path (the admin, a queryset update, a script at the database).
+    """
+    return pgtrigger.Trigger(
+        name="unchanged_once_signed",
+        when=pgtrigger.Before,
+        operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
+        func="""
+            IF EXISTS (
+                SELECT 1 FROM treatment_sessions_treatmentsession
+                WHERE id IN (NEW.session_id, OLD.session_id) AND status = 'signed'
+            ) THEN
+                RAISE EXCEPTION 'The session is signed: its chart cannot change. Add an addendum.'
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+            RETURN NEW;
+        """,
+    )
 
 
 class Status(models.TextChoices):
@@ -79,6 +104,10 @@ class TreatmentSession(models.Model):
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     submission_key = models.UUIDField(null=True, blank=True, editable=False)
 
@@ -109,13 +138,26 @@ class TreatmentSession(models.Model):
                 ),
                 name="session_status_matches_its_times",
             ),
+            models.CheckConstraint(
+                condition=Q(status=Status.SIGNED, signed_at__isnull=False, signed_by__isnull=False)
+                | (~Q(status=Status.SIGNED) & Q(signed_at__isnull=True)),
+                name="session_signed_when_it_says_so",
+            ),
             slot_taken_by("therapist", "session_therapist_not_double_booked"),
             slot_taken_by("patient", "session_patient_not_double_booked"),
             models.UniqueConstraint(
                 fields=["organization", "submission_key"], name="session_submission_once"
             ),
-            # Target of the composite foreign keys of the chart's rows (issue 4).
+            # Target of the composite foreign keys of the chart's rows.
             models.UniqueConstraint(fields=["organization", "id"], name="session_organization_id"),
+        ]
+        triggers = [
+            # Nothing signed is edited or deleted, whatever path the write takes.
+            pgtrigger.Protect(
+                name="signed_session_unchanged",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+                condition=pgtrigger.Q(old__status="signed"),
+            )
         ]
         indexes = [
             models.Index(fields=["organization", "clinic", "starts_at"], name="session_clinic_day"),
@@ -127,6 +169,10 @@ class TreatmentSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} with {self.therapist} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_signed(self) -> bool:
+        return self.status == Status.SIGNED
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -160,6 +206,11 @@ class ContraindicationOverride(models.Model):
                 violation_error_message="Record the reason to proceed.",
             )
         ]
+        triggers = [unchanged_once_signed()]
 
     def __str__(self) -> str:
         return f"Override for {self.session}"
+
+    @property
+    def labels(self) -> list[str]:
+        return [Contraindication(item).label for item in self.contraindications]

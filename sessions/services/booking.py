@@ -1,4 +1,4 @@
-"""Writes on treatment sessions that carry a rule: keyword arguments, one transaction each."""
+"""Booking, cancelling, no-shows and the start gate: one transaction each."""
 
 import datetime
 
@@ -18,7 +18,13 @@ from sessions.exceptions import (
     SessionStateRefused,
     StartRefused,
 )
-from sessions.models import HOLDS_THE_SLOT, ContraindicationOverride, Status, TreatmentSession
+from sessions.models import (
+    HOLDS_THE_SLOT,
+    Chart,
+    ContraindicationOverride,
+    Status,
+    TreatmentSession,
+)
 
 DEFAULT_LENGTH = datetime.timedelta(minutes=30)
 SHORTEST = datetime.timedelta(minutes=5)
@@ -243,6 +249,7 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
     session.started_at, session.started_by = timezone.now(), by
     session.version += 1
     session.save()
+    Chart.objects.create(organization_id=session.organization_id, session=session)
     return session
 
 

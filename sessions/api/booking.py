@@ -1,4 +1,4 @@
-"""API for treatment sessions (booking so far): parse, call a service, render."""
+"""The sessions API: booking, starting, cancelling; the chart's actions come from chart.py."""
 
 import datetime
 import zoneinfo
@@ -18,6 +18,7 @@ from clinics.models import Clinic, Role
 from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
 from patients.api.references import patient_field, visible_patients
 from sessions import services
+from sessions.api.chart import ChartActions
 from sessions.models import Status, TreatmentSession
 
 
@@ -118,14 +119,20 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class TreatmentSessionViewSet(
+    ChartActions,
     access.ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Booked sessions. Booked (POST), cancelled or marked as a no-show; never deleted."""
+    """Booked sessions. Booked (POST), cancelled or marked as a no-show; never deleted.
 
-    queryset = TreatmentSession.objects.select_related("clinic").order_by("starts_at", "id")
+    The chart of each is under /sessions/{id}/chart/ and the actions beside it (ChartActions).
+    """
+
+    queryset = TreatmentSession.objects.select_related(
+        "clinic", "organization", "patient"
+    ).order_by("starts_at", "id")
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
     lookup_value_regex = UUID_PATTERN

@@ -1,0 +1,95 @@
+"""The headers a chart request carries: `If-Match` in, `ETag` out, and `Idempotency-Key`.
+
+A chart's ETag is its version, quoted ("3"). It changes when the notes, pain
+scores or needle counts are saved or a template is applied; rows (needle
+sites, measurements, adverse events) are added and removed on their own and
+leave it as it is.
+"""
+
+import re
+from contextlib import contextmanager
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions
+
+from clinics.exceptions import FasciaError
+from patients.api.idempotency import naming_the_header
+from sessions.exceptions import ChartConflict
+
+IF_MATCH = "If-Match"
+ETAG = "ETag"
+
+IF_MATCH_RULE = (
+    f'Send the chart\'s ETag in the {IF_MATCH} header (for example {IF_MATCH}: "3"), '
+    "as the last GET of /chart/ gave it."
+)
+
+
+class IfMatchMissing(FasciaError):
+    """A write that could overwrite someone else's save came without the version it started from."""
+
+    status = 428
+    code = "precondition_required"
+
+
+def if_match_parameter(*, required: bool) -> OpenApiParameter:
+    return OpenApiParameter(
+        IF_MATCH,
+        OpenApiTypes.STR,
+        location=OpenApiParameter.HEADER,
+        required=required,
+        description='The chart\'s ETag as you read it ("3"; W/"3" and 3 are taken too). '
+        "If someone saved since, the answer is 412 with who saved, when and what changed"
+        + ("." if required else "; left out, the chart is signed as it now stands."),
+    )
+
+
+ETAG_HEADER = OpenApiParameter(
+    ETAG,
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    response=[200],
+    description="The chart's version, quoted: send it back in If-Match to save.",
+)
+
+_VERSION = re.compile(r"[0-9]{1,9}")
+
+
+def expected_version(request, *, required: bool) -> int | None:
+    """The chart version the `If-Match` header names; None when it is absent and may be."""
+    value = (request.headers.get(IF_MATCH) or "").strip()
+    if not value:
+        if required:
+            raise IfMatchMissing(
+                f"{IF_MATCH}: a chart is saved only over the version you read. {IF_MATCH_RULE}",
+                field=IF_MATCH,
+            )
+        return None
+    tag = value[2:].strip() if value[:2] in ("W/", "w/") else value
+    if len(tag) >= 2 and tag[0] == tag[-1] == '"':
+        tag = tag[1:-1]
+    if not _VERSION.fullmatch(tag) or int(tag) < 1:
+        raise exceptions.ValidationError(
+            {IF_MATCH: [f"Not a chart version: “{value[:40]}”. {IF_MATCH_RULE}"]}
+        )
+    return int(tag)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+@contextmanager
+def precondition_on_if_match():
+    """A save over a newer version, checked against `If-Match`, answers 412 naming the header."""
+    try:
+        yield
+    except ChartConflict as conflict:
+        conflict.status = 412
+        conflict.field = IF_MATCH
+        raise
+
+
+naming_the_idempotency_key = naming_the_header
+"""The services call it the form's submission key; API clients know it as the header."""

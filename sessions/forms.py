@@ -1,0 +1,206 @@
+"""The forms of the session pages. They parse what was typed; the services hold the rules.
+
+The numbers' limits appear here only as the browser's hints (min, max, step).
+"""
+
+import datetime
+import uuid
+
+from django import forms
+
+from patients.forms import DateInput
+from sessions.models import (
+    AdverseEventKind,
+    Joint,
+    MeasuredSide,
+    Movement,
+    Severity,
+    Side,
+    Technique,
+    TwitchResponse,
+)
+
+
+def _number(low, high, step=1, **attrs) -> forms.NumberInput:
+    return forms.NumberInput(attrs={"min": low, "max": high, "step": step, **attrs})
+
+
+class SubmissionKeyField(forms.UUIDField):
+    """A key made when the form is shown: the same form sent twice saves once."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs):
+        super().__init__(initial=uuid.uuid4, required=False, **kwargs)
+
+
+class ChartForm(forms.Form):
+    """The chart's notes and counts; `version` is the one the page was opened at."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    complaint = forms.CharField(
+        label="Presenting complaint", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    pain_before = forms.IntegerField(
+        label="Pain before (0 to 10)", required=False, widget=_number(0, 10)
+    )
+    subjective_notes = forms.CharField(
+        label="Subjective notes", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    findings = forms.CharField(
+        label="Objective findings", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    assessment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    plan = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    pain_after = forms.IntegerField(
+        label="Pain after (0 to 10)", required=False, widget=_number(0, 10)
+    )
+    needles_inserted = forms.IntegerField(label="Needles inserted", widget=_number(0, 500))
+    needles_removed = forms.IntegerField(label="Needles removed", widget=_number(0, 500))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            # The fields sit in the chart's sections, between the forms of its rows.
+            field.widget.attrs["form"] = "chart-form"
+            # Text typed with spaces at its ends is saved as typed: autosave mid-sentence.
+            if isinstance(field, forms.CharField):
+                field.strip = False
+
+    def changes(self) -> dict:
+        data = dict(self.cleaned_data)
+        data.pop("version")
+        return data
+
+
+class TemplateForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    template = forms.ChoiceField(label="Chart template")
+
+    def __init__(self, *args, templates=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].choices = [(str(t.pk), t.name) for t in templates]
+
+
+class NeedleSiteForm(forms.Form):
+    key = SubmissionKeyField()
+    muscle = forms.ChoiceField()
+    side = forms.ChoiceField(choices=Side.choices, widget=forms.RadioSelect)
+    needles = forms.IntegerField(label="Needles used", initial=1, widget=_number(1, 50))
+    needle_length_mm = forms.IntegerField(
+        label="Needle length (mm)", initial=40, widget=_number(7, 150)
+    )
+    needle_gauge_mm = forms.DecimalField(
+        label="Gauge (diameter, mm)", initial="0.30", widget=_number("0.12", "0.50", "0.01")
+    )
+    depth_mm = forms.DecimalField(label="Depth (mm)", widget=_number("0.5", 150, "0.5"))
+    technique = forms.ChoiceField(choices=Technique.choices)
+    twitch_response = forms.ChoiceField(
+        label="Local twitch response", choices=TwitchResponse.choices, widget=forms.RadioSelect
+    )
+    retention_minutes = forms.IntegerField(
+        label="Retention (minutes)", initial=0, widget=_number(0, 60)
+    )
+    lot_number = forms.CharField(label="Needle lot number", max_length=40)
+    risk_acknowledged = forms.BooleanField(
+        required=False,
+        label="I have considered the pneumothorax risk of this site (higher in slender "
+        "patients) and needle accordingly.",
+    )
+
+    def __init__(self, *args, regions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["muscle"].choices = [("", "Choose a muscle")] + [
+            (region.label, [(muscle.code, muscle.name) for muscle in region.muscles])
+            for region in regions
+            if region.muscles
+        ]
+        self.risky = {
+            muscle.code
+            for region in regions
+            for muscle in region.muscles
+            if muscle.pneumothorax_risk
+        }
+
+    def site(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["submission_key"] = data.pop("key")
+        return data
+
+
+class RangeOfMotionForm(forms.Form):
+    key = SubmissionKeyField()
+    joint = forms.ChoiceField(choices=Joint.choices)
+    movement = forms.ChoiceField(choices=Movement.choices)
+    side = forms.ChoiceField(choices=MeasuredSide.choices)
+    degrees = forms.IntegerField(widget=_number(0, 360))
+
+
+class PressurePainThresholdForm(forms.Form):
+    key = SubmissionKeyField()
+    site = forms.CharField(max_length=100)
+    side = forms.ChoiceField(choices=MeasuredSide.choices)
+    kg_per_cm2 = forms.DecimalField(label="Threshold (kg/cm²)", widget=_number("0.1", 20, "0.1"))
+
+
+class AdverseEventForm(forms.Form):
+    key = SubmissionKeyField()
+    kind = forms.ChoiceField(label="Type", choices=AdverseEventKind.choices)
+    severity = forms.ChoiceField(choices=Severity.choices, widget=forms.RadioSelect)
+    action_taken = forms.CharField(label="Action taken", widget=forms.Textarea(attrs={"rows": 2}))
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SignForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class AddendumForm(forms.Form):
+    key = SubmissionKeyField()
+    text = forms.CharField(label="Addendum", widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class StartForm(forms.Form):
+    override_reason = forms.CharField(
+        label="Your reason to proceed",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Needed when the patient has a relative contraindication; kept in the chart.",
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReviewForm(forms.Form):
+    note = forms.CharField(
+        label="Review",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What you found and decided.",
+    )
+
+
+class BookForm(forms.Form):
+    key = SubmissionKeyField()
+    patient = forms.ChoiceField()
+    therapist = forms.ChoiceField()
+    day = forms.DateField(label="Date", widget=DateInput)
+    time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time", "step": 300}))
+    length_minutes = forms.IntegerField(
+        label="Length (minutes)", initial=30, widget=_number(5, 240, 5)
+    )
+
+    def __init__(self, *args, patients=(), therapists=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["patient"].choices = [("", "Choose a patient")] + [
+            (str(p.pk), f"{p.full_name} (born {p.date_of_birth:%d %b %Y})") for p in patients
+        ]
+        self.fields["therapist"].choices = [("", "Choose a therapist")] + [
+            (str(t.pk), t.get_full_name()) for t in therapists
+        ]
+
+    def starts_at(self, zone) -> datetime.datetime:
+        return datetime.datetime.combine(
+            self.cleaned_data["day"], self.cleaned_data["time"], tzinfo=zone
+        )

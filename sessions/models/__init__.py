@@ -1,0 +1,57 @@
+"""Treatment sessions: the booking, and the chart that a signature locks."""
+
+from sessions.models.booking import (
+    HOLDS_THE_SLOT,
+    ContraindicationOverride,
+    Status,
+    TimeRange,
+    TreatmentSession,
+)
+from sessions.models.chart import (
+    REVIEWED_KINDS,
+    Addendum,
+    AdverseEvent,
+    AdverseEventKind,
+    AdverseEventReview,
+    Chart,
+    ChartTemplate,
+    Joint,
+    MeasuredSide,
+    Movement,
+    NeedleSite,
+    PressurePainThreshold,
+    RangeOfMotion,
+    Severity,
+    Side,
+    Technique,
+    TwitchResponse,
+)
+from sessions.models.vocabulary import Muscle, OrganizationMuscle, View
+
+__all__ = [
+    "HOLDS_THE_SLOT",
+    "REVIEWED_KINDS",
+    "Addendum",
+    "AdverseEvent",
+    "AdverseEventKind",
+    "AdverseEventReview",
+    "Chart",
+    "ChartTemplate",
+    "ContraindicationOverride",
+    "Joint",
+    "MeasuredSide",
+    "Movement",
+    "Muscle",
+    "NeedleSite",
+    "OrganizationMuscle",
+    "PressurePainThreshold",
+    "RangeOfMotion",
+    "Severity",
+    "Side",
+    "Status",
+    "Technique",
+    "TimeRange",
+    "TreatmentSession",
+    "TwitchResponse",
+    "View",
+]

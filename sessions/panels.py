@@ -1,0 +1,40 @@
+"""The patient page's sessions section: upcoming and past sessions, and the pain progress chart."""
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from clinics import access
+from sessions import selectors
+from sessions.models import Status, TreatmentSession
+from sessions.progress import progress_chart
+
+
+def sessions_panel(request, patient) -> str:
+    user = request.user
+    if not access.may_use(user, TreatmentSession, "view"):
+        return ""
+    sessions = list(
+        access.visible_to(
+            user,
+            TreatmentSession.objects.filter(patient=patient).select_related("therapist", "clinic"),
+        ).order_by("-starts_at")[:50]
+    )
+    now = timezone.now()
+    upcoming = [s for s in reversed(sessions) if s.starts_at >= now and s.status == Status.BOOKED]
+    past = [s for s in sessions if s not in upcoming]
+    may_book = (
+        access.clinics_for(user, TreatmentSession, "add")
+        .filter(organization=patient.organization, is_active=True)
+        .exists()
+    )
+    return render_to_string(
+        "sessions/patient_panel.html",
+        {
+            "patient": patient,
+            "upcoming": upcoming,
+            "past": past[:10],
+            "may_book": may_book,
+            "progress": progress_chart(selectors.pain_progress(user, patient)),
+        },
+        request=request,
+    )

@@ -1,0 +1,82 @@
+"""The pain-progress chart on the patient page: pain before and after each signed session.
+
+Drawn on the server as SVG coordinates; the template adds a table with the
+same numbers for screen readers and for reading exact values.
+"""
+
+from dataclasses import dataclass
+
+from sessions.selectors import PainPoint
+
+WIDTH, HEIGHT = 360, 160
+LEFT, RIGHT, TOP, BOTTOM = 28, 12, 10, 24
+"""Margins for the axis labels, in the SVG's units."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    x: float
+    y: float
+    value: int
+    label: str
+
+
+@dataclass(frozen=True)
+class ProgressChart:
+    width: int
+    height: int
+    before: list[Mark]
+    after: list[Mark]
+    gridlines: list[tuple[float, int]]
+    x_labels: list[tuple[float, str]]
+    points: list[PainPoint]
+
+    @property
+    def before_line(self) -> str:
+        return " ".join(f"{mark.x:.1f},{mark.y:.1f}" for mark in self.before)
+
+    @property
+    def after_line(self) -> str:
+        return " ".join(f"{mark.x:.1f},{mark.y:.1f}" for mark in self.after)
+
+
+def progress_chart(points: list[PainPoint]) -> ProgressChart | None:
+    """None until there is a pain score to draw."""
+    if not any(p.pain_before is not None or p.pain_after is not None for p in points):
+        return None
+    span = max(len(points) - 1, 1)
+    plot_width = WIDTH - LEFT - RIGHT
+    plot_height = HEIGHT - TOP - BOTTOM
+
+    def x_of(index: int) -> float:
+        return LEFT + plot_width * (index / span if len(points) > 1 else 0.5)
+
+    def y_of(score: int) -> float:
+        return TOP + plot_height * (1 - score / 10)
+
+    def marks(attribute: str, word: str) -> list[Mark]:
+        return [
+            Mark(
+                x_of(index),
+                y_of(score),
+                score,
+                f"{point.day:%d %b %Y}: pain {word} {score}/10",
+            )
+            for index, point in enumerate(points)
+            if (score := getattr(point, attribute)) is not None
+        ]
+
+    step = max(1, len(points) // 6)  # at most about six dates under the axis
+    return ProgressChart(
+        width=WIDTH,
+        height=HEIGHT,
+        before=marks("pain_before", "before"),
+        after=marks("pain_after", "after"),
+        gridlines=[(y_of(score), score) for score in (0, 5, 10)],
+        x_labels=[
+            (x_of(index), f"{point.day:%d %b}")
+            for index, point in enumerate(points)
+            if index % step == 0
+        ],
+        points=points,
+    )

@@ -1,0 +1,145 @@
+"""Reads of sessions and charts that several pages and the API share; each costs fixed queries."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from clinics import access
+from clinics.models import Clinic
+from patients.models import Patient
+from sessions.models import (
+    Addendum,
+    AdverseEvent,
+    Chart,
+    ContraindicationOverride,
+    NeedleSite,
+    PressurePainThreshold,
+    RangeOfMotion,
+    Status,
+    TreatmentSession,
+)
+
+
+def day_bounds(day: datetime.date, zone) -> tuple[datetime.datetime, datetime.datetime]:
+    """Midnight to midnight of `day` on a clinic's clock."""
+    start = datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+    return start, datetime.datetime.combine(
+        day + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone
+    )
+
+
+def sessions_on(user, *, clinic: Clinic, day: datetime.date, therapist=None) -> QuerySet:
+    """The sessions at `clinic` on `day` (its own clock) that `user` may see, by start time."""
+    start, end = day_bounds(day, clinic.zone)
+    sessions = TreatmentSession.objects.filter(
+        clinic=clinic, starts_at__gte=start, starts_at__lt=end
+    ).select_related("patient", "therapist", "clinic")
+    if therapist is not None:
+        sessions = sessions.filter(therapist=therapist)
+    return access.visible_to(user, sessions).order_by("starts_at", "id")
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """Everything a chart page or the API shows of one session's chart."""
+
+    session: TreatmentSession
+    chart: Chart | None
+    override: ContraindicationOverride | None
+    needle_sites: list[NeedleSite]
+    range_of_motion: list[RangeOfMotion]
+    pressure_pain_thresholds: list[PressurePainThreshold]
+    adverse_events: list[AdverseEvent]
+    addenda: list[Addendum]
+
+    @property
+    def needles_charted(self) -> int:
+        return sum(site.needles for site in self.needle_sites)
+
+
+def chart_view(user, session: TreatmentSession) -> ChartView | None:
+    """The chart of `session` as `user` may read it, or None (front desk, patients)."""
+    if not access.can(user, "view", session) or not access.can_at(
+        user, "view", Chart, organization=session.organization, clinic=session.clinic
+    ):
+        return None
+
+    def rows(model, *related):
+        return list(
+            access.visible_to(user, model.objects.filter(session=session).select_related(*related))
+        )
+
+    return ChartView(
+        session=session,
+        chart=access.visible_to(user, Chart.objects.filter(session=session))
+        .select_related("updated_by", "template")
+        .first(),
+        override=access.visible_to(user, ContraindicationOverride.objects.filter(session=session))
+        .select_related("recorded_by")
+        .first(),
+        needle_sites=rows(
+            NeedleSite, "muscle", "organization_muscle", "recorded_by", "risk_acknowledged_by"
+        ),
+        range_of_motion=rows(RangeOfMotion, "recorded_by"),
+        pressure_pain_thresholds=rows(PressurePainThreshold, "recorded_by"),
+        adverse_events=list(
+            access.visible_to(user, AdverseEvent.objects.filter(session=session))
+            .select_related("recorded_by")
+            .prefetch_related("review__reviewed_by")
+        ),
+        addenda=rows(Addendum, "author"),
+    )
+
+
+def needled_with_lot(user, lot_number: str) -> QuerySet:
+    """Every needle site `user` may see that used needles of this lot: for a recall."""
+    lot = " ".join(lot_number.split()).upper()
+    return (
+        access.visible_to(user, NeedleSite.objects.filter(lot_number=lot))
+        .select_related(
+            "session__patient",
+            "session__clinic",
+            "session__therapist",
+            "muscle",
+            "organization_muscle",
+        )
+        .order_by("session__starts_at", "recorded_at")
+    )
+
+
+@dataclass(frozen=True)
+class PainPoint:
+    session: TreatmentSession
+    day: datetime.date
+    pain_before: int | None
+    pain_after: int | None
+
+
+def pain_progress(user, patient: Patient) -> list[PainPoint]:
+    """Pain before and after each signed session of `patient`, oldest first (one query)."""
+    charts = access.visible_to(
+        user,
+        Chart.objects.filter(session__patient=patient, session__status=Status.SIGNED)
+        .select_related("session__clinic")
+        .order_by("session__starts_at"),
+    )
+    return [
+        PainPoint(
+            session=chart.session,
+            day=timezone.localtime(chart.session.starts_at, chart.session.clinic.zone).date(),
+            pain_before=chart.pain_before,
+            pain_after=chart.pain_after,
+        )
+        for chart in charts
+    ]
+
+
+def adverse_events_to_review(user) -> QuerySet:
+    """Suspected pneumothoraces (and other reviewed kinds) no organisation admin has reviewed."""
+    return (
+        access.visible_to(user, AdverseEvent.objects.filter(needs_review=True, review__isnull=True))
+        .select_related("session__patient", "session__clinic", "session__therapist")
+        .order_by("recorded_at")
+    )

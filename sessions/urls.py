@@ -1,0 +1,38 @@
+from django.urls import path
+
+from sessions.views import day, reviews, session
+
+app_name = "sessions"
+
+urlpatterns = [
+    path("", day.day_list, name="day"),
+    path("book/", day.book, name="book"),
+    path("recall/", reviews.recall, name="recall"),
+    path("reviews/", reviews.review_list, name="reviews"),
+    path("reviews/<uuid:event_id>/", reviews.review, name="review"),
+    path("<uuid:session_id>/", session.detail, name="detail"),
+    path("<uuid:session_id>/start/", session.start, name="start"),
+    path("<uuid:session_id>/cancel/", session.cancel, name="cancel"),
+    path("<uuid:session_id>/no-show/", session.no_show, name="no_show"),
+    path("<uuid:session_id>/chart/", session.save_chart, name="save_chart"),
+    path("<uuid:session_id>/chart/template/", session.apply_template, name="apply_template"),
+    path("<uuid:session_id>/needle-sites/", session.add_needle_site, name="add_needle_site"),
+    path(
+        "<uuid:session_id>/range-of-motion/",
+        session.add_range_of_motion,
+        name="add_range_of_motion",
+    ),
+    path(
+        "<uuid:session_id>/pressure-pain-thresholds/",
+        session.add_pressure_pain_threshold,
+        name="add_pressure_pain_threshold",
+    ),
+    path("<uuid:session_id>/adverse-events/", session.add_adverse_event, name="add_adverse_event"),
+    path(
+        "<uuid:session_id>/<slug:kind>/<uuid:row_id>/remove/",
+        session.remove_row,
+        name="remove_row",
+    ),
+    path("<uuid:session_id>/sign/", session.sign, name="sign"),
+    path("<uuid:session_id>/addenda/", session.add_addendum, name="add_addendum"),
+]

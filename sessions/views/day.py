@@ -1,0 +1,95 @@
+"""The day's sessions at a clinic, and booking one."""
+
+import datetime
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from accounts.models import User
+from clinics import access
+from clinics.exceptions import FasciaError
+from clinics.models import Role
+from clinics.selectors import current_clinic
+from patients.forms import show_error
+from patients.models import Patient
+from patients.views.scope import refuse, staff_page
+from sessions import selectors, services
+from sessions.forms import BookForm
+from sessions.models import TreatmentSession
+
+
+def _day(request, clinic) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(request.GET.get("date", ""))
+    except ValueError:
+        return timezone.localdate(timezone=clinic.zone)
+
+
+@staff_page
+def day_list(request):
+    """The sessions of one day at the current clinic: the therapist's working list."""
+    clinic = current_clinic(request)
+    if clinic is None:
+        return render(request, "sessions/day_list.html", {"clinic": None})
+    day = _day(request, clinic)
+    mine = request.GET.get("mine") == "1"
+    sessions = selectors.sessions_on(
+        request.user, clinic=clinic, day=day, therapist=request.user if mine else None
+    )
+    return render(
+        request,
+        "sessions/day_list.html",
+        {
+            "clinic": clinic,
+            "day": day,
+            "today": timezone.localdate(timezone=clinic.zone),
+            "previous_day": day - datetime.timedelta(days=1),
+            "next_day": day + datetime.timedelta(days=1),
+            "mine": mine,
+            "sessions": sessions,
+            "may_book": access.can_add(
+                request.user, TreatmentSession, organization=clinic.organization, clinic=clinic
+            ),
+        },
+    )
+
+
+@staff_page
+def book(request):
+    user = request.user
+    clinic = current_clinic(request)
+    if clinic is None or not access.can_add(
+        user, TreatmentSession, organization=clinic.organization, clinic=clinic
+    ):
+        return refuse(request, "Your role does not allow you to book sessions at this clinic.")
+    patients = access.visible_to(
+        user, Patient.objects.filter(organization=clinic.organization)
+    ).order_by("last_name", "first_name")
+    therapists = (
+        User.objects.filter(memberships__clinic=clinic, memberships__role=Role.THERAPIST)
+        .distinct()
+        .order_by("full_name")
+    )
+    initial = {"day": _day(request, clinic), "patient": request.GET.get("patient", "")}
+    if access.holds_role(user, [Role.THERAPIST]):
+        initial["therapist"] = str(user.pk)
+    form = BookForm(request.POST or None, initial=initial, patients=patients, therapists=therapists)
+    if request.method == "POST" and form.is_valid():
+        try:
+            session = services.book_session(
+                clinic=clinic,
+                therapist=therapists.get(pk=form.cleaned_data["therapist"]),
+                patient=patients.get(pk=form.cleaned_data["patient"]),
+                starts_at=form.starts_at(clinic.zone),
+                length=datetime.timedelta(minutes=form.cleaned_data["length_minutes"]),
+                by=user,
+                submission_key=form.cleaned_data["key"],
+            )
+        except (FasciaError, ValidationError) as error:
+            show_error(form, error)
+        else:
+            messages.success(request, f"Booked: {session.patient.full_name}.")
+            return redirect("sessions:detail", session_id=session.pk)
+    return render(request, "sessions/book.html", {"clinic": clinic, "form": form})

@@ -1,0 +1,417 @@
+"""One session's page: the booking, the start gate, the chart and its addenda.
+
+Each form posts to its own URL, which calls one service and comes back to the
+page; a refusal shows the page again with the typed form and the message.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from clinics import access
+from clinics.exceptions import FasciaError
+from patients.forms import show_error
+from patients.models import ReadVia, RecordPart
+from patients.selectors import clinical_status
+from patients.services import record_read
+from patients.views.scope import staff_page
+from sessions import selectors, services
+from sessions.body_chart import body_chart
+from sessions.exceptions import ChartConflict, SessionStateRefused
+from sessions.forms import (
+    AddendumForm,
+    AdverseEventForm,
+    ChartForm,
+    NeedleSiteForm,
+    PressurePainThresholdForm,
+    RangeOfMotionForm,
+    ReasonForm,
+    SignForm,
+    StartForm,
+    TemplateForm,
+)
+from sessions.models import (
+    Addendum,
+    AdverseEvent,
+    Chart,
+    ChartTemplate,
+    NeedleSite,
+    PressurePainThreshold,
+    RangeOfMotion,
+    Status,
+    TreatmentSession,
+)
+from sessions.vocabulary import muscles_by_region
+
+ROWS = {
+    "needle-sites": NeedleSite,
+    "range-of-motion": RangeOfMotion,
+    "pressure-pain-thresholds": PressurePainThreshold,
+    "adverse-events": AdverseEvent,
+}
+
+
+ANCHORS = {
+    "site_form": "site-form",
+    "rom_form": "rom-form",
+    "ppt_form": "ppt-form",
+    "event_form": "event-form",
+}
+"""Where the page opens again after a row is added: at its form, ready for the next."""
+
+
+def _session(request, session_id) -> TreatmentSession:
+    sessions = TreatmentSession.objects.select_related(
+        "clinic", "organization", "patient", "therapist", "signed_by", "started_by"
+    )
+    return get_object_or_404(access.visible_to(request.user, sessions), pk=session_id)
+
+
+@staff_page
+def detail(request, session_id):
+    return _page(request, _session(request, session_id))
+
+
+def _page(request, session: TreatmentSession, status: int = 200, **bound):
+    """The session page; `bound` holds the form that was just sent back with its errors."""
+    user = request.user
+    view = selectors.chart_view(user, session)
+    organization, clinic = session.organization, session.clinic
+    in_progress = session.status == Status.IN_PROGRESS
+    context = {
+        "session": session,
+        "view": view,
+        "zone": clinic.timezone,
+        "may_change_booking": session.status == Status.BOOKED
+        and access.can(user, "change", session),
+        "may_start": session.status == Status.BOOKED and session.therapist_id == user.pk,
+        "may_chart": view is not None
+        and in_progress
+        and access.can_at(user, "change", Chart, organization=organization, clinic=clinic),
+        "may_sign": view is not None and in_progress and session.therapist_id == user.pk,
+        "may_add_addendum": session.status == Status.SIGNED
+        and access.can_at(user, "add", Addendum, organization=organization, clinic=clinic),
+        "is_past_start": session.starts_at <= timezone.now(),
+    }
+    if context["may_start"]:
+        context["status"] = clinical_status(session.patient)
+        context["start_form"] = bound.get("start_form") or StartForm()
+    if context["may_change_booking"]:
+        context["cancel_form"] = bound.get("cancel_form") or ReasonForm(prefix="cancel")
+        context["no_show_form"] = bound.get("no_show_form") or ReasonForm(prefix="no_show")
+    if context["may_chart"]:
+        chart = view.chart
+        regions = muscles_by_region(session.organization_id)
+        site_initial = {
+            "muscle": request.GET.get("muscle", ""),
+            "side": request.GET.get("side", ""),
+            "lot_number": _last_lot(view),
+        }
+        context.update(
+            chart_form=bound.get("chart_form")
+            or ChartForm(
+                initial={
+                    "version": chart.version,
+                    **{name: getattr(chart, name) for name in Chart.FIELDS},
+                }
+            ),
+            templates=access.visible_to(
+                user, ChartTemplate.objects.filter(organization=organization, is_active=True)
+            ),
+            site_form=bound.get("site_form")
+            or NeedleSiteForm(initial=site_initial, regions=regions),
+            rom_form=bound.get("rom_form") or RangeOfMotionForm(prefix="rom"),
+            ppt_form=bound.get("ppt_form") or PressurePainThresholdForm(prefix="ppt"),
+            event_form=bound.get("event_form") or AdverseEventForm(prefix="event"),
+            body_chart=body_chart(regions, view.needle_sites),
+        )
+        context["template_form"] = bound.get("template_form") or TemplateForm(
+            initial={"version": chart.version}, templates=context["templates"]
+        )
+        context["risky_muscles"] = " ".join(sorted(context["site_form"].risky))
+    if context["may_sign"]:
+        context["sign_form"] = bound.get("sign_form") or SignForm(
+            initial={"version": view.chart.version}
+        )
+    if context["may_add_addendum"]:
+        context["addendum_form"] = bound.get("addendum_form") or AddendumForm()
+    if view is not None:
+        record_read(
+            reader=user,
+            patient=session.patient,
+            part=RecordPart.CHART,
+            via=ReadVia.PAGE,
+            item=session,
+        )
+    return render(request, "sessions/session_detail.html", context, status=status)
+
+
+def _last_lot(view) -> str:
+    """The lot of the last site charted: most sessions use one box of needles."""
+    return view.needle_sites[-1].lot_number if view.needle_sites else ""
+
+
+def _refused(request, session, error: FasciaError | ValidationError, name: str, form):
+    status = getattr(error, "status", 400)
+    if isinstance(error, SessionStateRefused):
+        # The session moved on (signed, cancelled): its form is gone from the page.
+        messages.error(request, error.message)
+        return _page(request, session, status=status)
+    show_error(form, error)
+    return _page(request, session, status=status, **{name: form})
+
+
+@staff_page
+@require_POST
+def start(request, session_id):
+    session = _session(request, session_id)
+    form = StartForm(request.POST)
+    form.is_valid()
+    try:
+        services.start_session(
+            session=session, by=request.user, override_reason=form.cleaned_data["override_reason"]
+        )
+    except FasciaError as error:
+        return _refused(request, session, error, "start_form", form)
+    messages.success(request, "Session started: chart as you go, it saves itself.")
+    return redirect("sessions:detail", session_id=session.pk)
+
+
+@staff_page
+@require_POST
+def cancel(request, session_id):
+    return _with_reason(request, session_id, "cancel", services.cancel_session, "Cancelled.")
+
+
+@staff_page
+@require_POST
+def no_show(request, session_id):
+    return _with_reason(
+        request, session_id, "no_show", services.mark_no_show, "Marked as a no-show."
+    )
+
+
+def _with_reason(request, session_id, prefix, service, done):
+    session = _session(request, session_id)
+    form = ReasonForm(request.POST, prefix=prefix)
+    form.is_valid()
+    try:
+        service(session=session, by=request.user, reason=form.cleaned_data["reason"])
+    except FasciaError as error:
+        return _refused(request, session, error, f"{prefix}_form", form)
+    messages.success(request, done)
+    return redirect("sessions:detail", session_id=session.pk)
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@staff_page
+@require_POST
+def save_chart(request, session_id):
+    """The chart form's Save, and its autosave (which asks for JSON)."""
+    session = _session(request, session_id)
+    form = ChartForm(request.POST)
+    if not form.is_valid():
+        if _wants_json(request):
+            return JsonResponse(
+                {"detail": "Check the marked fields.", "fields": form.errors}, status=400
+            )
+        return _page(request, session, status=400, chart_form=form)
+    try:
+        chart = services.save_chart(
+            session=session,
+            by=request.user,
+            expected_version=form.cleaned_data["version"],
+            **form.changes(),
+        )
+    except ChartConflict as conflict:
+        if _wants_json(request):
+            return JsonResponse(_conflict_json(conflict), status=409)
+        return _refused(request, session, conflict, "chart_form", form)
+    except FasciaError as error:
+        if _wants_json(request):
+            return JsonResponse(
+                {"detail": error.message, "field": error.field}, status=error.status
+            )
+        return _refused(request, session, error, "chart_form", form)
+    if _wants_json(request):
+        return JsonResponse(
+            {"version": chart.version, "saved_at": timezone.localtime(chart.updated_at).isoformat()}
+        )
+    messages.success(request, "Chart saved.")
+    return redirect("sessions:detail", session_id=session.pk)
+
+
+def _conflict_json(conflict: ChartConflict) -> dict:
+    return {
+        "detail": conflict.message,
+        "version": conflict.version,
+        "saved_by": conflict.saved_by,
+        "changed": {
+            str(Chart._meta.get_field(name).verbose_name).capitalize(): value
+            for name, value in conflict.changed.items()
+        },
+    }
+
+
+@staff_page
+@require_POST
+def apply_template(request, session_id):
+    session = _session(request, session_id)
+    templates = access.visible_to(
+        request.user, ChartTemplate.objects.filter(organization=session.organization)
+    )
+    form = TemplateForm(request.POST, templates=templates)
+    if form.is_valid():
+        try:
+            services.apply_template(
+                session=session,
+                by=request.user,
+                template=templates.get(pk=form.cleaned_data["template"]),
+                expected_version=form.cleaned_data["version"],
+            )
+        except FasciaError as error:
+            return _refused(request, session, error, "template_form", form)
+        messages.success(request, "Template applied to the empty fields.")
+        return redirect("sessions:detail", session_id=session.pk)
+    return _page(request, session, status=400, template_form=form)
+
+
+def _add_row(request, session_id, form_class, name, service, kwargs_of, prefix=None, **extra):
+    session = _session(request, session_id)
+    form = form_class(request.POST, prefix=prefix, **extra)
+    if form.is_valid():
+        try:
+            service(session=session, by=request.user, **kwargs_of(form))
+        except FasciaError as error:
+            return _refused(request, session, error, name, form)
+        return redirect(f"{session_url(session)}#{ANCHORS[name]}")
+    return _page(request, session, status=400, **{name: form})
+
+
+def session_url(session) -> str:
+    return reverse("sessions:detail", kwargs={"session_id": session.pk})
+
+
+def _fields(form) -> dict:
+    data = dict(form.cleaned_data)
+    data["submission_key"] = data.pop("key")
+    return data
+
+
+@staff_page
+@require_POST
+def add_needle_site(request, session_id):
+    session = _session(request, session_id)
+    return _add_row(
+        request,
+        session_id,
+        NeedleSiteForm,
+        "site_form",
+        services.add_needle_site,
+        NeedleSiteForm.site,
+        regions=muscles_by_region(session.organization_id),
+    )
+
+
+@staff_page
+@require_POST
+def add_range_of_motion(request, session_id):
+    return _add_row(
+        request,
+        session_id,
+        RangeOfMotionForm,
+        "rom_form",
+        services.add_range_of_motion,
+        _fields,
+        prefix="rom",
+    )
+
+
+@staff_page
+@require_POST
+def add_pressure_pain_threshold(request, session_id):
+    return _add_row(
+        request,
+        session_id,
+        PressurePainThresholdForm,
+        "ppt_form",
+        services.add_pressure_pain_threshold,
+        _fields,
+        prefix="ppt",
+    )
+
+
+@staff_page
+@require_POST
+def add_adverse_event(request, session_id):
+    return _add_row(
+        request,
+        session_id,
+        AdverseEventForm,
+        "event_form",
+        services.add_adverse_event,
+        _fields,
+        prefix="event",
+    )
+
+
+@staff_page
+@require_POST
+def remove_row(request, session_id, kind, row_id):
+    session = _session(request, session_id)
+    model = ROWS.get(kind)
+    if model is None:
+        raise Http404("No such part of a chart.")
+    row = (
+        access.visible_to(request.user, model.objects.filter(session=session))
+        .filter(pk=row_id)
+        .first()
+    )
+    if row is not None:
+        try:
+            services.remove_chart_row(row=row, by=request.user)
+        except FasciaError as error:
+            messages.error(request, error.message)
+    return redirect(f"{session_url(session)}#{kind}")
+
+
+@staff_page
+@require_POST
+def sign(request, session_id):
+    session = _session(request, session_id)
+    form = SignForm(request.POST)
+    form.is_valid()
+    try:
+        services.sign_session(
+            session=session, by=request.user, expected_version=form.cleaned_data.get("version")
+        )
+    except FasciaError as error:
+        return _refused(request, session, error, "sign_form", form)
+    messages.success(request, "Signed. The chart is locked; corrections are addenda.")
+    return redirect("sessions:detail", session_id=session.pk)
+
+
+@staff_page
+@require_POST
+def add_addendum(request, session_id):
+    session = _session(request, session_id)
+    form = AddendumForm(request.POST)
+    if form.is_valid():
+        try:
+            services.add_addendum(
+                session=session,
+                by=request.user,
+                text=form.cleaned_data["text"],
+                submission_key=form.cleaned_data["key"],
+            )
+        except FasciaError as error:
+            return _refused(request, session, error, "addendum_form", form)
+        return redirect(f"{session_url(session)}#addenda")
+    return _page(request, session, status=400, addendum_form=form)

@@ -1,0 +1,73 @@
+"""A therapist charts a session end to end: two sites from the body chart, sign, an addendum."""
+
+from playwright.sync_api import expect
+
+from sessions import services
+from sessions.models import Chart, NeedleSite, Status, TreatmentSession
+from tests.patients.factories import PatientFactory, tomorrow_at
+from tests.sessions.factories import ready_to_needle
+
+
+def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
+    patient = PatientFactory(home_clinic=world.kelowna, first_name="Rosa", last_name="Lind")
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=ready_to_needle(patient, by=world.therapist),
+        starts_at=tomorrow_at(9, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+    day = tomorrow_at(9, clinic=world.kelowna).date().isoformat()
+    page = open_as(world.therapist)
+
+    page.goto(f"/sessions/?date={day}")
+    page.get_by_role("link", name="Open the session of Rosa Lind at 09:00").click()
+    page.get_by_role("button", name="Start the session").click()
+    expect(page.get_by_text("Session started")).to_be_visible()
+
+    page.get_by_label("Presenting complaint").fill("Ache in the right shoulder blade")
+    page.get_by_label("Pain before (0 to 10)").fill("6")
+    expect(page.get_by_role("status").filter(has_text="Saved at")).to_be_visible()
+
+    # The first site: a point on the back view, chosen with the keyboard.
+    page.get_by_role("link", name="Gluteus medius, left", exact=True).focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Muscle", exact=True)).to_have_value("gluteus-medius")
+    expect(page.locator("#risk-prompt")).to_be_hidden()
+    page.get_by_label("Depth (mm)").fill("30")
+    page.get_by_label("Needle lot number").fill("lot-2026-11")
+    page.get_by_role("radio", name="Some").check()
+    page.get_by_role("button", name="Add needle site").click()
+    expect(page.get_by_role("row", name="Gluteus medius")).to_be_visible()
+
+    # The second: a point over the lung apex, which needs the risk acknowledged.
+    page.get_by_role("link", name="Upper trapezius, right, pneumothorax risk").click()
+    expect(page.locator("#risk-prompt")).to_be_visible()
+    page.get_by_label("Depth (mm)").fill("12")
+    page.get_by_role("radio", name="Many").check()
+    page.get_by_label("I have considered the pneumothorax risk").check()
+    page.get_by_role("button", name="Add needle site").click()
+    expect(page.get_by_role("row", name="Upper trapezius")).to_be_visible()
+    expect(page.get_by_text("2 needles charted at the sites.")).to_be_visible()
+
+    page.get_by_label("Needles inserted").fill("2")
+    page.get_by_label("Needles removed").fill("2")
+    page.get_by_label("Pain after (0 to 10)").fill("3")
+    page.get_by_role("button", name="Sign the session").click()
+    expect(page.get_by_text("Signed by")).to_be_visible()
+    expect(page.get_by_text("Ache in the right shoulder blade")).to_be_visible()
+
+    page.get_by_label("Addendum").fill("Phoned the next day: soreness settling.")
+    page.get_by_role("button", name="Add the addendum").click()
+    expect(page.get_by_text("Phoned the next day: soreness settling.")).to_be_visible()
+
+    session = TreatmentSession.objects.get(pk=session.pk)
+    assert session.status == Status.SIGNED
+    chart = Chart.objects.get(session=session)
+    assert (chart.pain_before, chart.pain_after, chart.needles_removed) == (6, 3, 2)
+    sites = NeedleSite.objects.filter(session=session).order_by("recorded_at")
+    assert [(s.muscle.code, s.side, s.lot_number) for s in sites] == [
+        ("gluteus-medius", "left", "LOT-2026-11"),
+        ("upper-trapezius", "right", "LOT-2026-11"),
+    ]
+    assert sites[1].risk_acknowledged_by == world.therapist

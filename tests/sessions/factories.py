@@ -1,0 +1,159 @@
+"""A chart with one of everything, written through the services as a therapist would."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from patients import services as patient_services
+from sessions import services
+from sessions.models import (
+    Addendum,
+    AdverseEvent,
+    AdverseEventReview,
+    Chart,
+    ChartTemplate,
+    NeedleSite,
+    OrganizationMuscle,
+    PressurePainThreshold,
+    RangeOfMotion,
+    TreatmentSession,
+)
+
+RISK_MUSCLE = "upper-trapezius"
+"""Over the lung apex: charting it needs the pneumothorax risk acknowledged."""
+SAFE_MUSCLE = "gluteus-medius"
+
+
+def site_fields(**overrides) -> dict:
+    """What a needle-site form sends, for a site with no pneumothorax risk."""
+    return {
+        "muscle": SAFE_MUSCLE,
+        "side": "left",
+        "needles": 2,
+        "needle_length_mm": 50,
+        "needle_gauge_mm": Decimal("0.30"),
+        "depth_mm": Decimal("35"),
+        "technique": "pistoning",
+        "twitch_response": "some",
+        "retention_minutes": 0,
+        "lot_number": "LOT-2026-A",
+        **overrides,
+    }
+
+
+@dataclass
+class ChartRecord:
+    session: TreatmentSession
+    chart: Chart
+    needle_site: NeedleSite
+    range_of_motion: RangeOfMotion
+    pressure_pain_threshold: PressurePainThreshold
+    adverse_event: AdverseEvent
+    review: AdverseEventReview
+    addendum: Addendum
+    chart_template: ChartTemplate
+    organization_muscle: OrganizationMuscle
+
+
+def chart_and_sign(session: TreatmentSession, *, therapist, admin) -> ChartRecord:
+    """Chart a started session fully, sign it, add an addendum, and review its adverse event."""
+    organization = session.organization
+    template = ChartTemplate.objects.create(
+        organization=organization,
+        name=f"Neck and shoulder {session.pk.hex[:6]}",
+        assessment="Myofascial trigger points in the upper trapezius.",
+    )
+    muscle = services.add_muscle(
+        organization=organization,
+        by=admin,
+        name=f"Obliquus capitis inferior {session.pk.hex[:6]}",
+        region="head_neck",
+        pneumothorax_risk=False,
+    )
+    chart = services.apply_template(
+        session=session, by=therapist, template=template, expected_version=1
+    )
+    chart = services.save_chart(
+        session=session,
+        by=therapist,
+        expected_version=chart.version,
+        complaint="Tension headaches since the new job",
+        pain_before=6,
+        pain_after=3,
+        needles_inserted=3,
+        needles_removed=3,
+    )
+    site = services.add_needle_site(
+        session=session, by=therapist, risk_acknowledged=True, **site_fields(muscle=RISK_MUSCLE)
+    )
+    services.add_needle_site(
+        session=session, by=therapist, **site_fields(muscle=muscle.code, needles=1)
+    )
+    range_of_motion = services.add_range_of_motion(
+        session=session,
+        by=therapist,
+        joint="cervical_spine",
+        movement="rotation",
+        side="left",
+        degrees=60,
+    )
+    threshold = services.add_pressure_pain_threshold(
+        session=session, by=therapist, site="Upper trapezius", side="right", kg_per_cm2="2.5"
+    )
+    event = services.add_adverse_event(
+        session=session,
+        by=therapist,
+        kind="pneumothorax",
+        severity="moderate",
+        action_taken="Sent to emergency for a chest X-ray",
+    )
+    session = services.sign_session(session=session, by=therapist)
+    addendum = services.add_addendum(
+        session=session, by=therapist, text="X-ray clear: no pneumothorax."
+    )
+    review = services.review_adverse_event(
+        event=event, by=admin, note="Technique reviewed with the therapist."
+    )
+    return ChartRecord(
+        session=session,
+        chart=Chart.objects.get(pk=chart.pk),
+        needle_site=site,
+        range_of_motion=range_of_motion,
+        pressure_pain_threshold=threshold,
+        adverse_event=event,
+        review=review,
+        addendum=addendum,
+        chart_template=template,
+        organization_muscle=muscle,
+    )
+
+
+def ready_to_needle(patient, *, by, contraindications: tuple[str, ...] = ()):
+    """`patient` with a fresh screening (yes to `contraindications` only) and a signed consent."""
+    organization = patient.organization
+    questionnaire = patient_services.current_questionnaire(organization)
+    patient_services.submit_screening(
+        patient=patient,
+        by=by,
+        answers={q: q.key in contraindications for q in questionnaire.questions.all()},
+    )
+    patient_services.sign_consent(
+        patient=patient,
+        by=by,
+        template=patient_services.current_consent_template(organization),
+        signer_name=patient.full_name,
+    )
+    return patient
+
+
+def started_session(
+    *, patient, therapist, starts_at, override_reason: str = ""
+) -> TreatmentSession:
+    """A session of a patient ready to needle, booked at their clinic and started by `therapist`."""
+    session = services.book_session(
+        clinic=patient.home_clinic,
+        therapist=therapist,
+        patient=patient,
+        starts_at=starts_at,
+        by=therapist,
+    )
+    return services.start_session(session=session, by=therapist, override_reason=override_reason)
