@@ -175,10 +175,6 @@ class NeedleSiteInline(RowsInline):
         "recorded_by",
     ]
 
-    @admin.display(description="muscle")
-    def muscle_name(self, site: NeedleSite) -> str:
-        return str(site.muscle_entry)
-
 
 class RangeOfMotionInline(RowsInline):
     model = RangeOfMotion
@@ -335,10 +331,6 @@ class NeedleSiteAdmin(ChartRowAdmin):
         "recorded_at",
         "recorded_by",
     ]
-
-    @admin.display(description="muscle")
-    def muscle_name(self, site: NeedleSite) -> str:
-        return str(site.muscle_entry)
 
 
 class ReviewedFilter(admin.SimpleListFilter):

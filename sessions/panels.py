@@ -4,6 +4,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from clinics import access
+from patients.models import ReadVia, RecordPart
+from patients.services import record_read
 from sessions import selectors
 from sessions.models import Status, TreatmentSession
 from sessions.progress import progress_chart
@@ -27,6 +29,9 @@ def sessions_panel(request, patient) -> str:
         .filter(organization=patient.organization, is_active=True)
         .exists()
     )
+    progress = progress_chart(selectors.pain_progress(user, patient))
+    if progress is not None:  # pain scores are part of the charts
+        record_read(reader=user, patient=patient, part=RecordPart.CHART, via=ReadVia.PAGE)
     return render_to_string(
         "sessions/patient_panel.html",
         {
@@ -34,7 +39,7 @@ def sessions_panel(request, patient) -> str:
             "upcoming": upcoming,
             "past": past[:10],
             "may_book": may_book,
-            "progress": progress_chart(selectors.pain_progress(user, patient)),
+            "progress": progress,
         },
         request=request,
     )

@@ -1,9 +1,8 @@
 """The headers a chart request carries: `If-Match` in, `ETag` out, and `Idempotency-Key`.
 
-A chart's ETag is its version, quoted ("3"). It changes when the notes, pain
-scores or needle counts are saved or a template is applied; rows (needle
-sites, measurements, adverse events) are added and removed on their own and
-leave it as it is.
+A chart's ETag is its version, quoted ("3"). It changes with every change:
+the notes, pain scores or needle counts saved, a template applied, a row
+(needle site, measurement, adverse event) added or removed.
 """
 
 import re

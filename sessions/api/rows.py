@@ -61,6 +61,7 @@ class NeedleSiteSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "muscle",
+            "muscle_name",
             "side",
             "needles",
             "needle_length_mm",

@@ -53,6 +53,7 @@ class RecallSiteSerializer(serializers.ModelSerializer):
             "lot_number",
             "session",
             "muscle",
+            "muscle_name",
             "side",
             "needles",
             "needle_length_mm",

@@ -140,7 +140,7 @@ class TreatmentSession(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status=Status.SIGNED, signed_at__isnull=False, signed_by__isnull=False)
-                | (~Q(status=Status.SIGNED) & Q(signed_at__isnull=True)),
+                | (~Q(status=Status.SIGNED) & Q(signed_at__isnull=True, signed_by__isnull=True)),
                 name="session_signed_when_it_says_so",
             ),
             slot_taken_by("therapist", "session_therapist_not_double_booked"),

@@ -1,7 +1,7 @@
 """The chart of a session: SOAP notes, measurements, needle sites, adverse events, addenda.
 
 Front desk reads none of these rows (clinics.access: CLINICAL). Once the
-session is signed the database refuses any change to them (migration 0004);
+session is signed the database refuses any change to them (triggers, migration 0003);
 corrections are addenda, which are never changed either.
 """
 
@@ -262,6 +262,11 @@ class NeedleSite(SessionRow):
     organization_muscle = models.ForeignKey(
         OrganizationMuscle, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    muscle_name = models.CharField(
+        max_length=80,
+        editable=False,
+        help_text="As the vocabulary named it when charted: a signed chart reads the same later.",
+    )
     side = models.CharField(max_length=5, choices=Side.choices)
     needles = models.PositiveSmallIntegerField("needles used")
     needle_length_mm = models.PositiveSmallIntegerField("needle length (mm)")
@@ -328,7 +333,7 @@ class NeedleSite(SessionRow):
         ]
 
     def __str__(self) -> str:
-        return f"{self.muscle_entry} ({self.get_side_display().lower()})"
+        return f"{self.muscle_name} ({self.get_side_display().lower()})"
 
     @property
     def muscle_entry(self) -> Muscle | OrganizationMuscle:

@@ -151,9 +151,11 @@ def save_chart(*, session: TreatmentSession, by, expected_version: int, **fields
     """Save the draft's notes and counts (an autosave, or the form's Save).
 
     `expected_version` is the version the writer's page or request started
-    from. If someone saved since, the save is refused with ChartConflict
-    naming what they changed, unless it carries exactly what is saved already
-    (the same save retried after a dropped connection).
+    from. If someone else saved a field since, the save is refused with
+    ChartConflict naming what they changed. Accepted all the same: the very
+    save retried after a dropped connection, saves after the writer's own
+    (an answer lost on the way back), and saves after rows were added or
+    removed (they overwrite nothing).
     """
     unknown = sorted(set(fields) - set(Chart.FIELDS))
     if unknown:
@@ -163,35 +165,52 @@ def save_chart(*, session: TreatmentSession, by, expected_version: int, **fields
     chart = chart_of(session)
     if all(getattr(chart, name) == value for name, value in fields.items()):
         return chart
-    if expected_version != chart.version:
-        raise _conflict(chart, expected_version)
+    _check_version(chart, expected_version, by, session)
     for name, value in fields.items():
         setattr(chart, name, value)
+    return _touch(chart, by)
+
+
+def _touch(chart: Chart, by) -> Chart:
+    """A new version of the chart: its text, or its rows, changed."""
     chart.version += 1
     chart.updated_at, chart.updated_by = timezone.now(), by
     chart.save()
     return chart
 
 
-def _conflict(chart: Chart, expected_version: int) -> ChartConflict:
-    """Say who saved since `expected_version`, and which fields now read differently."""
-    base = (
-        apps.get_model("treatment_sessions", "ChartEvent")
-        .objects.filter(pgh_obj_id=chart.pk, version=expected_version)
-        .order_by("-pgh_id")
-        .first()
+def _check_version(chart: Chart, expected_version: int, by, session, *, strict=False) -> None:
+    """Refuse a write started from an older version if someone else changed a field since.
+
+    `strict` (signing) refuses any change since, rows included: a signature
+    covers exactly what the signer saw.
+    """
+    if expected_version == chart.version:
+        return
+    events = apps.get_model("treatment_sessions", "ChartEvent").objects.filter(
+        pgh_obj_id=chart.pk, version__gte=expected_version
     )
+    base = events.filter(version=expected_version).order_by("-pgh_id").first()
     changed = {
         name: getattr(chart, name)
         for name in Chart.FIELDS
         if base is None or getattr(base, name) != getattr(chart, name)
     }
+    if not strict and base is not None:
+        others = events.filter(version__gt=expected_version).exclude(updated_by_id=by.pk)
+        if not changed or not others.exists():
+            return
+    raise _conflict(chart, changed, session)
+
+
+def _conflict(chart: Chart, changed: dict, session) -> ChartConflict:
     who = chart.updated_by.get_full_name() if chart.updated_by else "Someone"
     labels = ", ".join(str(Chart._meta.get_field(name).verbose_name) for name in changed)
+    when = timezone.localtime(chart.updated_at, session.clinic.zone)
     return ChartConflict(
-        f"{who} saved this chart at {timezone.localtime(chart.updated_at):%H:%M} after you "
-        f"opened it (changed: {labels or 'nothing you can see'}). Your text was not saved: "
-        "compare, then save again on top of theirs.",
+        f"{who} changed this chart at {when:%H:%M} after you opened it (changed: "
+        f"{labels or 'needle sites, measurements or adverse events'}). Nothing of yours was "
+        "saved: look at their version, then make your change again.",
         version=chart.version,
         saved_by=who,
         saved_at=chart.updated_at,
@@ -208,16 +227,12 @@ def apply_template(
     if template.organization_id != session.organization_id or not template.is_active:
         raise ChartInvalid("template: not one of your organisation's templates.", field="template")
     chart = chart_of(session)
-    if expected_version != chart.version:
-        raise _conflict(chart, expected_version)
+    _check_version(chart, expected_version, by, session)
     for name in Chart.TEXT_FIELDS:
         if not getattr(chart, name).strip():
             setattr(chart, name, getattr(template, name))
     chart.template = template
-    chart.version += 1
-    chart.updated_at, chart.updated_by = timezone.now(), by
-    chart.save()
-    return chart
+    return _touch(chart, by)
 
 
 def find_muscle(organization_id, code: str) -> Muscle | OrganizationMuscle:
@@ -263,6 +278,8 @@ def _add_row(row: ChartRow, session: TreatmentSession, by, submission_key) -> Ch
                 raise SubmissionKeyReused() from None
             return earlier
         raise
+    # A signature covers what the signer saw: rows count as a new version too.
+    _touch(chart_of(session), by)
     return row
 
 
@@ -302,6 +319,7 @@ def add_needle_site(
     site = NeedleSite(
         muscle=entry if isinstance(entry, Muscle) else None,
         organization_muscle=entry if isinstance(entry, OrganizationMuscle) else None,
+        muscle_name=entry.name,
         side=_check_choice("side", side, Side),
         needles=_check_whole("needles", needles, 1, 50, "1 to 50 needles at one site"),
         needle_length_mm=_check_whole(
@@ -445,8 +463,9 @@ def remove_chart_row(*, row: ChartRow, by) -> None:
             "if it was recorded in error, say so in the notes of another event or an addendum.",
             field="adverse_event",
         )
-    # Removed a moment ago (a double click): nothing more to do.
-    model.objects.filter(pk=row.pk, session=session).delete()
+    deleted, _ = model.objects.filter(pk=row.pk, session=session).delete()
+    if deleted:  # else removed a moment ago (a double click): nothing more to do
+        _touch(chart_of(session), by)
 
 
 @transaction.atomic
@@ -468,8 +487,8 @@ def sign_session(
             f"A session that is {session.get_status_display().lower()} cannot be signed."
         )
     chart = chart_of(session)
-    if expected_version is not None and expected_version != chart.version:
-        raise _conflict(chart, expected_version)
+    if expected_version is not None:
+        _check_version(chart, expected_version, by, session, strict=True)
     charted = sum(NeedleSite.objects.filter(session=session).values_list("needles", flat=True))
     if chart.needles_inserted != charted:
         raise SigningRefused(
@@ -523,12 +542,15 @@ def add_addendum(
                 author=by,
                 submission_key=submission_key,
             )
-    except IntegrityError:
-        earlier = Addendum.objects.filter(
-            organization_id=session.organization_id, submission_key=submission_key
-        ).first()
-        if earlier is None:
+    except IntegrityError as error:
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "")
+        if submission_key is None or constraint != "addendum_submission_once":
             raise
+        earlier = Addendum.objects.get(
+            organization_id=session.organization_id, submission_key=submission_key
+        )
+        if (earlier.session_id, earlier.text) != (session.pk, text):
+            raise SubmissionKeyReused() from None
         return earlier
 
 
@@ -548,7 +570,7 @@ def review_adverse_event(*, event: AdverseEvent, by, note: str) -> AdverseEventR
     if earlier is not None:
         raise Conflict(
             f"{earlier.reviewed_by.get_full_name()} reviewed this on "
-            f"{timezone.localtime(earlier.reviewed_at):%d %B %Y}.",
+            f"{timezone.localtime(earlier.reviewed_at, event.session.clinic.zone):%d %B %Y}.",
             field="adverse_event",
         )
     note = (note or "").strip()
@@ -580,11 +602,15 @@ def add_muscle(
     )
     if taken:
         raise ChartInvalid(f"name: {name} is already in the vocabulary.", field="name")
-    return OrganizationMuscle.objects.create(
-        organization=organization,
-        code=code,
-        name=name,
-        region=region,
-        pneumothorax_risk=bool(pneumothorax_risk),
-        added_by=by,
-    )
+    try:
+        with transaction.atomic():
+            return OrganizationMuscle.objects.create(
+                organization=organization,
+                code=code,
+                name=name,
+                region=region,
+                pneumothorax_risk=bool(pneumothorax_risk),
+                added_by=by,
+            )
+    except IntegrityError:  # another admin added it a moment ago
+        raise ChartInvalid(f"name: {name} is already in the vocabulary.", field="name") from None

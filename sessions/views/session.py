@@ -4,13 +4,15 @@ Each form posts to its own URL, which calls one service and comes back to the
 page; a refusal shows the page again with the typed form and the message.
 """
 
+from functools import wraps
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from clinics import access
 from clinics.exceptions import FasciaError
@@ -71,13 +73,31 @@ def _session(request, session_id) -> TreatmentSession:
     return get_object_or_404(access.visible_to(request.user, sessions), pk=session_id)
 
 
-@staff_page
-def detail(request, session_id):
-    return _page(request, _session(request, session_id))
+def session_page(view):
+    """A page of one session: `session_id` becomes `session`, among those the user may see.
+
+    A session elsewhere answers 404 before anything else, even a wrong method.
+    """
+
+    @staff_page
+    @wraps(view)
+    def page(request, session_id, **kwargs):
+        return view(request, _session(request, session_id), **kwargs)
+
+    return page
 
 
-def _page(request, session: TreatmentSession, status: int = 200, **bound):
-    """The session page; `bound` holds the form that was just sent back with its errors."""
+@session_page
+@require_safe
+def detail(request, session):
+    return _page(request, session)
+
+
+def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **bound):
+    """The session page; `bound` holds the form that was just sent back with its errors.
+
+    `theirs` is the ChartConflict of a save refused: what the other person saved.
+    """
     user = request.user
     view = selectors.chart_view(user, session)
     organization, clinic = session.organization, session.clinic
@@ -96,6 +116,12 @@ def _page(request, session: TreatmentSession, status: int = 200, **bound):
         "may_add_addendum": session.status == Status.SIGNED
         and access.can_at(user, "add", Addendum, organization=organization, clinic=clinic),
         "is_past_start": session.starts_at <= timezone.now(),
+        "theirs": [
+            (str(Chart._meta.get_field(name).verbose_name).capitalize(), value)
+            for name, value in theirs.changed.items()
+        ]
+        if theirs is not None
+        else None,
     }
     if context["may_start"]:
         context["status"] = clinical_status(session.patient)
@@ -130,12 +156,12 @@ def _page(request, session: TreatmentSession, status: int = 200, **bound):
             body_chart=body_chart(regions, view.needle_sites),
         )
         context["template_form"] = bound.get("template_form") or TemplateForm(
-            initial={"version": chart.version}, templates=context["templates"]
+            initial={"version": chart.version}, templates=context["templates"], prefix="template"
         )
         context["risky_muscles"] = " ".join(sorted(context["site_form"].risky))
     if context["may_sign"]:
         context["sign_form"] = bound.get("sign_form") or SignForm(
-            initial={"version": view.chart.version}
+            initial={"version": view.chart.version}, prefix="sign"
         )
     if context["may_add_addendum"]:
         context["addendum_form"] = bound.get("addendum_form") or AddendumForm()
@@ -161,14 +187,43 @@ def _refused(request, session, error: FasciaError | ValidationError, name: str, 
         # The session moved on (signed, cancelled): its form is gone from the page.
         messages.error(request, error.message)
         return _page(request, session, status=status)
+    if isinstance(error, ChartConflict):
+        # Shown again at the version now saved, so that saving again is possible.
+        messages.error(request, error.message)
+        if name != "chart_form":
+            return _page(request, session, status=status)
+        data = form.data.copy()
+        data["version"] = str(error.version)
+        return _page(request, session, status=status, chart_form=ChartForm(data), theirs=error)
+    if isinstance(error, FasciaError):
+        error.message = readable(error, form)
     show_error(form, error)
     return _page(request, session, status=status, **{name: form})
 
 
-@staff_page
+def readable(error: FasciaError, form=None) -> str:
+    """The service's message for a page: "pain_before: ..." reads "Pain before (0 to 10): ..."."""
+    prefix = f"{error.field}: "
+    if not error.field or not error.message.startswith(prefix):
+        return error.message
+    rest = error.message.removeprefix(prefix)
+    field = form.fields.get(error.field) if form is not None else None
+    if field is not None and not field.widget.is_hidden:
+        return rest[:1].upper() + rest[1:]  # shown under the field itself
+    label = field.label if field is not None else LABELS.get(error.field, error.field)
+    return f"{label}: {rest}"
+
+
+LABELS = {
+    "needles_inserted": "Needles inserted",
+    "needles_removed": "Needles removed",
+}
+"""Fields a refusal may name that the form sending it does not have (signing)."""
+
+
+@session_page
 @require_POST
-def start(request, session_id):
-    session = _session(request, session_id)
+def start(request, session):
     form = StartForm(request.POST)
     form.is_valid()
     try:
@@ -181,22 +236,19 @@ def start(request, session_id):
     return redirect("sessions:detail", session_id=session.pk)
 
 
-@staff_page
+@session_page
 @require_POST
-def cancel(request, session_id):
-    return _with_reason(request, session_id, "cancel", services.cancel_session, "Cancelled.")
+def cancel(request, session):
+    return _with_reason(request, session, "cancel", services.cancel_session, "Cancelled.")
 
 
-@staff_page
+@session_page
 @require_POST
-def no_show(request, session_id):
-    return _with_reason(
-        request, session_id, "no_show", services.mark_no_show, "Marked as a no-show."
-    )
+def no_show(request, session):
+    return _with_reason(request, session, "no_show", services.mark_no_show, "Marked as a no-show.")
 
 
-def _with_reason(request, session_id, prefix, service, done):
-    session = _session(request, session_id)
+def _with_reason(request, session, prefix, service, done):
     form = ReasonForm(request.POST, prefix=prefix)
     form.is_valid()
     try:
@@ -211,16 +263,16 @@ def _wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-@staff_page
+@session_page
 @require_POST
-def save_chart(request, session_id):
+def save_chart(request, session):
     """The chart form's Save, and its autosave (which asks for JSON)."""
-    session = _session(request, session_id)
     form = ChartForm(request.POST)
     if not form.is_valid():
         if _wants_json(request):
             return JsonResponse(
-                {"detail": "Check the marked fields.", "fields": form.errors}, status=400
+                {"detail": "Not saved: check the marked fields.", "fields": form.errors},
+                status=400,
             )
         return _page(request, session, status=400, chart_form=form)
     try:
@@ -237,7 +289,7 @@ def save_chart(request, session_id):
     except FasciaError as error:
         if _wants_json(request):
             return JsonResponse(
-                {"detail": error.message, "field": error.field}, status=error.status
+                {"detail": readable(error, form), "field": error.field}, status=error.status
             )
         return _refused(request, session, error, "chart_form", form)
     if _wants_json(request):
@@ -260,14 +312,13 @@ def _conflict_json(conflict: ChartConflict) -> dict:
     }
 
 
-@staff_page
+@session_page
 @require_POST
-def apply_template(request, session_id):
-    session = _session(request, session_id)
+def apply_template(request, session):
     templates = access.visible_to(
         request.user, ChartTemplate.objects.filter(organization=session.organization)
     )
-    form = TemplateForm(request.POST, templates=templates)
+    form = TemplateForm(request.POST, templates=templates, prefix="template")
     if form.is_valid():
         try:
             services.apply_template(
@@ -283,8 +334,7 @@ def apply_template(request, session_id):
     return _page(request, session, status=400, template_form=form)
 
 
-def _add_row(request, session_id, form_class, name, service, kwargs_of, prefix=None, **extra):
-    session = _session(request, session_id)
+def _add_row(request, session, form_class, name, service, kwargs_of, prefix=None, **extra):
     form = form_class(request.POST, prefix=prefix, **extra)
     if form.is_valid():
         try:
@@ -305,13 +355,12 @@ def _fields(form) -> dict:
     return data
 
 
-@staff_page
+@session_page
 @require_POST
-def add_needle_site(request, session_id):
-    session = _session(request, session_id)
+def add_needle_site(request, session):
     return _add_row(
         request,
-        session_id,
+        session,
         NeedleSiteForm,
         "site_form",
         services.add_needle_site,
@@ -320,12 +369,12 @@ def add_needle_site(request, session_id):
     )
 
 
-@staff_page
+@session_page
 @require_POST
-def add_range_of_motion(request, session_id):
+def add_range_of_motion(request, session):
     return _add_row(
         request,
-        session_id,
+        session,
         RangeOfMotionForm,
         "rom_form",
         services.add_range_of_motion,
@@ -334,12 +383,12 @@ def add_range_of_motion(request, session_id):
     )
 
 
-@staff_page
+@session_page
 @require_POST
-def add_pressure_pain_threshold(request, session_id):
+def add_pressure_pain_threshold(request, session):
     return _add_row(
         request,
-        session_id,
+        session,
         PressurePainThresholdForm,
         "ppt_form",
         services.add_pressure_pain_threshold,
@@ -348,12 +397,12 @@ def add_pressure_pain_threshold(request, session_id):
     )
 
 
-@staff_page
+@session_page
 @require_POST
-def add_adverse_event(request, session_id):
+def add_adverse_event(request, session):
     return _add_row(
         request,
-        session_id,
+        session,
         AdverseEventForm,
         "event_form",
         services.add_adverse_event,
@@ -362,10 +411,9 @@ def add_adverse_event(request, session_id):
     )
 
 
-@staff_page
+@session_page
 @require_POST
-def remove_row(request, session_id, kind, row_id):
-    session = _session(request, session_id)
+def remove_row(request, session, kind, row_id):
     model = ROWS.get(kind)
     if model is None:
         raise Http404("No such part of a chart.")
@@ -382,11 +430,10 @@ def remove_row(request, session_id, kind, row_id):
     return redirect(f"{session_url(session)}#{kind}")
 
 
-@staff_page
+@session_page
 @require_POST
-def sign(request, session_id):
-    session = _session(request, session_id)
-    form = SignForm(request.POST)
+def sign(request, session):
+    form = SignForm(request.POST, prefix="sign")
     form.is_valid()
     try:
         services.sign_session(
@@ -398,10 +445,9 @@ def sign(request, session_id):
     return redirect("sessions:detail", session_id=session.pk)
 
 
-@staff_page
+@session_page
 @require_POST
-def add_addendum(request, session_id):
-    session = _session(request, session_id)
+def add_addendum(request, session):
     form = AddendumForm(request.POST)
     if form.is_valid():
         try:

@@ -71,3 +71,49 @@ def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
         ("upper-trapezius", "right", "LOT-2026-11"),
     ]
     assert sites[1].risk_acknowledged_by == world.therapist
+
+
+def started_at(world, hour):
+    """A session tomorrow at `hour` at Kelowna, started by the therapist: its chart is open."""
+    patient = ready_to_needle(PatientFactory(home_clinic=world.kelowna), by=world.therapist)
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=tomorrow_at(hour, clinic=world.kelowna),
+        by=world.front_desk,
+    )
+    return services.start_session(session=session, by=world.therapist)
+
+
+def test_text_typed_while_offline_is_saved_when_the_connection_is_back(world, open_as):
+    session = started_at(world, 11)
+    page = open_as(world.therapist)
+    page.goto(f"/sessions/{session.pk}/")
+
+    page.context.set_offline(True)
+    page.get_by_role("textbox", name="Assessment").fill(
+        "Active trigger points, right infraspinatus"
+    )
+    expect(page.get_by_role("status").filter(has_text="Offline")).to_be_visible()
+    assert Chart.objects.get(session=session).assessment == ""
+
+    page.context.set_offline(False)
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.get_by_role("status").filter(has_text="Saved at")).to_be_visible()
+    assert Chart.objects.get(session=session).assessment == (
+        "Active trigger points, right infraspinatus"
+    )
+
+
+def test_a_colleagues_save_is_shown_and_nothing_is_overwritten(world, open_as):
+    session = started_at(world, 12)
+    page = open_as(world.therapist)
+    page.goto(f"/sessions/{session.pk}/")
+    services.save_chart(session=session, by=world.manager, expected_version=1, plan="Weekly x4")
+
+    page.get_by_role("textbox", name="Plan").fill("Fortnightly")
+
+    expect(page.get_by_role("alert").filter(has_text="changed this chart")).to_be_visible()
+    expect(page.get_by_text("Weekly x4")).to_be_visible()
+    assert Chart.objects.get(session=session).plan == "Weekly x4"

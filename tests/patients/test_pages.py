@@ -24,6 +24,7 @@ from patients.models import (
     RecordRead,
     ScreeningResponse,
 )
+from sessions import urls as sessions_urls
 from tests.patients.factories import (
     PatientFactory,
     born_years_ago,
@@ -256,6 +257,7 @@ FRONT_DESK_REFUSED = {
     "patients:intake": 403,
     "patients:screening_new": 403,
     "patients:screening_detail": 404,
+    "sessions:review": 404,  # an adverse event is clinical
 }
 
 
@@ -628,18 +630,14 @@ def test_reporting_a_change_in_health_asks_for_a_new_screening(world, client_of,
 
 
 def uuid_patterns():
-    """Every page with a record's id in its URL, staff side and portal."""
-    for module in (urls, portal_urls):
+    """Every page with a record's id in its URL: staff side, portal, sessions."""
+    for module in (urls, portal_urls, sessions_urls):
         for pattern in module.urlpatterns:
             assert isinstance(pattern, URLPattern)
-            kwargs = [
-                name
-                for name, converter in pattern.pattern.converters.items()
-                if isinstance(converter, UUIDConverter)
-            ]
-            if kwargs:
+            converters = pattern.pattern.converters
+            if any(isinstance(converter, UUIDConverter) for converter in converters.values()):
                 name = f"{module.app_name}:{pattern.name}"
-                yield pytest.param(name, kwargs, id=name)
+                yield pytest.param(name, list(converters), id=name)
 
 
 # How to fill each id in a URL with a row of a patient's record (tests.patients.factories).
@@ -647,6 +645,10 @@ RECORD_IDS = {
     "patient_id": lambda record: record.patient.pk,
     "screening_id": lambda record: record.screening.pk,
     "consent_id": lambda record: record.consent.pk,
+    "session_id": lambda record: record.session.pk,
+    "event_id": lambda record: record.charted.adverse_event.pk,
+    "kind": lambda record: "needle-sites",
+    "row_id": lambda record: record.charted.needle_site.pk,
 }
 
 ATTEMPT = {
@@ -670,6 +672,26 @@ FRONT_DESK_OPENS = {
     "patients:consent_withdraw": 302,  # already withdrawn: back to the signature
     "patients:invite": 405,  # a button: POST only
     "patients:report_change": 405,
+    # The booking: the front desk sees it, not the chart (tests/sessions/test_pages.py
+    # posts to every session page as the front desk).
+    "sessions:detail": 200,
+    **{
+        f"sessions:{name}": 405  # forms: POST only
+        for name in (
+            "start",
+            "cancel",
+            "no_show",
+            "save_chart",
+            "apply_template",
+            "add_needle_site",
+            "add_range_of_motion",
+            "add_pressure_pain_threshold",
+            "add_adverse_event",
+            "remove_row",
+            "sign",
+            "add_addendum",
+        )
+    },
 }
 
 
@@ -698,7 +720,7 @@ def test_the_isolation_matrix_covers_every_page_with_an_id():
 
 def test_every_staff_page_with_an_id_says_what_the_front_desk_gets():
     names = {param.values[0] for param in uuid_patterns()}
-    staff_pages = {name for name in names if name.startswith("patients:")}
+    staff_pages = {name for name in names if not name.startswith("portal:")}
     assert not set(FRONT_DESK_REFUSED) & set(FRONT_DESK_OPENS)
     missing = staff_pages - set(FRONT_DESK_REFUSED) - set(FRONT_DESK_OPENS)
     assert not missing, "say in FRONT_DESK_REFUSED or FRONT_DESK_OPENS what the front desk gets"

@@ -310,7 +310,8 @@ def test_a_template_fills_the_empty_fields_and_a_stale_version_is_409(world, cli
         organization=world.organization, name="Low back", plan="Home exercises", complaint="LBP"
     )
     client = client_of(world.therapist)
-    call(client, "patch", chart_url(session), {"complaint": "Sciatica"}, **{"If-Match": "1"})
+    colleague = client_of(world.manager)
+    call(colleague, "patch", chart_url(session), {"complaint": "Sciatica"}, **{"If-Match": "1"})
     url = chart_url(session, "chart-template")
     stale = call(client, "post", url, {"template": str(template.pk), "version": 1})
     assert stale.status_code == 409
@@ -331,28 +332,30 @@ def test_a_template_fills_the_empty_fields_and_a_stale_version_is_409(world, cli
 
 def test_signing_checks_the_needle_count_and_if_match_then_locks(world, client_of, session):
     client = client_of(world.therapist)
-    call(client, "post", chart_url(session, "needle-sites"), json_site(needles=2))
+    added = call(client, "post", chart_url(session, "needle-sites"), json_site(needles=2))
+    assert added.status_code == 201
+    assert call(client, "get", chart_url(session))["ETag"] == '"2"'  # a new row, a new version
     call(
         client,
         "patch",
         chart_url(session),
         {"needles_inserted": 2, "needles_removed": 1},
-        **{"If-Match": "1"},
+        **{"If-Match": "2"},
     )
     short = call(client, "post", chart_url(session, "sign"))
     assert short.status_code == 400
     assert short.json()["code"] == "signing_refused"
     assert list(short.json()["fields"]) == ["needles_removed"]
-    call(client, "patch", chart_url(session), {"needles_removed": 2}, **{"If-Match": "2"})
-    stale = call(client, "post", chart_url(session, "sign"), **{"If-Match": '"2"'})
+    call(client, "patch", chart_url(session), {"needles_removed": 2}, **{"If-Match": "3"})
+    stale = call(client, "post", chart_url(session, "sign"), **{"If-Match": '"3"'})
     assert stale.status_code == 412
     assert stale.json()["changed"] == {"needles_removed": 2}
     manager = call(client_of(world.manager), "post", chart_url(session, "sign"))
     assert manager.status_code == 403
-    done = call(client, "post", chart_url(session, "sign"), **{"If-Match": '"3"'})
+    done = call(client, "post", chart_url(session, "sign"), **{"If-Match": '"4"'})
     assert done.status_code == 200
     assert done.json()["status"] == "signed"
-    assert done["ETag"] == '"3"'
+    assert done["ETag"] == '"4"'
     session.refresh_from_db()
     assert (session.status, session.signed_by) == (Status.SIGNED, world.therapist)
 

@@ -11,6 +11,13 @@ from patients.models import RecordPart, RecordRead
 from sessions import services
 from sessions.models import AdverseEvent, Chart, NeedleSite, Status, TreatmentSession
 from tests.patients.factories import PatientFactory, tomorrow_at
+from tests.patients.test_pages import (
+    ATTEMPT,
+    html,
+    organisation_rows,
+    page_url,
+    uuid_patterns,
+)
 from tests.sessions.factories import (
     RISK_MUSCLE,
     SAFE_MUSCLE,
@@ -226,16 +233,57 @@ def test_signing_from_the_page_is_refused_until_the_needles_are_counted(world, c
     chart = Chart.objects.get(session=session)
     client.post(page(session, "save_chart"), chart_form(chart, needles_inserted=3))
 
-    refused = client.post(page(session, "sign"), {"version": "2"})
+    chart.refresh_from_db()
+    refused = client.post(page(session, "sign"), {"sign-version": str(chart.version)})
 
     assert refused.status_code == 400
-    assert "3 needles inserted, 0 removed" in refused.content.decode()
-    chart.refresh_from_db()
+    assert "Needles removed: 3 needles inserted, 0 removed" in refused.content.decode()
     client.post(page(session, "save_chart"), chart_form(chart, needles_removed=3))
-    signed = client.post(page(session, "sign"), {"version": "3"})
+    chart.refresh_from_db()
+    signed = client.post(page(session, "sign"), {"sign-version": str(chart.version)})
     assert signed.status_code == 302
     session.refresh_from_db()
     assert session.status == Status.SIGNED
+
+
+def test_signing_what_the_signer_has_not_seen_is_refused(world, client_of):
+    session = started(world)
+    opened_at = Chart.objects.get(session=session).version
+    services.add_adverse_event(
+        session=session, by=world.manager, kind="bruising", severity="mild", action_taken="Ice"
+    )
+
+    refused = client_of(world.therapist).post(
+        page(session, "sign"), {"sign-version": str(opened_at)}
+    )
+
+    assert refused.status_code == 409
+    assert "needle sites, measurements or adverse events" in refused.content.decode()
+    session.refresh_from_db()
+    assert session.status == Status.IN_PROGRESS
+
+
+def test_a_conflicting_save_is_shown_again_at_the_new_version_with_their_text(world, client_of):
+    session = started(world)
+    chart = Chart.objects.get(session=session)
+    services.save_chart(
+        session=session, by=world.manager, expected_version=chart.version, findings="Taut band"
+    )
+
+    refused = client_of(world.therapist).post(
+        page(session, "save_chart"), chart_form(chart, findings="Tender point")
+    )
+
+    assert refused.status_code == 409
+    text = refused.content.decode()
+    assert "Taut band" in text and "Tender point" in text
+    assert f'name="version" value="{chart.version + 1}"' in text
+    again = client_of(world.therapist).post(
+        page(session, "save_chart"),
+        {**chart_form(chart, findings="Taut band; tender point"), "version": chart.version + 1},
+    )
+    assert again.status_code == 302
+    assert Chart.objects.get(session=session).findings == "Taut band; tender point"
 
 
 def test_a_signed_chart_shows_no_form_and_takes_addenda_in_order(world, client_of):
@@ -339,3 +387,41 @@ def test_the_session_page_shows_times_on_the_clinics_clock(world, client_of):
     assert expected.time() == datetime.time(9, 30)
     text = client_of(world.therapist).get(page(session)).content.decode()
     assert "09:30" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [param for param in uuid_patterns() if param.values[0].startswith("sessions:")],
+)
+def test_the_front_desk_changes_and_reads_nothing_of_a_chart_through_any_form(
+    world, client_of, name, kwargs
+):
+    record = world.kelowna_record()
+    before = organisation_rows(world.organization)
+
+    response = client_of(world.front_desk).post(page_url(name, kwargs, record), ATTEMPT)
+
+    # Refused (403, 404, 405, 409), or sent back as invalid (400) or to the page (302).
+    assert response.status_code in (302, 400, 403, 404, 405, 409), response.status_code
+    leaked = [answer for answer in record.clinical_answers() if answer in html(response)]
+    assert not leaked
+    assert organisation_rows(world.organization) == before
+
+
+def test_the_chart_page_costs_the_same_queries_for_one_site_or_many(
+    world, client_of, django_assert_max_num_queries
+):
+    session = started(world)
+    services.add_needle_site(session=session, by=world.therapist, **site_fields())
+    client = client_of(world.therapist)
+    with django_assert_max_num_queries(60) as one:
+        client.get(page(session))
+    for muscle in ("gluteus-maximus", "piriformis", "soleus", "vastus-lateralis"):
+        services.add_needle_site(session=session, by=world.therapist, **site_fields(muscle=muscle))
+    services.add_adverse_event(
+        session=session, by=world.therapist, kind="bruising", severity="mild", action_taken="Ice"
+    )
+    # One more, once: the reviews of adverse events are fetched when there are events.
+    with django_assert_max_num_queries(len(one.captured_queries) + 1):
+        response = client.get(page(session))
+    assert response.content.decode().count('aria-label="Remove') == 6

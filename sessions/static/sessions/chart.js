@@ -47,7 +47,9 @@ if (siteForm) {
 
 // --- The draft saves itself -------------------------------------------------
 
-const storageKey = `fascia-chart-${chartForm.dataset.session}`;
+// Unsent text is kept per login, so a shared computer never hands one
+// therapist's words to the next person (who is asked before anything is restored).
+const storageKey = `fascia-chart-${chartForm.dataset.session}-${chartForm.dataset.user}`;
 let version = Number(chartForm.elements.version.value);
 let saved = JSON.stringify(snapshot());
 let timer = null;
@@ -76,65 +78,137 @@ function say(text) {
   statusLine.textContent = text;
 }
 
-async function save() {
-  if (stopped || !dirty()) return;
-  if (saving) {
-    await saving;
-    return save();
+function showFieldErrors(errors) {
+  for (const field of chartFields()) {
+    const messages = errors[field.name];
+    const box = document.getElementById(`${field.id}_autosave_error`);
+    if (!messages) {
+      field.removeAttribute("aria-invalid");
+      box?.remove();
+      continue;
+    }
+    field.setAttribute("aria-invalid", "true");
+    const error = box || document.createElement("p");
+    error.id = `${field.id}_autosave_error`;
+    error.className = "errorlist";
+    error.textContent = messages.map((m) => (typeof m === "string" ? m : m.message)).join(" ");
+    if (!box) field.before(error);
+    field.setAttribute("aria-describedby", error.id);
   }
+}
+
+function needsLogin() {
+  stopped = true;
+  keepOnThisDevice();
+  conflictBox.replaceChildren();
+  const lead = document.createElement("p");
+  lead.textContent =
+    "Your login has ended, so the chart could not be saved. What you typed is kept on this " +
+    "device: log in again and it is offered back to you.";
+  const link = document.createElement("a");
+  link.href = chartForm.dataset.loginUrl;
+  link.className = "button";
+  link.textContent = "Log in again";
+  conflictBox.append(lead, link);
+  conflictBox.hidden = false;
+  conflictBox.scrollIntoView({ block: "center" });
+  say("Not saved: log in again.");
+}
+
+async function send() {
   const sent = JSON.stringify(snapshot());
   const body = new FormData(chartForm);
   body.set("version", version);
   say("Saving…");
-  saving = (async () => {
-    try {
-      const response = await fetch(chartForm.action, {
-        method: "POST",
-        body,
-        headers: { Accept: "application/json" },
-        credentials: "same-origin",
-      });
-      const answer = await response.json();
-      if (response.ok) {
-        version = answer.version;
-        for (const form of document.querySelectorAll("form")) {
-          if (form.elements.version) form.elements.version.value = version;
-        }
-        saved = sent;
-        if (dirty()) keepOnThisDevice();
-        else localStorage.removeItem(storageKey);
-        say(`Saved at ${new Date(answer.saved_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`);
-      } else if (response.status === 409 && answer.changed) {
-        stopped = true;
-        showConflict(answer);
-        say("Not saved: someone else saved this chart. See above.");
-      } else {
-        say(`Not saved: ${answer.detail}`);
-      }
-    } catch {
-      say("Offline: what you type is kept on this device and saved when the connection is back.");
-      clearTimeout(timer);
-      timer = setTimeout(save, 5000);
+  let response;
+  try {
+    response = await fetch(chartForm.action, {
+      method: "POST",
+      body,
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+      redirect: "manual",
+    });
+  } catch {
+    say("Offline: what you type is kept on this device and saved when the connection is back.");
+    clearTimeout(timer);
+    timer = setTimeout(save, 5000);
+    return;
+  }
+  // A redirect (to the login page) or a refused token: the login has ended.
+  if (response.type === "opaqueredirect" || response.status === 401 || response.status === 403) {
+    const answer = await response.json().catch(() => null);
+    if (answer?.detail && response.status === 403 && !/CSRF/i.test(answer.detail)) {
+      stopped = true;
+      say(`Not saved: ${answer.detail}`);
+    } else {
+      needsLogin();
     }
-  })();
+    return;
+  }
+  const answer = await response.json().catch(() => null);
+  if (answer === null) {
+    say(`Not saved: the server answered ${response.status}. Trying again in 30 seconds; what you type is kept on this device.`);
+    clearTimeout(timer);
+    timer = setTimeout(save, 30000);
+    return;
+  }
+  if (response.ok) {
+    version = answer.version;
+    for (const input of document.querySelectorAll('input[name$="version"]')) {
+      input.value = version;
+    }
+    saved = sent;
+    showFieldErrors({});
+    if (dirty()) keepOnThisDevice();
+    else localStorage.removeItem(storageKey);
+    const time = new Date(answer.saved_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    say(`Saved at ${time}.`);
+  } else if (response.status === 409 && answer.changed) {
+    stopped = true;
+    showConflict(answer);
+    say("Not saved: someone else saved this chart. See above.");
+  } else if (answer.fields) {
+    showFieldErrors(answer.fields);
+    say(`${answer.detail} What you type is kept on this device.`);
+  } else if (answer.field) {
+    showFieldErrors({ [answer.field]: [answer.detail] });
+    say(`Not saved: ${answer.detail}`);
+  } else {
+    stopped = response.status === 409; // signed or no longer in progress
+    say(`Not saved: ${answer.detail}`);
+  }
+}
+
+async function save() {
+  if (stopped || !dirty()) return;
+  while (saving) await saving;
+  if (stopped || !dirty()) return;
+  saving = send();
   await saving;
   saving = null;
+}
+
+function definitionList(entries) {
+  const list = document.createElement("dl");
+  for (const [label, value] of entries) {
+    const term = document.createElement("dt");
+    term.textContent = label;
+    const text = document.createElement("dd");
+    text.textContent = value === null || value === "" ? "(empty)" : value;
+    list.append(term, text);
+  }
+  return list;
 }
 
 function showConflict(answer) {
   conflictBox.replaceChildren();
   const lead = document.createElement("p");
   lead.textContent = answer.detail;
-  conflictBox.append(lead);
-  const list = document.createElement("dl");
-  for (const [label, value] of Object.entries(answer.changed)) {
-    const term = document.createElement("dt");
-    term.textContent = `${label}, as they saved it:`;
-    const text = document.createElement("dd");
-    text.textContent = value === null || value === "" ? "(empty)" : value;
-    list.append(term, text);
-  }
-  conflictBox.append(list);
+  const theirs = Object.entries(answer.changed).map(([label, value]) => [
+    `${label}, as they saved it:`,
+    value,
+  ]);
   const reload = document.createElement("button");
   reload.type = "button";
   reload.textContent = "Open their version (your text stays on this device)";
@@ -142,51 +216,55 @@ function showConflict(answer) {
     keepOnThisDevice();
     window.location.reload();
   });
-  conflictBox.append(reload);
+  conflictBox.append(lead, definitionList(theirs), reload);
   conflictBox.hidden = false;
   conflictBox.scrollIntoView({ block: "center" });
 }
 
-function restoreUnsaved() {
+function labelOf(name) {
+  const field = chartForm.elements[name];
+  const label = field && document.querySelector(`label[for="${field.id}"]`);
+  return label ? label.textContent : name;
+}
+
+function offerUnsaved() {
   const kept = JSON.parse(localStorage.getItem(storageKey) || "null");
-  if (!kept || JSON.stringify(kept.fields) === saved) {
+  const current = snapshot();
+  const differing = kept
+    ? Object.entries(kept.fields).filter(([name, value]) => name in current && current[name] !== value)
+    : [];
+  if (!differing.length) {
     localStorage.removeItem(storageKey);
     return;
   }
-  if (kept.version === version) {
-    // Typed here, never reached the server (a dropped connection, a closed tab).
-    for (const field of chartFields()) {
-      if (field.name in kept.fields) field.value = kept.fields[field.name];
-    }
-    say("Restored what you typed before the connection dropped; saving it now.");
-    save();
-    return;
-  }
-  // Someone saved since: show this device's text to copy from, overwrite nothing.
+  // Typed on this device and never saved. Nothing is put back without asking.
   conflictBox.replaceChildren();
   const lead = document.createElement("p");
-  lead.textContent = "Text typed on this device was not saved before someone else saved this chart. Copy what you need:";
-  conflictBox.append(lead);
-  const list = document.createElement("dl");
-  const current = snapshot();
-  for (const [name, value] of Object.entries(kept.fields)) {
-    if (current[name] === value) continue;
-    const label = document.querySelector(`label[for="id_${name}"]`);
-    const term = document.createElement("dt");
-    term.textContent = label ? label.textContent : name;
-    const text = document.createElement("dd");
-    text.textContent = value || "(empty)";
-    list.append(term, text);
+  lead.textContent =
+    kept.version === version
+      ? "Text you typed on this device earlier was not saved (a dropped connection or a closed page):"
+      : "Text you typed on this device was not saved before someone else saved this chart. Copy what you need:";
+  conflictBox.append(lead, definitionList(differing.map(([name, value]) => [labelOf(name), value])));
+  if (kept.version === version) {
+    const restore = document.createElement("button");
+    restore.type = "button";
+    restore.textContent = "Put it back and save";
+    restore.addEventListener("click", () => {
+      for (const [name, value] of differing) chartForm.elements[name].value = value;
+      conflictBox.hidden = true;
+      save();
+    });
+    conflictBox.append(restore);
   }
-  conflictBox.append(list);
-  const done = document.createElement("button");
-  done.type = "button";
-  done.textContent = "Done: forget that text";
-  done.addEventListener("click", () => {
+  const forget = document.createElement("button");
+  forget.type = "button";
+  forget.className = "secondary";
+  forget.textContent = "Forget it";
+  forget.addEventListener("click", () => {
     localStorage.removeItem(storageKey);
     conflictBox.hidden = true;
   });
-  conflictBox.append(done);
+  conflictBox.append(" ", forget);
   conflictBox.hidden = false;
 }
 
@@ -200,15 +278,24 @@ for (const field of chartFields()) {
 }
 window.addEventListener("online", save);
 
-// Another form on the page (a needle site, signing) reloads it: save the draft first.
+// Another form on the page (a needle site, signing) reloads it: save the draft first,
+// and say so beside the button when that cannot be done.
 for (const form of document.querySelectorAll("form:not(#chart-form)")) {
   form.addEventListener("submit", async (event) => {
     if (!dirty() || stopped) return;
     event.preventDefault();
     clearTimeout(timer);
     await save();
-    if (!stopped && !dirty()) form.submit();
+    if (!stopped && !dirty()) {
+      form.submit();
+      return;
+    }
+    const note = form.querySelector(".save-first") || document.createElement("p");
+    note.className = "save-first errorlist";
+    note.setAttribute("role", "alert");
+    note.textContent = `The chart's notes are not saved yet (${statusLine.textContent}) Save them first.`;
+    form.append(note);
   });
 }
 
-restoreUnsaved();
+offerUnsaved();
