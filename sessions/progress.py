@@ -28,7 +28,8 @@ class ProgressChart:
     before: list[Mark]
     after: list[Mark]
     gridlines: list[tuple[float, int]]
-    x_labels: list[tuple[float, str]]
+    x_labels: list[tuple[float, str, str]]
+    """x, text and its text-anchor: the first starts at its point, the last ends at it."""
     points: list[PainPoint]
 
     @property
@@ -74,9 +75,17 @@ def progress_chart(points: list[PainPoint]) -> ProgressChart | None:
         after=marks("pain_after", "after"),
         gridlines=[(y_of(score), score) for score in (0, 5, 10)],
         x_labels=[
-            (x_of(index), f"{point.day:%d %b}")
+            (x_of(index), f"{point.day:%d %b}", _anchor(index, len(points)))
             for index, point in enumerate(points)
             if index % step == 0
         ],
         points=points,
     )
+
+
+def _anchor(index: int, count: int) -> str:
+    if count == 1:
+        return "middle"
+    if index == 0:
+        return "start"
+    return "end" if index == count - 1 else "middle"

@@ -138,6 +138,7 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
             "lot_number": _last_lot(view),
         }
         context.update(
+            chart_saved={name: _as_typed(getattr(chart, name)) for name in Chart.FIELDS},
             chart_form=bound.get("chart_form")
             or ChartForm(
                 initial={
@@ -174,6 +175,11 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
             item=session,
         )
     return render(request, "sessions/session_detail.html", context, status=status)
+
+
+def _as_typed(value) -> str:
+    """A saved value as its field shows it, for the page's script to tell typed from saved."""
+    return "" if value is None else str(value)
 
 
 def _last_lot(view) -> str:
@@ -293,8 +299,13 @@ def save_chart(request, session):
             )
         return _refused(request, session, error, "chart_form", form)
     if _wants_json(request):
+        saved_at = timezone.localtime(chart.updated_at, session.clinic.zone)
         return JsonResponse(
-            {"version": chart.version, "saved_at": timezone.localtime(chart.updated_at).isoformat()}
+            {
+                "version": chart.version,
+                "saved_at": saved_at.isoformat(),
+                "saved_at_text": f"{saved_at:%H:%M}",
+            }
         )
     messages.success(request, "Chart saved.")
     return redirect("sessions:detail", session_id=session.pk)

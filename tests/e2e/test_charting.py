@@ -117,3 +117,43 @@ def test_a_colleagues_save_is_shown_and_nothing_is_overwritten(world, open_as):
     expect(page.get_by_role("alert").filter(has_text="changed this chart")).to_be_visible()
     expect(page.get_by_text("Weekly x4")).to_be_visible()
     assert Chart.objects.get(session=session).plan == "Weekly x4"
+
+
+def test_text_that_never_reached_the_server_is_offered_back_and_only_to_its_author(
+    world, open_as
+):
+    session = started_at(world, 13)
+    page = open_as(world.therapist)
+    page.goto(f"/sessions/{session.pk}/")
+    page.route("**/chart/", lambda route: route.abort())  # the connection drops on every save
+
+    page.get_by_role("textbox", name="Objective findings").fill("Taut band, left levator")
+    expect(page.get_by_role("status").filter(has_text="Offline")).to_be_visible()
+    page.unroute("**/chart/")
+    page.reload()
+
+    expect(page.get_by_text("Text you typed on this device was not saved")).to_be_visible()
+    page.get_by_role("textbox", name="Plan").fill("Review in a week")  # the offer stays
+    page.get_by_role("button", name="Put it back and save").click()
+    expect(page.get_by_role("textbox", name="Objective findings")).to_have_value(
+        "Taut band, left levator"
+    )
+    expect(page.get_by_role("status").filter(has_text="Saved at")).to_be_visible()
+    chart = Chart.objects.get(session=session)
+    assert (chart.findings, chart.plan) == ("Taut band, left levator", "Review in a week")
+
+    colleague = open_as(world.manager)
+    colleague.goto(f"/sessions/{session.pk}/")
+    expect(colleague.get_by_text("was not saved")).to_have_count(0)
+
+
+def test_a_risk_acknowledgement_is_asked_again_for_the_next_site(world, open_as):
+    session = started_at(world, 14)
+    page = open_as(world.therapist)
+    page.goto(f"/sessions/{session.pk}/")
+
+    page.get_by_role("link", name="Upper trapezius, right, pneumothorax risk").click()
+    page.get_by_label("I have considered the pneumothorax risk").check()
+    page.get_by_role("link", name="Rhomboids, right, pneumothorax risk").click()
+
+    expect(page.get_by_label("I have considered the pneumothorax risk")).not_to_be_checked()
