@@ -82,8 +82,18 @@ class TemplateForm(forms.Form):
         self.fields["template"].choices = [(str(t.pk), t.name) for t in templates]
 
 
-class NeedleSiteForm(forms.Form):
+class RowForm(forms.Form):
+    """A form that adds one row of a chart; its key makes a double click one row."""
+
     key = SubmissionKeyField()
+
+    def row(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["submission_key"] = data.pop("key")
+        return data
+
+
+class NeedleSiteForm(RowForm):
     muscle = forms.ChoiceField()
     side = forms.ChoiceField(choices=Side.choices, widget=forms.RadioSelect)
     needles = forms.IntegerField(label="Needles used", initial=1, widget=_number(1, 50))
@@ -122,29 +132,21 @@ class NeedleSiteForm(forms.Form):
             if muscle.pneumothorax_risk
         }
 
-    def site(self) -> dict:
-        data = dict(self.cleaned_data)
-        data["submission_key"] = data.pop("key")
-        return data
 
-
-class RangeOfMotionForm(forms.Form):
-    key = SubmissionKeyField()
+class RangeOfMotionForm(RowForm):
     joint = forms.ChoiceField(choices=Joint.choices)
     movement = forms.ChoiceField(choices=Movement.choices)
     side = forms.ChoiceField(choices=MeasuredSide.choices)
     degrees = forms.IntegerField(widget=_number(0, 360))
 
 
-class PressurePainThresholdForm(forms.Form):
-    key = SubmissionKeyField()
+class PressurePainThresholdForm(RowForm):
     site = forms.CharField(max_length=100)
     side = forms.ChoiceField(choices=MeasuredSide.choices)
     kg_per_cm2 = forms.DecimalField(label="Threshold (kg/cm²)", widget=_number("0.1", 20, "0.1"))
 
 
-class AdverseEventForm(forms.Form):
-    key = SubmissionKeyField()
+class AdverseEventForm(RowForm):
     kind = forms.ChoiceField(label="Type", choices=AdverseEventKind.choices)
     severity = forms.ChoiceField(choices=Severity.choices, widget=forms.RadioSelect)
     action_taken = forms.CharField(label="Action taken", widget=forms.Textarea(attrs={"rows": 2}))

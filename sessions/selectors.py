@@ -143,3 +143,33 @@ def adverse_events_to_review(user) -> QuerySet:
         .select_related("session__patient", "session__clinic", "session__therapist")
         .order_by("recorded_at")
     )
+
+
+@dataclass(frozen=True)
+class SessionActions:
+    """What `user` may do with a session now: which forms its page offers.
+
+    The same rules the services enforce (sessions/services), read for display.
+    """
+
+    change_booking: bool
+    start: bool
+    chart: bool
+    sign: bool
+    add_addendum: bool
+
+
+def session_actions(user, session: TreatmentSession, view: ChartView | None) -> SessionActions:
+    organization, clinic = session.organization, session.clinic
+    in_progress = session.status == Status.IN_PROGRESS
+    own = session.therapist_id == user.pk  # only the session's therapist starts and signs it
+    return SessionActions(
+        change_booking=session.status == Status.BOOKED and access.can(user, "change", session),
+        start=session.status == Status.BOOKED and own,
+        chart=view is not None
+        and in_progress
+        and access.can_at(user, "change", Chart, organization=organization, clinic=clinic),
+        sign=view is not None and in_progress and own,
+        add_addendum=session.status == Status.SIGNED
+        and access.can_at(user, "add", Addendum, organization=organization, clinic=clinic),
+    )

@@ -32,19 +32,18 @@ from sessions.forms import (
     PressurePainThresholdForm,
     RangeOfMotionForm,
     ReasonForm,
+    RowForm,
     SignForm,
     StartForm,
     TemplateForm,
 )
 from sessions.models import (
-    Addendum,
     AdverseEvent,
     Chart,
     ChartTemplate,
     NeedleSite,
     PressurePainThreshold,
     RangeOfMotion,
-    Status,
     TreatmentSession,
 )
 from sessions.vocabulary import muscles_by_region
@@ -100,21 +99,17 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
     """
     user = request.user
     view = selectors.chart_view(user, session)
-    organization, clinic = session.organization, session.clinic
-    in_progress = session.status == Status.IN_PROGRESS
+    organization = session.organization
+    may = selectors.session_actions(user, session, view)
     context = {
         "session": session,
         "view": view,
-        "zone": clinic.timezone,
-        "may_change_booking": session.status == Status.BOOKED
-        and access.can(user, "change", session),
-        "may_start": session.status == Status.BOOKED and session.therapist_id == user.pk,
-        "may_chart": view is not None
-        and in_progress
-        and access.can_at(user, "change", Chart, organization=organization, clinic=clinic),
-        "may_sign": view is not None and in_progress and session.therapist_id == user.pk,
-        "may_add_addendum": session.status == Status.SIGNED
-        and access.can_at(user, "add", Addendum, organization=organization, clinic=clinic),
+        "zone": session.clinic.timezone,
+        "may_change_booking": may.change_booking,
+        "may_start": may.start,
+        "may_chart": may.chart,
+        "may_sign": may.sign,
+        "may_add_addendum": may.add_addendum,
         "is_past_start": session.starts_at <= timezone.now(),
         "theirs": [
             (str(Chart._meta.get_field(name).verbose_name).capitalize(), value)
@@ -360,12 +355,6 @@ def session_url(session) -> str:
     return reverse("sessions:detail", kwargs={"session_id": session.pk})
 
 
-def _fields(form) -> dict:
-    data = dict(form.cleaned_data)
-    data["submission_key"] = data.pop("key")
-    return data
-
-
 @session_page
 @require_POST
 def add_needle_site(request, session):
@@ -375,7 +364,7 @@ def add_needle_site(request, session):
         NeedleSiteForm,
         "site_form",
         services.add_needle_site,
-        NeedleSiteForm.site,
+        NeedleSiteForm.row,
         regions=muscles_by_region(session.organization_id),
     )
 
@@ -389,7 +378,7 @@ def add_range_of_motion(request, session):
         RangeOfMotionForm,
         "rom_form",
         services.add_range_of_motion,
-        _fields,
+        RowForm.row,
         prefix="rom",
     )
 
@@ -403,7 +392,7 @@ def add_pressure_pain_threshold(request, session):
         PressurePainThresholdForm,
         "ppt_form",
         services.add_pressure_pain_threshold,
-        _fields,
+        RowForm.row,
         prefix="ppt",
     )
 
@@ -417,7 +406,7 @@ def add_adverse_event(request, session):
         AdverseEventForm,
         "event_form",
         services.add_adverse_event,
-        _fields,
+        RowForm.row,
         prefix="event",
     )
 

@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 from sessions import services
 from sessions.models import Chart, NeedleSite, Status, TreatmentSession
 from tests.patients.factories import PatientFactory, tomorrow_at
-from tests.sessions.factories import ready_to_needle
+from tests.sessions.factories import ready_to_needle, started_session
 
 
 def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
@@ -75,15 +75,11 @@ def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
 
 def started_at(world, hour):
     """A session tomorrow at `hour` at Kelowna, started by the therapist: its chart is open."""
-    patient = ready_to_needle(PatientFactory(home_clinic=world.kelowna), by=world.therapist)
-    session = services.book_session(
-        clinic=world.kelowna,
+    return started_session(
+        patient=ready_to_needle(PatientFactory(home_clinic=world.kelowna), by=world.therapist),
         therapist=world.therapist,
-        patient=patient,
         starts_at=tomorrow_at(hour, clinic=world.kelowna),
-        by=world.front_desk,
     )
-    return services.start_session(session=session, by=world.therapist)
 
 
 def test_text_typed_while_offline_is_saved_when_the_connection_is_back(world, open_as):

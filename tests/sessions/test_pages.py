@@ -334,7 +334,7 @@ def test_the_patient_page_draws_pain_before_and_after_across_sessions(world, cli
         reverse("patients:detail", kwargs={"patient_id": patient.pk})
     )
     assert "<polyline" not in front_desk_view.content.decode()
-    assert "Sessions" in front_desk_view.content.decode()
+    assert 'id="sessions-heading"' in front_desk_view.content.decode()  # the panel, not the nav
 
 
 def test_the_recall_lists_every_patient_needled_with_a_lot(world, client_of):
