@@ -22,9 +22,13 @@ $(STAMP): requirements.txt
 # The local demo runs in development mode unless told otherwise.
 run test: export DEBUG ?= true
 
+# The task worker (check-in e-mails, escalations) runs beside the web server and
+# stops with it.
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo_data
+	$(PY) manage.py db_worker --interval 5 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(STAMP)

@@ -4,3 +4,62 @@ from django.apps import AppConfig
 class AftercareConfig(AppConfig):
     name = "aftercare"
     verbose_name = "Aftercare"
+
+    def ready(self) -> None:
+        from django.db.models import Q
+
+        from aftercare import models, receivers
+        from clinics import access
+        from sessions.signals import session_signed
+
+        # Organisation-wide: every clinical role reads them, organisation admins keep them.
+        access.register(models.AftercareTemplate, view=access.CLINICAL, add=access.ORG_ADMINS)
+        access.register(
+            models.AftercareSettings,
+            view=access.CLINICAL,
+            add=access.ORG_ADMINS,
+            change=access.ORG_ADMINS,
+        )
+        # A plan is the therapist's draft until the session is signed; the
+        # patient sees it from then on, never the draft.
+        access.register(
+            models.AftercarePlan,
+            clinic="clinic",
+            view=access.CLINICAL,
+            add=access.CLINICAL,
+            change=access.CLINICAL,
+            own="patient__user",
+            own_when=Q(status=models.PlanStatus.ISSUED),
+        )
+        access.register(
+            models.PlanExercise,
+            clinic="plan__clinic",
+            view=access.CLINICAL,
+            add=access.CLINICAL,
+            delete=access.CLINICAL,
+            own="plan__patient__user",
+            own_when=Q(plan__status=models.PlanStatus.ISSUED),
+        )
+        access.register(
+            models.PlanRead,
+            clinic="plan__clinic",
+            view=access.CLINICAL,
+            own="plan__patient__user",
+            own_may=("view", "add"),
+        )
+        access.register(models.CheckIn, clinic="clinic", view=access.CLINICAL, own="patient__user")
+        access.register(
+            models.CheckInAnswer,
+            clinic="check_in__clinic",
+            view=access.CLINICAL,
+            own="patient__user",
+            own_may=("view", "add"),
+        )
+        # The front desk sees that an alert exists (who, how urgent, whether
+        # someone is on it), never the answers or the notes behind it.
+        access.register(models.Alert, clinic="clinic", view=access.STAFF, change=access.CLINICAL)
+        access.register(
+            models.AlertNote, clinic="alert__clinic", view=access.CLINICAL, add=access.CLINICAL
+        )
+
+        session_signed.connect(receivers.issue_aftercare, dispatch_uid="aftercare.issue_aftercare")

@@ -49,6 +49,8 @@ class Rule:
     """Lookup to the user whose own record the row is (a patient's login)."""
     own_may: frozenset[str] = frozenset({"view"})
     """What that user may do with their own rows, whatever roles they hold."""
+    own_when: Q | None = None
+    """What else must hold of a row before it is its owner's (an aftercare plan once issued)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def register(
     delete: Iterable[Role] = NOBODY,
     own: str | None = None,
     own_may: Iterable[Action] = ("view",),
+    own_when: Q | None = None,
 ) -> None:
     """Declare who may do what with `model`; called from each app's AppConfig.ready()."""
     _rules[model] = Rule(
@@ -87,6 +90,7 @@ def register(
         },
         own=own,
         own_may=frozenset(own_may),
+        own_when=own_when,
     )
 
 
@@ -162,7 +166,7 @@ def visible_to(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
             at_clinic |= Q(**{f"{rule.clinic}__isnull": True})
         condition |= Q(**{rule.organization: grant.organization_id}) & at_clinic
     if rule.own and action in rule.own_may:
-        condition |= Q(**{rule.own: user.pk})
+        condition |= Q(**{rule.own: user.pk}) & (rule.own_when or Q())
     return queryset.filter(condition)
 
 

@@ -22,7 +22,15 @@ class OrganizationAdmin(EventHistoryMixin, access.ScopedAdminMixin, admin.ModelA
 class ClinicForm(forms.ModelForm):
     class Meta:
         model = Clinic
-        fields = ["organization", "name", "address", "phone", "timezone", "is_active"]
+        fields = [
+            "organization",
+            "name",
+            "address",
+            "phone",
+            "emergency_number",
+            "timezone",
+            "is_active",
+        ]
 
 
 @admin.register(Clinic)

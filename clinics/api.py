@@ -61,7 +61,16 @@ class ClinicSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Clinic
-        fields = ["id", "organization", "name", "address", "phone", "timezone", "is_active"]
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "address",
+            "phone",
+            "emergency_number",
+            "timezone",
+            "is_active",
+        ]
         read_only_fields = ["id"]
 
 

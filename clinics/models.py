@@ -12,6 +12,11 @@ phone_number = RegexValidator(
     "Enter a phone number of 7 to 25 digits; spaces, brackets, dots and dashes are allowed.",
 )
 
+emergency_number = RegexValidator(
+    r"^[0-9]{2,6}$",
+    "Enter the emergency number as it is dialled: 2 to 6 digits, such as 911, 112 or 000.",
+)
+
 
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
@@ -48,6 +53,12 @@ class Clinic(models.Model):
     name = models.CharField(max_length=200)
     address = models.TextField(blank=True)
     phone = models.CharField(max_length=25, blank=True, validators=[phone_number])
+    emergency_number = models.CharField(
+        max_length=6,
+        default="911",
+        validators=[emergency_number],
+        help_text="The number patients are told to call when a check-in answer is an emergency.",
+    )
     timezone = models.CharField(max_length=64, choices=timezone_choices, default="America/Toronto")
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -11,7 +11,7 @@ from clinics import access
 from clinics.exceptions import LastOrganizationAdmin, NotPermitted, RoleAlreadyHeld
 from clinics.models import Clinic, Membership, Organization, Role
 
-CLINIC_FIELDS = ("name", "address", "phone", "timezone", "is_active")
+CLINIC_FIELDS = ("name", "address", "phone", "emergency_number", "timezone", "is_active")
 
 
 @transaction.atomic

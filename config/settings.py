@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "pgtrigger",
     "pghistory",
+    "django_tasks_db",
     "accounts",
     "clinics",
     "patients",
@@ -221,6 +222,12 @@ MAILERS = {
         env.text("EMAIL_URL", "consolemail://" if DEBUG else "smtp://localhost:25")
     )
 }
+# Background work (check-in e-mails, escalations): queued in the database and run
+# by `manage.py db_worker`. The tests run each task at once instead.
+TASKS = {
+    "default": {"BACKEND": env.text("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}
+}
+
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "Fascia <fascia@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -18,7 +18,6 @@ from tests.patients.factories import (
     PatientFactory,
     PatientRecord,
     full_record,
-    with_portal_login,
 )
 
 
@@ -60,7 +59,7 @@ class World:
     def kelowna_record(self) -> PatientRecord:
         """Ada Quinn, a Kelowna patient with one of every record and a portal login (made once)."""
         if not hasattr(self, "_kelowna_record"):
-            record = full_record(
+            self._kelowna_record = full_record(
                 clinic=self.kelowna,
                 therapist=self.therapist,
                 admin=self.org_admin,
@@ -68,8 +67,6 @@ class World:
                 last_name="Quinn",
                 email="ada@example.test",
             )
-            with_portal_login(record.patient)
-            self._kelowna_record = record
         return self._kelowna_record
 
 

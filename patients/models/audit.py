@@ -14,6 +14,8 @@ class RecordPart(models.TextChoices):
     SCREENING = "screening", "Screening answers"
     CONSENT = "consent", "Signed consent"
     CHART = "chart", "Session chart"
+    AFTERCARE = "aftercare", "Aftercare plan"
+    CHECK_IN = "check_in", "Check-in answers"
 
 
 class ReadVia(models.TextChoices):

@@ -27,6 +27,17 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import User
+from aftercare.models import (
+    AftercarePlan,
+    AftercareSettings,
+    AftercareTemplate,
+    Alert,
+    AlertNote,
+    CheckIn,
+    CheckInAnswer,
+    PlanExercise,
+    PlanRead,
+)
 from clinics import access
 from clinics.models import Clinic, Membership, Organization, Role
 from config.urls import router
@@ -89,6 +100,15 @@ OTHER_ORGANIZATION_ROWS = {
     Addendum: lambda world: world.other_record().charted.addendum,
     ChartTemplate: lambda world: world.other_record().charted.chart_template,
     OrganizationMuscle: lambda world: world.other_record().charted.organization_muscle,
+    AftercareTemplate: lambda world: world.other_record().aftercare.template,
+    AftercareSettings: lambda world: world.other_record().aftercare.settings,
+    AftercarePlan: lambda world: world.other_record().aftercare.plan,
+    PlanExercise: lambda world: world.other_record().aftercare.exercise,
+    PlanRead: lambda world: world.other_record().aftercare.read,
+    CheckIn: lambda world: world.other_record().aftercare.check_in,
+    CheckInAnswer: lambda world: world.other_record().aftercare.answer,
+    Alert: lambda world: world.other_record().aftercare.alert,
+    AlertNote: lambda world: world.other_record().aftercare.note,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

@@ -51,6 +51,7 @@ def test_an_org_admin_edits_a_clinic_of_their_organisation(world, client_of):
             "name": "Vernon North",
             "address": "1 Lake Rd",
             "phone": "+1 250 555 0170",
+            "emergency_number": "911",
             "timezone": "America/Vancouver",
             "is_active": "on",
         },

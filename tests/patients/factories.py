@@ -22,6 +22,7 @@ from patients.models import (
 from sessions.models import ContraindicationOverride, TreatmentSession
 from sessions.services import book_session, start_session
 from tests.accounts.factories import UserFactory
+from tests.aftercare.factories import AftercareRecord, aftercare_record, draft_plan
 from tests.clinics.factories import ClinicFactory
 from tests.sessions.factories import ChartRecord, chart_and_sign
 
@@ -78,6 +79,7 @@ class PatientRecord:
     session: TreatmentSession
     override: ContraindicationOverride
     charted: ChartRecord
+    aftercare: AftercareRecord
 
     def clinical_answers(self) -> list[str]:
         """What only clinical staff and the patient may read: to look for where it must not be."""
@@ -89,6 +91,8 @@ class PatientRecord:
             self.charted.chart.complaint,
             self.charted.addendum.text,
             self.charted.needle_site.lot_number,
+            self.aftercare.answer.comments,
+            self.aftercare.note.text,
         ]
 
 
@@ -134,9 +138,15 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
     session = start_session(
         session=session, by=therapist, override_reason="Lying down, few needles, talked through"
     )
+    exercise = draft_plan(session, therapist=therapist)
     charted = chart_and_sign(session, therapist=therapist, admin=admin)
     withdrawal = services.withdraw_consent(signature=consent, by=therapist)
     invitation = services.invite_patient(patient=patient, by=therapist)
+    # The patient took up the invitation, read the aftercare and answered a check-in.
+    login = with_portal_login(patient).user
+    aftercare = aftercare_record(
+        charted.session, exercise=exercise, therapist=therapist, admin=admin, login=login
+    )
     policy = services.save_policy(organization=organization, by=admin, screening_valid_days=60)
     services.record_read(
         reader=therapist, patient=patient, part=RecordPart.DETAILS, via=ReadVia.PAGE
@@ -153,6 +163,7 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         session=charted.session,
         override=session.override,
         charted=charted,
+        aftercare=aftercare,
     )
 
 

@@ -13,6 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, reverse
 from django.urls.converters import UUIDConverter
 
+from aftercare import portal_urls as aftercare_portal_urls
+from aftercare import urls as aftercare_urls
 from clinics import access
 from patients import portal_urls, services, urls
 from patients.models import (
@@ -220,7 +222,7 @@ def test_a_therapist_sees_alerts_intake_screenings_and_consents(world, client_of
     assert f'href="{screening}"' in html(page)
     assert f'href="{consent}"' in html(page)
     assert "Withdrawn" in shown
-    assert "Send a new invitation" in shown
+    assert "Has a login" in shown  # the record's patient took up the invitation
     reads = RecordRead.objects.filter(patient=patient, reader=world.therapist)
     assert set(reads.values_list("part", flat=True)) >= {"details", "intake"}
 
@@ -630,8 +632,8 @@ def test_reporting_a_change_in_health_asks_for_a_new_screening(world, client_of,
 
 
 def uuid_patterns():
-    """Every page with a record's id in its URL: staff side, portal, sessions."""
-    for module in (urls, portal_urls, sessions_urls):
+    """Every page with a record's id in its URL: staff side, portal, sessions, aftercare."""
+    for module in (urls, portal_urls, sessions_urls, aftercare_urls, aftercare_portal_urls):
         for pattern in module.urlpatterns:
             assert isinstance(pattern, URLPattern)
             converters = pattern.pattern.converters
@@ -649,7 +651,13 @@ RECORD_IDS = {
     "event_id": lambda record: record.charted.adverse_event.pk,
     "kind": lambda record: "needle-sites",
     "row_id": lambda record: record.charted.needle_site.pk,
+    "alert_id": lambda record: record.aftercare.alert.pk,
+    "plan_id": lambda record: record.aftercare.plan.pk,
+    "check_in_id": lambda record: record.aftercare.check_in.pk,
 }
+
+PORTAL = ("portal:", "aftercare_portal:")
+"""The namespaces of the patient's pages: each shows a login its own record only."""
 
 ATTEMPT = {
     "first_name": "Taken",
@@ -692,6 +700,10 @@ FRONT_DESK_OPENS = {
             "add_addendum",
         )
     },
+    # That an alert exists, not why (the answers and notes are clinical).
+    "aftercare:alert": 200,
+    "aftercare:acknowledge": 405,
+    "aftercare:resolve": 405,
 }
 
 
@@ -720,7 +732,7 @@ def test_the_isolation_matrix_covers_every_page_with_an_id():
 
 def test_every_staff_page_with_an_id_says_what_the_front_desk_gets():
     names = {param.values[0] for param in uuid_patterns()}
-    staff_pages = {name for name in names if not name.startswith("portal:")}
+    staff_pages = {name for name in names if not name.startswith(PORTAL)}
     assert not set(FRONT_DESK_REFUSED) & set(FRONT_DESK_OPENS)
     missing = staff_pages - set(FRONT_DESK_REFUSED) - set(FRONT_DESK_OPENS)
     assert not missing, "say in FRONT_DESK_REFUSED or FRONT_DESK_OPENS what the front desk gets"
@@ -754,7 +766,7 @@ def test_no_page_of_a_kelowna_patients_record_opens_to_another_clinic_or_patient
         PatientFactory(home_clinic=world.kelowna, first_name="Kit", last_name="Oduya")
     )
     people = {"therapist at Vernon": world.vernon_therapist, "another patient": kit.user}
-    if name.startswith("portal:"):
+    if name.startswith(PORTAL):
         people["front desk"] = world.front_desk
     before = organisation_rows(world.organization)
     mail.outbox.clear()

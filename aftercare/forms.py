@@ -1,0 +1,134 @@
+"""The forms of the aftercare pages. They parse; the services decide."""
+
+from django import forms
+
+from aftercare.models import AftercarePlan, Bruising, Fatigue, HeatOrIce, Trend
+from patients.forms import PlainLabels, submission_key_field
+
+YES_NO = [("no", "No"), ("yes", "Yes")]
+
+SCORES = [(str(n), str(n)) for n in range(11)]
+
+
+class YesNoField(forms.TypedChoiceField):
+    """A required yes/no question as two radio buttons: no default, so nothing is assumed."""
+
+    def __init__(self, label: str, help_text: str = ""):
+        super().__init__(
+            label=label,
+            help_text=help_text,
+            choices=YES_NO,
+            coerce=lambda value: value == "yes",
+            widget=forms.RadioSelect,
+            error_messages={"required": "Answer yes or no."},
+        )
+
+
+class ScoreField(forms.TypedChoiceField):
+    def __init__(self, label: str, help_text: str):
+        super().__init__(
+            label=label,
+            help_text=help_text,
+            choices=SCORES,
+            coerce=int,
+            widget=forms.RadioSelect(attrs={"class": "score"}),
+            error_messages={"required": "Choose a number from 0 to 10."},
+        )
+
+
+class CheckInForm(PlainLabels, forms.Form):
+    """The patient's check-in. The red-flag questions come first: they matter most."""
+
+    chest_pain = YesNoField("Do you have chest pain?")
+    short_of_breath = YesNoField("Are you short of breath, or does it hurt to breathe in?")
+    infection_signs = YesNoField(
+        "Is there redness, warmth, swelling or pus where a needle went in, or do you have a fever?"
+    )
+    nerve_symptoms = YesNoField("Do you have tingling, numbness or burning that has not gone away?")
+    soreness = ScoreField(
+        "How sore are the treated muscles?", "0 is not sore at all, 10 is the worst soreness."
+    )
+    pain = ScoreField(
+        "How much pain do you have from the problem you came in with?",
+        "On the same scale as before your session: 0 is no pain, 10 the worst imaginable.",
+    )
+    trend = forms.ChoiceField(
+        label="Since your session, are your symptoms getting better or worse?",
+        choices=Trend.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose better, about the same, or worse."},
+    )
+    bruising = forms.ChoiceField(
+        label="Any bruising where the needles went in?",
+        choices=Bruising.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose one."},
+    )
+    fatigue = forms.ChoiceField(
+        label="Do you feel tired?",
+        choices=Fatigue.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose one."},
+    )
+    comments = forms.CharField(
+        label="Anything else your therapist should know? (optional)",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    submission_key = submission_key_field()
+
+
+class AcknowledgeForm(PlainLabels, forms.Form):
+    note = forms.CharField(
+        label="Note (optional)",
+        required=False,
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="For example: calling the patient now.",
+    )
+
+
+class ResolveForm(PlainLabels, forms.Form):
+    note = forms.CharField(
+        label="What was done",
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example: called the patient; symptoms settling; advised rest and heat.",
+        error_messages={"required": "Say what was done before resolving the alert."},
+    )
+
+
+class PlanForm(PlainLabels, forms.ModelForm):
+    """The therapist's additions to the advice, written while the session is charted."""
+
+    class Meta:
+        model = AftercarePlan
+        fields = ["heat_or_ice", "activity_limits", "next_visit", "other_advice"]
+        labels = {
+            "heat_or_ice": "Heat or ice",
+            "activity_limits": "Activity limits",
+            "next_visit": "Next visit",
+            "other_advice": "Other advice for the patient",
+        }
+        widgets = {
+            "heat_or_ice": forms.Select(choices=HeatOrIce.choices),
+            "activity_limits": forms.Textarea(attrs={"rows": 2}),
+            "other_advice": forms.Textarea(attrs={"rows": 2}),
+        }
+
+
+class ExerciseForm(PlainLabels, forms.Form):
+    name = forms.CharField(label="Stretch or exercise", max_length=200)
+    sets = forms.IntegerField(label="Sets", required=False, min_value=1, max_value=20)
+    reps = forms.IntegerField(label="Repetitions", required=False, min_value=1, max_value=100)
+    hold_seconds = forms.IntegerField(
+        label="Hold (seconds)", required=False, min_value=1, max_value=600
+    )
+    frequency = forms.CharField(
+        label="How often", max_length=100, help_text="For example: twice a day."
+    )
+    notes = forms.CharField(
+        label="Notes", required=False, max_length=2000, widget=forms.TextInput()
+    )
+    submission_key = submission_key_field()

@@ -1,0 +1,142 @@
+"""Check-ins: asking the patient how they are at set hours after a session, and their answers."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from clinics.models import Clinic, Organization
+from patients.models import Patient
+from patients.models.records import never_changed, tracked
+from sessions.models import TreatmentSession
+
+
+@tracked
+class CheckIn(models.Model):
+    """One check-in of a signed session: when it is due, and whether the e-mail went out."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="check_ins")
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="check_ins"
+    )
+    hours_after = models.PositiveSmallIntegerField(help_text="Hours after the session was signed.")
+    due_at = models.DateTimeField()
+    closes_at = models.DateTimeField(
+        help_text="After this the link expires and no answer is taken."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a failed e-mail is tried again."
+    )
+    last_send_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "check-in"
+        ordering = ["due_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "session", "hours_after"],
+                name="check_in_once_per_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=F("due_at")), name="check_in_closes_after_it_is_due"
+            ),
+            models.UniqueConstraint(fields=["organization", "id"], name="check_in_organization_id"),
+        ]
+        indexes = [
+            # The queue of e-mails to send: small, because sent rows leave it.
+            models.Index(
+                fields=["due_at"], name="check_in_to_send", condition=Q(sent_at__isnull=True)
+            ),
+            models.Index(fields=["organization", "patient", "due_at"], name="check_in_patient"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hours_after} h check-in of {self.session}"
+
+
+class Bruising(models.TextChoices):
+    NONE = "none", "None"
+    SOME = "some", "A little"
+    A_LOT = "a_lot", "A lot, or spreading"
+
+
+class Fatigue(models.TextChoices):
+    NONE = "none", "No"
+    SOME = "some", "A little tired"
+    A_LOT = "a_lot", "Very tired"
+
+
+class Trend(models.TextChoices):
+    BETTER = "better", "Better"
+    SAME = "same", "About the same"
+    WORSE = "worse", "Worse"
+
+
+class Triage(models.TextChoices):
+    FILED = "filed", "Filed"
+    ALERT = "alert", "Alert"
+    URGENT = "urgent", "Urgent"
+
+
+score = [MinValueValidator(0), MaxValueValidator(10)]
+
+
+@tracked
+class CheckInAnswer(models.Model):
+    """The patient's answers to one check-in, and how the triage rules read them. Never changed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    check_in = models.OneToOneField(CheckIn, on_delete=models.PROTECT, related_name="answer")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    answered_at = models.DateTimeField(default=timezone.now, editable=False)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    soreness = models.PositiveSmallIntegerField(validators=score)
+    pain = models.PositiveSmallIntegerField(
+        "pain compared with before the session",
+        validators=score,
+        help_text="0 is no pain, 10 the worst imaginable, on the scale used before the session.",
+    )
+    bruising = models.CharField(max_length=10, choices=Bruising.choices)
+    fatigue = models.CharField(max_length=10, choices=Fatigue.choices)
+    trend = models.CharField("symptoms", max_length=10, choices=Trend.choices)
+    chest_pain = models.BooleanField("chest pain")
+    short_of_breath = models.BooleanField("shortness of breath, or pain when breathing in")
+    infection_signs = models.BooleanField(
+        "redness, warmth, swelling or pus where a needle went in, or a fever"
+    )
+    nerve_symptoms = models.BooleanField("tingling, numbness or burning that has not gone away")
+    comments = models.TextField(blank=True)
+    triage = models.CharField(max_length=10, choices=Triage.choices)
+    triage_reasons = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    submission_key = models.UUIDField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "check-in answer"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(soreness__gte=0, soreness__lte=10) & Q(pain__gte=0, pain__lte=10),
+                name="check_in_answer_scores_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(triage="filed", triage_reasons__len=0)
+                | (Q(triage__in=["alert", "urgent"]) & Q(triage_reasons__len__gt=0)),
+                name="check_in_answer_triage_has_reasons",
+            ),
+        ]
+        triggers = [never_changed()]
+
+    def __str__(self) -> str:
+        return f"Answers to the {self.check_in}"

@@ -1,0 +1,124 @@
+"""The clinic's check-in alerts: the list, one alert, acknowledging and resolving it."""
+
+from functools import wraps
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST, require_safe
+
+from aftercare import selectors, services
+from aftercare.forms import AcknowledgeForm, ResolveForm
+from aftercare.models import Alert
+from clinics import access
+from clinics.exceptions import FasciaError, NotPermitted
+from clinics.selectors import current_clinic
+from patients.forms import show_error
+from patients.models import ReadVia, RecordPart
+from patients.services import record_read
+from patients.views.scope import refuse, staff_page
+
+
+@staff_page
+def alert_list(request):
+    if not access.may_use(request.user, Alert, "view"):
+        return refuse(request, "Check-in alerts are for the clinic's staff.")
+    clinic = current_clinic(request)
+    alerts = list(selectors.alerts_at(request.user, clinic)) if clinic is not None else []
+    return render(
+        request,
+        "aftercare/alert_list.html",
+        {
+            "clinic": clinic,
+            "open_alerts": [alert for alert in alerts if alert.is_open],
+            "resolved_alerts": [alert for alert in alerts if not alert.is_open],
+            "resolved_days": selectors.RESOLVED_SHOWN_FOR.days,
+        },
+    )
+
+
+def alert_page(view):
+    """A page of one alert: `alert_id` becomes `alert`, among those the user may see.
+
+    An alert elsewhere answers 404 before anything else, even a wrong method.
+    """
+
+    @staff_page
+    @wraps(view)
+    def page(request, alert_id):
+        alerts = Alert.objects.select_related(
+            "patient",
+            "clinic",
+            "therapist",
+            "session",
+            "check_in",
+            "acknowledged_by",
+            "resolved_by",
+        )
+        return view(
+            request, get_object_or_404(access.visible_to(request.user, alerts), pk=alert_id)
+        )
+
+    return page
+
+
+@alert_page
+@require_safe
+def alert_detail(request, alert: Alert):
+    return _show(request, alert)
+
+
+def _show(request, alert: Alert, *, acknowledge_form=None, resolve_form=None, status=200):
+    view = selectors.alert_view(request.user, alert)
+    if view.answer is not None:
+        record_read(
+            reader=request.user,
+            patient=alert.patient,
+            part=RecordPart.CHECK_IN,
+            via=ReadVia.PAGE,
+            item=view.answer.pk,
+        )
+    return render(
+        request,
+        "aftercare/alert_detail.html",
+        {
+            "alert": alert,
+            "view": view,
+            "acknowledge_form": acknowledge_form or AcknowledgeForm(),
+            "resolve_form": resolve_form or ResolveForm(),
+        },
+        status=status,
+    )
+
+
+@alert_page
+@require_POST
+def acknowledge(request, alert: Alert):
+    form = AcknowledgeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.acknowledge_alert(alert=alert, by=request.user, note=form.cleaned_data["note"])
+        except NotPermitted as error:
+            return refuse(request, error.message)
+        except FasciaError as error:
+            show_error(form, error)
+        else:
+            messages.success(request, "Acknowledged: the escalation clock has stopped.")
+            return redirect("aftercare:alert", alert.pk)
+    return _show(request, alert, acknowledge_form=form, status=400)
+
+
+@alert_page
+@require_POST
+def resolve(request, alert: Alert):
+    form = ResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.resolve_alert(alert=alert, by=request.user, note=form.cleaned_data["note"])
+        except NotPermitted as error:
+            return refuse(request, error.message)
+        except FasciaError as error:
+            show_error(form, error)
+        else:
+            messages.success(request, "Alert resolved.")
+            return redirect("aftercare:alerts")
+    return _show(request, alert, resolve_form=form, status=400)

@@ -1,0 +1,126 @@
+"""The patient's side: their aftercare plans, check-ins, and the link in the check-in e-mail."""
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from aftercare import selectors, services
+from aftercare.exceptions import CheckInAlreadyAnswered, CheckInLinkInvalid
+from aftercare.forms import CheckInForm
+from aftercare.models import AftercarePlan, CheckIn, Triage
+from clinics import access
+from clinics.exceptions import FasciaError
+from patients.forms import show_error
+from patients.views.scope import portal_page
+
+
+def _invalid_link(request, error: CheckInLinkInvalid):
+    return render(
+        request, "aftercare/portal/link_invalid.html", {"message": error.message}, status=404
+    )
+
+
+@require_safe
+def check_in_link(request, token: str):
+    """The link in the check-in e-mail: checked, then a login, then the check-in itself."""
+    try:
+        services.checked_link(token)
+    except CheckInLinkInvalid as error:
+        return _invalid_link(request, error)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        check_in = services.check_in_from_link(token, user=request.user)
+    except CheckInLinkInvalid as error:
+        return _invalid_link(request, error)
+    return redirect("aftercare_portal:check_in", check_in.pk)
+
+
+def _own_check_in(request, check_in_id) -> CheckIn:
+    mine = CheckIn.objects.filter(patient__user=request.user).select_related(
+        "clinic", "session__therapist"
+    )
+    return get_object_or_404(access.visible_to(request.user, mine), pk=check_in_id)
+
+
+@portal_page
+def check_in(request, patient, check_in_id):
+    check_in = _own_check_in(request, check_in_id)
+    answer = selectors.answer_to(request.user, check_in)
+    if answer is not None or not services.is_open(check_in):
+        return _outcome(request, check_in, answer)
+    if request.method != "POST":
+        return _form(request, check_in, CheckInForm())
+    form = CheckInForm(request.POST)
+    if form.is_valid():
+        try:
+            services.answer_check_in(check_in=check_in, by=request.user, **form.cleaned_data)
+        except CheckInAlreadyAnswered as error:
+            messages.info(request, error.message)
+            return redirect("aftercare_portal:check_in", check_in.pk)
+        except FasciaError as error:
+            show_error(form, error)
+        else:
+            return redirect("aftercare_portal:check_in", check_in.pk)
+    return _form(request, check_in, form, status=400)
+
+
+def _form(request, check_in: CheckIn, form: CheckInForm, status: int = 200):
+    return render(
+        request,
+        "aftercare/portal/check_in.html",
+        {"check_in": check_in, "form": form, "clinic": check_in.clinic},
+        status=status,
+    )
+
+
+def _outcome(request, check_in: CheckIn, answer):
+    """An answered check-in (with the emergency advice if it was urgent), or one not open."""
+    return render(
+        request,
+        "aftercare/portal/check_in_outcome.html",
+        {
+            "check_in": check_in,
+            "clinic": check_in.clinic,
+            "answer": answer,
+            "emergency": answer is not None and answer.triage == Triage.URGENT,
+            "alerted": answer is not None and answer.triage == Triage.ALERT,
+            "not_yet": answer is None and check_in.due_at > timezone.now(),
+        },
+    )
+
+
+def _own_plan(request, plan_id) -> AftercarePlan:
+    mine = AftercarePlan.objects.filter(patient__user=request.user).select_related(
+        "session__therapist", "session__clinic", "read"
+    )
+    return get_object_or_404(access.visible_to(request.user, mine), pk=plan_id)
+
+
+@portal_page
+def plan(request, patient, plan_id):
+    plan = _own_plan(request, plan_id)  # before the method: a plan elsewhere is 404 whatever it
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    return render(
+        request,
+        "aftercare/portal/plan.html",
+        {"plan": plan, "exercises": list(plan.exercises.all()), "clinic": plan.session.clinic},
+    )
+
+
+@portal_page
+def mark_read(request, patient, plan_id):
+    plan = _own_plan(request, plan_id)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        services.mark_plan_read(plan=plan, by=request.user)
+    except FasciaError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "Thank you: your therapist can see that you have read it.")
+    return redirect("aftercare_portal:plan", plan.pk)

@@ -1,0 +1,210 @@
+"""The aftercare pages: the patient's plan and check-in, the link in the e-mail, the alerts."""
+
+import datetime
+import re
+from html import unescape
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from aftercare import services
+from aftercare.models import Alert, AlertNote, CheckInAnswer, PlanRead
+from patients.models import RecordRead
+from tests.aftercare.factories import answer_when_due, first_check_in, plan_of, signed_session
+from tests.patients.factories import PatientFactory, with_portal_login
+
+
+def text(response) -> str:
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+
+
+@pytest.fixture
+def session(world, patient):
+    return signed_session(patient, therapist=world.therapist)
+
+
+def token_of(check_in) -> str:
+    return services.link_to(check_in).rsplit("/check-in/", 1)[1].strip("/")
+
+
+FORM = {
+    "chest_pain": "no",
+    "short_of_breath": "no",
+    "infection_signs": "no",
+    "nerve_symptoms": "no",
+    "soreness": "3",
+    "pain": "2",
+    "trend": "better",
+    "bruising": "none",
+    "fatigue": "some",
+    "comments": "",
+    "submission_key": "4b8f6c7e-0d7a-4a55-9d0c-3f1c2a9e8b10",
+}
+
+
+# --- The plan ---------------------------------------------------------------------
+
+
+def test_the_patient_reads_the_plan_and_marks_it_read(world, session, patient, client_of):
+    plan = plan_of(session)
+    client = client_of(patient.user)
+    page = client.get(reverse("aftercare_portal:plan", args=[plan.pk]))
+    shown = text(page)
+    assert "After your dry needling session" in shown
+    assert "Upper trapezius (left)" in shown
+    assert "Upper trapezius stretch 3 sets, hold 30 seconds, twice a day" in shown
+    assert "No overhead lifting until Friday." in shown
+    assert "Drink plenty of water" in shown
+    assert "call 911" in shown
+    response = client.post(reverse("aftercare_portal:mark_read", args=[plan.pk]), follow=True)
+    assert "your therapist can see that you have read it" in text(response)
+    assert "You marked this as read on" in text(response)
+    assert PlanRead.objects.get(plan=plan).read_by == patient.user
+
+
+def test_the_advice_text_becomes_headings_paragraphs_and_lists(world, session, patient, client_of):
+    page = client_of(patient.user).get(reverse("aftercare_portal:plan", args=[plan_of(session).pk]))
+    html = page.content.decode()
+    assert "<h2>What to expect</h2>" in html
+    assert "<li>Drink plenty of water today and tomorrow.</li>" in html
+
+
+# --- The check-in link and form -----------------------------------------------------
+
+
+def test_an_altered_link_says_so_without_a_login(client, session):
+    response = client.get(
+        reverse("aftercare_portal:check_in_link", args=[token_of(first_check_in(session)) + "x"])
+    )
+    assert response.status_code == 404
+    assert "This check-in link is not valid" in text(response)
+
+
+def test_the_link_asks_for_a_login_before_anything_clinical(client, session):
+    url = reverse("aftercare_portal:check_in_link", args=[token_of(first_check_in(session))])
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+    assert "next=" in response.url
+
+
+def test_the_link_opens_the_check_in_for_its_patient(client_of, session, patient):
+    check_in = first_check_in(session)
+    url = reverse("aftercare_portal:check_in_link", args=[token_of(check_in)])
+    response = client_of(patient.user).get(url)
+    assert response.url == reverse("aftercare_portal:check_in", args=[check_in.pk])
+
+
+def test_the_link_tells_another_login_nothing(world, client_of, session):
+    kit = with_portal_login(PatientFactory(home_clinic=world.kelowna)).user
+    url = reverse("aftercare_portal:check_in_link", args=[token_of(first_check_in(session))])
+    response = client_of(kit).get(url)
+    assert response.status_code == 404
+    assert "not for the login you are using" in text(response)
+    assert "Pat" not in text(response)
+
+
+def test_chest_pain_shows_the_emergency_advice_and_raises_an_urgent_alert(
+    world, client_of, session, patient
+):
+    check_in = first_check_in(session)
+    url = reverse("aftercare_portal:check_in", args=[check_in.pk])
+    with time_machine.travel(check_in.due_at + datetime.timedelta(hours=2), tick=False):
+        client = client_of(patient.user)  # logged in when the e-mail came
+        form = client.get(url)
+        assert "How are you feeling?" in text(form)
+        key = form.context["form"]["submission_key"].value()
+        answers = {**FORM, "chest_pain": "yes", "submission_key": key}
+        response = client.post(url, answers, follow=True)
+        shown = text(response)
+        assert "Get emergency care now" in shown
+        assert "Call 911" in shown
+        assert "Your therapist and the clinic have been alerted." in shown
+        # Sent again (a double click): still one answer, one alert.
+        again = client.post(url, answers, follow=True)
+        assert "Get emergency care now" in text(again)
+    assert CheckInAnswer.objects.count() == 1
+    assert Alert.objects.get().level == "urgent"
+
+
+def test_a_missing_or_out_of_range_answer_is_named_on_the_form(client_of, session, patient):
+    check_in = first_check_in(session)
+    url = reverse("aftercare_portal:check_in", args=[check_in.pk])
+    with time_machine.travel(check_in.due_at, tick=False):
+        response = client_of(patient.user).post(url, {**FORM, "soreness": "11", "chest_pain": ""})
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert errors["chest_pain"] == ["Answer yes or no."]
+    assert "11 is not one of the available choices" in errors["soreness"][0]
+    assert not CheckInAnswer.objects.exists()
+
+
+def test_a_check_in_not_open_yet_or_closed_says_when(client_of, session, patient):
+    check_in = first_check_in(session)
+    url = reverse("aftercare_portal:check_in", args=[check_in.pk])
+    assert "This check-in is not open yet" in text(client_of(patient.user).get(url))
+    with time_machine.travel(check_in.closes_at, tick=False):
+        client = client_of(patient.user)
+        assert "This check-in has closed" in text(client.get(url))
+        response = client.post(url, FORM)
+    assert "This check-in has closed" in text(response)
+    assert not CheckInAnswer.objects.exists()
+
+
+# --- Alerts -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def urgent(session, patient) -> Alert:
+    answer_when_due(
+        first_check_in(session), by=patient.user, chest_pain=True, comments="Sharp on the left"
+    )
+    return Alert.objects.get()
+
+
+def test_the_alert_list_puts_open_urgent_alerts_first(world, client_of, urgent):
+    page = client_of(world.therapist).get(reverse("aftercare:alerts"))
+    shown = text(page)
+    assert "Urgent Pat Morgan" in shown
+    assert "Not acknowledged" in shown
+
+
+def test_the_therapist_reads_the_answers_and_acknowledges(world, client_of, urgent):
+    client = client_of(world.therapist)
+    page = client.get(reverse("aftercare:alert", args=[urgent.pk]))
+    assert "Chest pain" in text(page)
+    assert "Sharp on the left" in text(page)
+    assert RecordRead.objects.filter(reader=world.therapist, part="check_in").exists()
+    response = client.post(
+        reverse("aftercare:acknowledge", args=[urgent.pk]), {"note": "Calling"}, follow=True
+    )
+    assert "Acknowledged: the escalation clock has stopped." in text(response)
+    urgent.refresh_from_db()
+    assert urgent.acknowledged_by == world.therapist
+
+
+def test_resolving_without_a_note_is_refused_on_the_form(world, client_of, urgent):
+    response = client_of(world.therapist).post(
+        reverse("aftercare:resolve", args=[urgent.pk]), {"note": ""}
+    )
+    assert response.status_code == 400
+    assert "Say what was done before resolving the alert." in text(response)
+    urgent.refresh_from_db()
+    assert urgent.resolved_at is None
+
+
+def test_the_front_desk_sees_that_an_alert_exists_not_why(world, client_of, urgent):
+    client = client_of(world.front_desk)
+    assert "Pat Morgan" in text(client.get(reverse("aftercare:alerts")))
+    page = text(client.get(reverse("aftercare:alert", args=[urgent.pk])))
+    assert "Pat Morgan" in page
+    assert "for clinical staff" in page
+    assert "Chest pain" not in page
+    assert "Sharp on the left" not in page
+    for action in ("acknowledge", "resolve"):
+        response = client.post(reverse(f"aftercare:{action}", args=[urgent.pk]), {"note": "x"})
+        assert response.status_code == 403
+    urgent.refresh_from_db()
+    assert urgent.acknowledged_at is None
+    assert not AlertNote.objects.exists()
