@@ -8,8 +8,11 @@ class AftercareConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models import Q
 
-        from aftercare import models, receivers
+        from aftercare import models, panels, receivers, selectors
         from clinics import access
+        from patients import panels as patient_panels
+        from sessions import progress
+        from sessions import sections as session_sections
         from sessions.signals import session_signed
 
         # Organisation-wide: every clinical role reads them, organisation admins keep them.
@@ -63,3 +66,12 @@ class AftercareConfig(AppConfig):
         )
 
         session_signed.connect(receivers.issue_aftercare, dispatch_uid="aftercare.issue_aftercare")
+        session_sections.register(panels.session_section)
+        patient_panels.register(panels.patient_panel)
+        patient_panels.register_portal(panels.portal_section, before_tasks=True)
+        progress.register_follow_up(selectors.pain_after_check_in, label="2 days after (check-in)")
+
+        from aftercare import own_record
+        from patients import own_record as patient_record
+
+        patient_record.register(*own_record.PARTS)

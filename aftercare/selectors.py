@@ -72,14 +72,13 @@ def alerts_at(user, clinic: Clinic) -> QuerySet:
 
 
 def open_alert_count(user) -> dict[str, int]:
-    """Open alerts the user can see, by level: the header's reminder."""
+    """Open alerts the user can see, by level, urgent ones counted until acknowledged: the
+    header's reminder of what needs someone now."""
     counts = {"urgent": 0, "alert": 0}
-    for level in (
-        access.visible_to(user, Alert.objects.filter(resolved_at__isnull=True))
-        .values_list("level", flat=True)
-        .order_by()
-    ):
-        counts[level] += 1
+    rows = access.visible_to(user, Alert.objects.filter(resolved_at__isnull=True))
+    for level, acknowledged in rows.values_list("level", "acknowledged_at").order_by():
+        if level == "alert" or acknowledged is None:
+            counts[level] += 1
     return counts
 
 
@@ -105,3 +104,70 @@ def alert_view(user, alert: Alert) -> AlertView:
     return AlertView(
         alert=alert, answer=answer, notes=notes, may_act=access.can(user, "change", alert)
     )
+
+
+def plan_of(user, session) -> AftercarePlan | None:
+    """The session's plan (draft or issued) if `user` may read it."""
+    return (
+        access.visible_to(user, AftercarePlan.objects.filter(session=session))
+        .select_related("read", "issued_by")
+        .first()
+    )
+
+
+def preview(session, draft: AftercarePlan | None) -> AftercarePlan:
+    """What signing would issue now: the draft's additions with today's advice and muscles.
+
+    An unsaved copy, for showing only.
+    """
+    from aftercare.services import current_template, needled_muscles
+
+    template = current_template(session.organization)
+    shown = AftercarePlan(
+        organization_id=session.organization_id,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        session=session,
+    )
+    if draft is not None:
+        for field in ("heat_or_ice", "activity_limits", "next_visit", "other_advice"):
+            setattr(shown, field, getattr(draft, field))
+        shown.pk = draft.pk
+    shown.title, shown.advice = template.title, template.body
+    shown.template_version = template.version
+    shown.needled_muscles = needled_muscles(session)
+    return shown
+
+
+def exercises_of(user, plan: AftercarePlan | None) -> list[PlanExercise]:
+    if plan is None:
+        return []
+    return list(access.visible_to(user, PlanExercise.objects.filter(plan=plan)))
+
+
+def check_ins_of_session(user, session) -> list[CheckIn]:
+    """The session's check-ins in order, with their answers where `user` reads them."""
+    return list(
+        access.visible_to(user, CheckIn.objects.filter(session=session))
+        .prefetch_related(
+            Prefetch("answer", queryset=access.visible_to(user, CheckInAnswer.objects.all()))
+        )
+        .order_by("due_at")
+    )
+
+
+OUTCOME_HOURS = 48
+"""The check-in whose pain score is the session's outcome on the progress chart."""
+
+
+def pain_after_check_in(user, sessions) -> dict:
+    """{session id: the pain the patient reported at the check-in nearest 48 h} (one query)."""
+    answers = access.visible_to(
+        user, CheckInAnswer.objects.filter(check_in__session__in=list(sessions))
+    ).values_list("check_in__session_id", "check_in__hours_after", "pain")
+    nearest: dict = {}
+    for session_id, hours, pain in answers:
+        distance = abs(hours - OUTCOME_HOURS)
+        if session_id not in nearest or distance < nearest[session_id][0]:
+            nearest[session_id] = (distance, pain)
+    return {session_id: pain for session_id, (_, pain) in nearest.items()}

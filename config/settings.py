@@ -161,7 +161,12 @@ MFA_TOTP_ISSUER = "Fascia"
 FASCIA_REQUIRE_STAFF_MFA = env.flag("FASCIA_REQUIRE_STAFF_MFA", default=not DEBUG)
 
 # Each app's demo loader, in dependency order (config wires the apps together).
-FASCIA_DEMO_LOADERS = ["clinics.demo.load", "patients.demo.load", "sessions.demo.load"]
+FASCIA_DEMO_LOADERS = [
+    "clinics.demo.load",
+    "patients.demo.load",
+    "sessions.demo.load",
+    "aftercare.demo.load",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts import views as account_views
+from aftercare import api as aftercare_api
 from clinics import api as clinics_api
 from config.views import healthz, home
 from patients import api as patients_api
@@ -38,11 +39,21 @@ router.register(
 router.register("sessions", sessions_api.TreatmentSessionViewSet, basename="session")
 router.register("chart-templates", sessions_api.ChartTemplateViewSet, basename="chart-template")
 router.register("adverse-events", sessions_api.AdverseEventViewSet, basename="adverse-event")
+router.register(
+    "aftercare-templates", aftercare_api.AftercareTemplateViewSet, basename="aftercare-template"
+)
+router.register(
+    "aftercare-settings", aftercare_api.AftercareSettingsViewSet, basename="aftercare-settings"
+)
+router.register("aftercare-plans", aftercare_api.AftercarePlanViewSet, basename="aftercare-plan")
+router.register("check-ins", aftercare_api.CheckInViewSet, basename="check-in")
+router.register("alerts", aftercare_api.AlertViewSet, basename="alert")
 
 # Outside the router: lists that are not one organisation's rows of one model (the
-# muscle vocabulary; the recall, which needs its lot number), and a chart row's
-# DELETE, which names both the session and the row. Their scoping is tested in
-# tests/sessions/test_chart_api.py; the router's is generated (test_access_matrix).
+# muscle vocabulary; the recall, which needs its lot number), and the DELETEs of a
+# chart row and of a plan's exercise, which name two ids. Their scoping is tested in
+# tests/sessions/test_chart_api.py and tests/aftercare/test_api.py; the router's is
+# generated (test_access_matrix).
 api_outside_the_router = [
     path("muscles/", sessions_api.MuscleVocabularyView.as_view(), name="muscle-list"),
     path("needle-sites/", sessions_api.NeedleSiteRecallView.as_view(), name="needle-site-list"),
@@ -53,6 +64,11 @@ api_outside_the_router = [
             name=f"session-{kind}-detail",
         )
         for kind in sessions_api.CHART_ROWS
+    ),
+    path(
+        "aftercare-plans/<uuid:pk>/exercises/<uuid:exercise_id>/",
+        aftercare_api.exercise_view(),
+        name="aftercare-plan-exercise-detail",
     ),
 ]
 

@@ -70,3 +70,7 @@ class PatientsConfig(AppConfig):
                 own="patient__user",
                 own_may=("view", "add"),
             )
+
+        from patients import own_record
+
+        own_record.register(*own_record.PARTS)

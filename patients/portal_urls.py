@@ -13,5 +13,7 @@ urlpatterns = [
     path("consent/<uuid:consent_id>/", portal.consent_detail, name="consent_detail"),
     path("consent/<uuid:consent_id>/withdraw/", portal.consent_withdraw, name="consent_withdraw"),
     path("health-change/", portal.report_change, name="report_change"),
+    path("record/", portal.record, name="record"),
+    path("record.json", portal.record_json, name="record_json"),
     path("invitation/<str:token>/", portal.invitation, name="invitation"),
 ]

@@ -65,3 +65,9 @@ class TreatmentSessionsConfig(AppConfig):
 
         post_migrate.connect(vocabulary.sync_default_muscles, sender=self)
         patient_panels.register(panels.sessions_panel)
+        patient_panels.register_portal(panels.portal_panel, before_tasks=False)
+
+        from patients import own_record as patient_record
+        from sessions import own_record
+
+        patient_record.register(*own_record.PARTS)

@@ -1,12 +1,37 @@
-"""The pain-progress chart on the patient page: pain before and after each signed session.
+"""The pain-progress chart on the patient page: pain before and after each signed session,
+and a follow-up score where an app above (aftercare's check-in) gives one.
 
 Drawn on the server as SVG coordinates; the template adds a table with the
 same numbers for screen readers and for reading exact values.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
+from sessions.models import TreatmentSession
 from sessions.selectors import PainPoint
+
+FollowUp = Callable[[object, Iterable[TreatmentSession]], dict]
+"""(user, sessions) -> {session id: pain 0 to 10 some time after the session}."""
+
+_follow_up: list[tuple[FollowUp, str]] = []
+
+
+def register_follow_up(source: FollowUp, *, label: str) -> None:
+    """Let an app above sessions add a later pain score to each point (one source at most).
+
+    `label` says when it was given, for the legend ("2 days after").
+    """
+    _follow_up[:] = [(source, label)]
+
+
+def with_follow_up(user, points: list[PainPoint]) -> tuple[list[PainPoint], str]:
+    """`points` with their follow-up scores, and the label of that series ("" if none)."""
+    if not _follow_up or not points:
+        return points, ""
+    source, label = _follow_up[0]
+    scores = source(user, [point.session for point in points])
+    return [replace(point, pain_later=scores.get(point.session.pk)) for point in points], label
 
 WIDTH, HEIGHT = 360, 160
 LEFT, RIGHT, TOP, BOTTOM = 28, 12, 10, 24
@@ -27,6 +52,8 @@ class ProgressChart:
     height: int
     before: list[Mark]
     after: list[Mark]
+    later: list[Mark]
+    later_label: str
     gridlines: list[tuple[float, int]]
     x_labels: list[tuple[float, str, str]]
     """x, text and its text-anchor: the first starts at its point, the last ends at it."""
@@ -40,10 +67,17 @@ class ProgressChart:
     def after_line(self) -> str:
         return " ".join(f"{mark.x:.1f},{mark.y:.1f}" for mark in self.after)
 
+    @property
+    def later_line(self) -> str:
+        return " ".join(f"{mark.x:.1f},{mark.y:.1f}" for mark in self.later)
 
-def progress_chart(points: list[PainPoint]) -> ProgressChart | None:
+
+def progress_chart(points: list[PainPoint], later_label: str = "") -> ProgressChart | None:
     """None until there is a pain score to draw."""
-    if not any(p.pain_before is not None or p.pain_after is not None for p in points):
+    if not any(
+        p.pain_before is not None or p.pain_after is not None or p.pain_later is not None
+        for p in points
+    ):
         return None
     span = max(len(points) - 1, 1)
     plot_width = WIDTH - LEFT - RIGHT
@@ -73,6 +107,8 @@ def progress_chart(points: list[PainPoint]) -> ProgressChart | None:
         height=HEIGHT,
         before=marks("pain_before", "before"),
         after=marks("pain_after", "after"),
+        later=marks("pain_later", later_label.lower() or "later"),
+        later_label=later_label,
         gridlines=[(y_of(score), score) for score in (0, 5, 10)],
         x_labels=[
             (x_of(index), f"{point.day:%d %b}", _anchor(index, len(points)))

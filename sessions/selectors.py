@@ -115,6 +115,8 @@ class PainPoint:
     day: datetime.date
     pain_before: int | None
     pain_after: int | None
+    pain_later: int | None = None
+    """A follow-up score given after the session (sessions.progress.register_follow_up)."""
 
 
 def pain_progress(user, patient: Patient) -> list[PainPoint]:

@@ -63,6 +63,15 @@ class CheckIn(models.Model):
     def __str__(self) -> str:
         return f"{self.hours_after} h check-in of {self.session}"
 
+    @property
+    def is_open(self) -> bool:
+        """Taking answers now: due, and not yet closed."""
+        return self.due_at <= timezone.now() < self.closes_at
+
+    @property
+    def is_closed(self) -> bool:
+        return timezone.now() >= self.closes_at
+
 
 class Bruising(models.TextChoices):
     NONE = "none", "None"

@@ -262,7 +262,7 @@ class PlanExercise(models.Model):
                 name="plan_exercise_amounts_in_range",
             ),
             models.UniqueConstraint(
-                fields=["organization", "plan", "submission_key"], name="plan_exercise_once"
+                fields=["organization", "submission_key"], name="plan_exercise_once"
             ),
         ]
         triggers = [unchanged_once_issued()]

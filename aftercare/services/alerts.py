@@ -109,8 +109,8 @@ def _clean_note(note: str) -> str:
 @transaction.atomic
 def acknowledge_alert(*, alert: Alert, by, note: str = "") -> Alert:
     """Say someone is on it: stops the escalation clock. A second click changes nothing."""
-    note = _clean_note(note)
     alert = _locked(alert, by, "acknowledge")
+    note = _clean_note(note)
     if alert.acknowledged_at is not None:
         return alert
     alert.acknowledged_at, alert.acknowledged_by = timezone.now(), by
@@ -122,13 +122,13 @@ def acknowledge_alert(*, alert: Alert, by, note: str = "") -> Alert:
 @transaction.atomic
 def resolve_alert(*, alert: Alert, by, note: str) -> Alert:
     """Close an alert with what was done (acknowledging it too, if nobody had)."""
+    alert = _locked(alert, by, "resolve")
     note = _clean_note(note)
     if not note:
         raise AftercareInvalid(
             "note: say what was done (for example: called the patient, advised rest).",
             field="note",
         )
-    alert = _locked(alert, by, "resolve")
     if alert.resolved_at is not None:
         last = alert.notes.filter(kind=NoteKind.RESOLVED).first()
         if last is not None and last.text == note and alert.resolved_by_id == by.pk:

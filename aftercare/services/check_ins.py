@@ -20,6 +20,7 @@ from aftercare.exceptions import (
     CheckInClosed,
     CheckInLinkInvalid,
     NotPermitted,
+    SubmissionKeyReused,
 )
 from aftercare.models import Bruising, CheckIn, CheckInAnswer, Fatigue, Trend, Triage
 from aftercare.services.plans import settings_of
@@ -93,11 +94,6 @@ def check_in_from_link(token: str, *, user) -> CheckIn:
             "the e-mail address the check-in was sent to."
         )
     return check_in
-
-
-def is_open(check_in: CheckIn, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return check_in.due_at <= now < check_in.closes_at
 
 
 def send_check_in(*, check_in_id) -> str:
@@ -182,6 +178,13 @@ def _choice(field: str, value, choices) -> str:
     return value
 
 
+def _same_answers(answer: CheckInAnswer, given: dict) -> bool:
+    """Is `given` the answer already filed, sent again (scores may come as text)?"""
+    return all(
+        str(getattr(answer, name)).strip() == str(value).strip() for name, value in given.items()
+    )
+
+
 def _yes_no(field: str, value) -> bool:
     if not isinstance(value, bool):
         raise AftercareInvalid(f"{field}: answer yes or no.", field=field)
@@ -212,6 +215,18 @@ def answer_check_in(
     """
     from aftercare.services.alerts import raise_alert
 
+    given = {
+        "soreness": soreness,
+        "pain": pain,
+        "bruising": bruising,
+        "fatigue": fatigue,
+        "trend": trend,
+        "chest_pain": chest_pain,
+        "short_of_breath": short_of_breath,
+        "infection_signs": infection_signs,
+        "nerve_symptoms": nerve_symptoms,
+        "comments": (comments or "").strip(),
+    }
     check_in = (
         CheckIn.objects.select_for_update(of=("self",))
         .select_related("patient", "organization", "clinic", "session")
@@ -229,6 +244,8 @@ def answer_check_in(
     earlier = CheckInAnswer.objects.filter(check_in=check_in).first()
     if earlier is not None:
         if submission_key is not None and earlier.submission_key == submission_key:
+            if not _same_answers(earlier, given):
+                raise SubmissionKeyReused()
             return earlier
         local = timezone.localtime(earlier.answered_at, check_in.clinic.zone)
         raise CheckInAlreadyAnswered(

@@ -212,7 +212,7 @@ def add_exercise(
     )
     if submission_key is not None:
         earlier = PlanExercise.objects.filter(
-            organization_id=plan.organization_id, plan=plan, submission_key=submission_key
+            organization_id=plan.organization_id, submission_key=submission_key
         ).first()
         if earlier is not None:
             if _exercise_details(earlier) != _exercise_details(exercise):

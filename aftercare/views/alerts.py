@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from aftercare import selectors, services
 from aftercare.forms import AcknowledgeForm, ResolveForm
-from aftercare.models import Alert
+from aftercare.models import Alert, AlertLevel
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
 from clinics.selectors import current_clinic
@@ -75,7 +75,7 @@ def _show(request, alert: Alert, *, acknowledge_form=None, resolve_form=None, st
             patient=alert.patient,
             part=RecordPart.CHECK_IN,
             via=ReadVia.PAGE,
-            item=view.answer.pk,
+            item=view.answer,
         )
     return render(
         request,
@@ -102,7 +102,13 @@ def acknowledge(request, alert: Alert):
         except FasciaError as error:
             show_error(form, error)
         else:
-            messages.success(request, "Acknowledged: the escalation clock has stopped.")
+            escalating = alert.level == AlertLevel.URGENT and alert.escalated_at is None
+            messages.success(
+                request,
+                "Acknowledged: the escalation clock has stopped."
+                if escalating
+                else "Acknowledged.",
+            )
             return redirect("aftercare:alert", alert.pk)
     return _show(request, alert, acknowledge_form=form, status=400)
 

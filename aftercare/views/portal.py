@@ -10,7 +10,8 @@ from django.views.decorators.http import require_safe
 from aftercare import selectors, services
 from aftercare.exceptions import CheckInAlreadyAnswered, CheckInLinkInvalid
 from aftercare.forms import CheckInForm
-from aftercare.models import AftercarePlan, CheckIn, Triage
+from aftercare.models import AftercarePlan, CheckIn
+from aftercare.next_steps import next_steps
 from clinics import access
 from clinics.exceptions import FasciaError
 from patients.forms import show_error
@@ -50,7 +51,7 @@ def _own_check_in(request, check_in_id) -> CheckIn:
 def check_in(request, patient, check_in_id):
     check_in = _own_check_in(request, check_in_id)
     answer = selectors.answer_to(request.user, check_in)
-    if answer is not None or not services.is_open(check_in):
+    if answer is not None or not check_in.is_open:
         return _outcome(request, check_in, answer)
     if request.method != "POST":
         return _form(request, check_in, CheckInForm())
@@ -86,8 +87,7 @@ def _outcome(request, check_in: CheckIn, answer):
             "check_in": check_in,
             "clinic": check_in.clinic,
             "answer": answer,
-            "emergency": answer is not None and answer.triage == Triage.URGENT,
-            "alerted": answer is not None and answer.triage == Triage.ALERT,
+            "steps": next_steps(answer, check_in) if answer is not None else None,
             "not_yet": answer is None and check_in.due_at > timezone.now(),
         },
     )

@@ -6,9 +6,11 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import User
 from clinics import access
@@ -16,7 +18,9 @@ from clinics.exceptions import FasciaError
 from patients import selectors, services
 from patients.exceptions import InvitationInvalid
 from patients.forms import ChoosePasswordForm, HealthChangeForm, show_error
-from patients.models import Intake, Patient
+from patients.models import Intake, Patient, ReadVia, RecordPart
+from patients.own_record import as_json, for_page, own_record
+from patients.panels import render_portal_panels
 from patients.selectors import ConsentState, ScreeningState, portal_records
 from patients.views import clinical
 from patients.views.scope import PORTAL_RECORD, Place, portal_page
@@ -58,6 +62,7 @@ def home(request, patient: Patient):
             "status": status,
             "consents": consents,
             "change_form": HealthChangeForm(),
+            "panels": render_portal_panels(request, patient),
         },
     )
 
@@ -136,6 +141,56 @@ def consent_withdraw(request, patient: Patient, consent_id):
 @require_POST
 def report_change(request, patient: Patient):
     return clinical.report_change(request, Place(patient=patient, portal=True))
+
+
+# What the download holds, for the access log: everything but the chart.
+RECORD_PARTS = (
+    RecordPart.DETAILS,
+    RecordPart.INTAKE,
+    RecordPart.SCREENING,
+    RecordPart.CONSENT,
+    RecordPart.AFTERCARE,
+    RecordPart.CHECK_IN,
+)
+
+
+def _own_record(request, patient: Patient) -> dict:
+    own = own_record(request.user, patient)
+    for part in RECORD_PARTS:
+        services.record_read(reader=request.user, patient=patient, part=part, via=ReadVia.PAGE)
+    return own
+
+
+@portal_page
+@require_safe
+@never_cache
+def record(request, patient: Patient):
+    """The patient's own record on one printable page, with the JSON to download."""
+    clinic = patient.home_clinic
+    own = _own_record(request, patient)
+    return render(
+        request,
+        "patients/portal/record.html",
+        {
+            "patient": patient,
+            "clinic": clinic,
+            "record": own,
+            "parts": for_page(own, clinic.zone),
+        },
+    )
+
+
+@portal_page
+@require_safe
+def record_json(request, patient: Patient):
+    """The patient's own record as a JSON file: dates ISO 8601, times in UTC."""
+    response = HttpResponse(
+        as_json(_own_record(request, patient)), content_type="application/json; charset=utf-8"
+    )
+    filename = f"fascia-record-{patient.local_today():%Y-%m-%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def invitation(request, token: str):

@@ -46,6 +46,7 @@ from sessions.models import (
     RangeOfMotion,
     TreatmentSession,
 )
+from sessions.sections import render_sections
 from sessions.vocabulary import muscles_by_region
 
 ROWS = {
@@ -169,6 +170,7 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
             via=ReadVia.PAGE,
             item=session,
         )
+    context["sections"] = render_sections(request, session)
     return render(request, "sessions/session_detail.html", context, status=status)
 
 

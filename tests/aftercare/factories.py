@@ -123,6 +123,7 @@ def signed_session(patient, *, therapist, starts_at=None, with_plan: bool = True
     With `with_plan`, the therapist wrote additions to the plan first.
     """
     from sessions import services as session_services
+    from sessions.models import Chart
     from tests.patients.factories import tomorrow_at
     from tests.sessions.factories import RISK_MUSCLE, ready_to_needle, site_fields, started_session
 
@@ -137,11 +138,10 @@ def signed_session(patient, *, therapist, starts_at=None, with_plan: bool = True
     session_services.add_needle_site(
         session=session, by=therapist, risk_acknowledged=True, **site_fields(muscle=RISK_MUSCLE)
     )
-    chart = session_services.chart_of(session)
     session_services.save_chart(
         session=session,
         by=therapist,
-        expected_version=chart.version,
+        expected_version=Chart.objects.get(session=session).version,
         needles_inserted=2,
         needles_removed=2,
     )

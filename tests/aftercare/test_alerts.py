@@ -109,6 +109,8 @@ def test_only_clinical_staff_of_the_clinic_act_on_an_alert(world, urgent, who):
     ):
         with pytest.raises(NotPermitted):
             act()
+    with pytest.raises(NotPermitted):  # whatever the note: the role is refused first
+        services.resolve_alert(alert=urgent, by=getattr(world, who), note="")
     urgent.refresh_from_db()
     assert urgent.acknowledged_at is None
     assert not AlertNote.objects.exists()

@@ -19,6 +19,7 @@ from aftercare.exceptions import (
     CheckInClosed,
     CheckInLinkInvalid,
     NotPermitted,
+    SubmissionKeyReused,
 )
 from aftercare.models import Alert, CheckIn, CheckInAnswer, Triage
 from tests.aftercare.factories import answer_when_due, answers, first_check_in, signed_session
@@ -222,6 +223,15 @@ def test_a_double_click_is_one_answer_and_a_second_answer_is_refused(session, pa
         answer_when_due(check_in, by=patient.user, submission_key=uuid.uuid4())
     assert CheckInAnswer.objects.count() == 1
     assert Alert.objects.count() == 1
+
+
+def test_a_retry_that_changed_the_answers_is_refused_not_taken_for_the_first(session, patient):
+    check_in = first_check_in(session)
+    key = uuid.uuid4()
+    answer_when_due(check_in, by=patient.user, submission_key=key)
+    with pytest.raises(SubmissionKeyReused):
+        answer_when_due(check_in, by=patient.user, submission_key=key, chest_pain=True)
+    assert CheckInAnswer.objects.get().chest_pain is False
 
 
 def test_a_check_in_takes_answers_only_while_it_is_open(session, patient):

@@ -128,6 +128,22 @@ def test_chest_pain_shows_the_emergency_advice_and_raises_an_urgent_alert(
     assert Alert.objects.get().level == "urgent"
 
 
+def test_a_warning_sign_thanks_the_patient_and_says_the_clinic_will_call(
+    client_of, session, patient
+):
+    check_in = first_check_in(session)
+    url = reverse("aftercare_portal:check_in", args=[check_in.pk])
+    with time_machine.travel(check_in.due_at, tick=False):
+        response = client_of(patient.user).post(
+            url, {**FORM, "infection_signs": "yes"}, follow=True
+        )
+    shown = text(response)
+    assert "Thank you: your therapist has been told" in shown
+    assert "the clinic will contact you" in shown
+    assert "Get emergency care now" not in shown
+    assert Alert.objects.get().level == "alert"
+
+
 def test_a_missing_or_out_of_range_answer_is_named_on_the_form(client_of, session, patient):
     check_in = first_check_in(session)
     url = reverse("aftercare_portal:check_in", args=[check_in.pk])
@@ -175,7 +191,8 @@ def test_the_therapist_reads_the_answers_and_acknowledges(world, client_of, urge
     page = client.get(reverse("aftercare:alert", args=[urgent.pk]))
     assert "Chest pain" in text(page)
     assert "Sharp on the left" in text(page)
-    assert RecordRead.objects.filter(reader=world.therapist, part="check_in").exists()
+    read = RecordRead.objects.get(reader=world.therapist, part="check_in")
+    assert read.item_id == CheckInAnswer.objects.get().pk
     response = client.post(
         reverse("aftercare:acknowledge", args=[urgent.pk]), {"note": "Calling"}, follow=True
     )
@@ -208,3 +225,189 @@ def test_the_front_desk_sees_that_an_alert_exists_not_why(world, client_of, urge
     urgent.refresh_from_db()
     assert urgent.acknowledged_at is None
     assert not AlertNote.objects.exists()
+
+
+# --- The plan, on the clinic's side -----------------------------------------------
+
+
+@pytest.fixture
+def started(world, patient):
+    from tests.patients.factories import tomorrow_at
+    from tests.sessions.factories import ready_to_needle, started_session
+
+    ready_to_needle(patient, by=world.therapist)
+    return started_session(
+        patient=patient, therapist=world.therapist, starts_at=tomorrow_at(9, clinic=world.kelowna)
+    )
+
+
+def test_the_therapist_writes_the_aftercare_and_previews_it_before_signing(
+    world, client_of, started
+):
+    from sessions import services as session_services
+    from tests.sessions.factories import RISK_MUSCLE, site_fields
+
+    session_services.add_needle_site(
+        session=started,
+        by=world.therapist,
+        risk_acknowledged=True,
+        **site_fields(muscle=RISK_MUSCLE),
+    )
+    client = client_of(world.therapist)
+    session_page = text(client.get(reverse("sessions:detail", args=[started.pk])))
+    assert "Write and preview the aftercare" in session_page
+    url = reverse("aftercare:plan", args=[started.pk])
+    response = client.post(
+        url,
+        {
+            "heat_or_ice": "ice",
+            "activity_limits": "No running for two days.",
+            "next_visit": "Friday",
+        },
+        follow=True,
+    )
+    assert "Aftercare saved" in text(response)
+    form = client.get(url).context["exercise_form"]
+    response = client.post(
+        reverse("aftercare:add_exercise", args=[started.pk]),
+        {
+            "name": "Doorway stretch",
+            "sets": "2",
+            "hold_seconds": "30",
+            "frequency": "Three times a day",
+            "submission_key": form["submission_key"].value(),
+        },
+        follow=True,
+    )
+    preview = text(response)
+    assert "Added: Doorway stretch." in preview
+    assert "Preview: what the patient will get" in preview
+    assert "Upper trapezius (left)" in preview
+    assert "Doorway stretch 2 sets, hold 30 seconds, three times a day" in preview
+    assert "Ice, for swelling or bruising" in preview
+    assert "Drink plenty of water" in preview
+    assert "Aftercare" in text(client.get(reverse("sessions:detail", args=[started.pk])))
+
+
+def test_a_bad_exercise_is_shown_on_its_form_with_what_was_typed(world, client_of, started):
+    response = client_of(world.therapist).post(
+        reverse("aftercare:add_exercise", args=[started.pk]),
+        {"name": "Chin tuck", "sets": "50", "frequency": "", "submission_key": ""},
+    )
+    assert response.status_code == 400
+    form = response.context["exercise_form"]
+    assert form.errors["sets"] == ["Ensure this value is less than or equal to 20."]
+    assert form.errors["frequency"] == ["This field is required."]
+    assert 'value="Chin tuck"' in response.content.decode()
+
+
+def test_an_exercise_is_removed_from_the_draft(world, client_of, started):
+    from aftercare.models import PlanExercise
+    from tests.aftercare.factories import draft_plan
+
+    exercise = draft_plan(started, therapist=world.therapist)
+    response = client_of(world.therapist).post(
+        reverse("aftercare:remove_exercise", args=[started.pk, exercise.pk]), follow=True
+    )
+    assert "Removed: Upper trapezius stretch." in text(response)
+    assert not PlanExercise.objects.exists()
+
+
+def test_after_signing_the_page_shows_the_plan_as_issued_and_whether_it_was_read(
+    world, client_of, session, patient
+):
+    services.mark_plan_read(plan=plan_of(session), by=patient.user)
+    page = client_of(world.therapist).get(reverse("aftercare:plan", args=[session.pk]))
+    shown = text(page)
+    assert "The plan as issued" in shown
+    assert "Read" in shown
+    read = RecordRead.objects.get(reader=world.therapist, part="aftercare")
+    assert read.item_id == plan_of(session).pk
+    assert "24 h due" in shown
+    assert "plan_form" not in page.context
+    section = text(client_of(world.therapist).get(reverse("sessions:detail", args=[session.pk])))
+    assert "Read by the patient" in section
+
+
+def test_the_front_desk_does_not_open_the_aftercare(world, client_of, session):
+    response = client_of(world.front_desk).get(reverse("aftercare:plan", args=[session.pk]))
+    assert response.status_code == 403
+    page = text(client_of(world.front_desk).get(reverse("sessions:detail", args=[session.pk])))
+    assert "Upper trapezius stretch" not in page
+
+
+# --- The portal's home, and the patient page --------------------------------------------
+
+
+def test_the_portal_shows_a_due_check_in_and_the_current_plan_first(
+    world, client_of, session, patient
+):
+    check_in = first_check_in(session)
+    with time_machine.travel(check_in.due_at + datetime.timedelta(hours=1), tick=False):
+        home = client_of(patient.user).get(reverse("portal:home"))
+    shown = text(home)
+    assert shown.index("Your 24 h check-in") < shown.index("Your aftercare")
+    assert shown.index("Your aftercare") < shown.index("Before your visit")
+    assert "Read your aftercare" in shown
+    assert "Not read yet" in shown
+    assert "Your sessions" in shown
+    assert reverse("aftercare_portal:check_in", args=[check_in.pk]) in home.content.decode()
+
+
+def test_the_patient_page_draws_the_48_hour_pain_on_the_progress_chart(
+    world, client_of, session, patient
+):
+    from aftercare.models import CheckIn
+
+    check_in = CheckIn.objects.get(session=session, hours_after=48)
+    answer_when_due(check_in, by=patient.user, pain=1)
+    page = client_of(world.therapist).get(reverse("patients:detail", args=[patient.pk]))
+    shown = text(page)
+    assert "2 days after (check-in)" in shown
+    assert "pain 2 days after (check-in) 1/10" in page.content.decode()
+    assert "Plan of" in shown
+
+
+# --- Query budgets: a list never costs a query per row -------------------------------
+
+
+def more_sessions_with_alerts(world, patient, hours):
+    from tests.patients.factories import tomorrow_at
+
+    for hour in hours:
+        session = signed_session(
+            patient, therapist=world.therapist, starts_at=tomorrow_at(hour, clinic=world.kelowna)
+        )
+        answer_when_due(first_check_in(session), by=patient.user, chest_pain=True)
+
+
+def test_the_alert_list_costs_the_same_queries_for_one_alert_or_many(
+    world, client_of, patient, django_assert_max_num_queries
+):
+    more_sessions_with_alerts(world, patient, [9])
+    client = client_of(world.therapist)
+    with django_assert_max_num_queries(15) as one:
+        client.get(reverse("aftercare:alerts"))
+    more_sessions_with_alerts(world, patient, [10, 11, 12])
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get(reverse("aftercare:alerts"))
+    assert text(response).count("Urgent Pat Morgan") == 4
+
+
+def test_the_portal_and_patient_page_cost_the_same_queries_for_one_plan_or_many(
+    world, client_of, patient, django_assert_max_num_queries
+):
+    more_sessions_with_alerts(world, patient, [9])
+    pages = [
+        (client_of(patient.user), reverse("portal:home")),
+        (client_of(world.therapist), reverse("patients:detail", args=[patient.pk])),
+    ]
+    budgets = []
+    for client, url in pages:
+        with django_assert_max_num_queries(60) as one:
+            client.get(url)
+        budgets.append(len(one.captured_queries))
+    more_sessions_with_alerts(world, patient, [10, 11, 12])
+    for (client, url), budget in zip(pages, budgets, strict=True):
+        with django_assert_max_num_queries(budget):
+            assert client.get(url).status_code == 200

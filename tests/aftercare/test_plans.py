@@ -9,7 +9,7 @@ from aftercare.exceptions import AftercareInvalid, NotPermitted, PlanIssued, Sub
 from aftercare.models import AftercarePlan, AftercareTemplate, CheckIn, PlanExercise, PlanRead
 from sessions.exceptions import SessionStateRefused
 from tests.aftercare.factories import draft_plan, plan_of, signed_session
-from tests.patients.factories import tomorrow_at
+from tests.patients.factories import PatientFactory, tomorrow_at
 from tests.sessions.factories import ready_to_needle, started_session
 
 
@@ -158,6 +158,29 @@ def test_exercise_amounts_out_of_range_are_refused_naming_the_field(world, start
     assert refusal.value.field == field
     assert refusal.value.message.startswith(f"{field}: ")
     assert not PlanExercise.objects.exists()
+
+
+def test_an_exercise_key_is_one_exercise_in_the_whole_organisation(world, started, patient):
+    import uuid
+
+    key = uuid.uuid4()
+    services.add_exercise(
+        session=started, by=world.therapist, name="Chin tuck", frequency="Daily", submission_key=key
+    )
+    other = started_session(
+        patient=ready_to_needle(PatientFactory(home_clinic=world.kelowna), by=world.therapist),
+        therapist=world.therapist,
+        starts_at=tomorrow_at(11, clinic=world.kelowna),
+    )
+    with pytest.raises(SubmissionKeyReused):
+        services.add_exercise(
+            session=other,
+            by=world.therapist,
+            name="Chin tuck",
+            frequency="Daily",
+            submission_key=key,
+        )
+    assert PlanExercise.objects.count() == 1
 
 
 def test_an_exercise_is_removed_from_a_draft(world, started):

@@ -24,6 +24,7 @@ anyone remembering. The pages are in tests/patients/test_pages.py.
 import pytest
 from django.contrib import admin
 from django.core import mail
+from django.core.exceptions import FieldDoesNotExist
 from django.urls import reverse
 
 from accounts.models import User
@@ -302,9 +303,12 @@ def patient_lookup(model) -> str | None:
     """The lookup from a row of `model` to the patient whose record it is, read off its rule.
 
     A patient's record reaches its clinic through the patient ("home_clinic",
-    "patient__home_clinic", "response__patient__home_clinic"). Rows of the whole
-    organisation (questionnaires, consent texts, the clinical policy, the access log:
-    no clinic lookup) and clinics and staff roles (a clinic, no patient) have none.
+    "patient__home_clinic", "response__patient__home_clinic"), or through a row
+    that names its patient on the way (a session's chart row: "session__clinic",
+    the session has a patient; an exercise: "plan__clinic", the plan has one).
+    Rows of the whole organisation (questionnaires, consent texts, the clinical
+    policy, the access log, aftercare advice: no clinic lookup) and clinics and
+    staff roles (a clinic, no patient) have none.
     """
     lookup = access.rule_for(model).clinic
     if lookup is None:
@@ -313,9 +317,18 @@ def patient_lookup(model) -> str | None:
     for part in lookup.split("__"):
         if current is Patient:
             return "__".join(path) or "pk"
+        if _names_its_patient(current):
+            return "__".join([*path, "patient"])
         path.append(part)
         current = current._meta.get_field(part).related_model
     return None
+
+
+def _names_its_patient(model) -> bool:
+    try:
+        return model._meta.get_field("patient").related_model is Patient
+    except FieldDoesNotExist:
+        return False
 
 
 PATIENT_RECORDS = {
@@ -469,6 +482,29 @@ FRONT_DESK_ACTIONS = {
     ("patient", "screening-questionnaire", "get"): THEIRS,
     ("patient", "consent-template", "get"): THEIRS,
     ("consent-signature", "withdraw", "post"): THEIRS,
+    # The booking is the front desk's: cancelling or marking a no-show of the
+    # record's session (signed) is refused as for anyone, in tests/sessions.
+    ("session", "cancel", "post"): THEIRS,
+    ("session", "no-show", "post"): THEIRS,
+    **{
+        ("session", action, method): 403  # the chart and its rows are clinical
+        for action, method in (
+            ("start", "post"),
+            ("chart", "get"),
+            ("chart", "patch"),
+            ("chart-template", "post"),
+            ("needle-sites", "post"),
+            ("range-of-motion", "post"),
+            ("pressure-pain-thresholds", "post"),
+            ("adverse-events", "post"),
+            ("sign", "post"),
+            ("addenda", "get"),
+            ("addenda", "post"),
+        )
+    },
+    # An alert the front desk sees exists; acting on it is clinical.
+    ("alert", "acknowledge", "post"): 403,
+    ("alert", "resolve", "post"): 403,
 }
 
 

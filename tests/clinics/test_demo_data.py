@@ -16,8 +16,8 @@ def test_demo_data_is_idempotent_and_proves_isolation(db, settings):
     call_command("demo_data")
     first = counts()
     call_command("demo_data")
-    # 7 staff logins and one patient's portal login (patients.demo)
-    assert counts() == first == [2, 3, 7, 8]
+    # 7 staff logins, one patient's portal login (patients.demo) and three more (aftercare.demo)
+    assert counts() == first == [2, 3, 7, 11]
 
 
 def test_demo_data_is_refused_with_debug_off(db, settings):

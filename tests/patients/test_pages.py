@@ -260,6 +260,9 @@ FRONT_DESK_REFUSED = {
     "patients:screening_new": 403,
     "patients:screening_detail": 404,
     "sessions:review": 404,  # an adverse event is clinical
+    "aftercare:plan": 403,
+    "aftercare:add_exercise": 403,
+    "aftercare:remove_exercise": 404,
 }
 
 
@@ -654,6 +657,7 @@ RECORD_IDS = {
     "alert_id": lambda record: record.aftercare.alert.pk,
     "plan_id": lambda record: record.aftercare.plan.pk,
     "check_in_id": lambda record: record.aftercare.check_in.pk,
+    "exercise_id": lambda record: record.aftercare.exercise.pk,
 }
 
 PORTAL = ("portal:", "aftercare_portal:")

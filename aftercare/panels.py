@@ -1,0 +1,74 @@
+"""Aftercare's parts of other apps' pages: the session page, the staff patient page and the
+portal's home. Each says nothing to a user who may read none of it."""
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from aftercare import selectors
+from aftercare.models import AftercarePlan, Alert
+from clinics import access
+from sessions.models import Status
+
+
+def session_section(request, session) -> str:
+    """On a session's page: the aftercare being written, or the plan issued and its check-ins."""
+    user = request.user
+    if session.status not in (Status.IN_PROGRESS, Status.SIGNED) or not access.can_at(
+        user, "view", AftercarePlan, organization=session.organization, clinic=session.clinic
+    ):
+        return ""
+    plan = selectors.plan_of(user, session)
+    return render_to_string(
+        "aftercare/includes/session_section.html",
+        {
+            "session": session,
+            "plan": plan,
+            "exercises": selectors.exercises_of(user, plan),
+            "check_ins": selectors.check_ins_of_session(user, session)
+            if session.status == Status.SIGNED
+            else [],
+        },
+        request=request,
+    )
+
+
+def patient_panel(request, patient) -> str:
+    """On the staff patient page: the plans issued, whether they were read, and open alerts."""
+    user = request.user
+    if not access.may_use(user, Alert, "view"):
+        return ""
+    alerts = list(
+        access.visible_to(user, Alert.objects.filter(patient=patient, resolved_at__isnull=True))
+    )
+    plans = (
+        list(selectors.plans_of(user, patient)[:10])
+        if access.may_use(user, AftercarePlan, "view")
+        else []
+    )
+    if not alerts and not plans:
+        return ""
+    return render_to_string(
+        "aftercare/includes/patient_panel.html",
+        {"patient": patient, "alerts": alerts, "plans": plans},
+        request=request,
+    )
+
+
+def portal_section(request, patient) -> str:
+    """On the portal's home, first: check-ins to answer, then the current and earlier plans."""
+    user = request.user
+    plans = list(selectors.plans_of(user, patient))
+    check_ins = selectors.open_check_ins(user, patient)
+    if not plans and not check_ins:
+        return ""
+    return render_to_string(
+        "aftercare/includes/portal_section.html",
+        {
+            "patient": patient,
+            "current": plans[0] if plans else None,
+            "earlier": plans[1:],
+            "check_ins": check_ins,
+            "now": timezone.now(),
+        },
+        request=request,
+    )
