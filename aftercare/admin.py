@@ -278,22 +278,7 @@ class CheckInAnswerInline(ChartInline, admin.StackedInline):
     model = CheckInAnswer
     related = ("answered_by",)
     verbose_name = verbose_name_plural = "the patient's answers"
-    fields = [
-        "chest_pain",
-        "short_of_breath",
-        "infection_signs",
-        "nerve_symptoms",
-        "soreness",
-        "pain",
-        "trend",
-        "bruising",
-        "fatigue",
-        "comments",
-        "triage",
-        "triage_reasons",
-        "answered_at",
-        "answered_by",
-    ]
+    fields = [*CheckInAnswer.ANSWERS, "triage", "triage_reasons", "answered_at", "answered_by"]
 
 
 @admin.register(CheckIn)

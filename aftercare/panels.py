@@ -7,6 +7,8 @@ from django.utils import timezone
 from aftercare import selectors
 from aftercare.models import AftercarePlan, Alert
 from clinics import access
+from patients.models import ReadVia, RecordPart
+from patients.services import record_read
 from sessions.models import Status
 
 
@@ -18,15 +20,20 @@ def session_section(request, session) -> str:
     ):
         return ""
     plan = selectors.plan_of(user, session)
+    check_ins = (
+        selectors.check_ins_of_session(user, session) if session.status == Status.SIGNED else []
+    )
+    if any(getattr(check_in, "answer", None) for check_in in check_ins):
+        record_read(
+            reader=user, patient=session.patient, part=RecordPart.CHECK_IN, via=ReadVia.PAGE
+        )
     return render_to_string(
         "aftercare/includes/session_section.html",
         {
             "session": session,
             "plan": plan,
             "exercises": selectors.exercises_of(user, plan),
-            "check_ins": selectors.check_ins_of_session(user, session)
-            if session.status == Status.SIGNED
-            else [],
+            "check_ins": check_ins,
         },
         request=request,
     )

@@ -57,7 +57,7 @@ def open_check_ins(user, patient) -> list[CheckIn]:
     return list(
         access.visible_to(user, CheckIn.objects.filter(patient=patient))
         .filter(due_at__lte=now, closes_at__gt=now, answer__isnull=True)
-        .select_related("clinic")
+        .select_related("clinic", "session")
         .order_by("due_at")
     )
 
@@ -71,11 +71,11 @@ def alerts_at(user, clinic: Clinic) -> QuerySet:
     )
 
 
-def open_alert_count(user) -> dict[str, int]:
-    """Open alerts the user can see, by level, urgent ones counted until acknowledged: the
-    header's reminder of what needs someone now."""
+def open_alert_count(user, clinic: Clinic) -> dict[str, int]:
+    """Open alerts at `clinic` the user can see, by level, urgent ones counted until
+    acknowledged: the header's reminder of what needs someone now, as the list shows it."""
     counts = {"urgent": 0, "alert": 0}
-    rows = access.visible_to(user, Alert.objects.filter(resolved_at__isnull=True))
+    rows = access.visible_to(user, Alert.objects.filter(clinic=clinic, resolved_at__isnull=True))
     for level, acknowledged in rows.values_list("level", "acknowledged_at").order_by():
         if level == "alert" or acknowledged is None:
             counts[level] += 1
@@ -158,12 +158,18 @@ def check_ins_of_session(user, session) -> list[CheckIn]:
 
 OUTCOME_HOURS = 48
 """The check-in whose pain score is the session's outcome on the progress chart."""
+OUTCOME_WINDOW = (24, 72)
+"""Only a check-in between these hours counts as "2 days after"; none, no point."""
 
 
 def pain_after_check_in(user, sessions) -> dict:
     """{session id: the pain the patient reported at the check-in nearest 48 h} (one query)."""
     answers = access.visible_to(
-        user, CheckInAnswer.objects.filter(check_in__session__in=list(sessions))
+        user,
+        CheckInAnswer.objects.filter(
+            check_in__session__in=list(sessions),
+            check_in__hours_after__range=OUTCOME_WINDOW,
+        ),
     ).values_list("check_in__session_id", "check_in__hours_after", "pain")
     nearest: dict = {}
     for session_id, hours, pain in answers:

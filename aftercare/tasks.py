@@ -41,10 +41,10 @@ def send_check_in(check_in_id: str) -> str:
 
 
 @task
-def notify_alert(alert_id: str) -> str:
+def notify_alert(alert_id: str, attempt: int = 1) -> str:
     from aftercare.services import alerts
 
-    return alerts.notify_alert(alert_id=alert_id)
+    return alerts.notify_alert(alert_id=alert_id, attempt=attempt)
 
 
 @task

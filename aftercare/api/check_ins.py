@@ -58,22 +58,7 @@ def with_status(queryset, now):
 class CheckInAnswerSerializer(serializers.ModelSerializer):
     class Meta:
         model = CheckInAnswer
-        fields = [
-            "id",
-            "answered_at",
-            "chest_pain",
-            "short_of_breath",
-            "infection_signs",
-            "nerve_symptoms",
-            "soreness",
-            "pain",
-            "trend",
-            "bruising",
-            "fatigue",
-            "comments",
-            "triage",
-            "triage_reasons",
-        ]
+        fields = ["id", "answered_at", *CheckInAnswer.ANSWERS, "triage", "triage_reasons"]
         read_only_fields = fields
 
 

@@ -132,6 +132,20 @@ class CheckInAnswer(models.Model):
     triage_reasons = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     submission_key = models.UUIDField(null=True, blank=True, editable=False)
 
+    ANSWERS = (
+        "chest_pain",
+        "short_of_breath",
+        "infection_signs",
+        "nerve_symptoms",
+        "soreness",
+        "pain",
+        "trend",
+        "bruising",
+        "fatigue",
+        "comments",
+    )
+    """What the patient answers, red flags first, as the form asks it."""
+
     class Meta:
         verbose_name = "check-in answer"
         constraints = [

@@ -57,13 +57,31 @@ def _link(alert: Alert) -> str:
     return settings.FASCIA_BASE_URL + reverse("aftercare:alert", args=[alert.pk])
 
 
-def notify_alert(*, alert_id) -> str:
-    """E-mail the treating therapist that an alert waits (no clinical detail in the e-mail)."""
+NOTIFY_ATTEMPTS = 6
+
+
+def notify_alert(*, alert_id, attempt: int = 1) -> str:
+    """E-mail the treating therapist that an alert waits (no clinical detail in the e-mail).
+
+    A therapist without an active login and address is replaced by the
+    clinic's managers. A refused e-mail is tried again, up to NOTIFY_ATTEMPTS
+    times; the alert is on the clinic's list whatever happens, and an urgent
+    one is escalated when nobody acknowledges it.
+    """
     alert = Alert.objects.select_related("therapist", "clinic").filter(pk=alert_id).first()
     if alert is None:
         return "gone"
-    if not alert.therapist.email or not alert.therapist.is_active:
-        return "no address"
+    if alert.acknowledged_at is not None:
+        return "already acknowledged"
+    therapist = alert.therapist
+    recipients = (
+        [therapist.email]
+        if therapist.is_active and therapist.email
+        else [user.email for user in managers_of(alert)]
+    )
+    if not recipients:
+        logger.error("alert %s: nobody to tell", alert.pk)
+        return "nobody to tell"
     try:
         send_mail(
             subject=f"[Fascia] {'URGENT: ' if alert.level == AlertLevel.URGENT else ''}"
@@ -72,12 +90,18 @@ def notify_alert(*, alert_id) -> str:
                 "aftercare/email/alert.txt", {"alert": alert, "link": _link(alert)}
             ),
             from_email=None,
-            recipient_list=[alert.therapist.email],
+            recipient_list=recipients,
         )
     except (smtplib.SMTPException, OSError):
-        # The alert is on the clinic's list regardless, and an urgent one is escalated
-        # when nobody acknowledges it.
-        logger.exception("alert %s could not be e-mailed to the therapist", alert.pk)
+        logger.exception("alert %s could not be e-mailed (attempt %s)", alert.pk, attempt)
+        if attempt < NOTIFY_ATTEMPTS:
+            tasks.run_at(
+                tasks.notify_alert,
+                timezone.now() + ESCALATION_RETRY,
+                alert_id=str(alert.pk),
+                attempt=attempt + 1,
+            )
+            return "failed, will retry"
         return "failed"
     return "sent"
 
@@ -112,6 +136,13 @@ def acknowledge_alert(*, alert: Alert, by, note: str = "") -> Alert:
     alert = _locked(alert, by, "acknowledge")
     note = _clean_note(note)
     if alert.acknowledged_at is not None:
+        if note:  # someone else was first: say so rather than drop the note
+            local = timezone.localtime(alert.acknowledged_at, alert.clinic.zone)
+            raise AlertStateRefused(
+                f"{alert.acknowledged_by.get_full_name()} acknowledged this alert at "
+                f"{local:%H:%M}. Add what you did when you resolve it.",
+                field="note",
+            )
         return alert
     alert.acknowledged_at, alert.acknowledged_by = timezone.now(), by
     alert.save(update_fields=["acknowledged_at", "acknowledged_by"])
@@ -171,7 +202,12 @@ def escalate_alert(*, alert_id) -> str:
             .first()
         )
         if alert is None:
-            return "busy or gone"
+            if not Alert.objects.filter(pk=alert_id).exists():
+                return "gone"
+            tasks.run_at(
+                tasks.escalate_alert, timezone.now() + ESCALATION_RETRY, alert_id=str(alert_id)
+            )
+            return "busy: will look again"
         if alert.level != AlertLevel.URGENT or alert.escalated_at is not None:
             return "nothing to escalate"
         if alert.acknowledged_at is not None:

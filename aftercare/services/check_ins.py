@@ -38,11 +38,30 @@ RETRY_AFTER = [timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2)]
 LINK_SALT = "aftercare.check-in-link"
 
 
+BUSY_RETRY = timedelta(minutes=1)
+"""When another worker or the patient's answer holds the row, look again after this."""
+
+
 def schedule_check_ins(*, session: TreatmentSession, signed_at: datetime) -> list[CheckIn]:
-    """Create the session's check-ins at the organisation's hours; e-mail each when due."""
+    """Create the session's check-ins at the organisation's hours; e-mail each when due.
+
+    The hours count from the end of the session, when the needles came out:
+    soreness and the red flags run on that clock, not on when the chart was
+    signed. Each check-in is open OPEN_FOR from its time. A chart signed late
+    asks at once the latest check-in still open (until it would have closed),
+    and the ones to come at their times; the others are not asked at all.
+    """
+    times = [
+        (hours, session.ends_at + timedelta(hours=hours))
+        for hours in settings_of(session.organization).check_in_hours
+    ]
+    still_open = [
+        (hours, due_at) for hours, due_at in times if due_at <= signed_at < due_at + OPEN_FOR
+    ]
+    asked = [(*still_open[-1], signed_at)] if still_open else []
+    asked += [(hours, due_at, due_at) for hours, due_at in times if due_at > signed_at]
     check_ins = []
-    for hours in settings_of(session.organization).check_in_hours:
-        due_at = signed_at + timedelta(hours=hours)
+    for hours, natural, due_at in asked:
         check_in, _ = CheckIn.objects.get_or_create(
             organization_id=session.organization_id,
             session=session,
@@ -51,12 +70,19 @@ def schedule_check_ins(*, session: TreatmentSession, signed_at: datetime) -> lis
                 "clinic_id": session.clinic_id,
                 "patient_id": session.patient_id,
                 "due_at": due_at,
-                "closes_at": due_at + OPEN_FOR,
+                "closes_at": natural + OPEN_FOR,
             },
         )
         tasks.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
         check_ins.append(check_in)
     return check_ins
+
+
+def hours_since_session(check_in: CheckIn, now: datetime) -> int:
+    """How long after the session the patient answers: the triage reads this, since a
+    check-in stays open for days after its nominal hour."""
+    elapsed = int((now - check_in.session.ends_at).total_seconds() // 3600)
+    return max(check_in.hours_after, elapsed)
 
 
 def link_to(check_in: CheckIn) -> str:
@@ -110,9 +136,12 @@ def send_check_in(*, check_in_id) -> str:
             .filter(pk=check_in_id)
             .first()
         )
-        if check_in is None:
-            return "busy or gone"
         now = timezone.now()
+        if check_in is None:
+            if not CheckIn.objects.filter(pk=check_in_id).exists():
+                return "gone"
+            tasks.run_at(tasks.send_check_in, now + BUSY_RETRY, check_in_id=str(check_in_id))
+            return "busy: will look again"
         if check_in.sent_at is not None:
             return "already sent"
         if CheckInAnswer.objects.filter(check_in=check_in).exists():
@@ -122,10 +151,18 @@ def send_check_in(*, check_in_id) -> str:
         if now < check_in.due_at:
             tasks.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
             return "not due yet"
-        if not check_in.patient.email:
-            check_in.last_send_error = "The patient's record has no e-mail address."
+        if check_in.next_attempt_at is not None and now < check_in.next_attempt_at:
+            return "waiting to try again"  # the job queued for that time sends it
+        if not check_in.patient.email or check_in.patient.user_id is None:
+            # The link asks for the patient's login: without one, nobody can answer.
+            check_in.last_send_error = (
+                "The patient's record has no e-mail address: call them."
+                if not check_in.patient.email
+                else "The patient has no portal login to answer with: call them, or invite "
+                "them to the portal."
+            )
             check_in.save(update_fields=["last_send_error"])
-            return "no address"
+            return "cannot be answered by e-mail"
         check_in.send_attempts += 1
         try:
             send_mail(
@@ -216,15 +253,15 @@ def answer_check_in(
     from aftercare.services.alerts import raise_alert
 
     given = {
-        "soreness": soreness,
-        "pain": pain,
-        "bruising": bruising,
-        "fatigue": fatigue,
-        "trend": trend,
         "chest_pain": chest_pain,
         "short_of_breath": short_of_breath,
         "infection_signs": infection_signs,
         "nerve_symptoms": nerve_symptoms,
+        "soreness": soreness,
+        "pain": pain,
+        "trend": trend,
+        "bruising": bruising,
+        "fatigue": fatigue,
         "comments": (comments or "").strip(),
     }
     check_in = (
@@ -232,13 +269,19 @@ def answer_check_in(
         .select_related("patient", "organization", "clinic", "session")
         .get(pk=check_in.pk)
     )
-    if not access.can(by, "view", check_in) or not access.can_at(
-        by,
-        "add",
-        CheckInAnswer,
-        organization=check_in.organization,
-        clinic=check_in.clinic,
-        owner=check_in.patient.user,
+    # The answers are the patient's own evidence: no role, not even the platform
+    # operator's, answers for them.
+    if (
+        check_in.patient.user_id != by.pk
+        or not access.can(by, "view", check_in)
+        or not access.can_at(
+            by,
+            "add",
+            CheckInAnswer,
+            organization=check_in.organization,
+            clinic=check_in.clinic,
+            owner=check_in.patient.user,
+        )
     ):
         raise NotPermitted("Only the patient answers their check-in.")
     earlier = CheckInAnswer.objects.filter(check_in=check_in).first()
@@ -272,7 +315,7 @@ def answer_check_in(
         short_of_breath=_yes_no("short_of_breath", short_of_breath),
         infection_signs=_yes_no("infection_signs", infection_signs),
         nerve_symptoms=_yes_no("nerve_symptoms", nerve_symptoms),
-        hours_after=check_in.hours_after,
+        hours_after=hours_since_session(check_in, now),
     )
     bruising = _choice("bruising", bruising, Bruising)
     fatigue = _choice("fatigue", fatigue, Fatigue)

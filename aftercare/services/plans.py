@@ -4,6 +4,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from aftercare import defaults
@@ -224,7 +225,8 @@ def add_exercise(
         field, messages = next(iter(error.message_dict.items()))
         raise AftercareInvalid(f"{field}: {messages[0]}", field=field) from None
     _check_length("notes", exercise.notes)
-    exercise.position = plan.exercises.count()
+    last = plan.exercises.aggregate(last=Max("position"))["last"]
+    exercise.position = 0 if last is None else last + 1
     exercise.save()
     plan.updated_at, plan.updated_by = timezone.now(), by
     plan.save(update_fields=["updated_at", "updated_by"])
@@ -294,8 +296,12 @@ def issue_plan(*, session: TreatmentSession, by) -> AftercarePlan:
 def mark_plan_read(*, plan: AftercarePlan, by) -> PlanRead:
     """The patient says they have read the plan. Only the first time is kept."""
     plan = AftercarePlan.objects.select_related("patient").get(pk=plan.pk)
-    if not access.can(by, "view", plan) or not access.can_at(
-        by, "add", PlanRead, organization=plan.organization, owner=plan.patient.user
+    if (
+        plan.patient.user_id != by.pk
+        or not access.can(by, "view", plan)
+        or not access.can_at(
+            by, "add", PlanRead, organization=plan.organization, owner=plan.patient.user
+        )
     ):
         raise NotPermitted("Only the patient marks their aftercare plan as read.")
     if not plan.is_issued:

@@ -1,10 +1,11 @@
-"""The header's link to the clinic's check-in alerts, with how many urgent ones are open."""
+"""The header's link to the current clinic's check-in alerts, with how many urgent ones wait."""
 
 from django import template
 
 from aftercare import selectors
 from aftercare.models import Alert
 from clinics import access
+from clinics.selectors import current_clinic
 
 register = template.Library()
 
@@ -17,4 +18,7 @@ def aftercare_navigation(context) -> dict:
         return {}
     if not access.may_use(user, Alert, "view"):
         return {}
-    return {"alerts": True, **selectors.open_alert_count(user)}
+    clinic = current_clinic(request)
+    if clinic is None:
+        return {"alerts": True}
+    return {"alerts": True, **selectors.open_alert_count(user, clinic)}

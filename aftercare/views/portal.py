@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 from aftercare import selectors, services
 from aftercare.exceptions import CheckInAlreadyAnswered, CheckInLinkInvalid
 from aftercare.forms import CheckInForm
-from aftercare.models import AftercarePlan, CheckIn
+from aftercare.models import AftercarePlan, CheckIn, PlanStatus
 from aftercare.next_steps import next_steps
 from clinics import access
 from clinics.exceptions import FasciaError
@@ -94,9 +94,10 @@ def _outcome(request, check_in: CheckIn, answer):
 
 
 def _own_plan(request, plan_id) -> AftercarePlan:
-    mine = AftercarePlan.objects.filter(patient__user=request.user).select_related(
-        "session__therapist", "session__clinic", "read"
-    )
+    # Issued only: a login that is also staff must not see its own draft here.
+    mine = AftercarePlan.objects.filter(
+        patient__user=request.user, status=PlanStatus.ISSUED
+    ).select_related("session__therapist", "session__clinic", "read")
     return get_object_or_404(access.visible_to(request.user, mine), pk=plan_id)
 
 

@@ -81,11 +81,37 @@ def test_a_failed_escalation_is_tried_again(world, urgent, settings):
     assert len(mail.outbox) == 1
 
 
-def test_acknowledging_twice_is_one_acknowledgement(world, urgent):
+def test_acknowledging_twice_is_one_acknowledgement_and_a_late_note_is_not_dropped(world, urgent):
     first = services.acknowledge_alert(alert=urgent, by=world.therapist, note="Calling now")
     again = services.acknowledge_alert(alert=urgent, by=world.manager)
     assert first.acknowledged_by == again.acknowledged_by == world.therapist
+    with pytest.raises(AlertStateRefused, match="acknowledged this alert at") as refusal:
+        services.acknowledge_alert(alert=urgent, by=world.manager, note="In A&E now")
+    assert refusal.value.field == "note"
     assert list(AlertNote.objects.values_list("kind", "text")) == [("acknowledged", "Calling now")]
+
+
+def test_the_therapist_is_told_at_once_and_again_when_the_mail_server_was_down(
+    world, patient, settings, django_capture_on_commit_callbacks
+):
+    session = signed_session(patient, therapist=world.therapist)
+    working = settings.MAILERS
+    settings.MAILERS = {"default": {"BACKEND": "tests.aftercare.test_check_ins.RefusingBackend"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        answer_when_due(first_check_in(session), by=patient.user, infection_signs=True)
+    alert = Alert.objects.get()
+    settings.MAILERS = working
+    assert services.notify_alert(alert_id=alert.pk, attempt=2) == "sent"
+    assert [m.to for m in mail.outbox] == [[world.therapist.email]]
+
+
+def test_an_alert_for_a_therapist_who_left_goes_to_the_clinic_manager(world, patient):
+    session = signed_session(patient, therapist=world.therapist)
+    answer_when_due(first_check_in(session), by=patient.user, infection_signs=True)
+    world.therapist.is_active = False
+    world.therapist.save(update_fields=["is_active"])
+    assert services.notify_alert(alert_id=Alert.objects.get().pk) == "sent"
+    assert [m.to for m in mail.outbox] == [[world.manager.email]]
 
 
 def test_resolving_needs_a_note_and_acknowledges_too(world, urgent):

@@ -47,7 +47,7 @@ def catch_up_at(moment):
         return tasks.catch_up.enqueue().return_value
 
 
-def test_check_ins_fall_due_at_the_organisations_hours_after_signing(world, patient):
+def test_check_ins_fall_due_at_the_organisations_hours_after_the_session(world, patient):
     services.save_settings(
         organization=world.organization,
         by=world.org_admin,
@@ -56,12 +56,46 @@ def test_check_ins_fall_due_at_the_organisations_hours_after_signing(world, pati
     )
     session = signed_session(patient, therapist=world.therapist)
     due = CheckIn.objects.filter(session=session).order_by("due_at")
-    assert [(c.hours_after, c.due_at - session.signed_at) for c in due] == [
+    assert [(c.hours_after, c.due_at - session.ends_at) for c in due] == [
         (6, 6 * HOUR),
         (24, 24 * HOUR),
         (72, 72 * HOUR),
     ]
     assert all(c.closes_at == c.due_at + services.OPEN_FOR for c in due)
+
+
+def test_a_chart_signed_late_asks_once_at_signing_then_at_the_times_still_to_come(world, patient):
+    from sessions import services as session_services
+    from tests.patients.factories import tomorrow_at
+    from tests.sessions.factories import ready_to_needle, started_session
+
+    ready_to_needle(patient, by=world.therapist)
+    session = started_session(
+        patient=patient, therapist=world.therapist, starts_at=tomorrow_at(9, clinic=world.kelowna)
+    )
+    # The chart is signed 50 hours after the session ended.
+    with time_machine.travel(session.ends_at + 50 * HOUR, tick=False):
+        session = session_services.sign_session(session=session, by=world.therapist)
+    due = CheckIn.objects.filter(session=session).order_by("due_at")
+    assert [(c.hours_after, c.due_at, c.closes_at) for c in due] == [
+        # Asked at once, open as long as it would have been; the 24 h one is not asked.
+        (48, session.signed_at, session.ends_at + 48 * HOUR + services.OPEN_FOR),
+        (72, session.ends_at + 72 * HOUR, session.ends_at + 72 * HOUR + services.OPEN_FOR),
+    ]
+
+
+def test_a_chart_signed_after_every_check_in_closed_asks_nothing(world, patient):
+    from sessions import services as session_services
+    from tests.patients.factories import tomorrow_at
+    from tests.sessions.factories import ready_to_needle, started_session
+
+    ready_to_needle(patient, by=world.therapist)
+    session = started_session(
+        patient=patient, therapist=world.therapist, starts_at=tomorrow_at(9, clinic=world.kelowna)
+    )
+    with time_machine.travel(session.ends_at + 72 * HOUR + services.OPEN_FOR, tick=False):
+        session_services.sign_session(session=session, by=world.therapist)
+    assert not CheckIn.objects.filter(session=session).exists()
 
 
 def test_nothing_is_sent_before_it_is_due(session):
@@ -101,6 +135,8 @@ def test_a_check_in_that_could_not_be_emailed_stays_due_and_is_retried(session, 
     assert "mail server down" in check_in.last_send_error
     # Not before the retry time; then, with the server back, once.
     assert catch_up_at(check_in.due_at + datetime.timedelta(minutes=4))["check_ins_sent"] == 0
+    with time_machine.travel(check_in.due_at + datetime.timedelta(minutes=4), tick=False):
+        assert services.send_check_in(check_in_id=check_in.pk) == "waiting to try again"
     settings.MAILERS = working
     assert catch_up_at(check_in.due_at + datetime.timedelta(minutes=5))["check_ins_sent"] == 1
     assert catch_up_at(check_in.due_at + datetime.timedelta(minutes=10))["check_ins_sent"] == 0
@@ -203,6 +239,36 @@ def test_chest_pain_raises_an_urgent_alert_for_the_treating_therapist(
     assert [m.to for m in mail.outbox] == [[world.therapist.email]]
     assert mail.outbox[0].subject.startswith("[Fascia] URGENT")
     assert patient.last_name not in mail.outbox[0].body
+
+
+def test_an_answer_is_triaged_at_the_hours_since_the_session_not_its_nominal_ones(session, patient):
+    late = first_check_in(session)  # the 24 h check-in, answered on its last day
+    answer_when_due(late, by=patient.user, after=60 * HOUR, soreness=6, trend="worse")
+    assert Alert.objects.get().level == "alert"
+    assert CheckInAnswer.objects.get().triage_reasons == [
+        "Getting worse at 84 h",
+        "Soreness still 6/10 at 84 h",
+    ]
+
+
+def test_nobody_but_the_patient_answers_not_even_the_platform_operator(session):
+    from tests.accounts.factories import UserFactory
+
+    operator = UserFactory(is_superuser=True, is_staff=True)
+    with pytest.raises(NotPermitted):
+        answer_when_due(first_check_in(session), by=operator)
+    assert not CheckInAnswer.objects.exists()
+
+
+def test_a_patient_without_a_portal_login_is_not_sent_a_link_they_cannot_use(session, patient):
+    patient.user = None
+    patient.save(update_fields=["user"])
+    check_in = first_check_in(session)
+    assert catch_up_at(check_in.due_at)["check_ins_sent"] == 0
+    check_in.refresh_from_db()
+    assert check_in.sent_at is None
+    assert "no portal login" in check_in.last_send_error
+    assert mail.outbox == []
 
 
 def test_soreness_still_high_at_72_hours_raises_an_alert(session, patient):

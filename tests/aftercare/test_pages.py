@@ -346,7 +346,7 @@ def test_the_portal_shows_a_due_check_in_and_the_current_plan_first(
     with time_machine.travel(check_in.due_at + datetime.timedelta(hours=1), tick=False):
         home = client_of(patient.user).get(reverse("portal:home"))
     shown = text(home)
-    assert shown.index("Your 24 h check-in") < shown.index("Your aftercare")
+    assert shown.index("Your check-in after your session") < shown.index("Your aftercare")
     assert shown.index("Your aftercare") < shown.index("Before your visit")
     assert "Read your aftercare" in shown
     assert "Not read yet" in shown

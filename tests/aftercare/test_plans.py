@@ -183,6 +183,14 @@ def test_an_exercise_key_is_one_exercise_in_the_whole_organisation(world, starte
     assert PlanExercise.objects.count() == 1
 
 
+def test_exercises_keep_their_order_after_one_is_removed(world, started):
+    first = services.add_exercise(session=started, by=world.therapist, name="A", frequency="Daily")
+    services.add_exercise(session=started, by=world.therapist, name="B", frequency="Daily")
+    services.remove_exercise(exercise=first, by=world.therapist)
+    services.add_exercise(session=started, by=world.therapist, name="C", frequency="Daily")
+    assert list(PlanExercise.objects.values_list("name", "position")) == [("B", 1), ("C", 2)]
+
+
 def test_an_exercise_is_removed_from_a_draft(world, started):
     exercise = draft_plan(started, therapist=world.therapist)
     services.remove_exercise(exercise=exercise, by=world.therapist)
