@@ -11,6 +11,8 @@ answers is written in the access log.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.utils import timezone
 
 from aftercare import services
 from aftercare.models import (
@@ -216,8 +218,29 @@ class PlanReadInline(RowsInline):
     fields = ["read_at", "read_by"]
 
 
+class OnTheClinicsClock:
+    """A row's page shows its times as its clinic reads them: each site keeps its own
+    timezone, and the lists say "(clinic time)" beside theirs."""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        row = self.get_object(request, unquote(object_id))
+        if row is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        zone = row.clinic.zone
+        extra_context = {
+            **(extra_context or {}),
+            "subtitle": f"Times in {zone.key}, the clinic's time",
+        }
+        with timezone.override(zone):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # inside the override: the template reads the clock
+        return response
+
+
 @admin.register(AftercarePlan)
 class AftercarePlanAdmin(
+    OnTheClinicsClock,
     AftercareReadsMixin,
     EventHistoryMixin,
     ReadOnlyMixin,
@@ -283,6 +306,7 @@ class CheckInAnswerInline(ChartInline, admin.StackedInline):
 
 @admin.register(CheckIn)
 class CheckInAdmin(
+    OnTheClinicsClock,
     AftercareReadsMixin,
     EventHistoryMixin,
     ReadOnlyMixin,
@@ -294,7 +318,7 @@ class CheckInAdmin(
     read_part = RecordPart.CHECK_IN
     logs_history = False  # the e-mails' history, not the answers
     inlines = [CheckInAnswerInline]
-    list_display = ["due", "hours_after", "patient", "clinic", "sent_at", "answered"]
+    list_display = ["due", "hours_after", "patient", "clinic", "sent", "answered"]
     list_filter = [("clinic", admin.RelatedOnlyFieldListFilter), "hours_after"]
     list_select_related = ["patient", "clinic", "answer"]
     search_fields = ["patient__first_name", "patient__last_name"]
@@ -311,6 +335,10 @@ class CheckInAdmin(
     @admin.display(description="due (clinic time)", ordering="due_at")
     def due(self, check_in: CheckIn) -> str:
         return on_clinic_clock(check_in.due_at, check_in.clinic)
+
+    @admin.display(description="e-mailed (clinic time)", ordering="sent_at")
+    def sent(self, check_in: CheckIn) -> str:
+        return on_clinic_clock(check_in.sent_at, check_in.clinic) if check_in.sent_at else "-"
 
     @admin.display(description="closes (clinic time)")
     def closes(self, check_in: CheckIn) -> str:
@@ -392,7 +420,7 @@ class AlertForm(SavedByServiceForm):
 
 
 @admin.register(Alert)
-class AlertAdmin(ServiceAdmin):
+class AlertAdmin(OnTheClinicsClock, ServiceAdmin):
     """Alerts are raised by check-in answers; here they are read, acknowledged and resolved.
 
     The page of an open alert offers its clinic's clinical staff (clinic

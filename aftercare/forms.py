@@ -3,7 +3,21 @@
 from django import forms
 
 from aftercare.models import AftercarePlan, Bruising, Fatigue, HeatOrIce, Trend
-from patients.forms import PlainLabels, submission_key_field
+from clinics.exceptions import FasciaError
+from patients.forms import PlainLabels, show_error, submission_key_field
+
+
+def show_refusal(form: forms.BaseForm, error: FasciaError) -> None:
+    """A service's refusal on the form: under the field it names, without the field's name
+    the message starts with for the API ("sets: at most 20" reads "At most 20" there)."""
+    prefix = f"{error.field}: "
+    field = form.fields.get(error.field or "")
+    if field is not None and not field.widget.is_hidden and error.message.startswith(prefix):
+        rest = error.message.removeprefix(prefix)
+        form.add_error(error.field, rest[:1].upper() + rest[1:])
+        return
+    show_error(form, error)
+
 
 YES_NO = [("no", "No"), ("yes", "Yes")]
 
@@ -118,15 +132,32 @@ class PlanForm(PlainLabels, forms.ModelForm):
         }
 
 
-class ExerciseForm(PlainLabels, forms.Form):
-    name = forms.CharField(label="Stretch or exercise", max_length=200)
-    sets = forms.IntegerField(label="Sets", required=False, min_value=1, max_value=20)
-    reps = forms.IntegerField(label="Repetitions", required=False, min_value=1, max_value=100)
-    hold_seconds = forms.IntegerField(
-        label="Hold (seconds)", required=False, min_value=1, max_value=600
+def amount(label: str, most: int, unit: str) -> forms.IntegerField:
+    """An optional whole number from 1 to `most`, refused in the clinic's words."""
+    words = {
+        "invalid": f"Give a whole number of {unit}, or leave it empty.",
+        "min_value": f"At least 1 {unit[:-1]}, or leave it empty.",
+        "max_value": f"At most {most} {unit}.",
+    }
+    return forms.IntegerField(
+        label=label, required=False, min_value=1, max_value=most, error_messages=words
     )
+
+
+class ExerciseForm(PlainLabels, forms.Form):
+    name = forms.CharField(
+        label="Stretch or exercise",
+        max_length=200,
+        error_messages={"required": "Name the stretch or exercise."},
+    )
+    sets = amount("Sets", 20, "sets")
+    reps = amount("Repetitions", 100, "repetitions")
+    hold_seconds = amount("Hold (seconds)", 600, "seconds")
     frequency = forms.CharField(
-        label="How often", max_length=100, help_text="For example: twice a day."
+        label="How often",
+        max_length=100,
+        help_text="For example: twice a day.",
+        error_messages={"required": "Say how often: for example, twice a day."},
     )
     notes = forms.CharField(
         label="Notes", required=False, max_length=2000, widget=forms.TextInput()

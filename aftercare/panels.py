@@ -2,7 +2,6 @@
 portal's home. Each says nothing to a user who may read none of it."""
 
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from aftercare import selectors
 from aftercare.models import AftercarePlan, Alert
@@ -34,6 +33,7 @@ def session_section(request, session) -> str:
             "plan": plan,
             "exercises": selectors.exercises_of(user, plan),
             "check_ins": check_ins,
+            "may_write": selectors.may_write_plan(user, session),
         },
         request=request,
     )
@@ -66,7 +66,8 @@ def portal_section(request, patient) -> str:
     user = request.user
     plans = list(selectors.plans_of(user, patient))
     check_ins = selectors.open_check_ins(user, patient)
-    if not plans and not check_ins:
+    emergencies = selectors.recent_emergencies(user, patient)
+    if not plans and not check_ins and not emergencies:
         return ""
     return render_to_string(
         "aftercare/includes/portal_section.html",
@@ -75,7 +76,7 @@ def portal_section(request, patient) -> str:
             "current": plans[0] if plans else None,
             "earlier": plans[1:],
             "check_ins": check_ins,
-            "now": timezone.now(),
+            "emergency": emergencies[0] if emergencies else None,
         },
         request=request,
     )

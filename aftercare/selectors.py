@@ -47,6 +47,24 @@ def check_ins_of(user, patient) -> QuerySet:
     )
 
 
+EMERGENCY_SHOWN_FOR = timedelta(days=3)
+"""How long the portal's home repeats the emergency advice after an urgent answer."""
+
+
+def recent_emergencies(user, patient) -> list[CheckInAnswer]:
+    """The patient's urgent answers of the last days, newest first: the portal repeats
+    the emergency advice until then."""
+    since = timezone.now() - EMERGENCY_SHOWN_FOR
+    return list(
+        access.visible_to(
+            user,
+            CheckInAnswer.objects.filter(patient=patient, triage="urgent", answered_at__gte=since),
+        )
+        .select_related("check_in__clinic")
+        .order_by("-answered_at")
+    )
+
+
 def answer_to(user, check_in: CheckIn) -> CheckInAnswer | None:
     return access.visible_to(user, CheckInAnswer.objects.filter(check_in=check_in)).first()
 
@@ -139,6 +157,17 @@ def preview(session, draft: AftercarePlan | None) -> AftercarePlan:
     return shown
 
 
+def may_write_plan(user, session) -> bool:
+    """Does the session's page offer `user` the plan's form? The same rule as
+    services.save_plan, which refuses anyone else: the session in progress, and
+    a clinical role at its clinic."""
+    from sessions.models import Status
+
+    return session.status == Status.IN_PROGRESS and access.can_at(
+        user, "change", AftercarePlan, organization=session.organization, clinic=session.clinic
+    )
+
+
 def exercises_of(user, plan: AftercarePlan | None) -> list[PlanExercise]:
     if plan is None:
         return []
@@ -158,7 +187,7 @@ def check_ins_of_session(user, session) -> list[CheckIn]:
 
 OUTCOME_HOURS = 48
 """The check-in whose pain score is the session's outcome on the progress chart."""
-OUTCOME_WINDOW = (24, 72)
+OUTCOME_WINDOW = (36, 60)
 """Only a check-in between these hours counts as "2 days after"; none, no point."""
 
 

@@ -57,7 +57,8 @@ def publish_template(*, organization: Organization, by, title: str, body: str) -
 
 
 def _publish(*, organization, by, title: str, body: str) -> AftercareTemplate:
-    title, body = (title or "").strip(), (body or "").strip()
+    # Browsers send a textarea's lines with CRLF: the same text is the same version.
+    title, body = (title or "").strip(), (body or "").replace("\r\n", "\n").strip()
     if not title:
         raise AftercareInvalid("title: give the advice a title.", field="title")
     if len(title) > 200:

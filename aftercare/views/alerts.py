@@ -7,12 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from aftercare import selectors, services
-from aftercare.forms import AcknowledgeForm, ResolveForm
+from aftercare.forms import AcknowledgeForm, ResolveForm, show_refusal
 from aftercare.models import Alert, AlertLevel
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
 from clinics.selectors import current_clinic
-from patients.forms import show_error
 from patients.models import ReadVia, RecordPart
 from patients.services import record_read
 from patients.views.scope import refuse, staff_page
@@ -100,7 +99,7 @@ def acknowledge(request, alert: Alert):
         except NotPermitted as error:
             return refuse(request, error.message)
         except FasciaError as error:
-            show_error(form, error)
+            show_refusal(form, error)
         else:
             escalating = alert.level == AlertLevel.URGENT and alert.escalated_at is None
             messages.success(
@@ -123,7 +122,7 @@ def resolve(request, alert: Alert):
         except NotPermitted as error:
             return refuse(request, error.message)
         except FasciaError as error:
-            show_error(form, error)
+            show_refusal(form, error)
         else:
             messages.success(request, "Alert resolved.")
             return redirect("aftercare:alerts")

@@ -7,11 +7,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from aftercare import selectors, services
-from aftercare.forms import ExerciseForm, PlanForm
+from aftercare.forms import ExerciseForm, PlanForm, show_refusal
 from aftercare.models import AftercarePlan, PlanExercise
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
-from patients.forms import show_error
 from patients.models import ReadVia, RecordPart
 from patients.services import record_read
 from patients.views.scope import refuse
@@ -43,9 +42,7 @@ def plan(request, session: TreatmentSession):
 def _show(request, session, *, plan_form=None, exercise_form=None, status=200):
     user = request.user
     saved = selectors.plan_of(user, session)
-    editable = session.status == Status.IN_PROGRESS and access.can_at(
-        user, "change", AftercarePlan, organization=session.organization, clinic=session.clinic
-    )
+    editable = selectors.may_write_plan(user, session)
     shown = saved if saved is not None and saved.is_issued else selectors.preview(session, saved)
     context = {
         "session": session,
@@ -73,17 +70,23 @@ def _show(request, session, *, plan_form=None, exercise_form=None, status=200):
 
 def _save(request, session):
     form = PlanForm(request.POST)
-    if form.is_valid():
-        try:
-            services.save_plan(session=session, by=request.user, **form.cleaned_data)
-        except NotPermitted as error:
-            return refuse(request, error.message)
-        except FasciaError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, "Aftercare saved: the preview below is what signing issues.")
-            return redirect("aftercare:plan", session.pk)
+    if _saved_additions(request, session, form):
+        messages.success(request, "Aftercare saved: the preview below is what signing issues.")
+        return redirect("aftercare:plan", session.pk)
     return _show(request, session, plan_form=form, status=400)
+
+
+def _saved_additions(request, session, form: PlanForm) -> bool:
+    """Save what the additions form holds; the exercise buttons send it too, so that nothing
+    typed there is lost. False (with the errors on `form`) when it cannot be saved."""
+    if not form.is_valid():
+        return False
+    try:
+        services.save_plan(session=session, by=request.user, **form.cleaned_data)
+    except FasciaError as error:
+        show_refusal(form, error)
+        return False
+    return True
 
 
 @session_page
@@ -92,14 +95,21 @@ def add_exercise(request, session: TreatmentSession):
         return refuse(request, "A session's aftercare is written by clinical staff.")
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    plan_form = PlanForm(request.POST)
+    if "activity_limits" in request.POST and not _saved_additions(request, session, plan_form):
+        return _show(
+            request,
+            session,
+            plan_form=plan_form,
+            exercise_form=ExerciseForm(request.POST),
+            status=400,
+        )
     form = ExerciseForm(request.POST)
     if form.is_valid():
         try:
             services.add_exercise(session=session, by=request.user, **form.cleaned_data)
-        except NotPermitted as error:
-            return refuse(request, error.message)
         except FasciaError as error:
-            show_error(form, error)
+            show_refusal(form, error)
         else:
             messages.success(request, f"Added: {form.cleaned_data['name']}.")
             return redirect(_exercises_anchor(session))
@@ -114,6 +124,9 @@ def remove_exercise(request, session: TreatmentSession, exercise_id):
     )
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    plan_form = PlanForm(request.POST)
+    if "activity_limits" in request.POST and not _saved_additions(request, session, plan_form):
+        return _show(request, session, plan_form=plan_form, status=400)
     try:
         services.remove_exercise(exercise=exercise, by=request.user)
     except NotPermitted as error:

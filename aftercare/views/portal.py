@@ -9,12 +9,11 @@ from django.views.decorators.http import require_safe
 
 from aftercare import selectors, services
 from aftercare.exceptions import CheckInAlreadyAnswered, CheckInLinkInvalid
-from aftercare.forms import CheckInForm
+from aftercare.forms import CheckInForm, show_refusal
 from aftercare.models import AftercarePlan, CheckIn, PlanStatus
 from aftercare.next_steps import next_steps
 from clinics import access
 from clinics.exceptions import FasciaError
-from patients.forms import show_error
 from patients.views.scope import portal_page
 
 
@@ -63,7 +62,7 @@ def check_in(request, patient, check_in_id):
             messages.info(request, error.message)
             return redirect("aftercare_portal:check_in", check_in.pk)
         except FasciaError as error:
-            show_error(form, error)
+            show_refusal(form, error)
         else:
             return redirect("aftercare_portal:check_in", check_in.pk)
     return _form(request, check_in, form, status=400)

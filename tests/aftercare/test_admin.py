@@ -478,3 +478,17 @@ def test_a_list_costs_the_same_queries_for_one_row_or_several(
     with django_assert_max_num_queries(len(one_row)):
         several = client.get(page(f"{name}_changelist"))
     assert several.context["cl"].result_count == 4 * first.context["cl"].result_count
+
+
+def test_an_alerts_times_read_on_the_clinics_clock(world, client_of, patient):
+    world.kelowna.timezone = "America/Vancouver"
+    world.kelowna.save(update_fields=["timezone"])
+    session = signed_session(patient, therapist=world.therapist)
+    check_in = first_check_in(session)
+    raised = datetime.datetime(2026, 11, 25, 20, 23, tzinfo=datetime.UTC)  # 13:23 in Kelowna
+    answer_when_due(check_in, by=patient.user, after=raised - check_in.due_at, chest_pain=True)
+    alert = Alert.objects.get()
+    page = client_of(world.manager).get(reverse("admin:aftercare_alert_change", args=[alert.pk]))
+    html = page.content.decode()
+    assert "25 Nov 2026, 1:23 p.m." in html
+    assert "8:23 p.m." not in html

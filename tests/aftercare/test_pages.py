@@ -124,6 +124,9 @@ def test_chest_pain_shows_the_emergency_advice_and_raises_an_urgent_alert(
         # Sent again (a double click): still one answer, one alert.
         again = client.post(url, answers, follow=True)
         assert "Get emergency care now" in text(again)
+        home = text(client.get(reverse("portal:home")))
+        assert "You reported chest pain" in home
+        assert "call 911 now" in home
     assert CheckInAnswer.objects.count() == 1
     assert Alert.objects.get().level == "urgent"
 
@@ -296,9 +299,45 @@ def test_a_bad_exercise_is_shown_on_its_form_with_what_was_typed(world, client_o
     )
     assert response.status_code == 400
     form = response.context["exercise_form"]
-    assert form.errors["sets"] == ["Ensure this value is less than or equal to 20."]
-    assert form.errors["frequency"] == ["This field is required."]
+    assert form.errors["sets"] == ["At most 20 sets."]
+    assert form.errors["frequency"] == ["Say how often: for example, twice a day."]
     assert 'value="Chin tuck"' in response.content.decode()
+
+
+def test_adding_an_exercise_keeps_what_was_typed_in_the_additions(world, client_of, started):
+    response = client_of(world.therapist).post(
+        reverse("aftercare:add_exercise", args=[started.pk]),
+        {
+            "heat_or_ice": "ice",
+            "activity_limits": "No overhead lifting until Thursday.",
+            "next_visit": "Thursday",
+            "other_advice": "",
+            "name": "Doorway pec stretch",
+            "frequency": "Twice a day",
+            "submission_key": "0c7f4d5e-8a1b-4c2d-9e3f-112233445566",
+        },
+        follow=True,
+    )
+    assert "Added: Doorway pec stretch." in text(response)
+    plan = plan_of(started)
+    assert (plan.heat_or_ice, plan.activity_limits, plan.next_visit) == (
+        "ice",
+        "No overhead lifting until Thursday.",
+        "Thursday",
+    )
+    page = text(client_of(world.therapist).get(reverse("aftercare:plan", args=[started.pk])))
+    assert "No overhead lifting until Thursday." in page
+
+
+def test_a_refusal_under_a_field_reads_without_the_field_name(world, client_of, started):
+    response = client_of(world.therapist).post(
+        reverse("aftercare:plan", args=[started.pk]),
+        {"heat_or_ice": "", "activity_limits": "", "next_visit": "", "other_advice": "x" * 10_001},
+    )
+    assert response.status_code == 400
+    assert response.context["plan_form"].errors["other_advice"] == [
+        "At most 10,000 characters; this is 10,001."
+    ]
 
 
 def test_an_exercise_is_removed_from_the_draft(world, client_of, started):

@@ -57,6 +57,19 @@ def test_a_new_version_of_the_advice_leaves_issued_plans_as_they_were(world, pat
     assert plan.advice == ADVICE_BODY.strip()
 
 
+def test_the_same_text_sent_with_a_browsers_line_endings_is_the_same_version(world):
+    first = services.publish_template(
+        organization=world.organization, by=world.org_admin, title="Advice", body="Rest.\nWalk."
+    )
+    again = services.publish_template(
+        organization=world.organization,
+        by=world.org_admin,
+        title="Advice",
+        body="Rest.\r\nWalk.\r\n",
+    )
+    assert first == again
+
+
 def test_publishing_the_same_text_twice_is_one_version(world):
     first = services.publish_template(
         organization=world.organization, by=world.org_admin, title="Advice", body="Rest."

@@ -2,6 +2,7 @@
 
 import datetime
 
+import time_machine
 from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
@@ -109,3 +110,13 @@ def test_the_sites_page_lists_credentials_to_renew(world, client_of):
     assert "Dry-needling credentials to renew" in page
     assert world.therapist.get_full_name() in page
     assert world.vernon_therapist.get_full_name() not in page  # a year left
+
+
+def test_the_clinic_page_tells_the_time_on_the_clinics_clock(world, client_of):
+    world.kelowna.timezone = "America/Vancouver"
+    world.kelowna.save(update_fields=["timezone"])
+    evening_utc = datetime.datetime(2026, 11, 23, 20, 28, tzinfo=datetime.UTC)
+    with time_machine.travel(evening_utc, tick=False):
+        client = client_of(world.therapist)
+        page = client.get(reverse("clinics:detail", args=[world.kelowna.pk]))
+    assert "Monday 23 November 2026, 13:28" in page.content.decode()
