@@ -161,7 +161,9 @@ def send_check_in(*, check_in_id) -> str:
                 else "The patient has no portal login to answer with: call them, or invite "
                 "them to the portal."
             )
-            check_in.save(update_fields=["last_send_error"])
+            # Not tried again on every sweep: it stays on the portal and the session's page.
+            check_in.next_attempt_at = check_in.closes_at
+            check_in.save(update_fields=["last_send_error", "next_attempt_at"])
             return "cannot be answered by e-mail"
         check_in.send_attempts += 1
         try:

@@ -268,6 +268,7 @@ def test_a_patient_without_a_portal_login_is_not_sent_a_link_they_cannot_use(ses
     check_in.refresh_from_db()
     assert check_in.sent_at is None
     assert "no portal login" in check_in.last_send_error
+    assert check_in.next_attempt_at == check_in.closes_at  # not tried on every sweep
     assert mail.outbox == []
 
 
