@@ -182,11 +182,17 @@ def urgent(session, patient) -> Alert:
     return Alert.objects.get()
 
 
-def test_the_alert_list_puts_open_urgent_alerts_first(world, client_of, urgent):
+def test_the_alert_list_puts_open_urgent_alerts_first(world, client_of, urgent, patient):
+    from tests.patients.factories import tomorrow_at
+
+    later = signed_session(
+        patient, therapist=world.therapist, starts_at=tomorrow_at(11, clinic=world.kelowna)
+    )
+    answer_when_due(first_check_in(later), by=patient.user, infection_signs=True)  # newer
     page = client_of(world.therapist).get(reverse("aftercare:alerts"))
     shown = text(page)
-    assert "Urgent Pat Morgan" in shown
-    assert "Not acknowledged" in shown
+    assert shown.index("Urgent Pat Morgan") < shown.index("Needs attention Pat Morgan")
+    assert shown.count("Not acknowledged") == 2
 
 
 def test_the_therapist_reads_the_answers_and_acknowledges(world, client_of, urgent):
@@ -359,7 +365,7 @@ def test_after_signing_the_page_shows_the_plan_as_issued_and_whether_it_was_read
     page = client_of(world.therapist).get(reverse("aftercare:plan", args=[session.pk]))
     shown = text(page)
     assert "The plan as issued" in shown
-    assert "Read" in shown
+    assert "Not read yet" not in shown  # the badge says Read, with when
     read = RecordRead.objects.get(reader=world.therapist, part="aftercare")
     assert read.item_id == plan_of(session).pk
     assert "24 h due" in shown
