@@ -5,6 +5,7 @@ import datetime
 import itertools
 
 import pytest
+import time_machine
 from django.contrib import admin
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -483,7 +484,9 @@ def test_a_list_costs_the_same_queries_for_one_row_or_several(
 def test_an_alerts_times_read_on_the_clinics_clock(world, client_of, patient):
     world.kelowna.timezone = "America/Vancouver"
     world.kelowna.save(update_fields=["timezone"])
-    session = signed_session(patient, therapist=world.therapist)
+    # The clock is set for the session, so its 24 h check-in is open on 25 November.
+    with time_machine.travel(datetime.datetime(2026, 11, 23, 16, 0, tzinfo=datetime.UTC)):
+        session = signed_session(patient, therapist=world.therapist)
     check_in = first_check_in(session)
     raised = datetime.datetime(2026, 11, 25, 20, 23, tzinfo=datetime.UTC)  # 13:23 in Kelowna
     answer_when_due(check_in, by=patient.user, after=raised - check_in.due_at, chest_pain=True)
