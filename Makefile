@@ -31,8 +31,9 @@ run: $(STAMP)
 	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# The suite runs in one process per core (pytest-xdist), each with its own database.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run

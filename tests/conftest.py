@@ -7,13 +7,16 @@ Vernon; "Harbourside" is another organisation with one clinic, Halifax.
 from dataclasses import dataclass
 
 import pytest
-from django.test import Client
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client, override_settings
 
 from accounts.models import User
 from clinics.models import Clinic, Membership, Organization, Role
 from patients.models import Patient
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
+from tests.migrated_template import use_migrated_template
 from tests.patients.factories import (
     PatientFactory,
     PatientRecord,
@@ -70,10 +73,18 @@ class World:
         return self._kelowna_record
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, django_db_blocker):
+    """Each test database is a copy of one migrated template (tests/migrated_template.py)."""
+    with django_db_blocker.unblock():
+        use_migrated_template()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing():
     """Argon2 is deliberately slow; the tests make many users and check no hash strength."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture
@@ -127,3 +138,17 @@ def client_of():
         return client
 
     return make
+
+
+@pytest.fixture(scope="module")
+def demo_loaded(django_db_setup, django_db_blocker):
+    """The demo data, loaded once for a module in a transaction rolled back at its end."""
+    with django_db_blocker.unblock(), override_settings(DEBUG=True), transaction.atomic():
+        call_command("demo_data")
+        yield
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def demo(demo_loaded, db):
+    """The demo data (`make run`'s); whatever a test changes in it is rolled back after it."""

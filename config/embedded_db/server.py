@@ -3,6 +3,7 @@
 Every failure becomes a `ConfigurationError` with one line naming the cause.
 """
 
+import contextlib
 import json
 import logging
 import subprocess
@@ -151,5 +152,8 @@ def _create_database(running: RunningServer, database: str) -> None:
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database]
         ).fetchone()
-        if not exists:
+        if exists:
+            return
+        # Another process of the checkout (a second test worker) may make it at this moment.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

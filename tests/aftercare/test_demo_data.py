@@ -2,7 +2,6 @@
 
 import datetime
 
-import pytest
 import time_machine
 from django.core.management import call_command
 from django.urls import reverse
@@ -42,11 +41,6 @@ ROWS = (
     User,
 )
 
-
-@pytest.fixture
-def demo(db, settings):
-    settings.DEBUG = True
-    call_command("demo_data")
 
 
 def person(email: str) -> User:

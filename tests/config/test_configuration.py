@@ -1,4 +1,5 @@
-"""Bad configuration ends with one line naming the cause, never a traceback."""
+"""Bad configuration ends with one line naming the cause, never a traceback; the demo
+data stays out of real installations."""
 
 import datetime
 import os
@@ -9,6 +10,10 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import User
+from clinics.models import Organization
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +67,12 @@ def test_time_zones_come_from_the_pinned_tzdata_package():
     kelowna = zoneinfo.ZoneInfo("America/Vancouver")
     winter = datetime.datetime(2026, 12, 15, 12, tzinfo=kelowna)
     assert winter.utcoffset() == datetime.timedelta(hours=-7)
+
+
+def test_the_demo_data_is_refused_with_debug_off(db, settings):
+    """Its password is public: never in a real installation."""
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="only with DEBUG=true"):
+        call_command("demo_data")
+    assert not Organization.objects.exists()
+    assert not User.objects.exists()

@@ -106,3 +106,34 @@ def test_with_database_url_fascia_uses_that_server(tmp_path):
         assert tables == (1,)
     finally:
         existing.stop()
+
+
+def test_processes_starting_at_once_on_a_new_checkout_all_get_the_database(tmp_path):
+    """Test workers on a fresh clone: one of them creates the database, none fails."""
+    data_dir = tmp_path / "postgres"
+    running = server._start(data_dir, "fascia")
+    go = tmp_path / "go"
+    joining = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from config.embedded_db import server\n"
+        "while not Path(sys.argv[1]).exists(): time.sleep(0.001)\n"
+        "server.ensure_running(Path(sys.argv[2]), 'clinic_records')\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", joining, str(go), str(data_dir)],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        go.touch()
+        failures = [p.communicate(timeout=60)[1] for p in processes if p.wait(timeout=60) != 0]
+        assert failures == []
+        with psycopg.connect(running.uri("clinic_records")) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        running.stop()

@@ -1,6 +1,5 @@
 """The demo patients: one for each case, loaded twice they add nothing, the portal login works."""
 
-import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -28,11 +27,6 @@ RECORDS = (
     User,
 )
 
-
-@pytest.fixture
-def demo(db, settings):
-    settings.DEBUG = True
-    call_command("demo_data")
 
 
 def status_of(first_name: str):

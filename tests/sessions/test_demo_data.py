@@ -1,6 +1,5 @@
 """The demo week: signed charts at both sites, today's list, a recall and a review to do."""
 
-import pytest
 from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
@@ -41,11 +40,6 @@ ROWS = (
     User,
 )
 
-
-@pytest.fixture
-def demo(db, settings):
-    settings.DEBUG = True
-    call_command("demo_data")
 
 
 def person(email: str) -> User:
