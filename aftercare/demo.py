@@ -9,11 +9,14 @@ portal (Walter Brooks, Hiroshi Tanaka and Amara Osei get portal logins for it,
 made as patients.demo makes Emma's); a therapist acknowledges and resolves an
 alert.
 
-A check-in takes answers only while it is open, and the demo's check-ins fall
-due 24 to 72 hours after the demo signed their sessions, that is after it was
-loaded. So before a check-in is answered (or, for Emma, left to answer) it is
-moved back by `open_now` (demo only: no service moves a check-in). The
-answers, alerts and notes are dated when the demo was loaded.
+A check-in takes answers only while it is open. The demo's check-ins count
+from the needling's end as charted on the session's day (sessions.demo), but
+the demo signs the charts when it is loaded, late: scheduling then asks the
+latest check-in still open at once and the later ones at their times. So
+before a check-in is answered (or, for Emma, left to answer) it is made at its
+time by `asked` and moved to take answers now by `open_now` (demo only: no
+service does either). The answers, alerts and notes are dated when the demo
+was loaded.
 
 Idempotent: Emma's session carries a submission key, a check-in answered,
 an alert resolved or a patient with a login is left as it is, so a second run
@@ -42,6 +45,7 @@ from clinics.models import Clinic
 from patients import services as patient_services
 from patients.demo import _portal_login
 from patients.models import Patient
+from sessions import clock
 from sessions import services as session_services
 from sessions.demo import (
     COMPLAINTS,
@@ -50,10 +54,10 @@ from sessions.demo import (
     EMMA,
     NEEDLES,
     OTHER_LOT,
-    STAGED,
     THERAPISTS,
     _credential_current,
     move_back,
+    staging_slot,
 )
 from sessions.demo import KEYS as SESSION_KEYS
 from sessions.models import HOLDS_THE_SLOT, TreatmentSession
@@ -265,11 +269,12 @@ def _emma_session(clinic: Clinic, emma: Patient, now: datetime.datetime) -> None
     therapist = _person(THERAPISTS[clinic.name])
     _credential_current(clinic)
     starts_at = _free_slot(clinic, therapist, emma, now)
+    # Started today (a session starts on its own day only), then moved back to yesterday.
     session = session_services.book_session(
         clinic=clinic,
         therapist=therapist,
         patient=emma,
-        starts_at=starts_at + STAGED,
+        starts_at=staging_slot(clinic, therapist=therapist, patient=emma),
         by=_person(DESKS[clinic.name]),
         submission_key=key,
     )
@@ -334,6 +339,7 @@ def _chart(session: TreatmentSession, therapist: User) -> None:
         pain_after=pain_after,
         needles_inserted=needles,
         needles_removed=needles,
+        needling_ended_at=timezone.now(),  # moved back with the session (sessions.demo)
     )
     for muscle, side, count in sites:
         length, depth, gauge, technique, retention = NEEDLES[muscle]
@@ -356,14 +362,14 @@ def _chart(session: TreatmentSession, therapist: User) -> None:
 
 def asked(session: TreatmentSession, hours: int) -> CheckIn:
     """Demo only: the session's check-in at `hours`, as it was scheduled had its chart been
-    signed as the session ended.
+    signed as the needling ended.
 
     sessions.demo signs the week's charts when the demo is loaded, days after
     some of the sessions; scheduling then asks only the check-ins still to
     come (and the latest one passed), so an earlier one the demo answers is
-    made here, at its time.
+    made here, at its time: `hours` after the needling ended, as charted.
     """
-    due_at = session.ends_at + datetime.timedelta(hours=hours)
+    due_at = clock.needling_ended_at(session) + datetime.timedelta(hours=hours)
     check_in, _ = CheckIn.objects.select_related("session").get_or_create(
         organization_id=session.organization_id,
         session=session,
@@ -386,14 +392,16 @@ def open_now(check_in: CheckIn, *, now: datetime.datetime) -> CheckIn:
     """Demo only: move a check-in nobody answered so that it takes answers now.
 
     No service does this: a real check-in falls due its hours after the
-    session was signed. sessions.demo signs each past session when the demo is
-    loaded, so its check-ins fall due a day or more after loading. This moves
-    one back to when it would have fallen due had the session been signed as
-    it ended, but no later than `now` and no earlier than its three days open
-    allow (it keeps them: `closes_at` moves with it). The history keeps the
-    move, marked as the demo's.
+    needling ended, or when a chart signed late is signed. sessions.demo signs
+    each past session when the demo is loaded, so some of its check-ins fall
+    due a day or more after loading. This moves one back to when it would
+    have fallen due had the session been signed as the needling ended, but no
+    later than `now` and no earlier than its three days open allow (it keeps
+    them: `closes_at` moves with it). The history keeps the move, marked as
+    the demo's.
     """
-    due_at = check_in.session.ends_at + datetime.timedelta(hours=check_in.hours_after)
+    ended = clock.needling_ended_at(check_in.session)
+    due_at = ended + datetime.timedelta(hours=check_in.hours_after)
     due_at = min(max(due_at, now - services.OPEN_FOR + OPEN_MARGIN), now)
     with pghistory.context(demo="moved back to its session's day by aftercare.demo"):
         CheckIn.objects.filter(pk=check_in.pk, answer__isnull=True).update(

@@ -136,6 +136,7 @@ class NotesInline(ChartInline, admin.StackedInline):
         "pain_after",
         "needles_inserted",
         "needles_removed",
+        "needling_ended_at",
         "template",
         "version",
         "updated_at",

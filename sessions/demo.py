@@ -6,11 +6,15 @@ patients.demo has an expired screening, which is her point). Every session is
 booked, started, charted, signed, cancelled or missed through sessions.services,
 by whoever would do it at the clinic.
 
-The past cannot be booked (book_session allows 15 minutes' grace) and a signed
-session never changes. So a session of an earlier day is booked a year ahead,
-started and charted there, then moved back to its day by `move_back` (demo only:
-no service moves a session) and signed last: its signature is dated when the
-demo was loaded, everything else reads as on its day.
+The past cannot be booked (book_session allows 15 minutes' grace), a session
+is started on its own day only, and a signed session never changes. So a
+session of an earlier day is booked for now, at a time today when its
+therapist and patient are free (`staging_slot`), started and charted at once
+(the needles "out" as soon as they are charted), then moved back to its day by
+`move_back` (demo only: no service moves a session) and signed last: its
+signature is dated when the demo was loaded, everything else, the needling's
+end included, reads as on its day. So the check-ins count from the needling on
+that day, as for a chart signed late.
 
 Idempotent: each session carries a submission key made from its name, and one
 the demo already has is left as it is, so a second run adds nothing. The week
@@ -22,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 
 import pghistory
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -33,6 +37,7 @@ from patients import services as patient_services
 from patients.models import Patient
 from sessions import services
 from sessions.models import (
+    HOLDS_THE_SLOT,
     AdverseEvent,
     Chart,
     ChartTemplate,
@@ -53,10 +58,14 @@ RECALLED_LOT = "DN2409-117"
 """Needles of this lot went into several patients at both demo sites: search it in a recall."""
 OTHER_LOT = "DN2411-052"
 
-STAGED = datetime.timedelta(days=364)
-"""How far ahead a past session is booked and charted before it is moved back to its day."""
 BOOKED_AHEAD = datetime.timedelta(days=3)
 STARTED_AFTER = datetime.timedelta(minutes=2)
+NEEDLED_FOR = datetime.timedelta(minutes=20)
+"""From the start to the last needle out, in a session of an earlier day as moved back."""
+LATEST_HALF_HOUR = datetime.time(23, 0)
+"""Today's sessions are placed around the half hour before now, but no later than this: the
+half hour after the session in progress stays on today, free to stage a session in
+(aftercare.demo stages Emma's session of yesterday there when she is in her session now)."""
 
 KEYS = uuid.UUID("5a1e0d3c-9b0f-4f8e-a6a4-6d656d6f0001")
 """Namespace of the demo sessions' submission keys."""
@@ -382,7 +391,43 @@ def _when(visit: Visit, clinic: Clinic, now: datetime.datetime) -> datetime.date
         return datetime.datetime.combine(day, visit.at, tzinfo=clinic.zone)
     local = timezone.localtime(now, clinic.zone)
     half_hour = local.replace(minute=local.minute - local.minute % 30, second=0, microsecond=0)
-    return half_hour + datetime.timedelta(minutes=visit.from_now)
+    latest = datetime.datetime.combine(local.date(), LATEST_HALF_HOUR, tzinfo=clinic.zone)
+    return min(half_hour, latest) + datetime.timedelta(minutes=visit.from_now)
+
+
+def staging_slot(
+    clinic: Clinic,
+    *,
+    therapist: User,
+    patient: Patient,
+    length: datetime.timedelta = services.DEFAULT_LENGTH,
+) -> datetime.datetime:
+    """Demo only: when to book a session of another day to start and chart it now.
+
+    The first time from this minute on, on today's date at the clinic, when
+    neither the therapist nor the patient has a session: a session is
+    started on its own day only, and the booking takes no time more than 15
+    minutes past. Without one today, this minute (booking then names what is
+    in the way).
+    """
+    now = timezone.now().replace(second=0, microsecond=0)
+    start = now
+    taken = (
+        TreatmentSession.objects.filter(
+            Q(therapist=therapist) | Q(patient=patient),
+            organization=clinic.organization,
+            status__in=HOLDS_THE_SLOT,
+            ends_at__gt=start,
+        )
+        .order_by("starts_at")
+        .values_list("starts_at", "ends_at")
+    )
+    for other_starts_at, other_ends_at in taken:
+        if other_starts_at >= start + length:
+            break
+        start = max(start, other_ends_at)
+    today = timezone.localdate(now, timezone=clinic.zone)
+    return start if timezone.localdate(start, timezone=clinic.zone) == today else now
 
 
 def _play(visit: Visit, clinic: Clinic, key: uuid.UUID, templates: dict, now) -> None:
@@ -399,7 +444,9 @@ def _play(visit: Visit, clinic: Clinic, key: uuid.UUID, templates: dict, now) ->
         clinic=clinic,
         therapist=therapist,
         patient=patient,
-        starts_at=starts_at + STAGED if in_the_past else starts_at,
+        starts_at=staging_slot(clinic, therapist=therapist, patient=patient)
+        if in_the_past
+        else starts_at,
         by=desk,
         submission_key=key,
     )
@@ -445,8 +492,9 @@ def _chart(session: TreatmentSession, therapist, visit: Visit, templates: dict) 
         pain_before=notes.pain[0],
         pain_after=notes.pain[1],
         needles_inserted=needles,
-        # A draft has needles in: they come out before it is signed.
+        # A draft has needles in: they come out before it is signed, and the end is charted.
         needles_removed=needles if signing else 0,
+        **({"needling_ended_at": timezone.now()} if signing else {}),
     )
     for muscle, side, count, *lot in notes.sites:
         length, depth, gauge, technique, retention = NEEDLES[muscle]
@@ -488,10 +536,11 @@ def move_back(session: TreatmentSession, *, starts_at: datetime.datetime) -> Tre
     """Demo only: move a session that is not signed, and what was charted in it, to `starts_at`.
 
     No service does this: a real session is booked ahead and charted as it
-    happens. The demo books a past day's session a year ahead (STAGED), starts
-    and charts it there, and moves it back here before signing it, since the
-    database refuses any change to a signed session. Its start, its chart's
-    rows and its override keep their distance from each other; it reads as
+    happens. The demo books a past day's session for now (`staging_slot`),
+    starts and charts it at once, and moves it back here before signing it,
+    since the database refuses any change to a signed session. Its start, its
+    chart's rows and its override keep their distance from each other; a
+    needling's end charted moves to NEEDLED_FOR after the start; it reads as
     booked three days before. The history keeps the move, marked as the demo's.
     """
     session = TreatmentSession.objects.get(pk=session.pk)
@@ -508,6 +557,9 @@ def move_back(session: TreatmentSession, *, starts_at: datetime.datetime) -> Tre
             moved["started_at"] = session.started_at + shift
             rows = {"session": session}
             Chart.objects.filter(**rows).update(updated_at=F("updated_at") + shift)
+            Chart.objects.filter(needling_ended_at__isnull=False, **rows).update(
+                needling_ended_at=moved["started_at"] + NEEDLED_FOR
+            )
             ContraindicationOverride.objects.filter(**rows).update(
                 recorded_at=F("recorded_at") + shift
             )

@@ -7,6 +7,8 @@ import datetime
 import uuid
 
 from django import forms
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from patients.forms import DateInput
 from sessions.models import (
@@ -19,6 +21,9 @@ from sessions.models import (
     Technique,
     TwitchResponse,
 )
+
+CLOCK_FORMAT = "%Y-%m-%dT%H:%M"
+"""How a datetime-local input sends and shows a time."""
 
 
 def _number(low, high, step=1, **attrs) -> forms.NumberInput:
@@ -34,8 +39,44 @@ class SubmissionKeyField(forms.UUIDField):
         super().__init__(initial=uuid.uuid4, required=False, **kwargs)
 
 
+class ClinicClockField(forms.DateTimeField):
+    """A date and time typed on the clinic's clock (`zone`), to the minute.
+
+    Shown on that clock; read back as the wall time typed (naive), which the
+    service places on the session's clinic's clock.
+    """
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=CLOCK_FORMAT)
+
+    def __init__(self, *, zone=None, **kwargs):
+        super().__init__(**kwargs)
+        self.zone = zone
+
+    def prepare_value(self, value):
+        if isinstance(value, datetime.datetime) and timezone.is_aware(value) and self.zone:
+            return timezone.localtime(value, self.zone).replace(tzinfo=None)
+        return value
+
+    def to_python(self, value):
+        """The time typed, naive (on the clinic's clock), or aware when sent with an offset."""
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime.datetime):
+            return value
+        try:
+            parsed = parse_datetime(str(value).strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return parsed
+
+
 class ChartForm(forms.Form):
-    """The chart's notes and counts; `version` is the one the page was opened at."""
+    """The chart's notes and counts; `version` is the one the page was opened at.
+
+    `zone` is the clinic's: the needling's end is typed and shown on its clock.
+    """
 
     version = forms.IntegerField(widget=forms.HiddenInput)
     complaint = forms.CharField(
@@ -57,9 +98,16 @@ class ChartForm(forms.Form):
     )
     needles_inserted = forms.IntegerField(label="Needles inserted", widget=_number(0, 500))
     needles_removed = forms.IntegerField(label="Needles removed", widget=_number(0, 500))
+    needling_ended_at = ClinicClockField(
+        label="Needling ended at",
+        required=False,
+        help_text="When the last needle came out, on the clinic's clock. The check-ins count "
+        "from it; left empty, they count from when you sign.",
+    )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, zone=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["needling_ended_at"].zone = zone
         for field in self.fields.values():
             # The fields sit in the chart's sections, between the forms of its rows.
             field.widget.attrs["form"] = "chart-form"

@@ -9,6 +9,7 @@ from django.utils import timezone
 from clinics import access
 from clinics.models import Clinic
 from patients.models import Patient
+from sessions import clock
 from sessions.models import (
     Addendum,
     AdverseEvent,
@@ -159,15 +160,19 @@ class SessionActions:
     chart: bool
     sign: bool
     add_addendum: bool
+    not_today: str | None = None
+    """Why a booked session cannot be started today (its day is another), shown instead."""
 
 
 def session_actions(user, session: TreatmentSession, view: ChartView | None) -> SessionActions:
     organization, clinic = session.organization, session.clinic
     in_progress = session.status == Status.IN_PROGRESS
     own = session.therapist_id == user.pk  # only the session's therapist starts and signs it
+    not_today = clock.start_day_refusal(session)
     return SessionActions(
         change_booking=session.status == Status.BOOKED and access.can(user, "change", session),
-        start=session.status == Status.BOOKED and own,
+        start=session.status == Status.BOOKED and own and not_today is None,
+        not_today=not_today,
         chart=view is not None
         and in_progress
         and access.can_at(user, "change", Chart, organization=organization, clinic=clinic),

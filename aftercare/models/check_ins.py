@@ -26,7 +26,9 @@ class CheckIn(models.Model):
     session = models.ForeignKey(
         TreatmentSession, on_delete=models.PROTECT, related_name="check_ins"
     )
-    hours_after = models.PositiveSmallIntegerField(help_text="Hours after the session was signed.")
+    hours_after = models.PositiveSmallIntegerField(
+        help_text="Hours after the needling ended (as charted, else the signature)."
+    )
     due_at = models.DateTimeField()
     closes_at = models.DateTimeField(
         help_text="After this the link expires and no answer is taken."

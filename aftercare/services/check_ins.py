@@ -25,6 +25,7 @@ from aftercare.exceptions import (
 from aftercare.models import Bruising, CheckIn, CheckInAnswer, Fatigue, Trend, Triage
 from aftercare.services.plans import settings_of
 from clinics import access
+from sessions import clock
 from sessions.models import TreatmentSession
 
 logger = logging.getLogger(__name__)
@@ -45,14 +46,17 @@ BUSY_RETRY = timedelta(minutes=1)
 def schedule_check_ins(*, session: TreatmentSession, signed_at: datetime) -> list[CheckIn]:
     """Create the session's check-ins at the organisation's hours; e-mail each when due.
 
-    The hours count from the end of the session, when the needles came out:
-    soreness and the red flags run on that clock, not on when the chart was
-    signed. Each check-in is open OPEN_FOR from its time. A chart signed late
-    asks at once the latest check-in still open (until it would have closed),
-    and the ones to come at their times; the others are not asked at all.
+    The hours count from when the needling ended (sessions.clock): as the
+    therapist charted it, or the signature when no end is charted. Soreness
+    and the red flags run on that clock; the booked times say when the
+    session was planned, not when the needles came out. Each check-in is open
+    OPEN_FOR from its time. A chart signed late (its needling's end charted
+    earlier) asks at once the latest check-in still open (until it would have
+    closed), and the ones to come at their times; the others are not asked.
     """
+    ended = clock.needling_ended_at(session) or signed_at
     times = [
-        (hours, session.ends_at + timedelta(hours=hours))
+        (hours, ended + timedelta(hours=hours))
         for hours in settings_of(session.organization).check_in_hours
     ]
     still_open = [
@@ -79,9 +83,12 @@ def schedule_check_ins(*, session: TreatmentSession, signed_at: datetime) -> lis
 
 
 def hours_since_session(check_in: CheckIn, now: datetime) -> int:
-    """How long after the session the patient answers: the triage reads this, since a
-    check-in stays open for days after its nominal hour."""
-    elapsed = int((now - check_in.session.ends_at).total_seconds() // 3600)
+    """How long after the needling ended the patient answers: the triage reads this, since
+    a check-in stays open for days after its nominal hour. At least the check-in's own."""
+    ended = clock.needling_ended_at(check_in.session)
+    if ended is None:  # not signed: no check-in is asked before signing
+        return check_in.hours_after
+    elapsed = int((now - ended).total_seconds() // 3600)
     return max(check_in.hours_after, elapsed)
 
 

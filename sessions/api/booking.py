@@ -6,7 +6,7 @@ import zoneinfo
 from django.db.models import Q
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic, Role
 from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
 from patients.api.references import patient_field, visible_patients
-from sessions import services
+from sessions import clock, services
 from sessions.api.chart import ChartActions
 from sessions.models import Status, TreatmentSession
 
@@ -63,6 +63,15 @@ class SessionFilter(filters.FilterSet):
 
 
 class SessionSerializer(serializers.ModelSerializer):
+    can_start_today = serializers.SerializerMethodField(
+        help_text="Booked, and today on its clinic's clock is its day: its therapist may start "
+        "it now (the safety gate still asks for consent, screening and the rest)."
+    )
+    start_refusal = serializers.SerializerMethodField(
+        help_text="For a booked session of another day, why it cannot be started today (what "
+        "starting it answers); null otherwise."
+    )
+
     class Meta:
         model = TreatmentSession
         fields = [
@@ -80,9 +89,18 @@ class SessionSerializer(serializers.ModelSerializer):
             "no_show_at",
             "no_show_reason",
             "started_at",
+            "can_start_today",
+            "start_refusal",
             "version",
         ]
         read_only_fields = fields
+
+    def get_can_start_today(self, session: TreatmentSession) -> bool:
+        return session.status == Status.BOOKED and clock.start_day_refusal(session) is None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_start_refusal(self, session: TreatmentSession) -> str | None:
+        return clock.start_day_refusal(session)
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -159,7 +177,8 @@ class TreatmentSessionViewSet(
     @extend_schema(request=StartSerializer, responses=SessionSerializer)
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        """Start the session: refused without consent, screening, or with a contraindication."""
+        """Start the session, on its own day only (its clinic's clock): refused without
+        consent, screening, or with a contraindication."""
         start = StartSerializer(data=request.data)
         start.is_valid(raise_exception=True)
         session = services.start_session(

@@ -7,6 +7,7 @@ calls one service, and renders; the services hold every rule.
 
 import dataclasses
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -91,6 +92,13 @@ class ChartSerializer(serializers.Serializer):
     needles_charted = serializers.IntegerField(
         read_only=True, help_text="Needles over all needle sites: signing needs it to equal both."
     )
+    needling_ended_at = _from_chart(
+        serializers.DateTimeField,
+        "needling_ended_at",
+        allow_null=True,
+        help_text="When the needling ended, as charted (to the minute); null when not recorded, "
+        "and the check-ins then count from the signature.",
+    )
     version = _from_chart(
         serializers.IntegerField, "version", help_text="Also the ETag: send it in If-Match."
     )
@@ -132,6 +140,14 @@ def _text(help_text: str = "") -> serializers.CharField:
     )
 
 
+class ClinicClockDateTimeField(serializers.DateTimeField):
+    """A date and time; without a UTC offset it stays as typed, for the service to read on
+    the session's clinic's clock."""
+
+    def enforce_timezone(self, value):
+        return value if timezone.is_naive(value) else super().enforce_timezone(value)
+
+
 class SaveChartSerializer(serializers.Serializer):
     """The chart fields to save; those left out stay as they are."""
 
@@ -148,6 +164,13 @@ class SaveChartSerializer(serializers.Serializer):
     )
     needles_inserted = serializers.IntegerField(required=False, help_text="0 to 500.")
     needles_removed = serializers.IntegerField(required=False, help_text="0 to 500.")
+    needling_ended_at = ClinicClockDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the needling ended: not before the session started, not in the future; "
+        "kept to the minute. A time without a UTC offset is on the clinic's clock. Null clears "
+        "it. The check-ins count from it (from the signature when it is not recorded).",
+    )
 
     def validate(self, attrs):
         unknown = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))

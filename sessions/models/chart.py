@@ -78,7 +78,14 @@ class Chart(models.Model):
     """The SOAP notes and needle count of one session; saved as a draft until signed."""
 
     TEXT_FIELDS = ("complaint", "subjective_notes", "findings", "assessment", "plan")
-    FIELDS = (*TEXT_FIELDS, "pain_before", "pain_after", "needles_inserted", "needles_removed")
+    FIELDS = (
+        *TEXT_FIELDS,
+        "pain_before",
+        "pain_after",
+        "needles_inserted",
+        "needles_removed",
+        "needling_ended_at",
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -96,6 +103,13 @@ class Chart(models.Model):
     )
     needles_inserted = models.PositiveSmallIntegerField(default=0)
     needles_removed = models.PositiveSmallIntegerField(default=0)
+    needling_ended_at = models.DateTimeField(
+        "needling ended at",
+        null=True,
+        blank=True,
+        help_text="When the last needle came out, as the therapist charted it: the check-ins "
+        "count from it (from the signature when it is not recorded).",
+    )
     template = models.ForeignKey(
         ChartTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -11,6 +11,7 @@ from clinics.models import Clinic, Membership, Role
 from patients.exceptions import SubmissionKeyReused
 from patients.models import Patient
 from patients.selectors import ConsentState, ScreeningState, clinical_status
+from sessions import clock
 from sessions.exceptions import (
     BookingRefused,
     DoubleBooked,
@@ -204,10 +205,12 @@ def mark_no_show(*, session: TreatmentSession, by, reason: str = "") -> Treatmen
 def start_session(*, session: TreatmentSession, by, override_reason: str = "") -> TreatmentSession:
     """Start the session: the gate before any needle.
 
-    Refused unless the patient has a consent that counts, a screening inside
-    its validity window and no absolute contraindication. A relative one needs
-    the therapist's reason to proceed, kept with the session. Starting twice
-    changes nothing the second time.
+    Refused on any day but the one it is booked for, on its clinic's clock
+    (sessions.clock.start_day_refusal). Refused unless the patient has a
+    consent that counts, a screening inside its validity window and no
+    absolute contraindication. A relative one needs the therapist's reason
+    to proceed, kept with the session. Starting twice changes nothing the
+    second time.
     """
     session = _locked(session, by)
     if session.therapist_id != by.pk:
@@ -218,6 +221,9 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
         raise SessionStateRefused(
             f"A session that is {session.get_status_display().lower()} cannot be started."
         )
+    not_today = clock.start_day_refusal(session)
+    if not_today is not None:
+        raise StartRefused(not_today, field="starts_at")
     _check_credential(session)
     # The patient's row is locked too: a withdrawal or a reported change waits.
     Patient.objects.select_for_update(of=("self",)).get(pk=session.patient_id)

@@ -6,12 +6,14 @@ session signed and is refused. The database refuses any change once signed
 (migration 0004), whatever path a write takes.
 """
 
+import datetime
 import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.apps import apps
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from clinics import access
@@ -143,7 +145,60 @@ _CHECKS = {
     "pain_after": lambda f, v: _check_whole(f, v, 0, 10, PAIN_RULE, optional=True),
     "needles_inserted": lambda f, v: _check_whole(f, v, 0, 500, NEEDLE_COUNT_RULE),
     "needles_removed": lambda f, v: _check_whole(f, v, 0, 500, NEEDLE_COUNT_RULE),
+    "needling_ended_at": lambda f, v: _check_moment(f, v),
 }
+
+
+def _check_moment(field: str, value) -> datetime.datetime | None:
+    """A date and time (ISO 8601 text or a datetime), or None (blank) for not recorded."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = parse_datetime(value.strip())
+        except ValueError:
+            value = None
+    if not isinstance(value, datetime.datetime):
+        raise ChartInvalid(
+            f"{field}: give a date and time, for example 2026-11-24T10:25 on the clinic's clock.",
+            field=field,
+        )
+    return value
+
+
+def _check_needling_end(session: TreatmentSession, value) -> datetime.datetime | None:
+    """When the needling ended: on the clinic's clock unless an offset is given, to the
+    minute, not before the session started and not in the future."""
+    if value is None:
+        return None
+    zone = session.clinic.zone
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, zone)
+    value = _to_the_minute(value)
+    given = _on_clock(value, zone)
+    if value < _to_the_minute(session.started_at):
+        raise ChartInvalid(
+            f"needling_ended_at: the needling ends after the session started, at "
+            f"{_on_clock(session.started_at, zone)} ({given} given).",
+            field="needling_ended_at",
+        )
+    now = timezone.now()
+    if value > now:
+        raise ChartInvalid(
+            f"needling_ended_at: record the end once it has happened; it is "
+            f"{_on_clock(now, zone)} now ({given} given).",
+            field="needling_ended_at",
+        )
+    return value
+
+
+def _to_the_minute(moment: datetime.datetime) -> datetime.datetime:
+    """The chart keeps clock times to the minute, as the form shows them."""
+    return moment.astimezone(datetime.UTC).replace(second=0, microsecond=0)
+
+
+def _on_clock(moment: datetime.datetime, zone) -> str:
+    return dateformat.format(timezone.localtime(moment, zone), "j F Y, H:i")
 
 
 @transaction.atomic
@@ -162,6 +217,8 @@ def save_chart(*, session: TreatmentSession, by, expected_version: int, **fields
         raise ChartInvalid(f"{unknown[0]}: not a field of the chart.", field=unknown[0])
     fields = {name: _CHECKS[name](name, value) for name, value in fields.items()}
     session = _open_draft(session, by, "change", Chart)
+    if "needling_ended_at" in fields:
+        fields["needling_ended_at"] = _check_needling_end(session, fields["needling_ended_at"])
     chart = chart_of(session)
     if all(getattr(chart, name) == value for name, value in fields.items()):
         return chart

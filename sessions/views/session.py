@@ -4,6 +4,7 @@ Each form posts to its own URL, which calls one service and comes back to the
 page; a refusal shows the page again with the typed form and the message.
 """
 
+import datetime
 from functools import wraps
 
 from django.contrib import messages
@@ -11,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from clinics import access
@@ -25,6 +26,7 @@ from sessions import selectors, services
 from sessions.body_chart import body_chart
 from sessions.exceptions import ChartConflict, SessionStateRefused
 from sessions.forms import (
+    CLOCK_FORMAT,
     AddendumForm,
     AdverseEventForm,
     ChartForm,
@@ -108,13 +110,14 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
         "zone": session.clinic.timezone,
         "may_change_booking": may.change_booking,
         "may_start": may.start,
+        "not_today": may.not_today,
         "may_chart": may.chart,
         "may_sign": may.sign,
         "may_add_addendum": may.add_addendum,
         "is_past_start": session.starts_at <= timezone.now(),
         "theirs": [
             (str(Chart._meta.get_field(name).verbose_name).capitalize(), value)
-            for name, value in theirs.changed.items()
+            for name, value in _shown(theirs.changed, session.clinic.zone).items()
         ]
         if theirs is not None
         else None,
@@ -134,13 +137,16 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
             "lot_number": _last_lot(view),
         }
         context.update(
-            chart_saved={name: _as_typed(getattr(chart, name)) for name in Chart.FIELDS},
+            chart_saved={
+                name: _as_typed(getattr(chart, name), session.clinic.zone) for name in Chart.FIELDS
+            },
             chart_form=bound.get("chart_form")
             or ChartForm(
                 initial={
                     "version": chart.version,
                     **{name: getattr(chart, name) for name in Chart.FIELDS},
-                }
+                },
+                zone=session.clinic.zone,
             ),
             templates=access.visible_to(
                 user, ChartTemplate.objects.filter(organization=organization, is_active=True)
@@ -174,9 +180,21 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
     return render(request, "sessions/session_detail.html", context, status=status)
 
 
-def _as_typed(value) -> str:
+def _as_typed(value, zone) -> str:
     """A saved value as its field shows it, for the page's script to tell typed from saved."""
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value, zone).strftime(CLOCK_FORMAT)
     return "" if value is None else str(value)
+
+
+def _shown(changed: dict, zone) -> dict:
+    """What someone else saved, for a person: times on the clinic's clock."""
+    return {
+        name: dateformat.format(timezone.localtime(value, zone), "j F Y, H:i")
+        if isinstance(value, datetime.datetime)
+        else value
+        for name, value in changed.items()
+    }
 
 
 def _last_lot(view) -> str:
@@ -197,7 +215,13 @@ def _refused(request, session, error: FasciaError | ValidationError, name: str, 
             return _page(request, session, status=status)
         data = form.data.copy()
         data["version"] = str(error.version)
-        return _page(request, session, status=status, chart_form=ChartForm(data), theirs=error)
+        return _page(
+            request,
+            session,
+            status=status,
+            chart_form=ChartForm(data, zone=session.clinic.zone),
+            theirs=error,
+        )
     if isinstance(error, FasciaError):
         error.message = readable(error, form)
     show_error(form, error)
@@ -270,7 +294,7 @@ def _wants_json(request) -> bool:
 @require_POST
 def save_chart(request, session):
     """The chart form's Save, and its autosave (which asks for JSON)."""
-    form = ChartForm(request.POST)
+    form = ChartForm(request.POST, zone=session.clinic.zone)
     if not form.is_valid():
         if _wants_json(request):
             return JsonResponse(
@@ -287,7 +311,7 @@ def save_chart(request, session):
         )
     except ChartConflict as conflict:
         if _wants_json(request):
-            return JsonResponse(_conflict_json(conflict), status=409)
+            return JsonResponse(_conflict_json(conflict, session.clinic.zone), status=409)
         return _refused(request, session, conflict, "chart_form", form)
     except FasciaError as error:
         if _wants_json(request):
@@ -308,14 +332,14 @@ def save_chart(request, session):
     return redirect("sessions:detail", session_id=session.pk)
 
 
-def _conflict_json(conflict: ChartConflict) -> dict:
+def _conflict_json(conflict: ChartConflict, zone) -> dict:
     return {
         "detail": conflict.message,
         "version": conflict.version,
         "saved_by": conflict.saved_by,
         "changed": {
             str(Chart._meta.get_field(name).verbose_name).capitalize(): value
-            for name, value in conflict.changed.items()
+            for name, value in _shown(conflict.changed, zone).items()
         },
     }
 

@@ -118,21 +118,22 @@ def aftercare_record(
 
 
 def signed_session(patient, *, therapist, starts_at=None, with_plan: bool = True):
-    """A session of `patient` needled in the upper trapezius (2 needles) and signed.
+    """A session of `patient` needled in the upper trapezius (2 needles) and signed at once.
 
-    With `with_plan`, the therapist wrote additions to the plan first.
+    Booked for this minute, started, charted and signed now: its check-ins count
+    from the signature. With `starts_at`, all of it happens with the clock moved
+    to that minute (and ticking), as on that day. With `with_plan`, the therapist
+    wrote additions to the plan first.
     """
     from sessions import services as session_services
     from sessions.models import Chart
-    from tests.patients.factories import tomorrow_at
     from tests.sessions.factories import RISK_MUSCLE, ready_to_needle, site_fields, started_session
 
+    if starts_at is not None:
+        with time_machine.travel(starts_at):
+            return signed_session(patient, therapist=therapist, with_plan=with_plan)
     ready_to_needle(patient, by=therapist)
-    session = started_session(
-        patient=patient,
-        therapist=therapist,
-        starts_at=starts_at or tomorrow_at(9, clinic=patient.home_clinic),
-    )
+    session = started_session(patient=patient, therapist=therapist)
     if with_plan:
         draft_plan(session, therapist=therapist)
     session_services.add_needle_site(

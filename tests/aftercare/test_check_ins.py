@@ -8,6 +8,7 @@ import time_machine
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.tasks import task_backends
+from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
@@ -23,9 +24,11 @@ from aftercare.exceptions import (
 )
 from aftercare.models import Alert, CheckIn, CheckInAnswer, Triage
 from tests.aftercare.factories import answer_when_due, answers, first_check_in, signed_session
-from tests.patients.factories import PatientFactory, with_portal_login
+from tests.patients.factories import PatientFactory, day_at, with_portal_login
+from tests.sessions.factories import this_minute
 
 HOUR = datetime.timedelta(hours=1)
+MINUTE = datetime.timedelta(minutes=1)
 
 
 class RefusingBackend(BaseEmailBackend):
@@ -47,7 +50,7 @@ def catch_up_at(moment):
         return tasks.catch_up.enqueue().return_value
 
 
-def test_check_ins_fall_due_at_the_organisations_hours_after_the_session(world, patient):
+def test_check_ins_fall_due_at_the_organisations_hours_after_the_signature(world, patient):
     services.save_settings(
         organization=world.organization,
         by=world.org_admin,
@@ -56,7 +59,8 @@ def test_check_ins_fall_due_at_the_organisations_hours_after_the_session(world, 
     )
     session = signed_session(patient, therapist=world.therapist)
     due = CheckIn.objects.filter(session=session).order_by("due_at")
-    assert [(c.hours_after, c.due_at - session.ends_at) for c in due] == [
+    # No needling end charted: the clock is the signature, not the booked end.
+    assert [(c.hours_after, c.due_at - session.signed_at) for c in due] == [
         (6, 6 * HOUR),
         (24, 24 * HOUR),
         (72, 72 * HOUR),
@@ -64,38 +68,119 @@ def test_check_ins_fall_due_at_the_organisations_hours_after_the_session(world, 
     assert all(c.closes_at == c.due_at + services.OPEN_FOR for c in due)
 
 
-def test_a_chart_signed_late_asks_once_at_signing_then_at_the_times_still_to_come(world, patient):
+def charted_and_signed(world, patient, *, ended_at=None, signed_at):
+    """A session started now, the needling's end charted at `ended_at` (if given), and
+    signed at `signed_at`, the clock moved there."""
     from sessions import services as session_services
-    from tests.patients.factories import tomorrow_at
+    from sessions.models import Chart
     from tests.sessions.factories import ready_to_needle, started_session
 
     ready_to_needle(patient, by=world.therapist)
-    session = started_session(
-        patient=patient, therapist=world.therapist, starts_at=tomorrow_at(9, clinic=world.kelowna)
-    )
-    # The chart is signed 50 hours after the session ended.
-    with time_machine.travel(session.ends_at + 50 * HOUR, tick=False):
-        session = session_services.sign_session(session=session, by=world.therapist)
+    session = started_session(patient=patient, therapist=world.therapist)
+    if ended_at is not None:
+        with time_machine.travel(ended_at, tick=False):
+            session_services.save_chart(
+                session=session,
+                by=world.therapist,
+                expected_version=Chart.objects.get(session=session).version,
+                needling_ended_at=ended_at,
+            )
+    with time_machine.travel(signed_at, tick=False):
+        return session_services.sign_session(session=session, by=world.therapist)
+
+
+def test_a_session_booked_ahead_started_and_signed_at_once_asks_24_hours_after_it(world, patient):
+    """The issue's new user: a session booked for later in the day, started as the
+    patient came in early and signed at once, was asked "24 h" after its booked end."""
+    from sessions import services as session_services
+    from tests.sessions.factories import ready_to_needle
+
+    morning, afternoon = (day_at(1, hour, clinic=world.kelowna) for hour in (9, 16))
+    with time_machine.travel(morning, tick=False):
+        ready_to_needle(patient, by=world.therapist)
+        session = session_services.book_session(
+            clinic=world.kelowna,
+            therapist=world.therapist,
+            patient=patient,
+            starts_at=afternoon,
+            by=world.front_desk,
+        )
+        session_services.start_session(session=session, by=world.therapist)
+    with time_machine.travel(morning + 40 * MINUTE, tick=False):
+        signed = session_services.sign_session(session=session, by=world.therapist)
+    first = first_check_in(signed)
+    assert (first.hours_after, first.due_at) == (24, morning + 40 * MINUTE + 24 * HOUR)
+    assert first.due_at < signed.ends_at + 24 * HOUR  # not from the booked end (16:30)
+
+
+def test_a_charted_needling_end_moves_the_check_ins_to_it(world, patient):
+    now = this_minute()
+    ended = now + 25 * MINUTE
+    session = charted_and_signed(world, patient, ended_at=ended, signed_at=ended + 15 * MINUTE)
     due = CheckIn.objects.filter(session=session).order_by("due_at")
-    assert [(c.hours_after, c.due_at, c.closes_at) for c in due] == [
-        # Asked at once, open as long as it would have been; the 24 h one is not asked.
-        (48, session.signed_at, session.ends_at + 48 * HOUR + services.OPEN_FOR),
-        (72, session.ends_at + 72 * HOUR, session.ends_at + 72 * HOUR + services.OPEN_FOR),
+    assert [(c.hours_after, c.due_at) for c in due] == [
+        (24, ended + 24 * HOUR),
+        (48, ended + 48 * HOUR),
+        (72, ended + 72 * HOUR),
     ]
 
 
-def test_a_chart_signed_after_every_check_in_closed_asks_nothing(world, patient):
-    from sessions import services as session_services
-    from tests.patients.factories import tomorrow_at
-    from tests.sessions.factories import ready_to_needle, started_session
+def test_a_chart_signed_late_asks_once_at_signing_then_at_the_times_still_to_come(world, patient):
+    ended = this_minute() + 20 * MINUTE
+    # The needling's end charted as it happened; the chart signed 50 hours later.
+    session = charted_and_signed(world, patient, ended_at=ended, signed_at=ended + 50 * HOUR)
+    due = CheckIn.objects.filter(session=session).order_by("due_at")
+    assert [(c.hours_after, c.due_at, c.closes_at) for c in due] == [
+        # Asked at once, open as long as it would have been; the 24 h one is not asked.
+        (48, session.signed_at, ended + 48 * HOUR + services.OPEN_FOR),
+        (72, ended + 72 * HOUR, ended + 72 * HOUR + services.OPEN_FOR),
+    ]
 
-    ready_to_needle(patient, by=world.therapist)
-    session = started_session(
-        patient=patient, therapist=world.therapist, starts_at=tomorrow_at(9, clinic=world.kelowna)
+
+def test_a_chart_signed_late_without_its_needling_end_counts_from_the_signature(world, patient):
+    late = this_minute() + 50 * HOUR
+    session = charted_and_signed(world, patient, signed_at=late)
+    first = first_check_in(session)
+    assert (first.hours_after, first.due_at) == (24, late + 24 * HOUR)
+
+
+def test_a_chart_signed_after_every_check_in_closed_asks_nothing(world, patient):
+    ended = this_minute() + 20 * MINUTE
+    session = charted_and_signed(
+        world, patient, ended_at=ended, signed_at=ended + 72 * HOUR + services.OPEN_FOR
     )
-    with time_machine.travel(session.ends_at + 72 * HOUR + services.OPEN_FOR, tick=False):
-        session_services.sign_session(session=session, by=world.therapist)
     assert not CheckIn.objects.filter(session=session).exists()
+
+
+def test_triage_reads_the_hours_since_the_needling_ended_not_since_the_signature(world, patient):
+    ended = this_minute() + 20 * MINUTE
+    session = charted_and_signed(world, patient, ended_at=ended, signed_at=ended + 2 * HOUR)
+    day_one = first_check_in(session)
+    assert day_one.due_at == ended + 24 * HOUR
+    # Answered 49 hours after the needling (47 after the signature): worse at 48 h or later.
+    answer_when_due(day_one, by=patient.user, after=25 * HOUR, trend="worse")
+    assert CheckInAnswer.objects.get().triage_reasons == ["Getting worse at 49 h"]
+    assert Alert.objects.get().level == "alert"
+
+
+@pytest.mark.parametrize("zone", ["America/Toronto", "America/Halifax"])
+def test_check_ins_count_real_hours_across_a_change_of_the_clocks(world, patient, zone):
+    from tests.sessions.test_start import next_clock_change
+
+    world.kelowna.timezone = zone
+    world.kelowna.save(update_fields=["timezone"])
+    day = next_clock_change(world.kelowna.zone)
+    evening = datetime.datetime.combine(
+        day - datetime.timedelta(days=1), datetime.time(18), tzinfo=world.kelowna.zone
+    )
+    with time_machine.travel(evening):
+        session = charted_and_signed(
+            world, patient, ended_at=evening + 25 * MINUTE, signed_at=evening + 30 * MINUTE
+        )
+    first = first_check_in(session)
+    assert first.due_at - (evening + 25 * MINUTE) == 24 * HOUR  # real hours
+    local = timezone.localtime(first.due_at, world.kelowna.zone)
+    assert local.time() != datetime.time(18, 25)  # the clinic's clock moved by an hour
 
 
 def test_nothing_is_sent_before_it_is_due(session):

@@ -1,27 +1,29 @@
 """A therapist charts a session end to end: two sites from the body chart, sign, an addendum."""
 
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from sessions import services
 from sessions.models import Chart, NeedleSite, Status, TreatmentSession
 from tests.patients.factories import PatientFactory, tomorrow_at
-from tests.sessions.factories import ready_to_needle, started_session
+from tests.sessions.factories import ready_to_needle, started_session, this_minute
 
 
 def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
     patient = PatientFactory(home_clinic=world.kelowna, first_name="Rosa", last_name="Lind")
+    # Booked as she walks in: a session is started on its own day only.
     session = services.book_session(
         clinic=world.kelowna,
         therapist=world.therapist,
         patient=ready_to_needle(patient, by=world.therapist),
-        starts_at=tomorrow_at(9, clinic=world.kelowna),
+        starts_at=this_minute(),
         by=world.front_desk,
     )
-    day = tomorrow_at(9, clinic=world.kelowna).date().isoformat()
+    booked_at = timezone.localtime(session.starts_at, world.kelowna.zone)
     page = open_as(world.therapist)
 
-    page.goto(f"/sessions/?date={day}")
-    page.get_by_role("link", name="Open the session of Rosa Lind at 09:00").click()
+    page.goto(f"/sessions/?date={booked_at:%Y-%m-%d}")
+    page.get_by_role("link", name=f"Open the session of Rosa Lind at {booked_at:%H:%M}").click()
     page.get_by_role("button", name="Start the session").click()
     expect(page.get_by_text("Session started")).to_be_visible()
 
@@ -52,9 +54,12 @@ def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
 
     page.get_by_label("Needles inserted").fill("2")
     page.get_by_label("Needles removed").fill("2")
+    ended = timezone.localtime(this_minute(), world.kelowna.zone)  # the needles are out now
+    page.get_by_label("Needling ended at").fill(f"{ended:%Y-%m-%dT%H:%M}")
     page.get_by_label("Pain after (0 to 10)").fill("3")
-    page.get_by_role("button", name="Sign the session").click()
+    page.get_by_role("button", name="Sign the session").click()  # saves the draft first
     expect(page.get_by_text("Signed by")).to_be_visible()
+    expect(page.locator("#needling-times")).to_contain_text(f"{ended:%H:%M}")
     expect(page.get_by_text("Ache in the right shoulder blade")).to_be_visible()
 
     page.get_by_label("Addendum").fill("Phoned the next day: soreness settling.")
@@ -65,6 +70,7 @@ def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
     assert session.status == Status.SIGNED
     chart = Chart.objects.get(session=session)
     assert (chart.pain_before, chart.pain_after, chart.needles_removed) == (6, 3, 2)
+    assert chart.needling_ended_at == ended
     sites = NeedleSite.objects.filter(session=session).order_by("recorded_at")
     assert [(s.muscle.code, s.side, s.lot_number) for s in sites] == [
         ("gluteus-medius", "left", "LOT-2026-11"),
@@ -73,17 +79,32 @@ def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
     assert sites[1].risk_acknowledged_by == world.therapist
 
 
-def started_at(world, hour):
-    """A session tomorrow at `hour` at Kelowna, started by the therapist: its chart is open."""
+def started(world):
+    """A session at Kelowna booked for now and started by the therapist: its chart is open."""
     return started_session(
         patient=ready_to_needle(PatientFactory(home_clinic=world.kelowna), by=world.therapist),
         therapist=world.therapist,
-        starts_at=tomorrow_at(hour, clinic=world.kelowna),
     )
 
 
+def test_a_session_of_another_day_says_when_it_can_be_started(world, open_as):
+    patient = PatientFactory(home_clinic=world.kelowna, first_name="Rosa", last_name="Lind")
+    tomorrow = tomorrow_at(9, clinic=world.kelowna)
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=ready_to_needle(patient, by=world.therapist),
+        starts_at=tomorrow,
+        by=world.front_desk,
+    )
+    page = open_as(world.therapist)
+    page.goto(f"/sessions/{session.pk}/")
+    expect(page.get_by_text("it can be started on that day only")).to_be_visible()
+    expect(page.get_by_role("button", name="Start the session")).to_have_count(0)
+
+
 def test_text_typed_while_offline_is_saved_when_the_connection_is_back(world, open_as):
-    session = started_at(world, 11)
+    session = started(world)
     page = open_as(world.therapist)
     page.goto(f"/sessions/{session.pk}/")
 
@@ -103,7 +124,7 @@ def test_text_typed_while_offline_is_saved_when_the_connection_is_back(world, op
 
 
 def test_a_colleagues_save_is_shown_and_nothing_is_overwritten(world, open_as):
-    session = started_at(world, 12)
+    session = started(world)
     page = open_as(world.therapist)
     page.goto(f"/sessions/{session.pk}/")
     services.save_chart(session=session, by=world.manager, expected_version=1, plan="Weekly x4")
@@ -115,10 +136,8 @@ def test_a_colleagues_save_is_shown_and_nothing_is_overwritten(world, open_as):
     assert Chart.objects.get(session=session).plan == "Weekly x4"
 
 
-def test_text_that_never_reached_the_server_is_offered_back_and_only_to_its_author(
-    world, open_as
-):
-    session = started_at(world, 13)
+def test_text_that_never_reached_the_server_is_offered_back_and_only_to_its_author(world, open_as):
+    session = started(world)
     page = open_as(world.therapist)
     page.goto(f"/sessions/{session.pk}/")
     page.route("**/chart/", lambda route: route.abort())  # the connection drops on every save
@@ -144,7 +163,7 @@ def test_text_that_never_reached_the_server_is_offered_back_and_only_to_its_auth
 
 
 def test_a_risk_acknowledgement_is_asked_again_for_the_next_site(world, open_as):
-    session = started_at(world, 14)
+    session = started(world)
     page = open_as(world.therapist)
     page.goto(f"/sessions/{session.pk}/")
 

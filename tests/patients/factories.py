@@ -4,6 +4,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 import factory
+import time_machine
 from django.utils import timezone
 
 from patients import services
@@ -24,7 +25,7 @@ from sessions.services import book_session, start_session
 from tests.accounts.factories import UserFactory
 from tests.aftercare.factories import AftercareRecord, aftercare_record, draft_plan
 from tests.clinics.factories import ClinicFactory
-from tests.sessions.factories import ChartRecord, chart_and_sign
+from tests.sessions.factories import ChartRecord, chart_and_sign, this_minute
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
@@ -125,21 +126,24 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
         signer_name=patient.full_name,
     )
     # A session started while consent stood (needle phobia: a reason to proceed),
-    # charted and signed; then the patient withdrew.
-    session = book_session(
-        clinic=clinic,
-        therapist=therapist,
-        patient=patient,
-        # Each record's session has its own half hour: the therapist may be shared.
-        starts_at=tomorrow_at(7, clinic=clinic)
-        + datetime.timedelta(minutes=30 * next(_session_slots)),
-        by=therapist,
-    )
-    session = start_session(
-        session=session, by=therapist, override_reason="Lying down, few needles, talked through"
-    )
-    exercise = draft_plan(session, therapist=therapist)
-    charted = chart_and_sign(session, therapist=therapist, admin=admin)
+    # charted and signed; then the patient withdrew. Each record's session has its own
+    # half hour tomorrow (the therapist may be shared), booked, started and signed with
+    # the clock there: a session is started on its own day only.
+    with time_machine.travel(
+        tomorrow_at(7, clinic=clinic) + datetime.timedelta(minutes=30 * next(_session_slots))
+    ):
+        session = book_session(
+            clinic=clinic,
+            therapist=therapist,
+            patient=patient,
+            starts_at=this_minute(),
+            by=therapist,
+        )
+        session = start_session(
+            session=session, by=therapist, override_reason="Lying down, few needles, talked through"
+        )
+        exercise = draft_plan(session, therapist=therapist)
+        charted = chart_and_sign(session, therapist=therapist, admin=admin)
     withdrawal = services.withdraw_consent(signature=consent, by=therapist)
     invitation = services.invite_patient(patient=patient, by=therapist)
     # The patient took up the invitation, read the aftercare and answered a check-in.
@@ -168,6 +172,15 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
 
 
 def tomorrow_at(hour: int, minute: int = 0, *, clinic) -> datetime.datetime:
-    """Tomorrow at `hour`:`minute` on the clinic's clock."""
-    day = timezone.localdate(timezone=clinic.zone) + datetime.timedelta(days=1)
+    """Tomorrow at `hour`:`minute` on the clinic's clock: a time to book, not to start now.
+
+    A session booked for it is started on that day only: move the clock there
+    first (time_machine), or book for `tests.sessions.factories.this_minute()`.
+    """
+    return day_at(1, hour, minute, clinic=clinic)
+
+
+def day_at(days: int, hour: int, minute: int = 0, *, clinic) -> datetime.datetime:
+    """`days` from today (0 for today) at `hour`:`minute` on the clinic's clock."""
+    day = timezone.localdate(timezone=clinic.zone) + datetime.timedelta(days=days)
     return datetime.datetime.combine(day, datetime.time(hour, minute), tzinfo=clinic.zone)

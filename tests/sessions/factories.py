@@ -1,7 +1,11 @@
 """A chart with one of everything, written through the services as a therapist would."""
 
+import datetime
 from dataclasses import dataclass
 from decimal import Decimal
+
+import time_machine
+from django.utils import timezone
 
 from patients import services as patient_services
 from sessions import services
@@ -145,15 +149,31 @@ def ready_to_needle(patient, *, by, contraindications: tuple[str, ...] = ()):
     return patient
 
 
+def this_minute() -> datetime.datetime:
+    """Now, to the minute: a session booked for it is on today's date on every clinic's clock
+    (midnight falls on a whole minute), and inside the booking's 15 minutes of grace."""
+    return timezone.now().replace(second=0, microsecond=0)
+
+
 def started_session(
-    *, patient, therapist, starts_at, override_reason: str = ""
+    *, patient, therapist, starts_at: datetime.datetime | None = None, override_reason: str = ""
 ) -> TreatmentSession:
-    """A session of a patient ready to needle, booked at their clinic and started by `therapist`."""
+    """A session of a patient ready to needle, booked at their clinic and started by `therapist`.
+
+    Booked for this minute and started at once. A session is started on its own
+    day only: one booked for `starts_at` is booked and started with the clock
+    moved there (to that minute, and ticking), then the clock comes back.
+    """
+    if starts_at is not None:
+        with time_machine.travel(starts_at):
+            return started_session(
+                patient=patient, therapist=therapist, override_reason=override_reason
+            )
     session = services.book_session(
         clinic=patient.home_clinic,
         therapist=therapist,
         patient=patient,
-        starts_at=starts_at,
+        starts_at=this_minute(),
         by=therapist,
     )
     return services.start_session(session=session, by=therapist, override_reason=override_reason)

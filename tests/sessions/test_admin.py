@@ -4,6 +4,7 @@ import datetime
 import itertools
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -23,7 +24,7 @@ from sessions.models import (
 )
 from sessions.services.templates import create_chart_template
 from tests.patients.factories import PatientFactory, answers_for, tomorrow_at
-from tests.sessions.factories import site_fields
+from tests.sessions.factories import site_fields, this_minute
 
 
 def page(name: str, *args) -> str:
@@ -52,14 +53,25 @@ _slots = itertools.count()
 
 
 def treated(world, *, adverse: str = "", lot: str = "LOT-2026-A", sign: bool = True):
-    """A session of a new patient at Kelowna, charted with one needle site (and signed)."""
+    """A session of a new patient at Kelowna, charted with one needle site (and signed).
+
+    Weeks ahead, clear of the sessions the record factories book for tomorrow, each
+    in its own half hour: booked, started and charted with the clock there, as a
+    session is started on its own day only.
+    """
+    slot = tomorrow_at(8, clinic=world.kelowna) + datetime.timedelta(
+        days=20, minutes=30 * next(_slots)
+    )
+    with time_machine.travel(slot):
+        return _treated(world, adverse=adverse, lot=lot, sign=sign)
+
+
+def _treated(world, *, adverse: str, lot: str, sign: bool):
     session = services.book_session(
         clinic=world.kelowna,
         therapist=world.therapist,
         patient=ready_patient(world),
-        # Weeks ahead, clear of the sessions the record factories book for tomorrow.
-        starts_at=tomorrow_at(8, clinic=world.kelowna)
-        + datetime.timedelta(days=20, minutes=30 * next(_slots)),
+        starts_at=this_minute(),
         by=world.front_desk,
     )
     session = services.start_session(session=session, by=world.therapist)

@@ -1,7 +1,9 @@
 """The sessions API: book, list by clinic, therapist, patient, day and status, cancel, no-show."""
 
 import datetime
+import zoneinfo
 
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -9,7 +11,8 @@ from django.utils import timezone
 
 from sessions import services
 from sessions.models import TreatmentSession
-from tests.patients.factories import PatientFactory, tomorrow_at
+from tests.patients.factories import PatientFactory, day_at, tomorrow_at
+from tests.sessions.factories import ready_to_needle, this_minute
 
 
 def send(client, url, body, **headers):
@@ -151,7 +154,7 @@ def test_starting_through_the_api_says_why_it_is_refused(world, client_of, patie
         clinic=world.kelowna,
         therapist=world.therapist,
         patient=patient,
-        starts_at=tomorrow_at(9, clinic=world.kelowna),
+        starts_at=this_minute(),
         by=world.front_desk,
     )
     response = send(client_of(world.therapist), reverse("session-start", args=[session.pk]), {})
@@ -202,3 +205,63 @@ def test_an_idempotency_key_reused_elsewhere_shows_nothing_and_books_nothing(
     assert list(elsewhere.json()["fields"]) == ["Idempotency-Key"]
     assert "Pat" not in elsewhere.content.decode()
     assert TreatmentSession.objects.count() == 1
+
+
+def vancouver(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=zoneinfo.ZoneInfo("America/Vancouver"))
+
+
+def test_a_session_says_whether_it_can_be_started_today_and_the_start_of_another_day_is_refused(
+    world, client_of, patient
+):
+    with time_machine.travel(vancouver(2026, 12, 7, 10, 0)):
+        ready_to_needle(patient, by=world.therapist)
+        booked = send(
+            client_of(world.front_desk),
+            reverse("session-list"),
+            booking(world, patient, starts_at=vancouver(2026, 12, 8, 10, 0).isoformat()),
+        )
+        assert booked.status_code == 201
+        session = booked.json()
+        sentence = (
+            "This session is booked for Tuesday 8 December: it can be started on that day only."
+        )
+        assert (session["can_start_today"], session["start_refusal"]) == (False, sentence)
+        therapist = client_of(world.therapist)
+        listed = therapist.get(reverse("session-list")).json()["results"]
+        assert [(s["id"], s["start_refusal"]) for s in listed] == [(session["id"], sentence)]
+        refused = send(therapist, reverse("session-start", args=[session["id"]]), {})
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "detail": sentence,
+            "code": "start_refused",
+            "fields": {"starts_at": [sentence]},
+        }
+    with time_machine.travel(vancouver(2026, 12, 8, 9, 50)):  # its day, before its time
+        therapist = client_of(world.therapist)
+        today = therapist.get(reverse("session-detail", args=[session["id"]])).json()
+        assert (today["can_start_today"], today["start_refusal"]) == (True, None)
+        started = send(therapist, reverse("session-start", args=[session["id"]]), {})
+        assert started.status_code == 200
+        assert started.json()["status"] == "in_progress"
+        assert (started.json()["can_start_today"], started.json()["start_refusal"]) == (
+            False,
+            None,
+        )
+
+
+def test_a_session_of_today_on_the_clinics_clock_can_be_started_whatever_the_date_in_utc(
+    world, client_of, patient
+):
+    # 16:30 in Vancouver is 23:30 UTC, 17:30 the next day: the clinic's day counts.
+    evening, late = day_at(1, 16, 0, clinic=world.kelowna), day_at(1, 17, 30, clinic=world.kelowna)
+    with time_machine.travel(evening):
+        session = services.book_session(
+            clinic=world.kelowna,
+            therapist=world.therapist,
+            patient=patient,
+            starts_at=late,
+            by=world.front_desk,
+        )
+        shown = client_of(world.therapist).get(reverse("session-detail", args=[session.pk]))
+    assert shown.json()["can_start_today"] is True

@@ -1,14 +1,16 @@
 """Charting a session: the draft's notes, its rows, adverse events, and the reads of charts."""
 
+import datetime
 import threading
 import uuid
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
-from sessions import selectors, services
+from sessions import clock, selectors, services
 from sessions.exceptions import (
     ChartConflict,
     ChartInvalid,
@@ -26,7 +28,7 @@ from sessions.models import (
     NeedleSite,
     Status,
 )
-from tests.patients.factories import PatientFactory, tomorrow_at
+from tests.patients.factories import PatientFactory, day_at, tomorrow_at
 from tests.sessions.factories import (
     RISK_MUSCLE,
     SAFE_MUSCLE,
@@ -38,12 +40,10 @@ from tests.sessions.factories import (
 
 @pytest.fixture
 def session(world):
-    """Ann Lee's session with Priya at Kelowna tomorrow at 10:00, started: an empty draft."""
+    """Ann Lee's session with Priya at Kelowna, booked for now and started: an empty draft."""
     ann = PatientFactory(home_clinic=world.kelowna, first_name="Ann", last_name="Lee")
     ready_to_needle(ann, by=world.therapist)
-    return started_session(
-        patient=ann, therapist=world.therapist, starts_at=tomorrow_at(10, clinic=world.kelowna)
-    )
+    return started_session(patient=ann, therapist=world.therapist)
 
 
 def save(session, by, version=1, **fields):
@@ -578,3 +578,71 @@ def test_pain_progress_lists_signed_sessions_oldest_first(world):
     assert {p.day for p in progress} == {tomorrow_at(9, clinic=world.kelowna).date()}
     assert selectors.pain_progress(world.front_desk, ann) == []
     assert selectors.pain_progress(world.other_admin, ann) == []
+
+
+# When the needling ended: the clock aftercare counts from
+
+
+@pytest.fixture
+def at_ten(world):
+    """Ann Lee's session, booked for 10:00 today on Kelowna's clock and started at 10:00:30;
+    the clock stands at 10:40."""
+    ten = day_at(0, 10, clinic=world.kelowna)
+    ann = PatientFactory(home_clinic=world.kelowna, first_name="Ann", last_name="Lee")
+    with time_machine.travel(ten + datetime.timedelta(seconds=30), tick=False):
+        ready_to_needle(ann, by=world.therapist)
+        session = started_session(patient=ann, therapist=world.therapist)
+    with time_machine.travel(ten + datetime.timedelta(minutes=40), tick=False):
+        yield session
+
+
+def test_the_needling_end_is_charted_on_the_clinics_clock_to_the_minute(world, at_ten):
+    ten = timezone.localtime(at_ten.starts_at, world.kelowna.zone)
+    typed = f"{ten:%Y-%m-%d}T10:25"  # as the form's date-and-time field sends it
+    chart = save(at_ten, world.therapist, needling_ended_at=typed)
+    assert chart.needling_ended_at == ten.replace(minute=25)
+    with_offset = (ten + datetime.timedelta(minutes=26, seconds=45)).astimezone(datetime.UTC)
+    chart = save(at_ten, world.therapist, chart.version, needling_ended_at=with_offset.isoformat())
+    assert chart.needling_ended_at == ten.replace(minute=26)  # the seconds are not kept
+    assert (
+        save(at_ten, world.therapist, chart.version, needling_ended_at=None).needling_ended_at
+        is None
+    )
+    assert clock.needling_ended_at(at_ten) is None  # not charted, not signed
+
+
+@pytest.mark.parametrize(
+    ("typed", "rule"),
+    [
+        ("09:59", "the needling ends after the session started, at {day}, 10:00 ({day}, 09:59 "
+         "given)"),
+        ("10:41", "record the end once it has happened; it is {day}, 10:40 now ({day}, 10:41 "
+         "given)"),
+    ],
+)  # fmt: skip
+def test_a_needling_end_before_the_start_or_still_to_come_is_refused(world, at_ten, typed, rule):
+    ten = timezone.localtime(at_ten.starts_at, world.kelowna.zone)
+    with pytest.raises(ChartInvalid) as refused:
+        save(at_ten, world.therapist, needling_ended_at=f"{ten:%Y-%m-%d}T{typed}")
+    day = dateformat.format(ten, "j F Y")
+    assert refused.value.field == "needling_ended_at"
+    assert refused.value.message == f"needling_ended_at: {rule.format(day=day)}."
+    with pytest.raises(ChartInvalid, match="needling_ended_at: give a date and time"):
+        save(at_ten, world.therapist, needling_ended_at="soon")
+    assert Chart.objects.get(session=at_ten).version == 1
+    # The start's own minute is not before it.
+    assert save(at_ten, world.therapist, needling_ended_at=f"{ten:%Y-%m-%d}T10:00").version == 2
+
+
+def test_a_needling_end_saved_by_someone_else_is_named_in_the_conflict_and_kept_in_history(
+    world, at_ten
+):
+    ten = timezone.localtime(at_ten.starts_at, world.kelowna.zone)
+    chart = save(at_ten, world.therapist, needling_ended_at=f"{ten:%Y-%m-%d}T10:30")
+    with pytest.raises(ChartConflict) as conflict:
+        save(at_ten, world.manager, 1, needling_ended_at=f"{ten:%Y-%m-%d}T10:35")
+    assert conflict.value.changed == {"needling_ended_at": ten.replace(minute=30)}
+    assert "needling ended at" in conflict.value.message
+    assert ChartEvent.objects.filter(
+        pgh_obj_id=chart.pk, needling_ended_at=ten.replace(minute=30)
+    ).exists()

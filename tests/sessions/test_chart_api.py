@@ -1,12 +1,16 @@
 """The chart through the API: read with an ETag, save over If-Match, rows, signing, addenda;
 the muscle vocabulary, chart templates, the lot recall and the review of adverse events."""
 
+import datetime
 import uuid
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from patients import services as patient_services
 from patients.models import ReadVia, RecordPart, RecordRead
@@ -21,8 +25,14 @@ from sessions.models import (
     RangeOfMotion,
     Status,
 )
-from tests.patients.factories import PatientFactory, answers_for, tomorrow_at, with_portal_login
-from tests.sessions.factories import RISK_MUSCLE, chart_and_sign, site_fields
+from tests.patients.factories import (
+    PatientFactory,
+    answers_for,
+    day_at,
+    tomorrow_at,
+    with_portal_login,
+)
+from tests.sessions.factories import RISK_MUSCLE, chart_and_sign, site_fields, this_minute
 
 JSON = "application/json"
 
@@ -48,14 +58,19 @@ def ready_patient(world, clinic=None, **fields):
     return patient
 
 
-def started(world, patient=None, hour=10, therapist=None):
-    """A session in progress with the Kelowna therapist (or `therapist`)."""
+def started(world, patient=None, hour=None, therapist=None):
+    """A session in progress with the Kelowna therapist (or `therapist`), booked for this
+    minute; or for `hour` tomorrow, booked and started with the clock there (a session is
+    started on its own day only)."""
     therapist = therapist or world.therapist
+    if hour is not None:
+        with time_machine.travel(tomorrow_at(hour, clinic=world.kelowna)):
+            return started(world, patient, therapist=therapist)
     session = services.book_session(
         clinic=world.kelowna,
         therapist=therapist,
         patient=patient or ready_patient(world),
-        starts_at=tomorrow_at(hour, clinic=world.kelowna),
+        starts_at=this_minute(),
         by=world.front_desk,
     )
     return services.start_session(session=session, by=therapist)
@@ -191,7 +206,7 @@ def test_the_override_reason_is_shown_in_the_chart(world, client_of):
         clinic=world.kelowna,
         therapist=world.therapist,
         patient=patient,
-        starts_at=tomorrow_at(9, clinic=world.kelowna),
+        starts_at=this_minute(),
         by=world.front_desk,
     )
     services.start_session(session=session, by=world.therapist, override_reason="INR 2.1 today")
@@ -285,6 +300,54 @@ def test_chart_fields_are_checked_naming_each(world, client_of, session):
         assert response.status_code == 400, field
         assert list(response.json()["fields"]) == [field], response.json()
     assert not Chart.objects.filter(version__gt=1).exists()
+
+
+def test_the_needling_end_is_saved_on_the_clinics_clock_and_checked(world, client_of):
+    ten = day_at(0, 10, clinic=world.kelowna)
+    with time_machine.travel(ten, tick=False):
+        session = started(world)
+    with time_machine.travel(ten + datetime.timedelta(minutes=40), tick=False):
+        client = client_of(world.therapist)
+        # Without an offset, on the clinic's clock (Kelowna's, whatever UTC says).
+        typed = f"{ten:%Y-%m-%d}T10:25:00"
+        saved = call(
+            client, "patch", chart_url(session), {"needling_ended_at": typed}, **{"If-Match": "1"}
+        )
+        assert saved.status_code == 200, saved.json()
+        ended = ten + datetime.timedelta(minutes=25)
+        assert parse_datetime(saved.json()["needling_ended_at"]) == ended
+        assert Chart.objects.get(session=session).needling_ended_at == ended
+        # With one, that instant; to the minute.
+        later = (ten + datetime.timedelta(minutes=30, seconds=10)).astimezone(datetime.UTC)
+        again = call(
+            client,
+            "patch",
+            chart_url(session),
+            {"needling_ended_at": later.isoformat()},
+            **{"If-Match": saved["ETag"]},
+        )
+        assert parse_datetime(again.json()["needling_ended_at"]) == ten + datetime.timedelta(
+            minutes=30
+        )
+        future = call(
+            client,
+            "patch",
+            chart_url(session),
+            {"needling_ended_at": f"{ten:%Y-%m-%d}T10:45"},
+            **{"If-Match": again["ETag"]},
+        )
+        assert future.status_code == 400
+        assert future.json()["code"] == "chart_invalid"
+        [message] = future.json()["fields"]["needling_ended_at"]
+        assert "record the end once it has happened" in message
+        cleared = call(
+            client,
+            "patch",
+            chart_url(session),
+            {"needling_ended_at": None},
+            **{"If-Match": again["ETag"]},
+        )
+        assert cleared.json()["needling_ended_at"] is None
 
 
 def test_a_signed_chart_is_read_only(world, client_of, signed):
@@ -542,7 +605,8 @@ def test_the_recall_lists_everyone_needled_with_a_lot(world, client_of, session)
     }
     assert first["session"]["clinic"]["name"] == "Kelowna"
     assert first["session"]["therapist"]["id"] == str(world.therapist.pk)
-    assert first["session"]["date"] == tomorrow_at(10, clinic=world.kelowna).date().isoformat()
+    day = timezone.localdate(session.starts_at, timezone=world.kelowna.zone)
+    assert first["session"]["date"] == day.isoformat()
     assert first["muscle"]["code"] == site_fields()["muscle"]
     assert {read.patient for read in RecordRead.objects.filter(part=RecordPart.CHART)} == {
         session.patient,

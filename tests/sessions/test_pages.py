@@ -2,15 +2,17 @@
 
 import datetime
 import re
+import zoneinfo
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
 from patients.models import RecordPart, RecordRead
 from sessions import services
 from sessions.models import AdverseEvent, Chart, NeedleSite, Status, TreatmentSession
-from tests.patients.factories import PatientFactory, tomorrow_at
+from tests.patients.factories import PatientFactory, day_at, tomorrow_at
 from tests.patients.test_pages import (
     ATTEMPT,
     html,
@@ -24,6 +26,7 @@ from tests.sessions.factories import (
     chart_and_sign,
     ready_to_needle,
     site_fields,
+    this_minute,
 )
 
 
@@ -33,18 +36,26 @@ def ready_patient(world, *yes, **fields):
     return ready_to_needle(patient, by=world.therapist, contraindications=yes)
 
 
-def booked(world, patient=None, *, hour=10, minute=0):
+def booked(world, patient=None, *, hour=None, minute=0):
+    """Booked by the front desk for this minute, or for `hour`:`minute` tomorrow."""
     return services.book_session(
         clinic=world.kelowna,
         therapist=world.therapist,
         patient=patient or ready_patient(world),
-        starts_at=tomorrow_at(hour, minute, clinic=world.kelowna),
+        starts_at=this_minute()
+        if hour is None
+        else tomorrow_at(hour, minute, clinic=world.kelowna),
         by=world.front_desk,
     )
 
 
-def started(world, patient=None, **kwargs):
-    return services.start_session(session=booked(world, patient, **kwargs), by=world.therapist)
+def started(world, patient=None, *, hour=None):
+    """Booked for this minute and started; or for `hour` tomorrow, booked and started with the
+    clock there (a session is started on its own day only)."""
+    if hour is not None:
+        with time_machine.travel(tomorrow_at(hour, clinic=world.kelowna)):
+            return started(world, patient)
+    return services.start_session(session=booked(world, patient), by=world.therapist)
 
 
 def page(session, name="detail"):
@@ -425,3 +436,68 @@ def test_the_chart_page_costs_the_same_queries_for_one_site_or_many(
     with django_assert_max_num_queries(len(one.captured_queries) + 1):
         response = client.get(page(session))
     assert response.content.decode().count('aria-label="Remove') == 6
+
+
+def test_the_page_of_a_session_of_another_day_says_so_and_offers_no_start(world, client_of):
+    vancouver = zoneinfo.ZoneInfo("America/Vancouver")
+    monday = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=vancouver)
+    sentence = "This session is booked for Tuesday 8 December: it can be started on that day only."
+    with time_machine.travel(monday):
+        session = services.book_session(
+            clinic=world.kelowna,
+            therapist=world.therapist,
+            patient=ready_patient(world),
+            starts_at=monday + datetime.timedelta(days=1),
+            by=world.front_desk,
+        )
+        for person in (world.therapist, world.front_desk):
+            text = client_of(person).get(page(session)).content.decode()
+            assert sentence in text, person
+            assert page(session, "start") not in text and "Start the session" not in text
+            assert "starts this session when the patient is here" not in text
+        refused = client_of(world.therapist).post(page(session, "start"), {})
+        assert refused.status_code == 400
+        assert sentence in refused.content.decode()
+        session.refresh_from_db()
+        assert session.status == Status.BOOKED
+    with time_machine.travel(monday + datetime.timedelta(hours=22)):  # Tuesday 08:00
+        text = client_of(world.therapist).get(page(session)).content.decode()
+        assert "Start the session" in text and sentence not in text
+        started = client_of(world.therapist).post(page(session, "start"), {})
+        assert started.status_code == 302
+        session.refresh_from_db()
+        assert session.status == Status.IN_PROGRESS
+
+
+def test_the_needling_end_is_typed_on_the_clinics_clock_and_shown_on_the_chart(world, client_of):
+    ten = day_at(0, 10, clinic=world.kelowna)
+    day = f"{ten:%Y-%m-%d}"
+    with time_machine.travel(ten, tick=False):
+        session = started(world)
+    json = {"HTTP_ACCEPT": "application/json"}
+    with time_machine.travel(ten + datetime.timedelta(minutes=40), tick=False):
+        client = client_of(world.therapist)
+        editor = client.get(page(session)).content.decode()
+        assert 'type="datetime-local" name="needling_ended_at"' in editor
+        assert "Started at 10:00" in editor
+        chart = Chart.objects.get(session=session)
+        future = client.post(
+            page(session, "save_chart"), chart_form(chart, needling_ended_at=f"{day}T10:45"), **json
+        )
+        assert future.status_code == 400
+        assert future.json()["field"] == "needling_ended_at"
+        assert "Record the end once it has happened" in future.json()["detail"]
+        saved = client.post(
+            page(session, "save_chart"), chart_form(chart, needling_ended_at=f"{day}T10:25")
+        )
+        assert saved.status_code == 302
+        chart.refresh_from_db()
+        assert chart.needling_ended_at == ten + datetime.timedelta(minutes=25)
+        editor = client.get(page(session)).content.decode()
+        assert f'value="{day}T10:25"' in editor  # on the clinic's clock, as typed
+        assert f'"needling_ended_at": "{day}T10:25"' in editor  # what the script compares with
+        client.post(page(session, "sign"), {"sign-version": str(chart.version)})
+        read = client_of(world.manager).get(page(session)).content.decode()
+    session.refresh_from_db()
+    assert session.status == Status.SIGNED
+    assert re.search(r"<dt>Needling ended</dt><dd>[^<]*10:25</dd>", read)

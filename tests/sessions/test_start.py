@@ -1,9 +1,12 @@
 """Starting a session: the gate before any needle (consent, screening, contraindications)."""
 
 import datetime
+import zoneinfo
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
+from django.utils import dateformat, timezone
 
 from clinics import services as clinic_services
 from clinics.exceptions import NotPermitted as ClinicNotPermitted
@@ -13,7 +16,13 @@ from patients import services as patient_services
 from sessions import services
 from sessions.exceptions import NotPermitted, SessionStateRefused, StartRefused
 from sessions.models import ContraindicationOverride, Status
-from tests.patients.factories import PatientFactory, answers_for, born_years_ago, tomorrow_at
+from tests.patients.factories import (
+    PatientFactory,
+    answers_for,
+    born_years_ago,
+    day_at,
+)
+from tests.sessions.factories import this_minute
 
 
 def screened(patient, by, *yes):
@@ -33,12 +42,13 @@ def consented(patient, by, **kwargs):
     )
 
 
-def booked(world, patient):
+def booked(world, patient, starts_at=None):
+    """Booked by the front desk for `starts_at`, or this minute: a session to start today."""
     return services.book_session(
         clinic=world.kelowna,
         therapist=world.therapist,
         patient=patient,
-        starts_at=tomorrow_at(10, clinic=world.kelowna),
+        starts_at=starts_at or this_minute(),
         by=world.front_desk,
     )
 
@@ -212,3 +222,133 @@ def test_another_therapist_gets_no_answer_from_a_session_already_started(world, 
     session = start(world, booked(world, ready))
     with pytest.raises(NotPermitted):
         services.start_session(session=session, by=world.front_desk)
+
+
+# --- The day rule: a booked session is started on its own day, on its clinic's clock ---------
+
+
+def vancouver(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=zoneinfo.ZoneInfo("America/Vancouver"))
+
+
+def test_tomorrows_session_is_refused_naming_its_day(world, ready):
+    with time_machine.travel(vancouver(2026, 12, 7, 10, 0), tick=False):
+        session = booked(world, ready, vancouver(2026, 12, 8, 10, 0))
+        with pytest.raises(StartRefused) as refused:
+            start(world, session)
+    assert refused.value.message == (
+        "This session is booked for Tuesday 8 December: it can be started on that day only."
+    )
+    assert refused.value.field == "starts_at"
+    session.refresh_from_db()
+    assert (session.status, session.started_at) == (Status.BOOKED, None)
+
+
+def test_a_session_just_after_midnight_is_not_started_the_evening_before(world, ready):
+    with time_machine.travel(vancouver(2026, 12, 31, 23, 50), tick=False):
+        session = booked(world, ready, vancouver(2027, 1, 1, 0, 10))
+        with pytest.raises(StartRefused) as refused:
+            start(world, session)
+    assert refused.value.message == (
+        "This session is booked for Friday 1 January 2027: it can be started on that day only."
+    )
+
+
+def test_a_session_left_from_an_earlier_day_is_refused_saying_what_to_do(world, ready):
+    monday, tuesday = (day_at(days, 9, clinic=world.kelowna) for days in (0, 1))
+    with time_machine.travel(monday, tick=False):
+        session = booked(world, ready, monday)
+    with time_machine.travel(tuesday, tick=False), pytest.raises(StartRefused) as refused:
+        start(world, session)
+    day = dateformat.format(monday, "l j F")
+    assert refused.value.message == (
+        f"This session was booked for {day}: it can be started on that day only. Record a "
+        "no-show or cancel it, and book the patient again."
+    )
+
+
+def ready_patient(world):
+    patient = PatientFactory(home_clinic=world.kelowna)
+    screened(patient, world.therapist)
+    consented(patient, world.therapist)
+    return patient
+
+
+@pytest.mark.parametrize("zone", ["America/Vancouver", "America/Toronto", "Asia/Tokyo"])
+def test_a_session_is_started_on_its_day_from_just_after_midnight_to_just_before(
+    world, ready, zone
+):
+    world.kelowna.timezone = zone
+    world.kelowna.save(update_fields=["timezone"])
+
+    def at(days: int, hour: int, minute: int = 0) -> datetime.datetime:
+        return day_at(days, hour, minute, clinic=world.kelowna)  # from today, as the test began
+
+    evening, just_after_midnight, walk_in_at, before_midnight = (
+        at(0, 20),
+        at(1, 0, 5),
+        at(1, 23, 45),
+        at(1, 23, 55),
+    )
+    next_late, next_just_after = at(2, 23, 45), at(3, 0, 5)
+    # Booked the evening before for 09:00; started at 00:05 on the clinic's clock.
+    with time_machine.travel(evening, tick=False):
+        morning = booked(world, ready, at(1, 9))
+    with time_machine.travel(just_after_midnight, tick=False):
+        assert start(world, morning).status == Status.IN_PROGRESS
+    # A walk-in booked at 23:45 for 30 minutes belongs to the day it starts on: started
+    # at 23:55; and one left unstarted is not started after midnight.
+    late = ready_patient(world)
+    with time_machine.travel(before_midnight, tick=False):
+        walk_in = booked(world, late, walk_in_at)
+        assert timezone.localdate(walk_in.ends_at, world.kelowna.zone) > walk_in_at.date()
+        assert start(world, walk_in).status == Status.IN_PROGRESS
+    with time_machine.travel(next_late, tick=False):
+        unstarted = booked(world, ready_patient(world), next_late)
+    with (
+        time_machine.travel(next_just_after, tick=False),
+        pytest.raises(StartRefused, match=r"was booked for .*: it can be started on that"),
+    ):
+        start(world, unstarted)
+
+
+def next_clock_change(zone: zoneinfo.ZoneInfo) -> datetime.date:
+    """The next day, from today, on which `zone`'s clocks go forward or back."""
+    today = timezone.localdate(timezone=zone)
+    for days in range(1, 400):
+        day = today + datetime.timedelta(days=days)
+        midnight = datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+        if midnight.utcoffset() != (midnight + datetime.timedelta(days=1)).utcoffset():
+            return day
+    raise AssertionError(f"{zone} changes its clocks no more")
+
+
+# Zones whose clocks still change (British Columbia keeps daylight time all year from
+# November 2026, as the pinned tzdata says).
+@pytest.mark.parametrize("zone", ["America/Toronto", "America/Halifax"])
+def test_on_the_night_the_clocks_change_the_day_is_still_the_clinics(world, zone):
+    world.kelowna.timezone = zone
+    world.kelowna.save(update_fields=["timezone"])
+    day = next_clock_change(world.kelowna.zone)
+
+    def at(days: int, hour: int, minute: int = 0) -> datetime.datetime:
+        return datetime.datetime.combine(
+            day + datetime.timedelta(days=days),
+            datetime.time(hour, minute),
+            tzinfo=world.kelowna.zone,
+        )
+
+    with time_machine.travel(at(-1, 20), tick=False):  # screened and consented that evening
+        early = booked(world, ready_patient(world), at(0, 1, 30))  # before the change
+    with time_machine.travel(at(0, 4, 0), tick=False):  # after it
+        assert start(world, early).status == Status.IN_PROGRESS
+    # The day is 23 or 25 hours long: its evening is still that day, and just after
+    # midnight is the next, on the clinic's clock.
+    with time_machine.travel(at(0, 23, 50), tick=False):
+        evening = booked(world, ready_patient(world), at(0, 23, 45))
+        assert start(world, evening).status == Status.IN_PROGRESS
+        night = booked(world, ready_patient(world), at(1, 0, 15))
+        with pytest.raises(StartRefused) as refused:
+            start(world, night)
+    next_day = dateformat.format(day + datetime.timedelta(days=1), "l j F")
+    assert f"booked for {next_day}" in refused.value.message
