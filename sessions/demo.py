@@ -392,7 +392,9 @@ def _when(visit: Visit, clinic: Clinic, now: datetime.datetime) -> datetime.date
     local = timezone.localtime(now, clinic.zone)
     half_hour = local.replace(minute=local.minute - local.minute % 30, second=0, microsecond=0)
     latest = datetime.datetime.combine(local.date(), LATEST_HALF_HOUR, tzinfo=clinic.zone)
-    return min(half_hour, latest) + datetime.timedelta(minutes=visit.from_now)
+    # Minutes from the half hour are real minutes (in UTC), on the night the clocks change too.
+    base = min(half_hour, latest).astimezone(datetime.UTC)
+    return base + datetime.timedelta(minutes=visit.from_now)
 
 
 def staging_slot(
@@ -546,6 +548,7 @@ def move_back(session: TreatmentSession, *, starts_at: datetime.datetime) -> Tre
     session = TreatmentSession.objects.get(pk=session.pk)
     if session.status == Status.SIGNED:
         raise ValueError("A signed session never moves: move it before signing.")
+    starts_at = starts_at.astimezone(datetime.UTC)  # lengths in real minutes
     moved = {
         "starts_at": starts_at,
         "ends_at": starts_at + (session.ends_at - session.starts_at),

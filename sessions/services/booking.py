@@ -78,6 +78,9 @@ def book_session(
         raise BookingRefused(
             "Give the start as a date and time with its timezone.", field="starts_at"
         )
+    # In UTC, so that the length is real minutes: on a clinic's clock, 01:45 plus 30
+    # minutes is not 02:15 on the night the clocks go forward.
+    starts_at = starts_at.astimezone(datetime.UTC)
     if starts_at < timezone.now() - BOOKING_GRACE:
         raise BookingRefused(
             "A session cannot be booked in the past (more than 15 minutes ago).",

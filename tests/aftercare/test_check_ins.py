@@ -25,7 +25,7 @@ from aftercare.exceptions import (
 from aftercare.models import Alert, CheckIn, CheckInAnswer, Triage
 from tests.aftercare.factories import answer_when_due, answers, first_check_in, signed_session
 from tests.patients.factories import PatientFactory, day_at, with_portal_login
-from tests.sessions.factories import this_minute
+from tests.sessions.factories import next_clock_change, this_minute
 
 HOUR = datetime.timedelta(hours=1)
 MINUTE = datetime.timedelta(minutes=1)
@@ -165,8 +165,6 @@ def test_triage_reads_the_hours_since_the_needling_ended_not_since_the_signature
 
 @pytest.mark.parametrize("zone", ["America/Toronto", "America/Halifax"])
 def test_check_ins_count_real_hours_across_a_change_of_the_clocks(world, patient, zone):
-    from tests.sessions.test_start import next_clock_change
-
     world.kelowna.timezone = zone
     world.kelowna.save(update_fields=["timezone"])
     day = next_clock_change(world.kelowna.zone)

@@ -149,6 +149,19 @@ def ready_to_needle(patient, *, by, contraindications: tuple[str, ...] = ()):
     return patient
 
 
+def next_clock_change(zone, *, back: bool | None = None) -> datetime.date:
+    """The next day, from today, on which `zone`'s clocks go forward or (`back`) back."""
+    today = timezone.localdate(timezone=zone)
+    for days in range(1, 400):
+        day = today + datetime.timedelta(days=days)
+        midnight = datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+        before = midnight.utcoffset()
+        after = (midnight + datetime.timedelta(days=1)).utcoffset()
+        if before != after and back in (None, after < before):
+            return day
+    raise AssertionError(f"{zone} changes its clocks no more")
+
+
 def this_minute() -> datetime.datetime:
     """Now, to the minute: a session booked for it is on today's date on every clinic's clock
     (midnight falls on a whole minute), and inside the booking's 15 minutes of grace."""

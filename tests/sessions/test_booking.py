@@ -5,6 +5,7 @@ import threading
 import uuid
 
 import pytest
+import time_machine
 from django.db import connection
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ from sessions.exceptions import BookingRefused, DoubleBooked, NotPermitted, Sess
 from sessions.models import Status, TreatmentSession, TreatmentSessionEvent
 from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory, tomorrow_at
+from tests.sessions.factories import next_clock_change
 
 
 @pytest.fixture
@@ -222,3 +224,25 @@ def test_the_patient_sees_their_own_sessions_only(world, patient, ann):
     book(world, ann, 11)
     visible = access.visible_to(patient.user, TreatmentSession.objects.all())
     assert list(visible) == [mine]
+
+
+@pytest.mark.parametrize(("back", "at"), [(True, "01:45"), (False, "02:30")])
+def test_a_session_on_the_night_the_clocks_change_lasts_its_real_minutes(world, ann, back, at):
+    """Going back, 01:45 comes twice (the first is booked); going forward, 02:30 never
+    comes (it is read as the hour before the change)."""
+    world.kelowna.timezone = "America/Toronto"
+    world.kelowna.save(update_fields=["timezone"])
+    day = next_clock_change(world.kelowna.zone, back=back)
+    starts_at = datetime.datetime.combine(
+        day, datetime.time.fromisoformat(at), tzinfo=world.kelowna.zone
+    )
+    with time_machine.travel(starts_at - datetime.timedelta(days=1)):
+        session = services.book_session(
+            clinic=world.kelowna,
+            therapist=world.therapist,
+            patient=ann,
+            starts_at=starts_at,
+            by=world.front_desk,
+        )
+    assert session.ends_at - session.starts_at == datetime.timedelta(minutes=30)
+    assert session.starts_at == starts_at.astimezone(datetime.UTC)  # the first 01:45

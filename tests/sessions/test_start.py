@@ -22,7 +22,7 @@ from tests.patients.factories import (
     born_years_ago,
     day_at,
 )
-from tests.sessions.factories import this_minute
+from tests.sessions.factories import next_clock_change, this_minute
 
 
 def screened(patient, by, *yes):
@@ -310,17 +310,6 @@ def test_a_session_is_started_on_its_day_from_just_after_midnight_to_just_before
         pytest.raises(StartRefused, match=r"was booked for .*: it can be started on that"),
     ):
         start(world, unstarted)
-
-
-def next_clock_change(zone: zoneinfo.ZoneInfo) -> datetime.date:
-    """The next day, from today, on which `zone`'s clocks go forward or back."""
-    today = timezone.localdate(timezone=zone)
-    for days in range(1, 400):
-        day = today + datetime.timedelta(days=days)
-        midnight = datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
-        if midnight.utcoffset() != (midnight + datetime.timedelta(days=1)).utcoffset():
-            return day
-    raise AssertionError(f"{zone} changes its clocks no more")
 
 
 # Zones whose clocks still change (British Columbia keeps daylight time all year from
