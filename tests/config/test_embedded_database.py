@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -137,3 +138,25 @@ def test_processes_starting_at_once_on_a_new_checkout_all_get_the_database(tmp_p
             assert connection.execute("SELECT 1").fetchone() == (1,)
     finally:
         running.stop()
+
+
+def test_the_server_held_open_for_other_tools_answers_and_stops_on_sigterm(tmp_path):
+    """`python -m config.embedded_db`: how a run under faketime reaches the database."""
+    data_dir = tmp_path / "postgres"
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "config.embedded_db"],
+        cwd=ROOT,
+        env={**os.environ, "FASCIA_POSTGRES_DIR": str(data_dir)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = holder.stdout.readline().strip()
+        with psycopg.connect(url) as connection:
+            assert connection.execute("SELECT current_database()").fetchone() == ("fascia",)
+        holder.send_signal(signal.SIGTERM)
+        assert holder.wait(timeout=10) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (data_dir / "postmaster.pid").exists()
