@@ -15,7 +15,7 @@ from aftercare.models import CheckIn
 from patients.models import RecordPart, RecordRead
 from patients.own_record import own_record
 from tests.aftercare.factories import draft_plan, signed_session
-from tests.patients.factories import PatientFactory, full_record, tomorrow_at
+from tests.patients.factories import PatientFactory, day_at, full_record
 from tests.sessions.factories import ready_to_needle, started_session
 
 PARTS = ["details", "intake", "screening", "consents", "sessions", "aftercare", "check_ins"]
@@ -176,9 +176,7 @@ def test_another_patients_rows_never_appear(world, client_of):
 
 def test_a_plan_still_being_written_is_not_in_the_record(world, client_of, patient):
     ready_to_needle(patient, by=world.therapist)
-    session = started_session(
-        patient=patient, therapist=world.therapist, starts_at=tomorrow_at(9, clinic=world.kelowna)
-    )
+    session = started_session(patient=patient, therapist=world.therapist)
     draft_plan(session, therapist=world.therapist)
     parts = parts_of(download(client_of(patient.user)))
     assert parts["aftercare"] == []
@@ -267,7 +265,8 @@ def test_a_patient_of_two_organisations_downloads_the_one_chosen(world, client_o
 
 def test_the_download_costs_the_same_queries_for_one_session_or_five(world, client_of, patient):
     client = client_of(patient.user)
-    first = tomorrow_at(9, clinic=world.kelowna)
+    # Sessions on five days gone by, each signed on its day (the clock moved there).
+    first = day_at(-5, 9, clinic=world.kelowna)
     signed_session(patient, therapist=world.therapist, starts_at=first)
     with CaptureQueriesContext(connection) as one:
         client.get(reverse("portal:record_json"))
