@@ -98,7 +98,7 @@ TEMPLATES = [
 ]
 
 # Database: PostgreSQL only. Without DATABASE_URL the embedded server under
-# var/postgres is started on first use (config/embedded_db).
+# var/postgres (or FASCIA_POSTGRES_DIR) is started on first use (config/embedded_db).
 _database_url = env.text("DATABASE_URL")
 if _database_url:
     _database = env.database(_database_url)
