@@ -48,6 +48,16 @@ def start_day_refusal(
     )
 
 
+def may_start_today(session: TreatmentSession, *, now: datetime.datetime | None = None) -> bool:
+    """Booked, and today on its clinic's clock is its day (the safety gate asks the rest)."""
+    return session.status == Status.BOOKED and start_day_refusal(session, now=now) is None
+
+
+def as_read(moment: datetime.datetime, zone) -> str:
+    """A moment as a person at the clinic reads it: on the clinic's clock, to the minute."""
+    return dateformat.format(timezone.localtime(moment, zone), "j F Y, H:i")
+
+
 def needling_ended_at(
     session: TreatmentSession, *, chart: Chart | None = None
 ) -> datetime.datetime | None:

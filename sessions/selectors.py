@@ -171,7 +171,7 @@ def session_actions(user, session: TreatmentSession, view: ChartView | None) -> 
     not_today = clock.start_day_refusal(session)
     return SessionActions(
         change_booking=session.status == Status.BOOKED and access.can(user, "change", session),
-        start=session.status == Status.BOOKED and own and not_today is None,
+        start=own and clock.may_start_today(session),
         not_today=not_today,
         chart=view is not None
         and in_progress

@@ -96,7 +96,7 @@ class SessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_can_start_today(self, session: TreatmentSession) -> bool:
-        return session.status == Status.BOOKED and clock.start_day_refusal(session) is None
+        return clock.may_start_today(session)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_start_refusal(self, session: TreatmentSession) -> str | None:

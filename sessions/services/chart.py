@@ -12,13 +12,14 @@ from decimal import Decimal, InvalidOperation
 
 from django.apps import apps
 from django.db import IntegrityError, transaction
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from clinics import access
 from clinics.models import Organization
 from patients.exceptions import SubmissionKeyReused
+from sessions import clock
 from sessions.exceptions import (
     ChartConflict,
     ChartInvalid,
@@ -175,18 +176,18 @@ def _check_needling_end(session: TreatmentSession, value) -> datetime.datetime |
     if timezone.is_naive(value):
         value = timezone.make_aware(value, zone)
     value = _to_the_minute(value)
-    given = _on_clock(value, zone)
+    given = clock.as_read(value, zone)
     if value < _to_the_minute(session.started_at):
         raise ChartInvalid(
             f"needling_ended_at: the needling ends after the session started, at "
-            f"{_on_clock(session.started_at, zone)} ({given} given).",
+            f"{clock.as_read(session.started_at, zone)} ({given} given).",
             field="needling_ended_at",
         )
     now = timezone.now()
     if value > now:
         raise ChartInvalid(
             f"needling_ended_at: record the end once it has happened; it is "
-            f"{_on_clock(now, zone)} now ({given} given).",
+            f"{clock.as_read(now, zone)} now ({given} given).",
             field="needling_ended_at",
         )
     return value
@@ -195,10 +196,6 @@ def _check_needling_end(session: TreatmentSession, value) -> datetime.datetime |
 def _to_the_minute(moment: datetime.datetime) -> datetime.datetime:
     """The chart keeps clock times to the minute, as the form shows them."""
     return moment.astimezone(datetime.UTC).replace(second=0, microsecond=0)
-
-
-def _on_clock(moment: datetime.datetime, zone) -> str:
-    return dateformat.format(timezone.localtime(moment, zone), "j F Y, H:i")
 
 
 @transaction.atomic

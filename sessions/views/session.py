@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from clinics import access
@@ -22,7 +22,7 @@ from patients.models import ReadVia, RecordPart
 from patients.selectors import clinical_status
 from patients.services import record_read
 from patients.views.scope import staff_page
-from sessions import selectors, services
+from sessions import clock, selectors, services
 from sessions.body_chart import body_chart
 from sessions.exceptions import ChartConflict, SessionStateRefused
 from sessions.forms import (
@@ -190,9 +190,7 @@ def _as_typed(value, zone) -> str:
 def _shown(changed: dict, zone) -> dict:
     """What someone else saved, for a person: times on the clinic's clock."""
     return {
-        name: dateformat.format(timezone.localtime(value, zone), "j F Y, H:i")
-        if isinstance(value, datetime.datetime)
-        else value
+        name: clock.as_read(value, zone) if isinstance(value, datetime.datetime) else value
         for name, value in changed.items()
     }
 
