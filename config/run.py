@@ -16,7 +16,11 @@ Why one process rather than a shell recipe:
 - Django's autoreloader kills its child outright when it is signalled, so the
   child never takes itself off the embedded server's list of users, and the
   server outlived them all. Here the database is stopped after the children,
-  once the users that died are forgotten.
+  once the users that died are forgotten;
+- a child still starting up when the database had stopped (a reloader's child
+  is killed and started at odd moments) started the embedded server again and
+  left it running. The children are given the address of the server started
+  here (DATABASE_URL), so only this process ever starts or stops it.
 """
 
 import argparse
@@ -63,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         _say(str(error))
         return 1
+    if database is not None:
+        children.database_url = database.uri()
     steps = [("migrations", ["migrate", "--noinput"]), ("demo data", ["demo_data"])]
     if options.serve_only:
         steps = []
@@ -90,6 +96,7 @@ class Children:
 
     def __init__(self) -> None:
         self.stop_signal: int | None = None
+        self.database_url: str | None = None
         self.running: dict[str, subprocess.Popen] = {}
 
     def ask_to_stop(self, signum: int, frame: object) -> None:
@@ -167,6 +174,8 @@ class Children:
         # Marked, so that every process started from here is found when stopping,
         # even one whose parent died and left it to init.
         environment = {**os.environ, MARK: str(os.getpid())}
+        if self.database_url:
+            environment["DATABASE_URL"] = self.database_url
         command = [*MANAGE, *arguments]  # our own manage.py, with arguments fixed here
         return subprocess.Popen(command, cwd=BASE_DIR, env=environment)  # noqa: S603
 
