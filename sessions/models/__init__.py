@@ -26,6 +26,7 @@ from sessions.models.chart import (
     Technique,
     TwitchResponse,
 )
+from sessions.models.recall import NoticeStatus, RecallNotice
 from sessions.models.vocabulary import Muscle, OrganizationMuscle, View
 
 __all__ = [
@@ -43,9 +44,11 @@ __all__ = [
     "Movement",
     "Muscle",
     "NeedleSite",
+    "NoticeStatus",
     "OrganizationMuscle",
     "PressurePainThreshold",
     "RangeOfMotion",
+    "RecallNotice",
     "Severity",
     "Side",
     "Status",
