@@ -2,11 +2,14 @@
 
 import uuid
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from clinics.models import Clinic, Organization
@@ -40,6 +43,25 @@ class CheckIn(models.Model):
         null=True, blank=True, help_text="When a failed e-mail is tried again."
     )
     last_send_error = models.TextField(blank=True)
+    # Chest pain or shortness of breath, sent before the rest of the answers: filed at
+    # once (the urgent alert with it), the rest answered later on this same check-in.
+    red_flags_reported_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the patient first reported a red flag before answering the rest.",
+    )
+    chest_pain_reported = models.BooleanField(
+        default=False, help_text="The patient reported chest pain before answering the rest."
+    )
+    short_of_breath_reported = models.BooleanField(
+        default=False,
+        help_text="The patient reported shortness of breath, or pain when breathing in, before "
+        "answering the rest.",
+    )
+
+    RED_FLAGS = {"chest_pain": "chest_pain_reported", "short_of_breath": "short_of_breath_reported"}
+    """The questions whose "yes" is filed at once, whatever else is missing: each with the
+    field that keeps it."""
 
     class Meta:
         verbose_name = "check-in"
@@ -53,6 +75,36 @@ class CheckIn(models.Model):
                 condition=Q(closes_at__gt=F("due_at")), name="check_in_closes_after_it_is_due"
             ),
             models.UniqueConstraint(fields=["organization", "id"], name="check_in_organization_id"),
+            models.CheckConstraint(
+                condition=Q(
+                    red_flags_reported_at__isnull=True,
+                    chest_pain_reported=False,
+                    short_of_breath_reported=False,
+                )
+                | (
+                    Q(red_flags_reported_at__isnull=False)
+                    & (Q(chest_pain_reported=True) | Q(short_of_breath_reported=True))
+                ),
+                name="check_in_red_flags_reported_with_their_time",
+            ),
+        ]
+        triggers = [
+            # A red flag reported is the patient's evidence: it may be joined by
+            # another, never withdrawn, and its time never moves.
+            pgtrigger.Protect(
+                name="reported_red_flags_stay",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__red_flags_reported_at__isnull=False)
+                & (
+                    pgtrigger.Q(
+                        new__red_flags_reported_at__df=pgtrigger.F("old__red_flags_reported_at")
+                    )
+                    | pgtrigger.Q(old__chest_pain_reported=True, new__chest_pain_reported=False)
+                    | pgtrigger.Q(
+                        old__short_of_breath_reported=True, new__short_of_breath_reported=False
+                    )
+                ),
+            )
         ]
         indexes = [
             # The queue of e-mails to send: small, because sent rows leave it.
@@ -73,6 +125,11 @@ class CheckIn(models.Model):
     @property
     def is_closed(self) -> bool:
         return timezone.now() >= self.closes_at
+
+    @property
+    def red_flags_reported(self) -> list[str]:
+        """The questions (RED_FLAGS) the patient said yes to before answering the rest."""
+        return [question for question, field in self.RED_FLAGS.items() if getattr(self, field)]
 
 
 class Bruising(models.TextChoices):
@@ -100,6 +157,9 @@ class Triage(models.TextChoices):
 
 
 score = [MinValueValidator(0), MaxValueValidator(10)]
+
+COMMENTS_LIMIT = 5000
+"""The longest comment a check-in takes, in characters. A longer one is refused, never cut."""
 
 
 @tracked
@@ -159,6 +219,10 @@ class CheckInAnswer(models.Model):
                 condition=Q(triage="filed", triage_reasons__len=0)
                 | (Q(triage__in=["alert", "urgent"]) & Q(triage_reasons__len__gt=0)),
                 name="check_in_answer_triage_has_reasons",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("comments"), COMMENTS_LIMIT),
+                name="check_in_answer_comments_within_the_limit",
             ),
         ]
         triggers = [never_changed()]
