@@ -8,6 +8,7 @@ __all__ = [
     "AlertStateRefused",
     "CheckInAlreadyAnswered",
     "CheckInClosed",
+    "CheckInIncomplete",
     "CheckInLinkInvalid",
     "Conflict",
     "NotPermitted",
@@ -20,6 +21,22 @@ class AftercareInvalid(FasciaError):
     """A value the plan, a template or the settings do not take."""
 
     code = "aftercare_invalid"
+
+
+class CheckInIncomplete(AftercareInvalid):
+    """Check-in answers missing or not valid: `problems` names each with what is wrong."""
+
+    code = "check_in_incomplete"
+
+    def __init__(self, problems: dict[str, str], *, red_flags_filed: bool = False):
+        message = "; ".join(problems.values())
+        if red_flags_filed:
+            message = f"The red flags were filed; the rest is still to answer: {message}"
+        super().__init__(message, field=next(iter(problems)))
+        self.problems = problems
+
+    def details(self) -> dict:
+        return {"fields": {field: [message] for field, message in self.problems.items()}}
 
 
 class PlanIssued(Conflict):

@@ -3,6 +3,7 @@
 from django import forms
 
 from aftercare.models import AftercarePlan, Bruising, Fatigue, HeatOrIce, Trend
+from aftercare.models.check_ins import COMMENTS_LIMIT
 from clinics.exceptions import FasciaError
 from patients.forms import PlainLabels, show_error, submission_key_field
 
@@ -10,13 +11,36 @@ from patients.forms import PlainLabels, show_error, submission_key_field
 def show_refusal(form: forms.BaseForm, error: FasciaError) -> None:
     """A service's refusal on the form: under the field it names, without the field's name
     the message starts with for the API ("sets: at most 20" reads "At most 20" there)."""
-    prefix = f"{error.field}: "
     field = form.fields.get(error.field or "")
-    if field is not None and not field.widget.is_hidden and error.message.startswith(prefix):
-        rest = error.message.removeprefix(prefix)
-        form.add_error(error.field, rest[:1].upper() + rest[1:])
+    if (
+        field is not None
+        and not field.widget.is_hidden
+        and error.message.startswith(f"{error.field}: ")
+    ):
+        form.add_error(error.field, as_on_the_form(error.message, error.field))
         return
     show_error(form, error)
+
+
+def as_on_the_form(message: str, field: str) -> str:
+    """A service's message under its field, without the field's name it starts with."""
+    rest = message.removeprefix(f"{field}: ")
+    return rest[:1].upper() + rest[1:]
+
+
+def show_problems(form: forms.BaseForm, problems: dict[str, str]) -> None:
+    """The answers a service found missing or not valid, each under its field, unless the
+    form already says what is wrong there."""
+    for field, message in problems.items():
+        if field in form.fields and field not in form.errors:
+            show_refusal(form, FasciaError(message, field=field))
+
+
+def anchor(field: forms.BoundField) -> str:
+    """The id a link to `field` goes to: its first radio button, or the field itself."""
+    if isinstance(field.field.widget, forms.RadioSelect):
+        return f"{field.auto_id}_0"
+    return field.id_for_label
 
 
 YES_NO = [("no", "No"), ("yes", "Yes")]
@@ -84,13 +108,46 @@ class CheckInForm(PlainLabels, forms.Form):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose one."},
     )
+    # No maxlength on the box: a browser would cut a longer text without a word. The
+    # service refuses it instead, naming the limit, and the text stays on the form.
     comments = forms.CharField(
         label="Anything else your therapist should know? (optional)",
         required=False,
-        max_length=5000,
+        help_text=f"Up to {COMMENTS_LIMIT:,} characters.",
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     submission_key = submission_key_field()
+
+    WARNING_SIGNS = ("chest_pain", "short_of_breath", "infection_signs", "nerve_symptoms")
+    REST = ("soreness", "pain", "trend", "bruising", "fatigue", "comments")
+
+    def __init__(self, *args, reported: list[str] | tuple = (), **kwargs):
+        """`reported`: the red flags the patient reported already. They are not asked
+        again: they stay on the check-in whatever comes next."""
+        super().__init__(*args, **kwargs)
+        for question in reported:
+            del self.fields[question]
+        self.reported = list(reported)
+
+    def warning_signs(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.WARNING_SIGNS if name in self.fields]
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """(link target, the question and what is wrong) for each error, in the form's
+        order: the list at the top of the form (GOV.UK's error summary)."""
+        summary = []
+        for name, field in self.fields.items():
+            if name in self.errors and not field.widget.is_hidden:
+                bound = self[name]
+                summary += [
+                    (anchor(bound), asked(bound.label, error)) for error in self.errors[name]
+                ]
+        return summary
+
+
+def asked(question: str, said: str) -> str:
+    """A question and what is said of it, read as one: "Do you feel tired? Choose one."."""
+    return f"{question} {said}" if question.endswith("?") else f"{question}: {said}"
 
 
 class AcknowledgeForm(PlainLabels, forms.Form):

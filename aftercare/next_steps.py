@@ -24,28 +24,35 @@ class NextSteps:
         return " ".join([f"{self.heading}.", *self.points])
 
 
+def emergency_steps(check_in: CheckIn) -> NextSteps:
+    """Get emergency care now: for an urgent answer, and for a red flag reported before the
+    rest of the answers."""
+    clinic = check_in.clinic
+    session = check_in.session
+    day = timezone.localtime(session.starts_at, clinic.zone)
+    plan = AftercarePlan.objects.filter(session=session).only("needled_muscles").first()
+    where = f", in: {', '.join(plan.needled_muscles)}" if plan and plan.needled_muscles else ""
+    return NextSteps(
+        heading="Get emergency care now",
+        points=[
+            f"Call {clinic.emergency_number}, or have someone take you to the nearest "
+            "emergency department now.",
+            "Do not drive yourself.",
+            f"Tell them you had dry needling on {day:%-d %B}{where}.",
+            "Chest pain, shortness of breath or pain when breathing in after dry needling "
+            "can be a collapsed lung (pneumothorax). It is rare, but it needs a doctor at "
+            "once.",
+            "Your therapist and the clinic have been alerted.",
+        ],
+        emergency_number=clinic.emergency_number,
+    )
+
+
 def next_steps(answer: CheckInAnswer, check_in: CheckIn) -> NextSteps:
     clinic = check_in.clinic
     call_the_clinic = "call the clinic" + (f" on {clinic.phone}." if clinic.phone else ".")
     if answer.triage == Triage.URGENT:
-        session = check_in.session
-        day = timezone.localtime(session.starts_at, clinic.zone)
-        plan = AftercarePlan.objects.filter(session=session).only("needled_muscles").first()
-        where = f", in: {', '.join(plan.needled_muscles)}" if plan and plan.needled_muscles else ""
-        return NextSteps(
-            heading="Get emergency care now",
-            points=[
-                f"Call {clinic.emergency_number}, or have someone take you to the nearest "
-                "emergency department now.",
-                "Do not drive yourself.",
-                f"Tell them you had dry needling on {day:%-d %B}{where}.",
-                "Chest pain, shortness of breath or pain when breathing in after dry needling "
-                "can be a collapsed lung (pneumothorax). It is rare, but it needs a doctor at "
-                "once.",
-                "Your therapist and the clinic have been alerted.",
-            ],
-            emergency_number=clinic.emergency_number,
-        )
+        return emergency_steps(check_in)
     if answer.triage == Triage.ALERT:
         return NextSteps(
             heading="Thank you: your therapist has been told",

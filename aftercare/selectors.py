@@ -1,11 +1,12 @@
 """Reads of aftercare that several pages and the API share, scoped by clinics.access."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
+from aftercare import triage
 from aftercare.models import (
     AftercarePlan,
     Alert,
@@ -14,6 +15,7 @@ from aftercare.models import (
     CheckInAnswer,
     PlanExercise,
     PlanStatus,
+    Triage,
 )
 from clinics import access
 from clinics.models import Clinic
@@ -51,18 +53,43 @@ EMERGENCY_SHOWN_FOR = timedelta(days=3)
 """How long the portal's home repeats the emergency advice after an urgent answer."""
 
 
-def recent_emergencies(user, patient) -> list[CheckInAnswer]:
-    """The patient's urgent answers of the last days, newest first: the portal repeats
-    the emergency advice until then."""
+@dataclass(frozen=True)
+class Emergency:
+    """An urgent answer, or red flags reported before the rest: what the portal repeats."""
+
+    check_in: CheckIn
+    answered_at: datetime
+    """When the patient told us."""
+    triage_reasons: list[str]
+
+    @property
+    def check_in_id(self):
+        return self.check_in.pk
+
+
+def recent_emergencies(user, patient) -> list[Emergency]:
+    """The patient's urgent answers and red flags of the last days, newest first: the portal
+    repeats the emergency advice until then. Two queries, however many."""
     since = timezone.now() - EMERGENCY_SHOWN_FOR
-    return list(
-        access.visible_to(
-            user,
-            CheckInAnswer.objects.filter(patient=patient, triage="urgent", answered_at__gte=since),
+    answers = access.visible_to(user, CheckInAnswer.objects.filter(triage=Triage.URGENT))
+    check_ins = (
+        access.visible_to(user, CheckIn.objects.filter(patient=patient))
+        .filter(
+            Q(red_flags_reported_at__gte=since)
+            | Q(answer__triage=Triage.URGENT, answer__answered_at__gte=since)
         )
-        .select_related("check_in__clinic")
-        .order_by("-answered_at")
+        .select_related("clinic")
+        .prefetch_related(Prefetch("answer", queryset=answers))
     )
+    shown = []
+    for check_in in check_ins:
+        answer = getattr(check_in, "answer", None)
+        if answer is not None and answer.answered_at >= since:
+            shown.append(Emergency(check_in, answer.answered_at, answer.triage_reasons))
+        elif check_in.red_flags_reported_at is not None:
+            reasons = triage.assess_red_flags(check_in.red_flags_reported).reasons
+            shown.append(Emergency(check_in, check_in.red_flags_reported_at, list(reasons)))
+    return sorted(shown, key=lambda emergency: emergency.answered_at, reverse=True)
 
 
 def answer_to(user, check_in: CheckIn) -> CheckInAnswer | None:
@@ -80,13 +107,25 @@ def open_check_ins(user, patient) -> list[CheckIn]:
     )
 
 
-def alerts_at(user, clinic: Clinic) -> QuerySet:
-    """The clinic's alerts: open ones (urgent first, newest first), then those resolved lately."""
+def alerts_of(user, clinic: Clinic | None = None) -> QuerySet:
+    """The alerts of every site `user` may see (of `clinic` only, when given): open ones
+    (urgent first, newest first), then those resolved lately. One query, with their sites."""
+    alerts = Alert.objects.all() if clinic is None else Alert.objects.filter(clinic=clinic)
     return (
-        access.visible_to(user, Alert.objects.filter(clinic=clinic))
+        access.visible_to(user, alerts)
         .exclude(resolved_at__lt=timezone.now() - RESOLVED_SHOWN_FOR)
-        .select_related("patient", "therapist", "acknowledged_by", "resolved_by")
+        .select_related("clinic", "patient", "therapist", "acknowledged_by", "resolved_by")
     )
+
+
+def alerts_at(user, clinic: Clinic) -> QuerySet:
+    """The clinic's alerts, as alerts_of lists them."""
+    return alerts_of(user, clinic)
+
+
+def alert_sites(user) -> list[Clinic]:
+    """The sites whose alerts `user` sees: what the alert list filters by."""
+    return list(access.clinics_for(user, Alert, "view").order_by("organization__name", "name"))
 
 
 def open_alert_count(user, clinic: Clinic) -> dict[str, int]:
@@ -108,6 +147,10 @@ class AlertView:
     answer: CheckInAnswer | None
     notes: list[AlertNote]
     may_act: bool
+    red_flags: list[str]
+    """Red flags the patient reported before the rest of the answers; empty for the front
+    desk, and when none were."""
+    red_flags_reported_at: datetime | None
 
 
 def alert_view(user, alert: Alert) -> AlertView:
@@ -119,8 +162,19 @@ def alert_view(user, alert: Alert) -> AlertView:
     notes = list(
         access.visible_to(user, AlertNote.objects.filter(alert=alert)).select_related("written_by")
     )
+    check_in = (
+        access.visible_to(user, CheckIn.objects.filter(pk=alert.check_in_id))
+        .only("red_flags_reported_at", "chest_pain_reported", "short_of_breath_reported")
+        .first()
+    )
+    reported = check_in.red_flags_reported if check_in is not None else []
     return AlertView(
-        alert=alert, answer=answer, notes=notes, may_act=access.can(user, "change", alert)
+        alert=alert,
+        answer=answer,
+        notes=notes,
+        may_act=access.can(user, "change", alert),
+        red_flags=list(triage.assess_red_flags(reported).reasons),
+        red_flags_reported_at=check_in.red_flags_reported_at if reported else None,
     )
 
 

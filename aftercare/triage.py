@@ -51,11 +51,18 @@ class Rule:
     matches: Callable[[Answers], bool]
 
 
+URGENT_QUESTIONS = {
+    "chest_pain": "Chest pain",
+    "short_of_breath": "Shortness of breath or pain on breathing",
+}
+"""The questions whose "yes" alone is an emergency, with the reason each gives. A "yes" to
+one of them is filed at once, even with other answers missing (services.submit_check_in)."""
+
 RULES = [
-    Rule(Triage.URGENT, lambda a: "Chest pain", lambda a: a.chest_pain),
+    Rule(Triage.URGENT, lambda a: URGENT_QUESTIONS["chest_pain"], lambda a: a.chest_pain),
     Rule(
         Triage.URGENT,
-        lambda a: "Shortness of breath or pain on breathing",
+        lambda a: URGENT_QUESTIONS["short_of_breath"],
         lambda a: a.short_of_breath,
     ),
     Rule(
@@ -100,3 +107,13 @@ def assess(answers: Answers) -> Assessment:
     matched = [rule for rule in RULES if rule.matches(answers)]
     level = max((rule.level for rule in matched), key=_ORDER.index, default=Triage.FILED)
     return Assessment(level=level, reasons=tuple(rule.reason(answers) for rule in matched))
+
+
+def assess_red_flags(questions: list[str]) -> Assessment:
+    """The red flags reported before the rest of the answers: urgent, whatever the rest."""
+    reasons = tuple(
+        URGENT_QUESTIONS[question] for question in URGENT_QUESTIONS if question in questions
+    )
+    if not reasons:
+        return Assessment(level=Triage.FILED, reasons=())
+    return Assessment(level=Triage.URGENT, reasons=reasons)

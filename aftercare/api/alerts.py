@@ -91,9 +91,23 @@ class CheckInAlertDetailSerializer(CheckInAlertSerializer):
         help_text="Acknowledgements, the resolution and any escalation, oldest first; empty "
         "for the front desk."
     )
+    red_flags = serializers.SerializerMethodField(
+        help_text="What the patient reported before answering the rest (reasons, as in "
+        "triage_reasons), which raised the alert then; empty when the answers came at once, "
+        "and for the front desk."
+    )
+    red_flags_reported_at = serializers.SerializerMethodField(
+        help_text="When they were reported; null when none were (or for the front desk)."
+    )
 
     class Meta(CheckInAlertSerializer.Meta):
-        fields = [*CheckInAlertSerializer.Meta.fields, "answer", "notes"]
+        fields = [
+            *CheckInAlertSerializer.Meta.fields,
+            "answer",
+            "red_flags",
+            "red_flags_reported_at",
+            "notes",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(CheckInAnswerSerializer(allow_null=True))
@@ -104,6 +118,14 @@ class CheckInAlertDetailSerializer(CheckInAlertSerializer):
     @extend_schema_field(AlertNoteSerializer(many=True))
     def get_notes(self, alert: Alert):
         return AlertNoteSerializer(self.context["view"].notes, many=True).data
+
+    def get_red_flags(self, alert: Alert) -> list[str]:
+        return self.context["view"].red_flags
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_red_flags_reported_at(self, alert: Alert):
+        reported_at = self.context["view"].red_flags_reported_at
+        return serializers.DateTimeField().to_representation(reported_at) if reported_at else None
 
 
 # --- What acting on one takes ---------------------------------------------------------------
@@ -179,7 +201,7 @@ class AlertViewSet(
     def alert_answer(self, alert: Alert) -> Response:
         """The alert as the caller may see it; one that shows the answers goes in the access log."""
         view = selectors.alert_view(self.request.user, alert)
-        if view.answer is not None:
+        if view.answer is not None or view.red_flags:
             patient_services.record_read(
                 reader=self.request.user,
                 patient=alert.patient,

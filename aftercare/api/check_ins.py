@@ -5,15 +5,17 @@ staff see those of their clinics. The answer is shown to whoever may read it, an
 every answer shown is written to the access log.
 """
 
+from collections.abc import Mapping
+
 from django.db.models import Case, Exists, OuterRef, Prefetch, Value, When
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from aftercare import services
+from aftercare import triage
 from aftercare.api.choices import named_choice_field
 from aftercare.models import (
     Bruising,
@@ -21,8 +23,11 @@ from aftercare.models import (
     CheckInAnswer,
     Fatigue,
     Trend,
+    Triage,
 )
-from aftercare.next_steps import next_steps
+from aftercare.models.check_ins import COMMENTS_LIMIT
+from aftercare.next_steps import emergency_steps, next_steps
+from aftercare.services.check_ins import submit_check_in
 from clinics import access
 from clinics.api import UUID_PATTERN, visible_clinics
 from patients import services as patient_services
@@ -34,6 +39,7 @@ from sessions.api.safety import visible_sessions
 STATUSES = [
     ("due_later", "Not open yet: it opens when it falls due"),
     ("open", "Open: it takes answers now"),
+    ("partly_answered", "A red flag reported; the rest is answered while it is open"),
     ("answered", "Answered"),
     ("closed", "Closed without an answer"),
 ]
@@ -45,6 +51,7 @@ def with_status(queryset, now):
     return queryset.annotate(
         status=Case(
             When(answered, then=Value("answered")),
+            When(red_flags_reported_at__isnull=False, then=Value("partly_answered")),
             When(due_at__gt=now, then=Value("due_later")),
             When(closes_at__gt=now, then=Value("open")),
             default=Value("closed"),
@@ -67,10 +74,15 @@ class CheckInSerializer(serializers.ModelSerializer):
         STATUSES,
         component_name="CheckInStatusEnum",
         read_only=True,
-        help_text="due_later, open (answer it now), answered, or closed without an answer.",
+        help_text="due_later, open (answer it now), partly_answered (a red flag reported, the "
+        "rest to answer while it is open), answered, or closed without an answer.",
     )
     answer = CheckInAnswerSerializer(
         read_only=True, allow_null=True, help_text="Null until answered, or if you may not read it."
+    )
+    red_flags = serializers.SerializerMethodField(
+        help_text="The red flags reported before the rest of the answers (chest_pain, "
+        "short_of_breath): they raised the urgent alert then, and stay on the answer."
     )
 
     class Meta:
@@ -85,15 +97,21 @@ class CheckInSerializer(serializers.ModelSerializer):
             "closes_at",
             "sent_at",
             "status",
+            "red_flags",
+            "red_flags_reported_at",
             "answer",
         ]
         read_only_fields = fields
+
+    def get_red_flags(self, check_in: CheckIn) -> list[str]:
+        return check_in.red_flags_reported
 
 
 class CheckInOutcomeSerializer(CheckInAnswerSerializer):
     """The answer as filed, with what the patient is to do now."""
 
     check_in = serializers.UUIDField(source="check_in_id", read_only=True)
+    complete = serializers.SerializerMethodField(help_text="True: every answer is filed.")
     emergency_number = serializers.SerializerMethodField(
         help_text="When the triage is urgent: the number to call now (the clinic's). Null "
         "otherwise."
@@ -101,8 +119,17 @@ class CheckInOutcomeSerializer(CheckInAnswerSerializer):
     advice = serializers.SerializerMethodField(help_text="What to do now, for the patient.")
 
     class Meta(CheckInAnswerSerializer.Meta):
-        fields = ["check_in", *CheckInAnswerSerializer.Meta.fields, "emergency_number", "advice"]
+        fields = [
+            "check_in",
+            "complete",
+            *CheckInAnswerSerializer.Meta.fields,
+            "emergency_number",
+            "advice",
+        ]
         read_only_fields = fields
+
+    def get_complete(self, answer: CheckInAnswer) -> bool:
+        return True
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_emergency_number(self, answer: CheckInAnswer) -> str | None:
@@ -115,6 +142,50 @@ class CheckInOutcomeSerializer(CheckInAnswerSerializer):
         if not hasattr(self, "_steps"):
             self._steps = next_steps(answer, self.context["check_in"])
         return self._steps
+
+
+class RedFlagsFiledSerializer(serializers.Serializer):
+    """Chest pain or shortness of breath reported with other answers missing: filed at once,
+    the urgent alert raised, and the emergency advice. The rest is answered later with the
+    same POST (the red flags may then be left out)."""
+
+    check_in = serializers.UUIDField(source="pk", read_only=True)
+    complete = serializers.SerializerMethodField(help_text="False: answers are still missing.")
+    red_flags = serializers.ListField(
+        source="red_flags_reported",
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The red flags filed: chest_pain, short_of_breath.",
+    )
+    red_flags_reported_at = serializers.DateTimeField(read_only=True)
+    triage = serializers.SerializerMethodField(help_text="Always urgent.")
+    triage_reasons = serializers.SerializerMethodField()
+    emergency_number = serializers.SerializerMethodField(help_text="The number to call now.")
+    advice = serializers.SerializerMethodField(help_text="What to do now, for the patient.")
+    still_to_answer = serializers.SerializerMethodField(
+        help_text="Each answer missing or not valid, with what is wrong (as `fields` in an error)."
+    )
+
+    def get_complete(self, check_in: CheckIn) -> bool:
+        return False
+
+    def get_triage(self, check_in: CheckIn) -> str:
+        return Triage.URGENT
+
+    def get_triage_reasons(self, check_in: CheckIn) -> list[str]:
+        return list(triage.assess_red_flags(check_in.red_flags_reported).reasons)
+
+    def get_emergency_number(self, check_in: CheckIn) -> str:
+        return check_in.clinic.emergency_number
+
+    def get_advice(self, check_in: CheckIn) -> str:
+        return emergency_steps(check_in).text
+
+    @extend_schema_field(
+        serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    )
+    def get_still_to_answer(self, check_in: CheckIn) -> dict:
+        return {field: [problem] for field, problem in self.context["still_to_answer"].items()}
 
 
 # --- What an answer takes --------------------------------------------------------------------
@@ -141,8 +212,29 @@ class AnswerCheckInSerializer(serializers.Serializer):
     bruising = serializers.ChoiceField(choices=Bruising.choices)
     fatigue = serializers.ChoiceField(choices=Fatigue.choices)
     comments = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Up to 5,000 characters."
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=f"Up to {COMMENTS_LIMIT:,} characters: a longer text is refused, never cut.",
     )
+
+
+def read_each(serializer: serializers.Serializer, data) -> dict:
+    """Each answer `data` holds, read by its own field: those that read well. The service
+    says what is wrong with the others, and what is missing."""
+    if not isinstance(data, Mapping):
+        raise serializers.ValidationError(
+            {"non_field_errors": ["Send the answers as one JSON object, each by its name."]}
+        )
+    values = {}
+    for name, field in serializer.fields.items():
+        if name not in data:
+            continue
+        try:
+            values[name] = field.run_validation(data[name])
+        except serializers.ValidationError:
+            values[name] = None
+    return values
 
 
 class CheckInFilter(filters.FilterSet):
@@ -184,7 +276,11 @@ class CheckInViewSet(
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         patient_services.record_reads(
             reader=request.user,
-            patients=[check_in.patient for check_in in page if answer_shown(check_in)],
+            patients=[
+                check_in.patient
+                for check_in in page
+                if answer_shown(check_in) or check_in.red_flags_reported
+            ],
             part=RecordPart.CHECK_IN,
             via=ReadVia.API,
         )
@@ -193,37 +289,51 @@ class CheckInViewSet(
     def retrieve(self, request, pk=None):
         check_in = self.get_object()
         answer = answer_shown(check_in)
-        if answer is not None:
+        if answer is not None or check_in.red_flags_reported:
             patient_services.record_read(
                 reader=request.user,
                 patient=check_in.patient,
                 part=RecordPart.CHECK_IN,
                 via=ReadVia.API,
-                item=answer,
+                item=answer if answer is not None else check_in,
             )
         return Response(self.get_serializer(check_in).data)
 
     # Who answers is the service's rule (the patient, while it is open).
     @extend_schema(
         request=AnswerCheckInSerializer,
-        responses={201: CheckInOutcomeSerializer},
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="CheckInSubmitted",
+                serializers=[CheckInOutcomeSerializer, RedFlagsFiledSerializer],
+                resource_type_field_name=None,
+            )
+        },
         parameters=[HEADER_PARAMETER],
         description="The patient's answers. Read at once: when urgent, the answer says to get "
-        "emergency care now, with the number to call. A check-in is answered once; the same "
-        "Idempotency-Key again answers with the first answer.",
+        "emergency care now, with the number to call. Chest pain or shortness of breath "
+        "answered true is filed and raises the urgent alert whatever else is missing: the "
+        "answer (complete false) says to get emergency care now and lists what is still to "
+        "answer, and the rest is sent later to this same check-in. A check-in is answered "
+        "once; the same Idempotency-Key again answers with the first answer.",
     )
     @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
     def answer(self, request, pk=None):
         check_in = self.get_object()
         key = submission_key(request)
-        answers = AnswerCheckInSerializer(data=request.data)
-        answers.is_valid(raise_exception=True)
+        given = read_each(AnswerCheckInSerializer(), request.data)
         with naming_the_header():
-            filed = services.answer_check_in(
-                check_in=check_in, by=request.user, submission_key=key, **answers.validated_data
+            submitted = submit_check_in(
+                check_in=check_in, by=request.user, submission_key=key, **given
+            )
+        if submitted.answer is None:
+            context = {"still_to_answer": submitted.still_to_answer}
+            return Response(
+                RedFlagsFiledSerializer(submitted.check_in, context=context).data,
+                status=status.HTTP_201_CREATED,
             )
         return Response(
-            CheckInOutcomeSerializer(filed, context={"check_in": check_in}).data,
+            CheckInOutcomeSerializer(submitted.answer, context={"check_in": check_in}).data,
             status=status.HTTP_201_CREATED,
         )
 

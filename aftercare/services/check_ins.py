@@ -3,6 +3,7 @@
 import logging
 import smtplib
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,11 +19,13 @@ from aftercare.exceptions import (
     AftercareInvalid,
     CheckInAlreadyAnswered,
     CheckInClosed,
+    CheckInIncomplete,
     CheckInLinkInvalid,
     NotPermitted,
     SubmissionKeyReused,
 )
 from aftercare.models import Bruising, CheckIn, CheckInAnswer, Fatigue, Trend, Triage
+from aftercare.models.check_ins import COMMENTS_LIMIT
 from aftercare.services.plans import settings_of
 from clinics import access
 from sessions import clock
@@ -224,55 +227,90 @@ def _choice(field: str, value, choices) -> str:
     return value
 
 
-def _same_answers(answer: CheckInAnswer, given: dict) -> bool:
-    """Is `given` the answer already filed, sent again (scores may come as text)?"""
-    return all(
-        str(getattr(answer, name)).strip() == str(value).strip() for name, value in given.items()
-    )
-
-
 def _yes_no(field: str, value) -> bool:
     if not isinstance(value, bool):
         raise AftercareInvalid(f"{field}: answer yes or no.", field=field)
     return value
 
 
-@transaction.atomic
-def answer_check_in(
-    *,
-    check_in: CheckIn,
-    by,
-    soreness,
-    pain,
-    bruising: str,
-    fatigue: str,
-    trend: str,
-    chest_pain: bool,
-    short_of_breath: bool,
-    infection_signs: bool,
-    nerve_symptoms: bool,
-    comments: str = "",
-    submission_key: uuid.UUID | None = None,
-) -> CheckInAnswer:
-    """File the patient's answers, triage them, and raise an alert when a rule says so.
+def _comments(value) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise AftercareInvalid("comments: write them as text.", field="comments")
+    comments = value.strip()
+    if len(comments) > COMMENTS_LIMIT:
+        raise AftercareInvalid(
+            f"comments: at most {COMMENTS_LIMIT:,} characters; these are {len(comments):,}. "
+            "Nothing was cut: shorten them, or call the clinic to tell them the rest.",
+            field="comments",
+        )
+    return comments
 
-    Answering twice is refused, except the same submission sent again (a
-    double click, a retry), which returns the first answer.
-    """
-    from aftercare.services.alerts import raise_alert
 
-    given = {
-        "chest_pain": chest_pain,
-        "short_of_breath": short_of_breath,
-        "infection_signs": infection_signs,
-        "nerve_symptoms": nerve_symptoms,
-        "soreness": soreness,
-        "pain": pain,
-        "trend": trend,
-        "bruising": bruising,
-        "fatigue": fatigue,
-        "comments": (comments or "").strip(),
-    }
+_READERS = {
+    "chest_pain": lambda value: _yes_no("chest_pain", value),
+    "short_of_breath": lambda value: _yes_no("short_of_breath", value),
+    "infection_signs": lambda value: _yes_no("infection_signs", value),
+    "nerve_symptoms": lambda value: _yes_no("nerve_symptoms", value),
+    "soreness": lambda value: _score("soreness", value),
+    "pain": lambda value: _score("pain", value),
+    "trend": lambda value: _choice("trend", value, Trend),
+    "bruising": lambda value: _choice("bruising", value, Bruising),
+    "fatigue": lambda value: _choice("fatigue", value, Fatigue),
+    "comments": _comments,
+}
+"""How each answer is read, in CheckInAnswer.ANSWERS's order (red flags first)."""
+
+
+def _still_reported(check_in: CheckIn, question: str, value) -> bool:
+    """A red flag reported before the rest stays: left out, it is taken as reported."""
+    if value is None or value is True:
+        return True
+    local = timezone.localtime(check_in.red_flags_reported_at, check_in.clinic.zone)
+    reason = triage.URGENT_QUESTIONS[question].lower()
+    raise AftercareInvalid(
+        f"{question}: you reported {reason} on {local:%-d %B at %H:%M}; that answer stays on "
+        "this check-in. Answer yes, or leave it out.",
+        field=question,
+    )
+
+
+def _read(check_in: CheckIn, given: dict) -> tuple[dict, dict[str, str]]:
+    """The answers that read well, and what is wrong with each of the others (None: missing)."""
+    values: dict = {}
+    problems: dict[str, str] = {}
+    reported = check_in.red_flags_reported
+    for field in CheckInAnswer.ANSWERS:
+        value = given.get(field)
+        try:
+            if field in reported:
+                values[field] = _still_reported(check_in, field, value)
+            else:
+                values[field] = _READERS[field](value)
+        except AftercareInvalid as refusal:
+            problems[field] = refusal.message
+    return values, problems
+
+
+def _same_answers(answer: CheckInAnswer, values: dict) -> bool:
+    """Is `values` the answer already filed, sent again?"""
+    return all(getattr(answer, name) == value for name, value in values.items())
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What became of a check-in the patient sent."""
+
+    check_in: CheckIn
+    answer: CheckInAnswer | None
+    """The answers, filed and triaged; None while only the red flags are filed."""
+    still_to_answer: dict[str, str]
+    """Each answer missing or not valid, with what is wrong: empty once answered."""
+
+
+def _locked(check_in: CheckIn, by) -> CheckIn:
+    """The check-in, its row locked, once `by` is known to be its patient."""
     check_in = (
         CheckIn.objects.select_for_update(of=("self",))
         .select_related("patient", "organization", "clinic", "session")
@@ -293,19 +331,10 @@ def answer_check_in(
         )
     ):
         raise NotPermitted("Only the patient answers their check-in.")
-    earlier = CheckInAnswer.objects.filter(check_in=check_in).first()
-    if earlier is not None:
-        if submission_key is not None and earlier.submission_key == submission_key:
-            if not _same_answers(earlier, given):
-                raise SubmissionKeyReused()
-            return earlier
-        local = timezone.localtime(earlier.answered_at, check_in.clinic.zone)
-        raise CheckInAlreadyAnswered(
-            f"You already answered this check-in on {local:%-d %B at %H:%M}. If something "
-            f"has changed, call the clinic"
-            + (f" on {check_in.clinic.phone}." if check_in.clinic.phone else ".")
-        )
-    now = timezone.now()
+    return check_in
+
+
+def _refuse_unless_open(check_in: CheckIn, now: datetime) -> None:
     if now < check_in.due_at:
         raise CheckInClosed("This check-in is not open yet: we will e-mail you when it is.")
     if now >= check_in.closes_at:
@@ -313,21 +342,93 @@ def answer_check_in(
             "This check-in has closed. If you are worried about how you feel, call the clinic"
             + (f" on {check_in.clinic.phone}." if check_in.clinic.phone else ".")
         )
-    comments = (comments or "").strip()
-    if len(comments) > 5000:
-        raise AftercareInvalid("comments: at most 5,000 characters.", field="comments")
+
+
+@transaction.atomic
+def submit_check_in(
+    *, check_in: CheckIn, by, submission_key: uuid.UUID | None = None, **given
+) -> Submitted:
+    """Take what the patient sent: every answer, or a red flag with others still missing.
+
+    `given` holds the answers by name (CheckInAnswer.ANSWERS); None, or left
+    out, is not answered. Every answer well given: filed, triaged, and an
+    alert raised when a rule says so. Chest pain or shortness of breath
+    answered yes, whatever else is missing or not valid: the red flag is
+    filed on the check-in at once and the urgent alert raised (once per
+    check-in, however often it is sent), and the rest is answered later on
+    this same check-in; a red flag reported stays, and the answers that
+    complete the check-in carry it, so their triage is urgent too and never
+    raises a second alert. Missing answers and no red flag: CheckInIncomplete,
+    naming each, and nothing is filed.
+
+    A check-in is answered once, except the same submission sent again (a
+    double click, a retry), which returns the first answer.
+    """
+    check_in = _locked(check_in, by)
+    values, problems = _read(check_in, given)
+    earlier = CheckInAnswer.objects.filter(check_in=check_in).first()
+    if earlier is not None:
+        if submission_key is not None and earlier.submission_key == submission_key:
+            if problems or not _same_answers(earlier, values):
+                raise SubmissionKeyReused()
+            return Submitted(check_in=check_in, answer=earlier, still_to_answer={})
+        local = timezone.localtime(earlier.answered_at, check_in.clinic.zone)
+        raise CheckInAlreadyAnswered(
+            f"You already answered this check-in on {local:%-d %B at %H:%M}. If something "
+            f"has changed, call the clinic"
+            + (f" on {check_in.clinic.phone}." if check_in.clinic.phone else ".")
+        )
+    now = timezone.now()
+    _refuse_unless_open(check_in, now)
+    if problems:
+        # Said yes in this submission, not only carried from an earlier report.
+        red_flags = [
+            question
+            for question in triage.URGENT_QUESTIONS
+            if values.get(question) is True and given.get(question) is not None
+        ]
+        if not red_flags:
+            raise CheckInIncomplete(problems)
+        _file_red_flags(check_in, red_flags, now)
+        return Submitted(check_in=check_in, answer=None, still_to_answer=problems)
+    answer = _file_answer(check_in, by, values, now, submission_key)
+    return Submitted(check_in=check_in, answer=answer, still_to_answer={})
+
+
+def _file_red_flags(check_in: CheckIn, questions: list[str], now: datetime) -> None:
+    """Keep the red flags on the check-in (the first time, and any new one) and raise the
+    urgent alert, which is raised once per check-in."""
+    from aftercare.services.alerts import raise_alert
+
+    changed = []
+    if check_in.red_flags_reported_at is None:
+        check_in.red_flags_reported_at = now
+        changed.append("red_flags_reported_at")
+    for question in questions:
+        field = CheckIn.RED_FLAGS[question]
+        if not getattr(check_in, field):
+            setattr(check_in, field, True)
+            changed.append(field)
+    if changed:
+        check_in.save(update_fields=changed)
+    raise_alert(check_in=check_in, level=Triage.URGENT)
+
+
+def _file_answer(
+    check_in: CheckIn, by, values: dict, now: datetime, submission_key: uuid.UUID | None
+) -> CheckInAnswer:
+    from aftercare.services.alerts import raise_alert
+
     answers = triage.Answers(
-        soreness=_score("soreness", soreness),
-        pain=_score("pain", pain),
-        trend=_choice("trend", trend, Trend),
-        chest_pain=_yes_no("chest_pain", chest_pain),
-        short_of_breath=_yes_no("short_of_breath", short_of_breath),
-        infection_signs=_yes_no("infection_signs", infection_signs),
-        nerve_symptoms=_yes_no("nerve_symptoms", nerve_symptoms),
+        soreness=values["soreness"],
+        pain=values["pain"],
+        trend=values["trend"],
+        chest_pain=values["chest_pain"],
+        short_of_breath=values["short_of_breath"],
+        infection_signs=values["infection_signs"],
+        nerve_symptoms=values["nerve_symptoms"],
         hours_after=hours_since_session(check_in, now),
     )
-    bruising = _choice("bruising", bruising, Bruising)
-    fatigue = _choice("fatigue", fatigue, Fatigue)
     assessment = triage.assess(answers)
     try:
         with transaction.atomic():
@@ -336,22 +437,29 @@ def answer_check_in(
                 check_in=check_in,
                 patient=check_in.patient,
                 answered_by=by,
-                soreness=answers.soreness,
-                pain=answers.pain,
-                bruising=bruising,
-                fatigue=fatigue,
-                trend=answers.trend,
-                chest_pain=answers.chest_pain,
-                short_of_breath=answers.short_of_breath,
-                infection_signs=answers.infection_signs,
-                nerve_symptoms=answers.nerve_symptoms,
-                comments=comments,
                 triage=assessment.level,
                 triage_reasons=list(assessment.reasons),
                 submission_key=submission_key,
+                **values,
             )
     except IntegrityError:  # cannot happen under the row lock; said plainly if it does
         raise CheckInAlreadyAnswered("This check-in was answered a moment ago.") from None
     if assessment.level != Triage.FILED:
+        # Once per check-in: after red flags reported ahead, this is the alert they raised.
         raise_alert(check_in=check_in, level=assessment.level)
     return answer
+
+
+def answer_check_in(
+    *, check_in: CheckIn, by, submission_key: uuid.UUID | None = None, **answers
+) -> CheckInAnswer:
+    """File every answer of a check-in (submit_check_in), and return them.
+
+    Anything missing or not valid is refused (CheckInIncomplete, naming each);
+    a red flag among such answers is filed all the same, as submit_check_in
+    does, and the refusal says so.
+    """
+    submitted = submit_check_in(check_in=check_in, by=by, submission_key=submission_key, **answers)
+    if submitted.answer is None:
+        raise CheckInIncomplete(submitted.still_to_answer, red_flags_filed=True)
+    return submitted.answer

@@ -3,6 +3,7 @@
 from functools import wraps
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
@@ -11,7 +12,6 @@ from aftercare.forms import AcknowledgeForm, ResolveForm, show_refusal
 from aftercare.models import Alert, AlertLevel
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
-from clinics.selectors import current_clinic
 from patients.models import ReadVia, RecordPart
 from patients.services import record_read
 from patients.views.scope import refuse, staff_page
@@ -19,15 +19,22 @@ from patients.views.scope import refuse, staff_page
 
 @staff_page
 def alert_list(request):
+    """The open alerts of every site the user sees, in one list (urgent first); `?clinic=`
+    narrows it to one of those sites."""
     if not access.may_use(request.user, Alert, "view"):
         return refuse(request, "Check-in alerts are for the clinic's staff.")
-    clinic = current_clinic(request)
-    alerts = list(selectors.alerts_at(request.user, clinic)) if clinic is not None else []
+    sites = selectors.alert_sites(request.user)
+    chosen = request.GET.get("clinic", "")
+    site = next((site for site in sites if str(site.pk) == chosen), None)
+    if chosen and site is None:
+        raise Http404("No such site among yours.")
+    alerts = list(selectors.alerts_of(request.user, site)) if sites else []
     return render(
         request,
         "aftercare/alert_list.html",
         {
-            "clinic": clinic,
+            "sites": sites,
+            "site": site,
             "open_alerts": [alert for alert in alerts if alert.is_open],
             "resolved_alerts": [alert for alert in alerts if not alert.is_open],
             "resolved_days": selectors.RESOLVED_SHOWN_FOR.days,
