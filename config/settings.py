@@ -192,13 +192,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Choice sets that share a field name ("side", "severity") get names of their own.
+    # Choice sets that share a field name ("side", "severity", "status") get names of their own.
     "ENUM_NAME_OVERRIDES": {
         "ContraindicationEnum": "patients.contraindications.Contraindication",
         "ContraindicationSeverityEnum": "patients.contraindications.Severity",
         "AdverseEventSeverityEnum": "sessions.models.chart.Severity",
         "NeedleSiteSideEnum": "sessions.models.chart.Side",
         "MeasuredSideEnum": "sessions.models.chart.MeasuredSide",
+        "RecallNoticeStatusEnum": "sessions.models.recall.NoticeStatus",
+        "StatusEnum": "sessions.models.booking.Status",
     },
     # The schema describes the API; it is no secret, and the docs must open before login.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

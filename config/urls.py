@@ -52,11 +52,13 @@ router.register("alerts", aftercare_api.AlertViewSet, basename="alert")
 # Outside the router: lists that are not one organisation's rows of one model (the
 # muscle vocabulary; the recall, which needs its lot number), and the DELETEs of a
 # chart row and of a plan's exercise, which name two ids. Their scoping is tested in
-# tests/sessions/test_chart_api.py and tests/aftercare/test_api.py; the router's is
-# generated (test_access_matrix).
+# tests/sessions/test_chart_api.py, tests/sessions/test_recall.py and
+# tests/aftercare/test_api.py; the router's is generated (test_access_matrix).
 api_outside_the_router = [
     path("muscles/", sessions_api.MuscleVocabularyView.as_view(), name="muscle-list"),
     path("needle-sites/", sessions_api.NeedleSiteRecallView.as_view(), name="needle-site-list"),
+    path("recall/patients/", sessions_api.RecallPatientsView.as_view(), name="recall-patient-list"),
+    path("recall/notify/", sessions_api.RecallNotifyView.as_view(), name="recall-notify"),
     *(
         path(
             f"sessions/<uuid:pk>/{kind}/<uuid:row_id>/",

@@ -54,6 +54,15 @@ class TreatmentSessionsConfig(AppConfig):
             view=access.CLINICAL,
             add=access.ORG_ADMINS,
         )
+        # A recall notice is part of the patient's record: clinical staff of the
+        # patient's home clinic send it, see it and queue it again after a failure.
+        access.register(
+            models.RecallNotice,
+            clinic="patient__home_clinic",
+            view=access.CLINICAL,
+            add=access.CLINICAL,
+            change=access.CLINICAL,
+        )
         # Organisation-wide: every clinical role reads them, organisation admins keep them.
         access.register(
             models.ChartTemplate,

@@ -9,6 +9,7 @@ __all__ = [
     "Conflict",
     "DoubleBooked",
     "NotPermitted",
+    "RecallInvalid",
     "RiskNotAcknowledged",
     "SessionSigned",
     "SessionStateRefused",
@@ -43,6 +44,12 @@ class StartRefused(FasciaError):
     """The patient may not be needled now: consent, screening or a contraindication."""
 
     code = "start_refused"
+
+
+class RecallInvalid(FasciaError):
+    """A recall without a lot number to look for, or naming patients it does not hold."""
+
+    code = "recall_invalid"
 
 
 class ChartInvalid(FasciaError):

@@ -18,6 +18,7 @@ from sessions.models import (
     NeedleSite,
     PressurePainThreshold,
     RangeOfMotion,
+    RecallNotice,
     Status,
     TreatmentSession,
 )
@@ -94,19 +95,111 @@ def chart_view(user, session: TreatmentSession) -> ChartView | None:
     )
 
 
+LOT_NUMBER_LENGTH = 40
+"""As long as a needle site's lot number may be (sessions.models.NeedleSite.lot_number)."""
+
+
+def lot_key(lot_number: str) -> str:
+    """A lot number as the needle sites store it: capitals, single spaces, no ends."""
+    return " ".join(str(lot_number or "").split()).upper()
+
+
 def needled_with_lot(user, lot_number: str) -> QuerySet:
     """Every needle site `user` may see that used needles of this lot: for a recall."""
-    lot = " ".join(lot_number.split()).upper()
     return (
-        access.visible_to(user, NeedleSite.objects.filter(lot_number=lot))
+        access.visible_to(user, NeedleSite.objects.filter(lot_number=lot_key(lot_number)))
         .select_related(
-            "session__patient",
+            "session__patient__organization",
+            "session__patient__home_clinic",
             "session__clinic",
             "session__therapist",
             "muscle",
             "organization_muscle",
         )
         .order_by("session__starts_at", "recorded_at")
+    )
+
+
+@dataclass(frozen=True)
+class RecallSession:
+    """One session of a recalled patient, with the needle sites of the lot in it."""
+
+    session: TreatmentSession
+    sites: list[NeedleSite]
+
+    @property
+    def needles(self) -> int:
+        return sum(site.needles for site in self.sites)
+
+
+@dataclass(frozen=True)
+class RecallPatient:
+    """A patient needled with a recalled lot: their sessions, and the notice sent to them.
+
+    `notice` is None when none was asked for, or when `user` may not see it
+    (the notice belongs to the patient's home clinic); `may_notify` says
+    whether `user` may send or retry it.
+    """
+
+    patient: Patient
+    sessions: list[RecallSession]
+    notice: RecallNotice | None
+    may_notify: bool
+
+    @property
+    def needles(self) -> int:
+        return sum(item.needles for item in self.sessions)
+
+    @property
+    def sites(self) -> list[NeedleSite]:
+        return [site for item in self.sessions for site in item.sites]
+
+    @property
+    def call_instead(self) -> bool:
+        """No e-mail address on the record: the clinic phones this patient."""
+        return not self.patient.email
+
+
+def recall_patients(user, lot_number: str) -> list[RecallPatient]:
+    """The patients `user` may see needled with a lot, by name, each session and site beneath.
+
+    Two queries however many patients: the needle sites (with their sessions,
+    patients, clinics and therapists) and the notices of the lot.
+    """
+    lot = lot_key(lot_number)
+    if not lot:
+        return []
+    grouped: dict = {}
+    for site in needled_with_lot(user, lot):
+        sessions = grouped.setdefault(site.session.patient_id, {})
+        sessions.setdefault(site.session_id, (site.session, []))[1].append(site)
+    notices = {
+        notice.patient_id: notice
+        for notice in access.visible_to(
+            user, RecallNotice.objects.filter(lot_number=lot, patient_id__in=list(grouped))
+        ).select_related("sent_by")
+    }
+    patients = []
+    for sessions in grouped.values():
+        patient = next(iter(sessions.values()))[0].patient
+        patients.append(
+            RecallPatient(
+                patient=patient,
+                sessions=[RecallSession(session, sites) for session, sites in sessions.values()],
+                notice=notices.get(patient.pk),
+                may_notify=may_notify(user, patient),
+            )
+        )
+    patients.sort(
+        key=lambda item: (item.patient.last_name.lower(), item.patient.first_name.lower())
+    )
+    return patients
+
+
+def may_notify(user, patient: Patient) -> bool:
+    """May `user` send or retry `patient`'s recall notices? Clinical staff of their home clinic."""
+    return access.can_at(
+        user, "add", RecallNotice, organization=patient.organization, clinic=patient.home_clinic
     )
 
 

@@ -4,14 +4,19 @@ booking.py   /sessions/: book, start, cancel, no-show (the viewset)
 chart.py     /sessions/{id}/chart/, .../chart/template/, .../sign/ (mixed into that viewset)
 rows.py      /sessions/{id}/needle-sites/ and the other rows, and .../addenda/ (likewise)
 vocabulary.py  /muscles/ and /chart-templates/
-safety.py    /needle-sites/?lot_number= (recalls) and /adverse-events/ (reviews)
+safety.py    /needle-sites/?lot_number= and /recall/ (recalls), /adverse-events/ (reviews)
 headers.py   If-Match, ETag and Idempotency-Key
 """
 
 from clinics import access
 from sessions.api.booking import TreatmentSessionViewSet
 from sessions.api.rows import CHART_ROWS
-from sessions.api.safety import AdverseEventViewSet, NeedleSiteRecallView
+from sessions.api.safety import (
+    AdverseEventViewSet,
+    NeedleSiteRecallView,
+    RecallNotifyView,
+    RecallPatientsView,
+)
 from sessions.api.vocabulary import ChartTemplateViewSet, MuscleVocabularyView
 
 __all__ = [
@@ -20,6 +25,8 @@ __all__ = [
     "ChartTemplateViewSet",
     "MuscleVocabularyView",
     "NeedleSiteRecallView",
+    "RecallNotifyView",
+    "RecallPatientsView",
     "TreatmentSessionViewSet",
     "chart_row_view",
 ]

@@ -1,4 +1,5 @@
-"""Recalls and reviews: who was needled with a lot, and the adverse events admins review.
+"""Recalls and reviews: who was needled with a lot (by site, or by patient with the notices
+e-mailed to them), and the adverse events admins review.
 
 Both show parts of charts, so each page is written to the access log, one line
 per patient on it.
@@ -19,10 +20,24 @@ from patients.api.references import visible_patients
 from patients.models import ReadVia, RecordPart
 from sessions import selectors, services
 from sessions.api.booking import visible_therapists
-from sessions.api.references import MuscleEntrySerializer, SessionSummarySerializer
+from sessions.api.references import (
+    ClinicReferenceSerializer,
+    MuscleEntrySerializer,
+    PatientReferenceSerializer,
+    SessionSummarySerializer,
+    StaffNameSerializer,
+)
 from sessions.api.rows import AdverseEventSerializer
-from sessions.exceptions import NotPermitted
-from sessions.models import AdverseEvent, AdverseEventKind, NeedleSite, Severity, TreatmentSession
+from sessions.exceptions import NotPermitted, RecallInvalid
+from sessions.models import (
+    AdverseEvent,
+    AdverseEventKind,
+    NeedleSite,
+    NoticeStatus,
+    RecallNotice,
+    Severity,
+    TreatmentSession,
+)
 
 
 def visible_sessions(request):
@@ -121,6 +136,175 @@ class NeedleSiteRecallView(generics.ListAPIView):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         log_page(request, page)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+# --- Recall by patient, and the notices -------------------------------------------------
+
+
+class RecallNoticeSerializer(serializers.ModelSerializer):
+    sent_by = StaffNameSerializer(read_only=True, help_text="Who asked for it to be sent.")
+
+    class Meta:
+        model = RecallNotice
+        fields = [
+            "id",
+            "status",
+            "email",
+            "sent_by",
+            "requested_at",
+            "sent_at",
+            "failed_at",
+            "last_error",
+            "attempts",
+        ]
+        read_only_fields = fields
+
+
+class RecallPatientDetailsSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    full_name = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    phone = serializers.CharField(read_only=True)
+    date_of_birth = serializers.DateField(read_only=True)
+    home_clinic = ClinicReferenceSerializer(read_only=True)
+
+
+class RecallSessionSiteSerializer(serializers.ModelSerializer):
+    muscle = MuscleEntrySerializer(source="muscle_entry", read_only=True)
+
+    class Meta:
+        model = NeedleSite
+        fields = [
+            "id",
+            "muscle",
+            "muscle_name",
+            "side",
+            "needles",
+            "needle_length_mm",
+            "needle_gauge_mm",
+            "recorded_at",
+        ]
+        read_only_fields = fields
+
+
+class RecallSessionSerializer(serializers.Serializer):
+    session = SessionSummarySerializer(read_only=True)
+    needles = serializers.IntegerField(read_only=True)
+    sites = RecallSessionSiteSerializer(many=True, read_only=True)
+
+
+class RecallPatientSerializer(serializers.Serializer):
+    """A patient needled with the lot: contact details, sessions and sites, and the notice."""
+
+    patient = RecallPatientDetailsSerializer(read_only=True)
+    needles = serializers.IntegerField(read_only=True)
+    call_instead = serializers.BooleanField(
+        read_only=True, help_text="No e-mail address on the record: phone the patient."
+    )
+    may_notify = serializers.BooleanField(
+        read_only=True,
+        help_text="You may send (or retry) their notice: you work at their home clinic.",
+    )
+    notice = RecallNoticeSerializer(
+        read_only=True, allow_null=True, help_text="null: none sent, or not one you can see."
+    )
+    sessions = RecallSessionSerializer(many=True, read_only=True)
+
+
+NOTICE_FILTER = OpenApiParameter(
+    "notice",
+    OpenApiTypes.STR,
+    enum=["none", *NoticeStatus.values],
+    description="Only the patients whose notice is in this state (none: not asked for).",
+)
+
+
+def _recall(request, lot_number) -> list[selectors.RecallPatient]:
+    if not access.may_use(request.user, NeedleSite, "view"):
+        raise NotPermitted(NO_RECALL)
+    return selectors.recall_patients(request.user, services.checked_lot(lot_number))
+
+
+def _log_patients(request, patients) -> None:
+    patient_services.record_reads(
+        reader=request.user, patients=patients, part=RecordPart.CHART, via=ReadVia.API
+    )
+
+
+class RecallPatientsView(generics.ListAPIView):
+    """For a recall: the patients you can see needled with one lot, by name.
+
+    Each with their contact details, every session (and its sites) that used
+    the lot, and the recall notice sent to them. Each patient listed is a read
+    of their chart in the access log.
+    """
+
+    queryset = NeedleSite.objects.none()  # the rows are patients, grouped by the selector
+    serializer_class = RecallPatientSerializer
+    filter_backends = []
+
+    @extend_schema(parameters=[LOT_NUMBER, NOTICE_FILTER])
+    def get(self, request):
+        patients = _recall(request, request.query_params.get("lot_number", ""))
+        state = request.query_params.get("notice")
+        if state:
+            if state not in ("none", *NoticeStatus.values):
+                raise RecallInvalid(
+                    f"notice: one of none, {', '.join(NoticeStatus.values)}.", field="notice"
+                )
+            patients = [
+                item
+                for item in patients
+                if (item.notice.status if item.notice else "none") == state
+            ]
+        page = self.paginate_queryset(patients)
+        _log_patients(request, [item.patient for item in page])
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+class NotifySerializer(serializers.Serializer):
+    lot_number = serializers.CharField(
+        max_length=200, help_text="The needle lot number as printed on the box."
+    )
+    patients = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        allow_empty=False,
+        help_text="Only these patients of the recall (ids); all of them when left out.",
+    )
+
+
+class NotifyOutcomeSerializer(serializers.Serializer):
+    detail = serializers.CharField(source="message", read_only=True)
+    lot_number = serializers.CharField(read_only=True)
+    queued = PatientReferenceSerializer(many=True, read_only=True)
+    already_notified = PatientReferenceSerializer(many=True, read_only=True)
+    call_instead = PatientReferenceSerializer(many=True, read_only=True)
+    home_clinic_sends = PatientReferenceSerializer(many=True, read_only=True)
+
+
+class RecallNotifyView(generics.GenericAPIView):
+    """E-mail the recall notice of a lot to its patients: each one once, ever.
+
+    A patient already sent one (or with one on its way) is not sent another;
+    a failed one is tried again. Patients with no e-mail address are listed in
+    `call_instead`; those whose home clinic is not yours, in `home_clinic_sends`.
+    """
+
+    serializer_class = NotifySerializer
+
+    @extend_schema(request=NotifySerializer, responses={202: NotifyOutcomeSerializer})
+    def post(self, request):
+        given = NotifySerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        outcome = services.notify_recall(
+            lot_number=given.validated_data["lot_number"],
+            by=request.user,
+            patients=given.validated_data.get("patients"),
+        )
+        _log_patients(request, outcome.patients)
+        data = NotifyOutcomeSerializer(outcome).data
+        return Response(data, status=status.HTTP_202_ACCEPTED)
 
 
 # --- Adverse events and their review ------------------------------------------------------

@@ -6,6 +6,7 @@ from sessions.services.booking import (
     book_session,
     cancel_session,
     mark_no_show,
+    start_refusals,
     start_session,
 )
 from sessions.services.chart import (
@@ -23,6 +24,12 @@ from sessions.services.chart import (
     save_chart,
     sign_session,
 )
+from sessions.services.recall import (
+    NotifyOutcome,
+    checked_lot,
+    notify_recall,
+    send_recall_notice,
+)
 from sessions.services.templates import (
     TEMPLATE_FIELDS,
     create_chart_template,
@@ -33,6 +40,7 @@ __all__ = [
     "BOOKING_GRACE",
     "DEFAULT_LENGTH",
     "TEMPLATE_FIELDS",
+    "NotifyOutcome",
     "add_addendum",
     "add_adverse_event",
     "add_muscle",
@@ -43,13 +51,17 @@ __all__ = [
     "book_session",
     "cancel_session",
     "chart_of",
+    "checked_lot",
     "create_chart_template",
     "find_muscle",
     "mark_no_show",
+    "notify_recall",
     "remove_chart_row",
     "review_adverse_event",
     "save_chart",
+    "send_recall_notice",
     "sign_session",
+    "start_refusals",
     "start_session",
     "update_chart_template",
 ]

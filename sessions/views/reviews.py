@@ -1,35 +1,105 @@
-"""Safety pages: the needle-lot recall, and the organisation admins' adverse-event reviews."""
+"""Safety pages: the needle-lot recall (its list, spreadsheet and notices), and the
+organisation admins' adverse-event reviews."""
+
+from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpResponseNotAllowed
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from clinics import access
 from clinics.exceptions import FasciaError
 from patients.models import ReadVia, RecordPart
 from patients.services import record_reads
 from patients.views.scope import refuse, staff_page
-from sessions import selectors, services
+from sessions import recall_export, selectors, services
+from sessions.exceptions import NotPermitted
 from sessions.forms import ReviewForm
-from sessions.models import AdverseEvent, AdverseEventReview, NeedleSite
+from sessions.models import (
+    AdverseEvent,
+    AdverseEventReview,
+    NeedleSite,
+    NoticeStatus,
+    RecallNotice,
+)
+
+NO_RECALL = "The needle-lot recall is for clinical staff."
+
+
+def _recall_of(request, lot: str) -> list[selectors.RecallPatient]:
+    """The recall of `lot` as the user may see it; each patient on it is a read of their chart."""
+    patients = selectors.recall_patients(request.user, lot) if lot else []
+    record_reads(
+        reader=request.user,
+        patients=[item.patient for item in patients],
+        part=RecordPart.CHART,
+        via=ReadVia.PAGE,
+    )
+    return patients
 
 
 @staff_page
 def recall(request):
-    """Every patient and session needled with a lot: for a manufacturer's recall."""
+    """Every patient needled with a lot, their sessions and sites beneath: for a recall."""
     if not access.may_use(request.user, NeedleSite, "view"):
-        return refuse(request, "The needle-lot recall is for clinical staff.")
-    lot = " ".join(request.GET.get("lot", "").split())
-    sites = list(selectors.needled_with_lot(request.user, lot)) if lot else []
-    patients = {site.session.patient_id: site.session.patient for site in sites}
-    record_reads(
-        reader=request.user, patients=patients.values(), part=RecordPart.CHART, via=ReadVia.PAGE
-    )
+        return refuse(request, NO_RECALL)
+    lot = selectors.lot_key(request.GET.get("lot", ""))
+    patients = _recall_of(request, lot)
+    to_notify = [
+        item
+        for item in patients
+        if item.may_notify
+        and not item.call_instead
+        and (item.notice is None or item.notice.status == NoticeStatus.FAILED)
+    ]
     return render(
         request,
         "sessions/recall.html",
-        {"lot": lot.upper(), "sites": sites, "patient_count": len(patients)},
+        {
+            "lot": lot,
+            "patients": patients,
+            "site_count": sum(len(item.sites) for item in patients),
+            "to_notify": to_notify,
+            "to_call": [item for item in patients if item.call_instead],
+            "may_send": access.may_use(request.user, RecallNotice, "add"),
+        },
     )
+
+
+@staff_page
+def recall_csv(request):
+    """The recall as a spreadsheet, one line per patient (sessions.recall_export)."""
+    if not access.may_use(request.user, NeedleSite, "view"):
+        return refuse(request, NO_RECALL)
+    lot = selectors.lot_key(request.GET.get("lot", ""))
+    if not lot:
+        messages.error(request, "Give the lot number to download its recall.")
+        return redirect("sessions:recall")
+    response = HttpResponse(
+        recall_export.as_csv(_recall_of(request, lot)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{recall_export.filename(lot)}"'
+    return response
+
+
+@staff_page
+def recall_notify(request):
+    """E-mail the recall notice to every patient of the lot not yet sent one (or one of them)."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    lot = selectors.lot_key(request.POST.get("lot", ""))
+    try:
+        outcome = services.notify_recall(
+            lot_number=lot, by=request.user, patients=request.POST.getlist("patient") or None
+        )
+    except NotPermitted as error:
+        return refuse(request, error.message)
+    except FasciaError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, outcome.message)
+    return redirect(f"{reverse('sessions:recall')}?{urlencode({'lot': lot})}")
 
 
 @staff_page

@@ -68,6 +68,7 @@ from sessions.models import (
     OrganizationMuscle,
     PressurePainThreshold,
     RangeOfMotion,
+    RecallNotice,
     TreatmentSession,
 )
 from tests.patients.factories import PatientFactory, with_portal_login
@@ -99,6 +100,7 @@ OTHER_ORGANIZATION_ROWS = {
     AdverseEvent: lambda world: world.other_record().charted.adverse_event,
     AdverseEventReview: lambda world: world.other_record().charted.review,
     Addendum: lambda world: world.other_record().charted.addendum,
+    RecallNotice: lambda world: world.other_record().charted.recall_notice,
     ChartTemplate: lambda world: world.other_record().charted.chart_template,
     OrganizationMuscle: lambda world: world.other_record().charted.organization_muscle,
     AftercareTemplate: lambda world: world.other_record().aftercare.template,

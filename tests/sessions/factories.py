@@ -19,6 +19,7 @@ from sessions.models import (
     OrganizationMuscle,
     PressurePainThreshold,
     RangeOfMotion,
+    RecallNotice,
     TreatmentSession,
 )
 
@@ -56,6 +57,8 @@ class ChartRecord:
     addendum: Addendum
     chart_template: ChartTemplate
     organization_muscle: OrganizationMuscle
+    recall_notice: RecallNotice | None
+    """None when the patient has no e-mail address (the recall says to call them)."""
 
 
 def chart_and_sign(session: TreatmentSession, *, therapist, admin) -> ChartRecord:
@@ -117,6 +120,8 @@ def chart_and_sign(session: TreatmentSession, *, therapist, admin) -> ChartRecor
     review = services.review_adverse_event(
         event=event, by=admin, note="Technique reviewed with the therapist."
     )
+    # The lot was recalled; the notice is queued (sent when the test's transaction commits).
+    services.notify_recall(lot_number=site.lot_number, by=admin, patients=[session.patient_id])
     return ChartRecord(
         session=session,
         chart=Chart.objects.get(pk=chart.pk),
@@ -128,6 +133,9 @@ def chart_and_sign(session: TreatmentSession, *, therapist, admin) -> ChartRecor
         addendum=addendum,
         chart_template=template,
         organization_muscle=muscle,
+        recall_notice=RecallNotice.objects.filter(
+            patient=session.patient, lot_number=site.lot_number
+        ).first(),
     )
 
 
