@@ -58,6 +58,9 @@ class PatientsConfig(AppConfig):
             view=access.CLINICAL,
             own="response__patient__user",
         )
+        # Two records of one person are merged by an organisation admin, who
+        # reads every site's records; the merges are their record of it.
+        access.register(models.PatientMerge, view=access.ORG_ADMINS, add=access.ORG_ADMINS)
         # The access log is the organisation's audit trail: its admins read it;
         # rows are written by services.record_read, never through a form.
         access.register(models.RecordRead, view=access.ORG_ADMINS)

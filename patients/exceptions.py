@@ -8,6 +8,7 @@ __all__ = [
     "EditConflict",
     "InvitationInvalid",
     "LikelyDuplicate",
+    "MergeRefused",
     "NotPermitted",
     "ScreeningInvalid",
     "SubmissionKeyReused",
@@ -15,28 +16,38 @@ __all__ = [
 
 
 class LikelyDuplicate(Conflict):
-    """The organisation already has a patient with this name and date of birth."""
+    """The organisation already has a patient who may be this person."""
 
     code = "likely_duplicate"
 
     def __init__(self, message: str, *, matches: list, visible: set):
         super().__init__(message)
         self.matches = matches
+        """Each with `duplicate_reasons` (patients.selectors.likely_duplicates)."""
         self.visible = visible
-        """The ids among `matches` the user may open; of the others only name and site show."""
+        """The ids among `matches` the user may open; of the others only their number shows."""
 
     def details(self) -> dict:
         return {
             "matches": [
                 {
-                    "id": str(patient.pk) if patient.pk in self.visible else None,
+                    "id": str(patient.pk),
                     "name": patient.full_name,
                     "date_of_birth": patient.date_of_birth.isoformat(),
                     "home_clinic": patient.home_clinic.name,
+                    "reasons": patient.duplicate_reasons,
                 }
                 for patient in self.matches
-            ]
+                if patient.pk in self.visible
+            ],
+            "elsewhere": sum(patient.pk not in self.visible for patient in self.matches),
         }
+
+
+class MergeRefused(Conflict):
+    """Two patient records that cannot be merged as they are; nothing was changed."""
+
+    code = "merge_refused"
 
 
 class EditConflict(Conflict):

@@ -106,8 +106,8 @@ def different_person_field() -> forms.BooleanField:
     return forms.BooleanField(
         required=False,
         label="This is a different person",
-        help_text="Tick only after checking the records above: same name and date of birth, "
-        "but not the same patient.",
+        help_text="Tick only after checking the records above: alike (name and date of birth, "
+        "phone or e-mail), but not the same patient.",
     )
 
 

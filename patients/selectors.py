@@ -10,12 +10,13 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from django.contrib.postgres.search import TrigramWordSimilarity
+from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet, Value
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.utils import timezone
 
 from clinics import access
+from patients import merging
 from patients.contraindications import MINIMUM_AGE, Contraindication, Severity, severity_of
 from patients.models import (
     ClinicalPolicy,
@@ -23,6 +24,7 @@ from patients.models import (
     ConsentTemplate,
     ConsentWithdrawal,
     Patient,
+    PatientMerge,
     ScreeningResponse,
 )
 from patients.models.records import sounds_like
@@ -57,17 +59,142 @@ def portal_records(user) -> QuerySet:
     ).order_by("created_at")
 
 
+NAME_MATCH = 0.5
+"""How alike two full names must be (trigram similarity, 0 to 1) to look like one person."""
+PHONE_DIGITS_COMPARED = 10
+"""The last digits of two phone numbers compared: "+1 250 555 0101" is "(250) 555-0101"."""
+PHONE_DIGITS_NEEDED = 7
+
+
+class DuplicateReason:
+    """Why a patient may be the one being registered, in the words the warning uses."""
+
+    SAME_NAME = "this name and date of birth"
+    SIMILAR_NAME = "a name like this one and this date of birth"
+    SAME_PHONE = "this phone number"
+    SAME_EMAIL = "this e-mail address"
+
+
 def likely_duplicates(
-    *, organization, first_name: str, last_name: str, date_of_birth, exclude=None
-) -> QuerySet:
-    """Patients of the organisation with the same name (any case and spacing) and date of birth."""
+    *,
+    organization,
+    first_name: str,
+    last_name: str,
+    date_of_birth,
+    phone: str = "",
+    email: str = "",
+    exclude=None,
+) -> list[Patient]:
+    """Patients of the organisation who may be this person, each with `duplicate_reasons`.
+
+    Alike are: the same date of birth and a similar name (trigram similarity of
+    the full name, or both names sounding alike, as search compares them); or
+    the same phone number (its last ten digits); or the same e-mail address
+    (any case). Across the whole organisation, whoever asks: the caller decides
+    what the user may be shown. One query, on the (organization, ...) indexes:
+    the date-of-birth index, and the trigram index for phone and e-mail.
+    """
     name = " ".join(f"{first_name} {last_name}".lower().split())
-    matches = Patient.objects.filter(
-        organization=organization, date_of_birth=date_of_birth, search_name=name
-    ).select_related("home_clinic")
+    first, last = (" ".join(part.split()) for part in (first_name, last_name))
+    similar_name = (
+        Q(search_name=name)
+        | Q(name_similarity__gte=NAME_MATCH)
+        | Q(first_sound=sounds_like(Value(first)), last_sound=sounds_like(Value(last)))
+    )
+    arms = {"same_birth": Q(organization=organization, date_of_birth=date_of_birth) & similar_name}
+    digits = phone_key(phone)
+    if digits:
+        arms["same_phone"] = Q(organization=organization, phone_digits__endswith=digits)
+    if email and email.strip():
+        arms["same_email"] = Q(organization=organization, email__iexact=email.strip())
+    anywhere = Q()
+    for arm in arms.values():
+        anywhere |= arm
+    matches = (
+        Patient.objects.annotate(
+            name_similarity=TrigramSimilarity("search_name", Value(name)),
+            first_sound=sounds_like("first_name"),
+            last_sound=sounds_like("last_name"),
+        )
+        .annotate(
+            same_name=ExpressionWrapper(Q(search_name=name), output_field=BooleanField()),
+            **{
+                reason: ExpressionWrapper(arm, output_field=BooleanField())
+                for reason, arm in arms.items()
+            },
+        )
+        .filter(anywhere)
+        .select_related("home_clinic")
+        .order_by("last_name", "first_name", "pk")
+    )
     if exclude is not None:
         matches = matches.exclude(pk=exclude.pk)
-    return matches
+    found = list(matches[:SEARCH_LIMIT])
+    for patient in found:
+        patient.duplicate_reasons = _reasons(patient)
+    return found
+
+
+def in_words(reasons: list[str]) -> str:
+    """Why a record looks like this person, as one phrase: "this phone number, and ..."."""
+    if len(reasons) < 2:
+        return "".join(reasons)
+    return f"{', '.join(reasons[:-1])}, and {reasons[-1]}"
+
+
+def phone_key(phone: str) -> str:
+    """The digits two numbers of one phone share: its last ten, or "" for too few to tell."""
+    digits = re.sub(r"\D", "", phone or "")
+    return digits[-PHONE_DIGITS_COMPARED:] if len(digits) >= PHONE_DIGITS_NEEDED else ""
+
+
+def _reasons(patient: Patient) -> list[str]:
+    reasons = []
+    if getattr(patient, "same_birth", False):
+        same = patient.same_name
+        reasons.append(DuplicateReason.SAME_NAME if same else DuplicateReason.SIMILAR_NAME)
+    if getattr(patient, "same_phone", False):
+        reasons.append(DuplicateReason.SAME_PHONE)
+    if getattr(patient, "same_email", False):
+        reasons.append(DuplicateReason.SAME_EMAIL)
+    return reasons
+
+
+def duplicates_of(patient: Patient) -> list[Patient]:
+    """The other records of `patient`'s organisation that may be the same person."""
+    return likely_duplicates(
+        organization=patient.organization,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth,
+        phone=patient.phone,
+        email=patient.email,
+        exclude=patient,
+    )
+
+
+def may_merge(user, patient: Patient) -> bool:
+    """May `user` merge records of `patient`'s organisation (its organisation admins)?
+
+    The merge service asks this too, and that the user sees both records.
+    """
+    return access.can_add(user, PatientMerge, organization=patient.organization)
+
+
+def moved_to(user, patient_id) -> Patient | None:
+    """Where a merged record went, when `user` may see that record; else None."""
+    merged = (
+        Patient.all_records.filter(pk=patient_id, merged_into__isnull=False)
+        .values_list("merged_into_id", flat=True)
+        .first()
+    )
+    if merged is None:
+        return None
+    return (
+        access.visible_to(user, Patient.objects.select_related("home_clinic"))
+        .filter(pk=merged)
+        .first()
+    )
 
 
 def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Patient]:
@@ -124,6 +251,56 @@ def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Pati
             .annotate(similarity=TrigramWordSimilarity(name, "search_name"))
             .order_by("-similarity", "last_name", "first_name")[:limit]
         )
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    """What merging `merge_away` into `keep` would do, for the side-by-side page."""
+
+    details: list[tuple[str, str, str, str]]
+    """(label, the merged record's, the kept record's, the kept record's after the merge)."""
+    rows: list[tuple[str, int, int]]
+    """(kind of row, how many the merged record has, how many the kept one has)."""
+    clashes: list[str]
+    """What stops the merge, in words; empty when nothing does."""
+
+
+def merge_preview(*, keep: Patient, merge_away: Patient) -> MergePreview:
+    """A fixed number of queries: one per kind of row that names a patient, and the clashes."""
+    filled = set(merging.filled_details(keep=keep, merge_away=merge_away))
+    login_moves = keep.user_id is None and merge_away.user_id is not None
+    details = []
+    for label, names, shown in _DETAILS:
+        theirs, ours = shown(merge_away), shown(keep)
+        taken = filled & set(names) or (names == ("user",) and login_moves)
+        details.append((label, theirs, ours, theirs if taken else ours))
+    counts = merging.row_counts([merge_away, keep])
+    return MergePreview(
+        details=details,
+        rows=[(kind, n.get(merge_away.pk, 0), n.get(keep.pk, 0)) for kind, n in counts],
+        clashes=merging.clashes(keep=keep, merge_away=merge_away),
+    )
+
+
+def _emergency_contact(patient: Patient) -> str:
+    name = patient.emergency_contact_name
+    if patient.emergency_contact_relationship:
+        name = f"{name} ({patient.emergency_contact_relationship})"
+    return ", ".join(part for part in (name, patient.emergency_contact_phone) if part)
+
+
+_DETAILS = [
+    ("Name", (), lambda patient: patient.full_name),
+    ("Date of birth", (), lambda patient: patient.date_of_birth.isoformat()),
+    ("Home clinic", (), lambda patient: patient.home_clinic.name),
+    ("E-mail", ("email",), lambda patient: patient.email),
+    ("Phone", ("phone",), lambda patient: patient.phone),
+    ("Address", ("address",), lambda patient: patient.address),
+    ("Emergency contact", merging.EMERGENCY_CONTACT, _emergency_contact),
+    ("Language", (), lambda patient: patient.get_preferred_language_display()),
+    ("Portal login", ("user",), lambda patient: patient.user.email if patient.user else ""),
+    ("Registered", (), lambda patient: f"{patient.created_at:%Y-%m-%d}"),
+]
 
 
 def _as_date(text: str) -> datetime.date | None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients.views import staff
+from patients.views import merge, staff
 
 app_name = "patients"
 
@@ -29,4 +29,6 @@ urlpatterns = [
     ),
     path("<uuid:patient_id>/invite/", staff.invite, name="invite"),
     path("<uuid:patient_id>/health-change/", staff.report_change, name="report_change"),
+    path("<uuid:patient_id>/merge/", merge.choose, name="merge_choose"),
+    path("<uuid:patient_id>/merge/<uuid:other_id>/", merge.compare, name="merge"),
 ]

@@ -6,6 +6,6 @@ are shown, never changed or deleted here, and every read of a patient's
 record is written in the access log.
 """
 
-from patients.admin import records, versions
+from patients.admin import merge, records, versions
 
-__all__ = ["records", "versions"]
+__all__ = ["merge", "records", "versions"]

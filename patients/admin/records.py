@@ -80,8 +80,9 @@ class PatientForm(SavedByServiceForm):
     different_person = forms.BooleanField(
         label="This is a different person",
         required=False,
-        help_text="Tick this only when Fascia has found a patient with the same name and date "
-        "of birth and you have checked that they are someone else.",
+        help_text="Tick this only when Fascia has found a patient who may be this one (a "
+        "similar name and the same date of birth, the same phone or e-mail) and you have "
+        "checked that they are someone else.",
     )
     expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
     # Made when the add page is shown: saving twice (a double click) registers once.

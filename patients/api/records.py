@@ -1,5 +1,6 @@
 """Patients: registration, details, intake, portal invitations. Parse, call a service, render."""
 
+from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -18,6 +19,7 @@ from patients.api.idempotency import (
     naming_the_header,
     submission_key,
 )
+from patients.api.merge import MergeAction
 from patients.api.reads import LoggedReadMixin
 from patients.api.screening import FlagSerializer, QuestionnaireSerializer
 from patients.models import Intake, Patient, PatientInvitation, ReadVia, RecordPart
@@ -95,8 +97,9 @@ def allow_duplicate_field() -> serializers.BooleanField:
     return serializers.BooleanField(
         default=False,
         write_only=True,
-        help_text="Confirm that this is another person than the likely duplicates named in "
-        "an earlier 409 answer.",
+        help_text="Confirm that this is another person than the likely duplicates of an "
+        "earlier 409 answer (code likely_duplicate: `matches`, the records you may open, each "
+        "with its `reasons`; `elsewhere`, how many more at clinics you cannot see).",
     )
 
 
@@ -202,7 +205,9 @@ SEARCH_PARAMETER = OpenApiParameter(
 )
 
 
-class PatientViewSet(LoggedReadMixin, access.ScopedQuerysetMixin, viewsets.GenericViewSet):
+class PatientViewSet(
+    MergeAction, LoggedReadMixin, access.ScopedQuerysetMixin, viewsets.GenericViewSet
+):
     """Patients, each with their clinical status. Registered and edited, never deleted.
 
     A patient's own portal login reads their own record here, and nobody else's.
@@ -218,6 +223,19 @@ class PatientViewSet(LoggedReadMixin, access.ScopedQuerysetMixin, viewsets.Gener
 
     def patient_of(self, record: Patient) -> Patient:
         return record
+
+    def get_object(self) -> Patient:
+        """The patient; a record merged into another one says which, to those who may see it."""
+        try:
+            return super().get_object()
+        except Http404:
+            kept = selectors.moved_to(self.request.user, self.kwargs.get("pk"))
+            if kept is None:
+                raise
+            raise exceptions.NotFound(
+                f"This record was merged into another record of the same patient, {kept.pk}: "
+                "use that one."
+            ) from None
 
     def get_serializer(self, *args, **kwargs):
         """The output serializer, each patient with their clinical status attached.

@@ -7,6 +7,7 @@ from patients.models.consent import (
     ConsentWithdrawal,
     sha256_of,
 )
+from patients.models.merge import PatientMerge
 from patients.models.records import (
     ActivityLevel,
     Channel,
@@ -30,6 +31,7 @@ __all__ = [
     "PainArea",
     "Patient",
     "PatientInvitation",
+    "PatientMerge",
     "Question",
     "Questionnaire",
     "ReadVia",

@@ -9,7 +9,7 @@ from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import F, Func, Value
+from django.db.models import F, Func, Manager, Value
 from django.db.models.functions import Concat, Lower, Upper
 from django.utils import timezone
 
@@ -94,9 +94,26 @@ class ClinicalPolicy(models.Model):
         return f"Clinical policy of {self.organization}"
 
 
+class CurrentPatients(models.Manager):
+    """The organisation's patients: a record merged into another one is left out.
+
+    Every list, search, page, API answer and duplicate check starts here, so a
+    merged record is hidden by construction; `Patient.all_records` still has
+    it (its page redirects to the record it went into, and the merge names it).
+    """
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(merged_into__isnull=True)
+
+
 @tracked
 class Patient(models.Model):
-    """A person the organisation treats; one record per person per organisation."""
+    """A person the organisation treats; one record per person per organisation.
+
+    Two records found to be one person are merged (patients.services.merge):
+    everything of one moves to the other, and the one merged away stays as a
+    tombstone, `merged_into` the record it went into.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -140,8 +157,24 @@ class Patient(models.Model):
         output_field=models.TextField(),
         db_persist=True,
     )
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        db_index=False,  # patient_merged_into below, led by the tenant key
+        related_name="+",
+        help_text="Set when this record was merged into another one: the record it went into.",
+    )
+    merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # Every record, merged ones too: for the merge itself and for following an old link.
+    all_records = Manager()
+    objects = CurrentPatients()
 
     class Meta:
+        default_manager_name = "objects"
         ordering = ["last_name", "first_name"]
         constraints = [
             # Target of the composite foreign keys that keep a patient's records in
@@ -157,6 +190,18 @@ class Patient(models.Model):
                 condition=models.Q(date_of_birth__gte=EARLIEST_BIRTH_DATE),
                 name="patient_born_after_1900",
                 violation_error_message="A date of birth is after 1 January 1900.",
+            ),
+            # A merged record says when and where it went, into another record,
+            # and keeps no portal login (the login moved with everything else).
+            models.CheckConstraint(
+                condition=models.Q(merged_into__isnull=True, merged_at__isnull=True)
+                | (
+                    models.Q(merged_into__isnull=False, merged_at__isnull=False, user__isnull=True)
+                    & ~models.Q(merged_into=F("id"))
+                ),
+                name="patient_merged_when_it_says_so",
+                violation_error_message="A merged record names another record it went into, "
+                "when, and keeps no portal login.",
             ),
         ]
         indexes = [
@@ -178,6 +223,11 @@ class Patient(models.Model):
                 F("organization"), sounds_like("last_name"), name="patient_last_name_sound"
             ),
             models.Index(fields=["organization", "date_of_birth"], name="patient_birth_date"),
+            models.Index(
+                fields=["organization", "merged_into"],
+                name="patient_merged_into",
+                condition=models.Q(merged_into__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -186,6 +236,11 @@ class Patient(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def is_merged(self) -> bool:
+        """Merged into another record: a tombstone, kept so that nothing is lost."""
+        return self.merged_into_id is not None
 
     def search_key(self) -> str:
         """What `search_name` will hold for this row (before the database computes it)."""

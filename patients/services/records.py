@@ -29,6 +29,7 @@ from patients.exceptions import (
     SubmissionKeyReused,
 )
 from patients.models import Patient, PatientInvitation
+from patients.selectors import DuplicateReason, in_words
 
 PATIENT_FIELDS = (
     "first_name",
@@ -62,8 +63,9 @@ def register_patient(
     """A new patient of the clinic's organisation.
 
     Refused with LikelyDuplicate when the organisation already has someone
-    with this name and date of birth, unless the caller confirms it is another
-    person. The same `submission_key` twice (a double click, a retried
+    who may be this person (a similar name and the same date of birth, the same
+    phone or the same e-mail: selectors.likely_duplicates), unless the caller
+    confirms it is another person. The same `submission_key` twice (a double click, a retried
     request) returns the patient the first one registered; the same key with
     other details is refused (SubmissionKeyReused).
     """
@@ -109,46 +111,95 @@ def _registered_with(submission_key, patient: Patient, by) -> Patient | None:
     """The patient an earlier submission with this key registered, if it is this one."""
     if submission_key is None:
         return None
-    earlier = Patient.objects.filter(
-        organization_id=patient.organization_id, submission_key=submission_key
-    ).first()
+    earlier = (
+        Patient.all_records.filter(
+            organization_id=patient.organization_id, submission_key=submission_key
+        )
+        .select_related("merged_into")
+        .first()
+    )
     if earlier is None:
         return None
+    # Merged into another record since: the form's patient is that record now.
+    current = earlier.merged_into if earlier.is_merged else earlier
     same = (earlier.search_key(), earlier.date_of_birth) == (
         patient.search_key(),
         patient.date_of_birth,
     )
-    if not same or not access.can(by, "view", earlier):
+    if not same or not access.can(by, "view", current):
         raise SubmissionKeyReused()
-    return earlier
+    return current
 
 
-def _refuse_likely_duplicate(patient: Patient, by, allow_duplicate: bool) -> None:
+def _refuse_likely_duplicate(
+    patient: Patient, by, allow_duplicate: bool, *, signals=("name", "phone", "email")
+) -> None:
+    """LikelyDuplicate when the organisation has a record that may be this person.
+
+    `signals` are what to compare: the name and date of birth, the phone, the
+    e-mail (an edit compares what it changed). Records the user may open are
+    named with why they look alike; of the others the user learns only that
+    they exist, since their name is not the user's to read.
+    """
     if allow_duplicate:
         return
-    matches = list(
-        selectors.likely_duplicates(
-            organization=patient.organization,
-            first_name=patient.first_name,
-            last_name=patient.last_name,
-            date_of_birth=patient.date_of_birth,
-            exclude=patient if patient.pk and not patient._state.adding else None,
-        )
+    matches = selectors.likely_duplicates(
+        organization=patient.organization,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        date_of_birth=patient.date_of_birth,
+        phone=patient.phone if "phone" in signals else "",
+        email=patient.email if "email" in signals else "",
+        exclude=patient if patient.pk and not patient._state.adding else None,
     )
+    if "name" not in signals:
+        matches = [m for m in matches if set(m.duplicate_reasons) - NAME_REASONS]
+        for match in matches:
+            match.duplicate_reasons = [r for r in match.duplicate_reasons if r not in NAME_REASONS]
     if not matches:
         return
-    names = "; ".join(f"{match.full_name} at {match.home_clinic.name}" for match in matches)
     visible = set(
         access.visible_to(by, Patient.objects.filter(pk__in=[m.pk for m in matches])).values_list(
             "pk", flat=True
         )
     )
     raise LikelyDuplicate(
-        f"This organisation already has a patient with this name and date of birth "
-        f"({names}). Open that record, or confirm that this is a different person.",
+        _duplicate_message(
+            [match for match in matches if match.pk in visible],
+            elsewhere=sum(match.pk not in visible for match in matches),
+        ),
         matches=matches,
         visible=visible,
     )
+
+
+NAME_REASONS = frozenset({DuplicateReason.SAME_NAME, DuplicateReason.SIMILAR_NAME})
+
+
+def _duplicate_message(shown: list[Patient], *, elsewhere: int) -> str:
+    sentences = []
+    alike = [
+        (f"{match.full_name} at {match.home_clinic.name}", in_words(match.duplicate_reasons))
+        for match in shown
+    ]
+    if len(alike) == 1:
+        ((name, why),) = alike
+        sentences.append(f"This organisation already has a patient with {why} ({name}).")
+    elif alike:
+        names = "; ".join(f"{name} ({why})" for name, why in alike)
+        sentences.append(f"This organisation already has patients who may be this person: {names}.")
+    if elsewhere == 1:
+        sentences.append(
+            "A record at another clinic may be the same person; ask an organisation admin."
+        )
+    elif elsewhere:
+        sentences.append(
+            f"{elsewhere} records at other clinics may be the same person; ask an organisation "
+            "admin."
+        )
+    opening = "Open that record, or confirm" if shown else "Confirm"
+    sentences.append(f"{opening} that this is a different person.")
+    return " ".join(sentences)
 
 
 @transaction.atomic
@@ -162,8 +213,9 @@ def update_patient(
 ) -> Patient:
     """Change a patient's details; with `expected_version`, never overwrite a newer save.
 
-    A new name or date of birth that makes the patient look like another one
-    is refused with LikelyDuplicate, unless the caller confirms it.
+    A new name or date of birth, phone or e-mail that makes the patient look
+    like another one is refused with LikelyDuplicate, unless the caller
+    confirms it.
     """
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if not access.can(by, "change", patient):
@@ -186,13 +238,15 @@ def update_patient(
             )
         _check_open(home_clinic)
         patient.home_clinic = home_clinic
-    identity = (patient.search_key(), patient.date_of_birth)
+    before = _signals(patient)
     for name, value in changes.items():
         setattr(patient, name, value)
     patient.full_clean(exclude=["created_by", "user"])
-    if (patient.search_key(), patient.date_of_birth) != identity:
+    after = _signals(patient)
+    changed = tuple(signal for signal in after if after[signal] != before[signal])
+    if changed:
         _lock_name(patient.organization_id, patient)
-        _refuse_likely_duplicate(patient, by, allow_duplicate)
+        _refuse_likely_duplicate(patient, by, allow_duplicate, signals=changed)
     patient.version += 1
     patient.save()
     return patient
@@ -214,10 +268,28 @@ def _normalized(fields: dict) -> dict:
     return fields
 
 
+def _signals(patient: Patient) -> dict[str, object]:
+    """What the duplicate check compares, by signal (see _refuse_likely_duplicate)."""
+    return {
+        "name": (patient.search_key(), patient.date_of_birth),
+        "phone": selectors.phone_key(patient.phone),
+        "email": patient.email.lower(),
+    }
+
+
 def _lock_name(organization_id, patient: Patient) -> None:
-    key = f"{organization_id}:{patient.search_key()}:{patient.date_of_birth}"
+    """Wait for anyone registering this name and date of birth, phone or e-mail right now.
+
+    One lock per signal, taken in a fixed order: two desks registering one
+    person, however differently they typed the name, find each other.
+    """
+    signals = _signals(patient)
+    keys = [f"{organization_id}:name:{signals['name'][0]}:{signals['name'][1]}"]
+    keys += [f"{organization_id}:{name}:{signals[name]}" for name in ("phone", "email")]
+    keys = sorted(key for key in keys if not key.endswith(":"))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 # --- Invitations to the portal ----------------------------------------------

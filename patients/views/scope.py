@@ -8,10 +8,11 @@ patient, and where its links and its "done" button lead on that side.
 from dataclasses import dataclass
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from clinics import access
@@ -83,12 +84,24 @@ def staff_page(view):
             raise Http404("No such page.")
         if patient_id is not None:
             patients = Patient.objects.select_related("home_clinic", "organization", "user")
-            kwargs["patient"] = get_object_or_404(
-                access.visible_to(request.user, patients), pk=patient_id
-            )
+            found = access.visible_to(request.user, patients).filter(pk=patient_id).first()
+            if found is None:
+                return _merged_or_404(request, patient_id)
+            kwargs["patient"] = found
         return view(request, *args, **kwargs)
 
     return page
+
+
+def _merged_or_404(request, patient_id):
+    """A merged record's pages lead to the record it went into (for those who may see it)."""
+    kept = selectors.moved_to(request.user, patient_id)
+    if kept is None:
+        raise Http404("No such patient.")
+    messages.info(
+        request, f"That record was merged into {kept.full_name}'s: this is the record now."
+    )
+    return redirect(request.get_full_path().replace(str(patient_id), str(kept.pk), 1))
 
 
 def portal_page(view):

@@ -50,6 +50,7 @@ from patients.models import (
     Intake,
     Patient,
     PatientInvitation,
+    PatientMerge,
     Question,
     Questionnaire,
     RecordRead,
@@ -57,6 +58,7 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
+from patients.services.merge import merge_patients
 from sessions.models import (
     Addendum,
     AdverseEvent,
@@ -81,6 +83,7 @@ OTHER_ORGANIZATION_ROWS = {
     Patient: lambda world: world.other_record().patient,
     ClinicalPolicy: lambda world: world.other_record().policy,
     PatientInvitation: lambda world: world.other_record().invitation,
+    PatientMerge: lambda world: a_merge_at_halifax(world),
     Intake: lambda world: world.other_record().intake,
     Surgery: lambda world: world.other_record().patient.surgeries.get(),
     Questionnaire: lambda world: world.other_record().screening.questionnaire,
@@ -483,6 +486,7 @@ FRONT_DESK_ACTIONS = {
     ("patient", "report-change", "post"): THEIRS,
     ("patient", "screening-questionnaire", "get"): THEIRS,
     ("patient", "consent-template", "get"): THEIRS,
+    ("patient", "merge", "post"): 403,  # organisation admins only
     ("consent-signature", "withdraw", "post"): THEIRS,
     # The booking is the front desk's: cancelling or marking a no-show of the
     # record's session (signed) is refused as for anyone, in tests/sessions.
@@ -607,3 +611,16 @@ def test_admin_keeps_out_those_who_must_not_reach_a_kelowna_patients_record(
                 assert str(row.pk) not in response.content.decode(), (who, page, method)
     assert organisation_rows(world.organization) == before
     assert row_counts() == counts
+
+
+def a_merge_at_halifax(world) -> PatientMerge:
+    """Two records of one Halifax patient, merged by Harbourside's admin (made once)."""
+    if not hasattr(world, "_other_merge"):
+        kept, merged = (
+            PatientFactory(home_clinic=world.halifax),
+            PatientFactory(home_clinic=world.halifax),
+        )
+        world._other_merge = merge_patients(
+            keep=kept, merge_away=merged, by=world.other_admin, reason="Registered twice"
+        )
+    return world._other_merge

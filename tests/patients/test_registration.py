@@ -9,9 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from patients import services
+from patients import selectors, services
 from patients.exceptions import EditConflict, LikelyDuplicate, NotPermitted, SubmissionKeyReused
 from patients.models import Patient, PatientEvent
+from patients.services.merge import merge_patients
 from tests.clinics.factories import ClinicFactory
 from tests.patients.factories import PatientFactory
 
@@ -235,11 +236,11 @@ def test_a_closed_clinic_takes_no_new_patients(world):
 
 def test_an_edit_that_makes_a_patient_look_like_another_is_warned(world):
     register(world)
-    other = register(world, first_name="Joan")
+    other = register(world, first_name="Ruth")
     with pytest.raises(LikelyDuplicate):
         services.update_patient(patient=other, by=world.front_desk, first_name="Jane")
     other.refresh_from_db()
-    assert other.first_name == "Joan"
+    assert other.first_name == "Ruth"
     services.update_patient(
         patient=other, by=world.front_desk, first_name="Jane", allow_duplicate=True
     )
@@ -262,3 +263,142 @@ def test_a_date_of_birth_is_checked_against_the_date_at_the_home_clinic(world):
         with pytest.raises(ValidationError) as refused:
             register(world, by=world.org_admin, home_clinic=west, date_of_birth=utc_today)
         assert "cannot be in the future" in refused.value.message_dict["date_of_birth"][0]
+
+
+# --- Duplicates that are not exact ---------------------------------------------------
+
+EMMA = {"first_name": "Emma", "last_name": "Clarke", "date_of_birth": datetime.date(1988, 4, 12)}
+
+
+def emma(world, **fields):
+    return register(world, **{**EMMA, "phone": "+1 250 555 0131", **fields})
+
+
+@pytest.mark.parametrize(
+    ("typed", "reasons"),
+    [
+        (
+            {"last_name": "Clark", "phone": "250-555-0131"},
+            ["a name like this one and this date of birth", "this phone number"],
+        ),
+        ({"last_name": "Clark", "phone": ""}, ["a name like this one and this date of birth"]),
+        ({"first_name": "Ema", "phone": ""}, ["a name like this one and this date of birth"]),
+        ({"first_name": "Clarke", "last_name": "Emma", "phone": ""}, None),  # swapped: trigrams
+        (
+            {"first_name": "E.", "last_name": "Smith", "date_of_birth": datetime.date(1970, 1, 1)},
+            ["this phone number"],
+        ),
+        (
+            {
+                "first_name": "Rob",
+                "last_name": "Clarke",
+                "phone": "",
+                "email": "EMMA.CLARKE@example.test",
+            },
+            ["this e-mail address"],
+        ),
+    ],
+    ids=["emma-clark-same-phone", "one-letter-off", "misspelt", "swapped", "phone", "e-mail"],
+)
+def test_a_likely_duplicate_is_found_by_a_similar_name_and_birth_date_phone_or_email(
+    world, typed, reasons
+):
+    first = emma(world, email="emma.clarke@example.test")
+    with pytest.raises(LikelyDuplicate) as warned:
+        emma(world, **typed)
+    (match,) = warned.value.matches
+    assert match == first
+    if reasons is not None:
+        assert match.duplicate_reasons == reasons
+    assert "Emma Clarke at Kelowna" in warned.value.message
+    assert warned.value.details()["matches"][0]["reasons"] == match.duplicate_reasons
+    assert Patient.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        {"first_name": "Ruth", "phone": ""},  # another name, same birthday
+        {"last_name": "Clark", "date_of_birth": datetime.date(1988, 4, 13), "phone": ""},
+        {"first_name": "Noah", "last_name": "Brandt", "phone": "+1 250 555 0132"},
+    ],
+    ids=["other-name", "other-birthday", "other-phone"],
+)
+def test_someone_else_is_not_a_likely_duplicate(world, typed):
+    emma(world)
+    emma(world, **typed)
+    assert Patient.objects.count() == 2
+
+
+def test_phones_written_differently_are_the_same_phone_and_a_few_digits_are_none(world):
+    emma(world, phone="+1 (250) 555-0131")
+    with pytest.raises(LikelyDuplicate):
+        register(world, first_name="Noah", last_name="Brandt", phone="250.555.0131")
+    too_few = selectors.likely_duplicates(
+        organization=world.organization,
+        first_name="Noah",
+        last_name="Brandt",
+        date_of_birth=datetime.date(1970, 1, 1),
+        phone="0131",
+    )
+    assert too_few == []
+
+
+def test_a_likely_duplicate_the_user_may_not_open_is_not_named(world):
+    at_vernon = emma(world, by=world.vernon_therapist, home_clinic=world.vernon)
+    with pytest.raises(LikelyDuplicate) as warned:
+        emma(world, last_name="Clark")
+    message = warned.value.message
+    assert "A record at another clinic may be the same person; ask an organisation admin." in (
+        message
+    )
+    assert "Clarke" not in message and "Vernon" not in message
+    assert warned.value.details() == {"matches": [], "elsewhere": 1}
+    # The organisation admin, who sees every site, is shown who it is.
+    with pytest.raises(LikelyDuplicate) as seen:
+        emma(world, by=world.org_admin, last_name="Clark")
+    assert seen.value.details()["matches"][0]["id"] == str(at_vernon.pk)
+
+
+def test_the_duplicate_check_is_one_query_whatever_it_compares(world, django_assert_num_queries):
+    emma(world, email="emma@example.test")
+    with django_assert_num_queries(1):
+        found = selectors.likely_duplicates(
+            organization=world.organization,
+            first_name="Emma",
+            last_name="Clark",
+            date_of_birth=EMMA["date_of_birth"],
+            phone="250 555 0131",
+            email="EMMA@example.test",
+        )
+    assert [match.duplicate_reasons for match in found] == [
+        [
+            "a name like this one and this date of birth",
+            "this phone number",
+            "this e-mail address",
+        ]
+    ]
+
+
+def test_an_edit_is_compared_on_what_it_changed(world):
+    emma(world)
+    noah = register(world, first_name="Noah", last_name="Brandt", phone="+1 250 555 0177")
+    with pytest.raises(LikelyDuplicate) as warned:
+        services.update_patient(patient=noah, by=world.front_desk, phone="250 555 0131")
+    assert warned.value.matches[0].duplicate_reasons == ["this phone number"]
+    services.update_patient(
+        patient=noah, by=world.front_desk, phone="250 555 0131", allow_duplicate=True
+    )
+    # The shared phone, confirmed once, does not come back with every later edit.
+    services.update_patient(patient=noah, by=world.front_desk, address="1 Lake Road")
+    services.update_patient(patient=noah, by=world.front_desk, first_name="Noa")
+    noah.refresh_from_db()
+    assert (noah.first_name, noah.address) == ("Noa", "1 Lake Road")
+
+
+def test_a_registration_replayed_after_a_merge_answers_with_the_kept_record(world):
+    key = uuid.uuid4()
+    first = emma(world, submission_key=key)
+    kept = emma(world, last_name="Clark", allow_duplicate=True)
+    merge_patients(keep=kept, merge_away=first, by=world.org_admin, reason="Same person")
+    assert emma(world, submission_key=key) == kept

@@ -1,0 +1,228 @@
+"""What a patient merge moves and what stops it, read off the app registry.
+
+Every model with a foreign key to Patient (in patients, sessions, aftercare
+and whatever app comes next) has rows that a merge moves, except the history
+pghistory keeps (an event says what a row was when it happened, and stays so)
+and the merges themselves. Finding them here, generically, lets patients stay
+below sessions and aftercare (it imports neither), and a new model that names
+a patient is moved without anyone remembering to register it.
+
+What cannot move is read off the same models: a unique field or constraint,
+or an exclusion constraint, that includes the patient (one intake per patient,
+one recall notice per needle lot, no two sessions of one patient at one time),
+and the two records' portal logins. The merge service and the comparison page
+both ask `clashes`.
+"""
+
+from dataclasses import dataclass
+
+import pghistory.models
+import pgtrigger
+from django.apps import apps
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.lookups import PostgresOperatorLookup
+from django.db import models
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.lookups import Exact
+
+from patients.models import Patient, PatientMerge
+
+
+@dataclass(frozen=True)
+class Mover:
+    """One foreign key to Patient whose rows a merge moves to the kept record."""
+
+    model: type[models.Model]
+    field: models.ForeignKey
+
+    @property
+    def label(self) -> str:
+        return str(self.model._meta.verbose_name_plural)
+
+    @property
+    def protected_by(self) -> list[str]:
+        """The pgtrigger URIs of the triggers that refuse an UPDATE of these rows."""
+        return [
+            f"{self.model._meta.label}:{trigger.name}"
+            for trigger in getattr(self.model._meta, "triggers", [])
+            if isinstance(trigger, pgtrigger.Protect)
+        ]
+
+    def rows(self, patient_id) -> models.QuerySet:
+        return self.model._base_manager.filter(**{self.field.attname: patient_id})
+
+
+def movers() -> list[Mover]:
+    """Every foreign key to Patient that a merge moves (see the module's docstring)."""
+    found = []
+    for model in apps.get_models(include_auto_created=True):
+        if model in (Patient, PatientMerge) or issubclass(model, pghistory.models.Event):
+            continue
+        found += [
+            Mover(model, field)
+            for field in model._meta.concrete_fields
+            if field.is_relation and field.related_model is Patient
+        ]
+    return sorted(found, key=lambda mover: (mover.model._meta.label, mover.field.name))
+
+
+@dataclass(frozen=True)
+class OnePerPatient:
+    """A rule that two rows of one patient cannot both hold: a unique or exclusion constraint.
+
+    `expressions` are the constraint's other parts, each with the operator two
+    clashing rows agree on ("=" for a unique constraint, "&&" for overlapping
+    times); none at all for a unique patient field (one intake per patient).
+    """
+
+    mover: Mover
+    expressions: tuple[tuple[object, str], ...] = ()
+    condition: Q | None = None
+
+    def first_clash(self, keep: Patient, away: Patient) -> tuple[object, object] | None:
+        """A row of `away` and a row of `keep` that could not both be `keep`'s, if any."""
+        theirs, ours = self.mover.rows(away.pk), self.mover.rows(keep.pk)
+        if self.condition is not None:
+            theirs, ours = theirs.filter(self.condition), ours.filter(self.condition)
+        names = [f"clash_{index}" for index in range(len(self.expressions))]
+        for name, (expression, _) in zip(names, self.expressions, strict=True):
+            theirs = theirs.alias(**{name: _expression(expression)})
+            ours = ours.alias(**{name: _expression(expression)})
+        agreeing = [
+            _operator(operator)(F(name), OuterRef(name))
+            for name, (_, operator) in zip(names, self.expressions, strict=True)
+        ]
+        ours = ours.filter(*agreeing)
+        return (
+            theirs.filter(Exists(ours))
+            .annotate(clashes_with=Subquery(ours.values("pk")[:1]))
+            .values_list("pk", "clashes_with")
+            .order_by("pk")
+            .first()
+        )
+
+    def describe(self, clash: tuple[object, object]) -> str:
+        manager = self.mover.model._base_manager
+        theirs, ours = manager.get(pk=clash[0]), manager.get(pk=clash[1])
+        rows = f"“{theirs}” and “{ours}”"
+        meta = self.mover.model._meta
+        if any(operator != "=" for _, operator in self.expressions):
+            return f"both records have {meta.verbose_name_plural} that overlap ({rows})"
+        same = [
+            str(meta.get_field(name).verbose_name)
+            for name in (_field_name(expression) for expression, _ in self.expressions)
+            if name is not None and name not in ("organization", "organization_id")
+        ]
+        if same:
+            kind = f"{_a(meta.verbose_name)} with the same {' and '.join(same)}"
+            return f"both records have {kind} ({rows})"
+        return f"both records have {_a(meta.verbose_name)}, and a patient has one ({rows})"
+
+
+def one_per_patient_rules(mover: Mover) -> list[OnePerPatient]:
+    """The rules on `mover`'s rows that a merge could break, read off its model."""
+    field, meta = mover.field, mover.model._meta
+    patient = {field.name, field.attname}
+    rules = []
+    if field.unique:
+        rules.append(OnePerPatient(mover))
+    unique_sets = [(tuple(fields), None) for fields in meta.unique_together]
+    for constraint in meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint):
+            parts = tuple(constraint.fields) or tuple(constraint.expressions)
+            unique_sets.append((parts, constraint.condition))
+        elif isinstance(constraint, ExclusionConstraint):
+            parts = [(expression, operator) for expression, operator in constraint.expressions]
+            if any(_field_name(expression) in patient for expression, _ in parts):
+                others = tuple(
+                    (expression, operator)
+                    for expression, operator in parts
+                    if _field_name(expression) not in patient
+                )
+                rules.append(OnePerPatient(mover, others, constraint.condition))
+    for parts, condition in unique_sets:
+        if any(_field_name(part) in patient for part in parts):
+            others = tuple((part, "=") for part in parts if _field_name(part) not in patient)
+            rules.append(OnePerPatient(mover, others, condition))
+    return rules
+
+
+def clashes(*, keep: Patient, merge_away: Patient) -> list[str]:
+    """What stops these two records from being one, in words; empty when nothing does."""
+    found = []
+    if keep.user_id is not None and merge_away.user_id is not None:
+        found.append(
+            f"both records have a portal login ({merge_away.user.email} and "
+            f"{keep.user.email}), and a patient has one"
+        )
+    for mover in movers():
+        for rule in one_per_patient_rules(mover):
+            clash = rule.first_clash(keep, merge_away)
+            if clash is not None:
+                found.append(rule.describe(clash))
+    return found
+
+
+EMERGENCY_CONTACT = (
+    "emergency_contact_name",
+    "emergency_contact_relationship",
+    "emergency_contact_phone",
+)
+FILLED_ONE_BY_ONE = ("email", "phone", "address")
+
+
+def filled_details(*, keep: Patient, merge_away: Patient) -> list[str]:
+    """The details `keep` lacks and `merge_away` has, which a merge copies to `keep`.
+
+    E-mail, phone and address one by one; the emergency contact as a whole, and
+    only when `keep` has none (one person's name with another's phone is wrong).
+    """
+    filled = [
+        name for name in FILLED_ONE_BY_ONE if not getattr(keep, name) and getattr(merge_away, name)
+    ]
+    if not any(getattr(keep, name) for name in EMERGENCY_CONTACT):
+        filled += [name for name in EMERGENCY_CONTACT if getattr(merge_away, name)]
+    return filled
+
+
+def row_counts(patients: list[Patient]) -> list[tuple[str, dict]]:
+    """(kind of row, {patient id: how many}) for each kind the patients have: one query a kind."""
+    ids = [patient.pk for patient in patients]
+    counts: dict[str, dict] = {}
+    for mover in movers():
+        found = (
+            mover.model._base_manager.filter(**{f"{mover.field.attname}__in": ids})
+            .values(mover.field.attname)
+            .annotate(rows=Count("pk"))
+            .values_list(mover.field.attname, "rows")
+            .order_by()
+        )
+        for patient_id, rows in found:
+            kind = counts.setdefault(mover.label, {})
+            kind[patient_id] = kind.get(patient_id, 0) + rows
+    return sorted(counts.items())
+
+
+def _expression(part):
+    return F(part) if isinstance(part, str) else part
+
+
+def _field_name(part) -> str | None:
+    if isinstance(part, str):
+        return part
+    return part.name if isinstance(part, F) else None
+
+
+def _operator(operator: str):
+    if operator == "=":
+        return Exact
+    return type(
+        "ClashOperator",
+        (PostgresOperatorLookup,),
+        {"lookup_name": "clash_operator", "postgres_operator": operator},
+    )
+
+
+def _a(noun) -> str:
+    noun = str(noun)
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

@@ -1,0 +1,469 @@
+"""Merging two records of one person: everything moves, nothing is lost, signed stays signed."""
+
+import datetime
+import re
+from html import unescape
+
+import pytest
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.urls import reverse
+
+from aftercare.models import AftercarePlan, CheckIn, CheckInAnswer
+from clinics.models import Role
+from patients import selectors
+from patients.exceptions import MergeRefused, NotPermitted
+from patients.merging import movers
+from patients.models import (
+    ConsentSignature,
+    Patient,
+    PatientEvent,
+    PatientMerge,
+    RecordRead,
+)
+from patients.services import save_intake
+from patients.services.merge import merge_patients
+from sessions.models import Chart, NeedleSite, TreatmentSession
+from sessions.services import book_session
+from tests.clinics.factories import staff
+from tests.patients.factories import PatientFactory, tomorrow_at, with_portal_login
+
+REASON = "Registered twice: same person, same phone, name misspelt at the Vernon desk"
+
+
+def ada_twice(world):
+    """Ada Quinn's full record (a signed session, consent, aftercare, a login...), and a
+    second, nearly empty record of her registered as "Ada Quin"."""
+    record = world.kelowna_record()
+    second = PatientFactory(
+        home_clinic=world.vernon,
+        first_name="Ada",
+        last_name="Quin",
+        date_of_birth=record.patient.date_of_birth,
+        email="",
+        phone="",
+    )
+    return record, second
+
+
+def rows_of(patient_id) -> dict[str, int]:
+    """How many rows of each kind name this patient, in every model that names one."""
+    counts = {}
+    for mover in movers():
+        count = mover.rows(patient_id).count()
+        if count:
+            counts[mover.label] = counts.get(mover.label, 0) + count
+    return counts
+
+
+def as_stored(model, pk, *, without=("patient_id",)) -> dict:
+    row = model._base_manager.filter(pk=pk).values().get()
+    return {name: value for name, value in row.items() if name not in without}
+
+
+def test_everything_of_the_merged_record_moves_to_the_kept_one(world):
+    record, kept = ada_twice(world)
+    away = record.patient
+    before = rows_of(away.pk)
+    assert {"treatment sessions", "consent signatures", "aftercare plans", "check-ins"} <= set(
+        before
+    )
+
+    merge = merge_patients(keep=kept, merge_away=away, by=world.org_admin, reason=REASON)
+
+    assert rows_of(away.pk) == {}
+    assert rows_of(kept.pk) == before
+    assert merge.moved == before
+    assert (merge.kept, merge.merged, merge.merged_by) == (kept, away, world.org_admin)
+    assert merge.reason == REASON
+    # The kept record had no e-mail, phone or login: it takes the other record's.
+    kept.refresh_from_db()
+    assert kept.email == "ada@example.test"
+    assert kept.user == record.aftercare.answer.answered_by
+    assert merge.login_moved
+    assert set(merge.filled) >= {"email", "phone"}
+
+
+def test_signed_and_issued_records_stay_byte_for_byte_as_they_were(world):
+    record, kept = ada_twice(world)
+    session, plan = record.session, record.aftercare.plan
+    chart, site = record.charted.chart, record.charted.needle_site
+    kept_as_is = {
+        (TreatmentSession, session.pk): as_stored(TreatmentSession, session.pk),
+        (AftercarePlan, plan.pk): as_stored(AftercarePlan, plan.pk),
+        (ConsentSignature, record.consent.pk): as_stored(ConsentSignature, record.consent.pk),
+        (CheckInAnswer, record.aftercare.answer.pk): as_stored(
+            CheckInAnswer, record.aftercare.answer.pk
+        ),
+        (RecordRead, record.read.pk): as_stored(RecordRead, record.read.pk),
+        (Chart, chart.pk): as_stored(Chart, chart.pk, without=()),
+        (NeedleSite, site.pk): as_stored(NeedleSite, site.pk, without=()),
+    }
+
+    merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+
+    for (model, pk), stored in kept_as_is.items():
+        without = ("patient_id",) if "patient_id" not in stored else ()
+        assert as_stored(model, pk, without=without) == stored, model.__name__
+    assert TreatmentSession.objects.get(pk=session.pk).patient_id == kept.pk
+    # The triggers still refuse any change to what is signed, after the merge as before.
+    with pytest.raises(DatabaseError, match="Cannot update"), transaction.atomic():
+        TreatmentSession.objects.filter(pk=session.pk).update(patient=record.patient)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ConsentSignature.objects.filter(pk=record.consent.pk).update(signer_name="Someone")
+
+
+def test_a_merge_that_would_change_signed_content_is_rolled_back_whole(world):
+    record, kept = ada_twice(world)
+    # Something at the database rewrites a signature whenever its row is updated.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION rewrite_signer() RETURNS trigger AS $$
+            BEGIN NEW.signer_name := 'Rewritten'; RETURN NEW; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER aa_rewrite_signer BEFORE UPDATE ON patients_consentsignature
+            FOR EACH ROW EXECUTE FUNCTION rewrite_signer();
+            """
+        )
+    with pytest.raises(RuntimeError, match="more than the patient of consent signatures"):
+        merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+    signature = ConsentSignature.objects.get(pk=record.consent.pk)
+    assert (signature.patient_id, signature.signer_name) == (record.patient.pk, "Ada Quinn")
+    assert not PatientMerge.objects.exists()
+    assert Patient.objects.filter(pk=record.patient.pk).exists()
+
+
+def test_the_merged_record_is_a_tombstone_hidden_from_lists_search_and_duplicates(world):
+    record, kept = ada_twice(world)
+    away = record.patient
+    merge = merge_patients(keep=kept, merge_away=away, by=world.org_admin, reason=REASON)
+
+    tombstone = Patient.all_records.get(pk=away.pk)
+    assert (tombstone.merged_into, tombstone.merged_at) == (kept, merge.merged_at)
+    assert tombstone.user is None
+    assert (tombstone.first_name, tombstone.last_name) == ("Ada", "Quinn")  # kept as it was
+    assert not Patient.objects.filter(pk=away.pk).exists()
+    assert [p.pk for p in selectors.search_patients(world.org_admin, "Ada Quinn")] == [kept.pk]
+    assert [
+        p.pk
+        for p in selectors.likely_duplicates(
+            organization=world.organization,
+            first_name="Ada",
+            last_name="Quinn",
+            date_of_birth=kept.date_of_birth,
+        )
+    ] == [kept.pk]
+    assert selectors.moved_to(world.therapist, away.pk) is None  # Vernon's record
+    assert selectors.moved_to(world.org_admin, away.pk) == kept
+
+
+def test_the_merge_is_in_the_history_of_every_row_it_moved(world):
+    record, kept = ada_twice(world)
+    merge = merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+
+    tombstone = PatientEvent.objects.filter(pgh_obj_id=record.patient.pk).order_by("pgh_id").last()
+    assert tombstone.merged_into_id == kept.pk
+    assert tombstone.pgh_context.metadata["patient_merge"] == str(merge.pk)
+    moved = record.session.events.order_by("pgh_id").last()
+    assert (moved.pgh_label, moved.patient_id) == ("update", kept.pk)
+    assert moved.pgh_context.metadata["reason"] == REASON
+    assert moved.pgh_context.metadata["user"] == str(world.org_admin.pk)
+    assert merge.events.get().pgh_label == "insert"
+
+
+def test_a_record_merged_before_follows_into_the_new_kept_record(world):
+    record, kept = ada_twice(world)
+    first = PatientFactory(home_clinic=world.kelowna, first_name="A.", last_name="Quinn")
+    merge_patients(keep=record.patient, merge_away=first, by=world.org_admin, reason=REASON)
+    merge = merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+
+    assert Patient.all_records.get(pk=first.pk).merged_into == kept
+    assert merge.moved["records merged into it before"] == 1
+    with pytest.raises(MergeRefused, match="was merged into Ada Quin's"):
+        merge_patients(keep=kept, merge_away=first, by=world.org_admin, reason=REASON)
+
+
+@pytest.mark.parametrize("who", ["therapist", "manager", "front_desk", "other_admin"])
+def test_only_an_organisation_admin_merges(world, who):
+    record, kept = ada_twice(world)
+    with pytest.raises(NotPermitted, match="Only an organisation admin"):
+        merge_patients(keep=kept, merge_away=record.patient, by=getattr(world, who), reason=REASON)
+    assert not PatientMerge.objects.exists()
+    assert rows_of(kept.pk) == {}
+
+
+def test_a_reason_is_required_naming_the_field(world):
+    record, kept = ada_twice(world)
+    with pytest.raises(Exception) as refused:
+        merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason="  ")
+    assert "reason" in refused.value.message_dict
+
+
+def test_a_record_is_not_merged_into_itself_nor_across_organisations(world):
+    record, _ = ada_twice(world)
+    with pytest.raises(MergeRefused, match="into itself"):
+        merge_patients(
+            keep=record.patient, merge_away=record.patient, by=world.org_admin, reason=REASON
+        )
+    elsewhere = PatientFactory(home_clinic=world.halifax)
+    with pytest.raises(NotPermitted):
+        merge_patients(keep=record.patient, merge_away=elsewhere, by=world.org_admin, reason=REASON)
+
+
+def test_two_portal_logins_are_a_clash_named_before_anything_changes(world):
+    record, kept = ada_twice(world)
+    kept.email = "ada.quin@example.test"
+    kept.save()
+    with_portal_login(kept)
+    before = rows_of(record.patient.pk)
+    with pytest.raises(MergeRefused) as refused:
+        merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+    assert "both records have a portal login (ada@example.test and ada.quin@example.test)" in (
+        refused.value.message
+    )
+    assert "Nothing was changed" in refused.value.message
+    assert rows_of(record.patient.pk) == before
+    assert Patient.objects.filter(pk=record.patient.pk).exists()
+
+
+def test_two_intakes_are_a_clash_a_patient_has_one(world):
+    record, kept = ada_twice(world)
+    save_intake(
+        patient=kept,
+        by=world.org_admin,
+        presenting_complaint="Sore shoulder",
+        activity_level="light",
+        surgeries=[],
+    )
+    with pytest.raises(MergeRefused, match="both records have an intake, and a patient has one"):
+        merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+
+
+def test_two_bookings_at_one_time_are_a_clash_naming_both(world):
+    away = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
+    kept = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clark")
+    at = tomorrow_at(10, clinic=world.kelowna)
+    for patient, therapist, starts_at in (
+        (away, world.therapist, at),
+        (kept, staff(Role.THERAPIST, clinic=world.kelowna), at + datetime.timedelta(minutes=15)),
+    ):
+        book_session(
+            clinic=world.kelowna,
+            therapist=therapist,
+            patient=patient,
+            starts_at=starts_at,
+            by=world.org_admin,
+        )
+    with pytest.raises(MergeRefused) as refused:
+        merge_patients(keep=kept, merge_away=away, by=world.org_admin, reason=REASON)
+    message = refused.value.message
+    assert "both records have treatment sessions that overlap" in message
+    assert "Emma Clarke with" in message and "Emma Clark with" in message
+    assert TreatmentSession.objects.filter(patient=away).count() == 1
+
+
+def test_every_row_that_names_a_patient_is_moved_by_the_merge():
+    """A new model with a foreign key to Patient is found without being listed anywhere."""
+    found = {(mover.model._meta.label, mover.field.name) for mover in movers()}
+    assert found >= {
+        ("patients.Intake", "patient"),
+        ("patients.RecordRead", "patient"),
+        ("treatment_sessions.TreatmentSession", "patient"),
+        ("aftercare.CheckIn", "patient"),
+        ("aftercare.CheckInAnswer", "patient"),
+        ("aftercare.Alert", "patient"),
+        ("aftercare.AftercarePlan", "patient"),
+    }
+    assert not {label for label, _ in found if label.endswith("Event")}
+    assert ("patients.PatientMerge", "kept") not in found
+    assert CheckIn in {mover.model for mover in movers()}
+
+
+def test_merge_integrity_holds_in_the_database(world):
+    record, kept = ada_twice(world)
+    merge = merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Patient.all_records.filter(pk=record.patient.pk).update(merged_at=None)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        PatientMerge.objects.filter(pk=merge.pk).update(reason="Changed my mind")
+
+
+def test_the_tombstones_page_leads_to_the_kept_record(world, client_of):
+    record, kept = ada_twice(world)
+    merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+    client = client_of(world.org_admin)
+    response = client.get(reverse("patients:detail", args=[record.patient.pk]), follow=True)
+    assert response.redirect_chain[0][0] == reverse("patients:detail", args=[kept.pk])
+    assert "was merged into" in response.content.decode()
+    consent = reverse("patients:consent_detail", args=[record.patient.pk, record.consent.pk])
+    followed = client.get(consent)
+    assert followed.headers["Location"] == consent.replace(str(record.patient.pk), str(kept.pk))
+    assert (
+        client_of(world.therapist)
+        .get(reverse("patients:detail", args=[record.patient.pk]))
+        .status_code
+        == 404
+    )
+
+
+# --- The pages and the API -------------------------------------------------------------
+
+
+def text(response) -> str:
+    """What a reader sees: the page without tags and with single spaces."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+
+
+def test_an_organisation_admin_finds_the_duplicate_compares_and_merges(world, client_of):
+    record, kept = ada_twice(world)
+    away = record.patient
+    client = client_of(world.org_admin)
+    page = client.get(reverse("patients:detail", args=[kept.pk]))
+    choose = reverse("patients:merge_choose", args=[kept.pk])
+    assert choose in page.content.decode()
+
+    chosen = client.get(choose)
+    compare = reverse("patients:merge", args=[kept.pk, away.pk])
+    assert compare in chosen.content.decode()
+    assert "Quinn, Ada" in text(chosen)
+    assert "a name like this one and this date of birth" in text(chosen)
+
+    compared = client.get(compare)
+    shown = text(compared)
+    assert "Merged away: Ada Quinn Kept: Ada Quin Kept, after merging" in shown
+    assert "E-mail ada@example.test — ada@example.test" in shown  # taken from the other
+    assert "Treatment sessions 1 0 1" in shown
+    assert "cannot be merged" not in shown
+
+    done = client.post(compare, {"reason": REASON}, follow=True)
+    assert done.redirect_chain[-1][0] == reverse("patients:detail", args=[kept.pk])
+    assert "Ada Quinn's record is merged into this one" in text(done)
+    merge = PatientMerge.objects.get()
+    assert (merge.kept, merge.merged, merge.reason) == (kept, away, REASON)
+
+
+def test_the_comparison_names_a_clash_and_offers_no_merge(world, client_of):
+    record, kept = ada_twice(world)
+    kept.email = "ada.quin@example.test"
+    kept.save()
+    with_portal_login(kept)
+    compared = client_of(world.org_admin).get(
+        reverse("patients:merge", args=[kept.pk, record.patient.pk])
+    )
+    assert "These records cannot be merged yet: Both records have a portal login" in (
+        text(compared)
+    )
+    assert "<button" not in compared.content.decode().split("These records cannot be merged")[1]
+
+
+def test_a_merge_without_a_reason_asks_for_one(world, client_of):
+    record, kept = ada_twice(world)
+    refused = client_of(world.org_admin).post(
+        reverse("patients:merge", args=[kept.pk, record.patient.pk]), {"reason": " "}
+    )
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["reason"]
+    assert not PatientMerge.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["manager", "therapist", "front_desk"])
+def test_only_organisation_admins_open_the_merge_pages(world, client_of, who):
+    record, kept = ada_twice(world)
+    kept.home_clinic = world.kelowna
+    kept.save()
+    client = client_of(getattr(world, who))
+    assert (
+        reverse("patients:merge_choose", args=[kept.pk])
+        not in client.get(reverse("patients:detail", args=[kept.pk])).content.decode()
+    )
+    for url in (
+        reverse("patients:merge_choose", args=[kept.pk]),
+        reverse("patients:merge", args=[kept.pk, record.patient.pk]),
+    ):
+        for method in ("get", "post"):
+            refused = getattr(client, method)(url, {"reason": REASON})
+            assert refused.status_code == 403, (url, method)
+            assert "Only an organisation admin may merge patient records" in text(refused)
+    assert not PatientMerge.objects.exists()
+
+
+def test_the_edit_pages_duplicate_warning_offers_the_admin_a_merge(world, client_of):
+    first = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
+    second = PatientFactory(
+        home_clinic=world.kelowna, first_name="Emma", last_name="Smith", phone="+1 250 555 0100"
+    )
+    form = {
+        "home_clinic": str(second.home_clinic_id),
+        "first_name": "Emma",
+        "last_name": "Clark",
+        "date_of_birth": second.date_of_birth.isoformat(),
+        "email": second.email,
+        "phone": second.phone,
+        "preferred_language": "en",
+        "version": second.version,
+    }
+    url = reverse("patients:edit", args=[second.pk])
+    merge = reverse("patients:merge", args=[first.pk, second.pk])
+    warned = client_of(world.org_admin).post(url, form)
+    assert "has a name like this one and this date of birth" in text(warned)
+    assert merge in warned.content.decode()
+    assert merge not in client_of(world.front_desk).post(url, form).content.decode()
+
+
+def test_the_list_of_likely_duplicates_costs_a_fixed_number_of_queries(
+    world, client_of, django_assert_max_num_queries
+):
+    ada = PatientFactory(home_clinic=world.kelowna, first_name="Ada", last_name="Quinn")
+    client = client_of(world.org_admin)
+    url = reverse("patients:merge_choose", args=[ada.pk])
+    client.get(url)
+    for clinic in (world.kelowna, world.vernon) * 3:
+        PatientFactory(
+            home_clinic=clinic, first_name="Ada", last_name="Quin", date_of_birth=ada.date_of_birth
+        )
+    with django_assert_max_num_queries(12):
+        page = client.get(url)
+    assert text(page).count("Compare and merge into Ada Quinn") == 6
+
+
+def test_the_api_merges_for_an_admin_and_refuses_everyone_else(world, client_of):
+    record, kept = ada_twice(world)
+    url = reverse("patient-merge", args=[kept.pk])
+    body = {"merge_away": str(record.patient.pk), "reason": REASON}
+    refused = client_of(world.manager).post(url, body, content_type="application/json")
+    assert refused.status_code == 404  # a Vernon record: the Kelowna manager does not see it
+    kept.home_clinic = world.kelowna
+    kept.save()
+    refused = client_of(world.therapist).post(url, body, content_type="application/json")
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("Only an organisation admin")
+
+    admin = client_of(world.org_admin)
+    done = admin.post(url, body, content_type="application/json")
+    assert done.status_code == 201, done.content
+    assert done.json()["merged"] == str(record.patient.pk)
+    assert done.json()["moved"]["treatment sessions"] == 1
+    gone = admin.get(reverse("patient-detail", args=[record.patient.pk]))
+    assert gone.status_code == 404
+    assert str(kept.pk) in gone.json()["detail"]
+    again = admin.post(url, body, content_type="application/json")
+    assert again.status_code == 400  # the merged record is no longer one to merge
+    assert "merge_away" in again.json()["fields"]
+
+
+def test_the_api_names_a_clash_with_409(world, client_of):
+    record, kept = ada_twice(world)
+    save_intake(
+        patient=kept,
+        by=world.org_admin,
+        presenting_complaint="Sore shoulder",
+        activity_level="light",
+        surgeries=[],
+    )
+    refused = client_of(world.org_admin).post(
+        reverse("patient-merge", args=[kept.pk]),
+        {"merge_away": str(record.patient.pk), "reason": REASON},
+        content_type="application/json",
+    )
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "merge_refused"
+    assert "both records have an intake" in refused.json()["detail"]
