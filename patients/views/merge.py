@@ -11,9 +11,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from clinics import access
 from clinics.exceptions import FasciaError
-from patients import selectors
+from patients import selectors, services
 from patients.forms import PlainLabels, show_error
-from patients.models import Patient
+from patients.models import Patient, ReadVia, RecordPart
 from patients.services.merge import merge_patients
 from patients.views.scope import Place, refuse, staff_page
 
@@ -88,6 +88,10 @@ def compare(request, patient: Patient, other_id):
                 f"row{'s' if moved != 1 else ''} moved, nothing changed in what was signed.",
             )
             return redirect("patients:detail", patient_id=keep.pk)
+    # Both records' details are on the page: a read of each, in the access log.
+    services.record_reads(
+        reader=user, patients=[away, keep], part=RecordPart.DETAILS, via=ReadVia.PAGE
+    )
     return render(
         request,
         "patients/merge_compare.html",

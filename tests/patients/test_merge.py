@@ -5,6 +5,7 @@ import re
 from html import unescape
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.urls import reverse
 
@@ -193,7 +194,7 @@ def test_only_an_organisation_admin_merges(world, who):
 
 def test_a_reason_is_required_naming_the_field(world):
     record, kept = ada_twice(world)
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(ValidationError) as refused:
         merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason="  ")
     assert "reason" in refused.value.message_dict
 
@@ -329,6 +330,12 @@ def test_an_organisation_admin_finds_the_duplicate_compares_and_merges(world, cl
 
     compared = client.get(compare)
     shown = text(compared)
+    # Both records' details are shown: two reads in the access log.
+    assert set(
+        RecordRead.objects.filter(reader=world.org_admin, patient__in=[away, kept]).values_list(
+            "patient_id", flat=True
+        )
+    ) == {away.pk, kept.pk}
     assert "Merged away: Ada Quinn Kept: Ada Quin Kept, after merging" in shown
     assert "E-mail ada@example.test — ada@example.test" in shown  # taken from the other
     assert "Treatment sessions 1 0 1" in shown
