@@ -7,6 +7,7 @@ from patients.models.consent import (
     ConsentWithdrawal,
     sha256_of,
 )
+from patients.models.forms_request import FormsRequest, FormsSentAs, PatientForm
 from patients.models.merge import PatientMerge
 from patients.models.records import (
     ActivityLevel,
@@ -27,9 +28,12 @@ __all__ = [
     "ConsentSignature",
     "ConsentTemplate",
     "ConsentWithdrawal",
+    "FormsRequest",
+    "FormsSentAs",
     "Intake",
     "PainArea",
     "Patient",
+    "PatientForm",
     "PatientInvitation",
     "PatientMerge",
     "Question",

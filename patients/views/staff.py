@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from clinics import access
 from clinics.exceptions import FasciaError
 from clinics.selectors import current_clinic
-from patients import panels, selectors, services
+from patients import panels, safety, selectors, services
 from patients.contraindications import Contraindication
 from patients.exceptions import EditConflict, LikelyDuplicate, SubmissionKeyReused
 from patients.forms import EditPatientForm, HealthChangeForm, RegisterPatientForm, show_error
@@ -34,30 +34,6 @@ from patients.views.scope import Place, message_of, refuse, staff_page
 
 PAGE_SIZE = 50
 
-SCREENING_BADGES = {
-    selectors.ScreeningState.MISSING: "Not screened",
-    selectors.ScreeningState.EXPIRED: "Screening expired",
-    selectors.ScreeningState.CHANGED: "Health changed: screen again",
-}
-CONSENT_BADGES = {
-    selectors.ConsentState.MISSING: "No consent",
-    selectors.ConsentState.WITHDRAWN: "Consent withdrawn",
-    selectors.ConsentState.OUTDATED: "Consent outdated",
-}
-
-
-def _badges(status: selectors.ClinicalStatus) -> list[tuple[str, str]]:
-    """A list row's status in a few words: (style, text)."""
-    badges = [("danger", f"Contraindication: {flag.label}") for flag in status.absolute_flags]
-    if status.relative_flags:
-        count = len(status.relative_flags)
-        badges.append(("warn", f"{count} relative contraindication{'s' if count > 1 else ''}"))
-    if not status.screening_valid:
-        badges.append(("warn", SCREENING_BADGES[status.screening_state]))
-    if not status.consent_valid:
-        badges.append(("warn", CONSENT_BADGES[status.consent_state]))
-    return badges or [("ok", "Ready")]
-
 
 @staff_page
 def patient_list(request):
@@ -73,7 +49,7 @@ def patient_list(request):
             everyone = everyone.filter(home_clinic=clinic)
         page = Paginator(everyone, PAGE_SIZE).get_page(request.GET.get("page"))
         patients = list(page)
-    statuses = selectors.clinical_statuses(patients)
+    summaries = safety.summaries_for(request.user, patients)
     return render(
         request,
         "patients/patient_list.html",
@@ -81,7 +57,7 @@ def patient_list(request):
             "query": query,
             "clinic": clinic,
             "page": page,
-            "rows": [(patient, _badges(statuses[patient.pk])) for patient in patients],
+            "rows": [(patient, summaries[patient.pk].marks) for patient in patients],
             "may_register": access.clinics_for(request.user, Patient, "add").exists(),
         },
     )
@@ -152,6 +128,7 @@ def detail(request, patient: Patient):
     context = {
         "patient": patient,
         "status": status,
+        "safety": safety.summary_of(user, patient, status=status),
         "reads_clinical": reads_clinical,
         "reads_screening": reads_screening,
         "consents": consents,
