@@ -14,6 +14,7 @@ and the two records' portal logins. The merge service and the comparison page
 both ask `clashes`.
 """
 
+import functools
 from dataclasses import dataclass
 
 import pghistory.models
@@ -52,8 +53,12 @@ class Mover:
         return self.model._base_manager.filter(**{self.field.attname: patient_id})
 
 
-def movers() -> list[Mover]:
-    """Every foreign key to Patient that a merge moves (see the module's docstring)."""
+@functools.cache
+def movers() -> tuple[Mover, ...]:
+    """Every foreign key to Patient that a merge moves (see the module's docstring).
+
+    Read once: the app registry does not change while the process runs.
+    """
     found = []
     for model in apps.get_models(include_auto_created=True):
         if model in (Patient, PatientMerge) or issubclass(model, pghistory.models.Event):
@@ -63,7 +68,7 @@ def movers() -> list[Mover]:
             for field in model._meta.concrete_fields
             if field.is_relation and field.related_model is Patient
         ]
-    return sorted(found, key=lambda mover: (mover.model._meta.label, mover.field.name))
+    return tuple(sorted(found, key=lambda mover: (mover.model._meta.label, mover.field.name)))
 
 
 @dataclass(frozen=True)

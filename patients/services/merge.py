@@ -50,14 +50,12 @@ def merge_patients(*, keep: Patient, merge_away: Patient, by, reason: str) -> Pa
         )
     if keep.pk == merge_away.pk:
         raise MergeRefused("A record cannot be merged into itself.", field="merge_away")
-    locked = {
-        patient.pk: patient
-        for patient in Patient.all_records.select_for_update(of=("self",))
-        .select_related("user", "home_clinic", "merged_into")
-        .filter(pk__in=[keep.pk, merge_away.pk])
-        .order_by("pk")
-    }
-    keep, away = locked[keep.pk], locked[merge_away.pk]
+    ids = [keep.pk, merge_away.pk]
+    # Lock both, in one order (two admins merging the pair each way queue up here),
+    # then read them afresh: the second finds what the first did.
+    list(Patient.all_records.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+    locked = Patient.all_records.select_related("user", "home_clinic", "organization")
+    keep, away = locked.get(pk=keep.pk), locked.get(pk=merge_away.pk)
     _check_allowed(keep, away, by)
     found = clashes(keep=keep, merge_away=away)
     if found:

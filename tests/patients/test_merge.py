@@ -2,6 +2,7 @@
 
 import datetime
 import re
+import threading
 from html import unescape
 
 import pytest
@@ -208,6 +209,40 @@ def test_a_record_is_not_merged_into_itself_nor_across_organisations(world):
     elsewhere = PatientFactory(home_clinic=world.halifax)
     with pytest.raises(NotPermitted):
         merge_patients(keep=record.patient, merge_away=elsewhere, by=world.org_admin, reason=REASON)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_merging_the_two_records_each_way_at_once_make_one_merge(world):
+    first = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clark")
+    second = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
+    admin = staff(Role.ORG_ADMIN, organization=world.organization)
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def merge(keep, away, by):
+        try:
+            barrier.wait()
+            outcomes.append(merge_patients(keep=keep, merge_away=away, by=by, reason=REASON))
+        except MergeRefused as refused:
+            outcomes.append(refused)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=merge, args=(first, second, world.org_admin)),
+        threading.Thread(target=merge, args=(second, first, admin)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == [
+        "MergeRefused",
+        "PatientMerge",
+    ]
+    assert "merge with that record instead" in next(
+        outcome.message for outcome in outcomes if isinstance(outcome, MergeRefused)
+    )
+    assert Patient.objects.count() == 1
 
 
 def test_two_portal_logins_are_a_clash_named_before_anything_changes(world):
