@@ -8,9 +8,10 @@ class AftercareConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models import Q
 
-        from aftercare import models, panels, receivers, selectors
+        from aftercare import models, panels, receivers, safety, selectors
         from clinics import access
         from patients import panels as patient_panels
+        from patients import safety as patient_safety
         from sessions import progress
         from sessions import sections as session_sections
         from sessions.signals import session_signed
@@ -67,6 +68,9 @@ class AftercareConfig(AppConfig):
 
         session_signed.connect(receivers.issue_aftercare, dispatch_uid="aftercare.issue_aftercare")
         session_sections.register(panels.session_section)
+        patient_safety.register(
+            notices=safety.open_alerts, blockers=safety.unacknowledged_urgent_alerts
+        )
         patient_panels.register(panels.patient_panel)
         patient_panels.register_portal(panels.portal_section, before_tasks=True)
         progress.register_follow_up(selectors.pain_after_check_in, label="2 days after (check-in)")

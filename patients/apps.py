@@ -64,15 +64,25 @@ class PatientsConfig(AppConfig):
         # The access log is the organisation's audit trail: its admins read it;
         # rows are written by services.record_read, never through a form.
         access.register(models.RecordRead, view=access.ORG_ADMINS)
-        for record in (models.ConsentSignature, models.ConsentWithdrawal):
-            access.register(
-                record,
-                clinic=at_home_clinic,
-                view=access.STAFF,
-                add=access.STAFF,
-                own="patient__user",
-                own_may=("view", "add"),
-            )
+        # The front desk takes consent (the patient signs on the clinic's tablet); a
+        # withdrawal is the patient's own, in the portal, or recorded by clinical staff
+        # who heard it.
+        access.register(
+            models.ConsentSignature,
+            clinic=at_home_clinic,
+            view=access.STAFF,
+            add=access.STAFF,
+            own="patient__user",
+            own_may=("view", "add"),
+        )
+        access.register(
+            models.ConsentWithdrawal,
+            clinic=at_home_clinic,
+            view=access.STAFF,
+            add=access.CLINICAL,
+            own="patient__user",
+            own_may=("view", "add"),
+        )
 
         from patients import own_record
 

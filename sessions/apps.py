@@ -12,7 +12,8 @@ class TreatmentSessionsConfig(AppConfig):
     def ready(self) -> None:
         from clinics import access
         from patients import panels as patient_panels
-        from sessions import models, panels, vocabulary
+        from patients import safety as patient_safety
+        from sessions import models, panels, safety, vocabulary
 
         # The booking itself: front desk and therapists book, cancel and record
         # no-shows; a patient sees their own. The chart is in rows of its own,
@@ -73,6 +74,9 @@ class TreatmentSessionsConfig(AppConfig):
         access.register(models.OrganizationMuscle, view=access.CLINICAL, add=access.ORG_ADMINS)
 
         post_migrate.connect(vocabulary.sync_default_muscles, sender=self)
+        patient_safety.register(
+            notices=safety.events_under_review, blockers=safety.unreviewed_events
+        )
         patient_panels.register(panels.sessions_panel)
         patient_panels.register_portal(panels.portal_panel, before_tasks=False)
 

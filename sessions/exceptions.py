@@ -41,9 +41,19 @@ class SessionSigned(SessionStateRefused):
 
 
 class StartRefused(FasciaError):
-    """The patient may not be needled now: consent, screening or a contraindication."""
+    """The patient may not be needled now: consent, screening, a contraindication, an open
+    urgent alert or an adverse event awaiting review. `blockers` says each, with its link."""
 
     code = "start_refused"
+
+    def __init__(self, message: str, *, field: str | None = None, blockers=()):
+        super().__init__(message, field=field)
+        self.blockers = list(blockers)
+
+    def details(self) -> dict:
+        if not self.blockers:
+            return {}
+        return {"blockers": [blocker.as_dict() for blocker in self.blockers]}
 
 
 class RecallInvalid(FasciaError):

@@ -37,7 +37,7 @@ def sessions_on(user, *, clinic: Clinic, day: datetime.date, therapist=None) -> 
     start, end = day_bounds(day, clinic.zone)
     sessions = TreatmentSession.objects.filter(
         clinic=clinic, starts_at__gte=start, starts_at__lt=end
-    ).select_related("patient", "therapist", "clinic")
+    ).select_related("patient__home_clinic", "patient__organization", "therapist", "clinic")
     if therapist is not None:
         sessions = sessions.filter(therapist=therapist)
     return access.visible_to(user, sessions).order_by("starts_at", "id")

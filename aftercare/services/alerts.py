@@ -132,17 +132,36 @@ def _clean_note(note: str) -> str:
 
 @transaction.atomic
 def acknowledge_alert(*, alert: Alert, by, note: str = "") -> Alert:
-    """Say someone is on it: stops the escalation clock. A second click changes nothing."""
+    """Say someone is on it: stops the escalation clock. A second click changes nothing.
+
+    Once acknowledged, another person (say, the therapist who sees the patient
+    next) acknowledges it too by writing a note: it is kept beside the first,
+    and it is what lets that therapist start the patient's next session
+    (aftercare.safety).
+    """
     alert = _locked(alert, by, "acknowledge")
     note = _clean_note(note)
-    if alert.acknowledged_at is not None:
-        if note:  # someone else was first: say so rather than drop the note
-            local = timezone.localtime(alert.acknowledged_at, alert.clinic.zone)
+    if alert.resolved_at is not None:
+        if note:
             raise AlertStateRefused(
-                f"{alert.acknowledged_by.get_full_name()} acknowledged this alert at "
-                f"{local:%H:%M}. Add what you did when you resolve it.",
+                f"{alert.resolved_by.get_full_name()} resolved this alert already: "
+                "there is nothing left to acknowledge.",
                 field="note",
             )
+        return alert
+    if alert.acknowledged_at is not None:
+        if not note:
+            if alert.acknowledged_by_id == by.pk:
+                return alert  # the same click twice
+            local = timezone.localtime(alert.acknowledged_at, alert.clinic.zone)
+            raise AlertStateRefused(
+                f"note: {alert.acknowledged_by.get_full_name()} acknowledged this alert at "
+                f"{local:%H:%M}. To acknowledge it too, write what you have read and will do.",
+                field="note",
+            )
+        already = alert.notes.filter(kind=NoteKind.ACKNOWLEDGED, written_by=by, text=note)
+        if not already.exists():
+            _note(alert, NoteKind.ACKNOWLEDGED, by, note)
         return alert
     alert.acknowledged_at, alert.acknowledged_by = timezone.now(), by
     alert.save(update_fields=["acknowledged_at", "acknowledged_by"])

@@ -5,11 +5,13 @@ from functools import wraps
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from aftercare import selectors, services
 from aftercare.forms import AcknowledgeForm, ResolveForm, show_refusal
-from aftercare.models import Alert, AlertLevel
+from aftercare.models import Alert, AlertLevel, NoteKind
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
 from patients.models import ReadVia, RecordPart
@@ -75,7 +77,13 @@ def alert_detail(request, alert: Alert):
 
 def _show(request, alert: Alert, *, acknowledge_form=None, resolve_form=None, status=200):
     view = selectors.alert_view(request.user, alert)
-    if view.answer is not None:
+    noted_by_you = (
+        alert.acknowledged_at is not None
+        and alert.notes.filter(kind=NoteKind.ACKNOWLEDGED, written_by=request.user)
+        .exclude(text="")
+        .exists()
+    )
+    if view.answer is not None or view.red_flags:
         record_read(
             reader=request.user,
             patient=alert.patient,
@@ -91,6 +99,8 @@ def _show(request, alert: Alert, *, acknowledge_form=None, resolve_form=None, st
             "view": view,
             "acknowledge_form": acknowledge_form or AcknowledgeForm(),
             "resolve_form": resolve_form or ResolveForm(),
+            "noted_by_you": noted_by_you,
+            "next": _next(request),
         },
         status=status,
     )
@@ -115,8 +125,19 @@ def acknowledge(request, alert: Alert):
                 if escalating
                 else "Acknowledged.",
             )
-            return redirect("aftercare:alert", alert.pk)
+            return redirect(_next(request) or reverse("aftercare:alert", args=[alert.pk]))
     return _show(request, alert, acknowledge_form=form, status=400)
+
+
+def _next(request) -> str:
+    """Where to go once acknowledged: the page that sent the user here (a session's start
+    gate), if it is one of Fascia's own."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
 
 
 @alert_page

@@ -3,7 +3,7 @@
 from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic
-from patients import selectors, services
+from patients import safety, selectors, services
 from patients.api.consent import ConsentTemplateSerializer
 from patients.api.idempotency import (
     HEADER_PARAMETER,
@@ -22,6 +22,7 @@ from patients.api.idempotency import (
 from patients.api.merge import MergeAction
 from patients.api.reads import LoggedReadMixin
 from patients.api.screening import FlagSerializer, QuestionnaireSerializer
+from patients.api.safety import NoticeSerializer
 from patients.models import Intake, Patient, PatientInvitation, ReadVia, RecordPart
 from patients.models.records import ActivityLevel, PainArea
 from patients.selectors import ConsentState, ScreeningState
@@ -32,15 +33,15 @@ READS_NO_CLINICAL_ANSWERS = (
 )
 
 
-class AlertSerializer(serializers.Serializer):
-    level = serializers.ChoiceField(choices=["danger", "warning"])
-    message = serializers.CharField()
-
-
 class ClinicalStatusSerializer(serializers.Serializer):
     """Whether the patient may be needled today, and why not."""
 
-    flags = FlagSerializer(many=True)
+    flags = FlagSerializer(
+        many=True,
+        allow_null=True,
+        help_text="The contraindications found; null for roles that do not read clinical "
+        "answers (the front desk), who read `before_the_needle` instead.",
+    )
     screening_state = serializers.ChoiceField(
         choices=[
             ScreeningState.MISSING,
@@ -61,13 +62,17 @@ class ClinicalStatusSerializer(serializers.Serializer):
     consent_counts = serializers.BooleanField(
         help_text="Whether the organisation lets an outdated consent still count."
     )
-    alerts = AlertSerializer(many=True)
 
 
 class PatientSerializer(serializers.ModelSerializer):
     has_portal_login = serializers.SerializerMethodField()
     status = ClinicalStatusSerializer(source="clinical_status", read_only=True)
 
+    before_the_needle = serializers.SerializerMethodField(
+        help_text="What to read before needling this patient, one line each with its page: open "
+        "alerts (urgent first), adverse events under review, contraindications, screening and "
+        "consent. The front desk gets readiness and next steps, never the clinical facts.",
+    )
     class Meta:
         model = Patient
         fields = [
@@ -79,11 +84,22 @@ class PatientSerializer(serializers.ModelSerializer):
             "created_at",
             "status",
         ]
+            "before_the_needle",
         read_only_fields = fields
 
     def get_has_portal_login(self, patient: Patient) -> bool:
         return patient.user_id is not None
 
+
+    @extend_schema_field(NoticeSerializer(many=True))
+    def get_before_the_needle(self, patient: Patient) -> list[dict]:
+        return [notice.as_dict() for notice in patient.safety_summary.notices]
+
+    def to_representation(self, patient: Patient) -> dict:
+        data = super().to_representation(patient)
+        if not patient.safety_summary.clinical:
+            data["status"]["flags"] = None
+        return data
 
 class PatientInputSerializer(serializers.ModelSerializer):
     home_clinic = scoped_field(Clinic, lambda user: access.clinics_for(user, Patient, "add"))
@@ -251,8 +267,10 @@ class PatientViewSet(
         return super().get_serializer(*args, **kwargs)
 
     @extend_schema(parameters=[SEARCH_PARAMETER])
+            summaries = safety.summaries_for(self.request.user, patients, statuses=statuses)
     def list(self, request):
         patients = self.filter_queryset(self.get_queryset())
+                patient.safety_summary = summaries[patient.pk]
         query = request.query_params.get("q", "")
         if query.strip():
             found = selectors.search_patients(request.user, query)

@@ -269,6 +269,13 @@ def consent_detail(request, place: Place, consent_id):
 def consent_withdraw(request, place: Place, consent_id):
     signature = _signature(request, place, consent_id)
     detail_url = place.url("consent_detail", consent_id=signature.pk)
+    if not place.may(request.user, "add", ConsentWithdrawal):
+        return refuse(
+            request,
+            "Your role does not allow you to record a withdrawal of consent: the patient "
+            "withdraws it in the portal, or a therapist records what the patient said.",
+            place=place,
+        )
     if hasattr(signature, "withdrawal"):
         messages.info(request, "This consent was already withdrawn.")
         return redirect(detail_url)
@@ -276,10 +283,6 @@ def consent_withdraw(request, place: Place, consent_id):
     if standing is None or standing.pk != signature.pk:
         messages.info(request, "This signature is no longer in force: nothing to withdraw.")
         return redirect(detail_url)
-    if not place.may(request.user, "add", ConsentWithdrawal):
-        return refuse(
-            request, "Your role does not allow you to record a withdrawal of consent.", place=place
-        )
     form = WithdrawConsentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

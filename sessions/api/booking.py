@@ -15,11 +15,15 @@ from accounts.models import User
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic, Role
+from patients import safety
 from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
 from patients.api.references import patient_field, visible_patients
+from patients.api.safety import NoticeSerializer
 from sessions import clock, services
 from sessions.api.chart import ChartActions
 from sessions.models import Status, TreatmentSession
+
+WAITING_FOR_THE_NEEDLE = (Status.BOOKED, Status.IN_PROGRESS)
 
 
 def visible_therapists(request):
@@ -71,6 +75,17 @@ class SessionSerializer(serializers.ModelSerializer):
         help_text="For a booked session of another day, why it cannot be started today (what "
         "starting it answers); null otherwise."
     )
+    before_the_needle = serializers.SerializerMethodField(
+        help_text="For a booked session or one in progress, what to read about the patient "
+        "first: open alerts (urgent first), adverse events under review, contraindications, "
+        "screening and consent, one line each with its page. The front desk gets readiness "
+        "and next steps, never the clinical facts. Empty for other sessions."
+    )
+    readiness = serializers.SerializerMethodField(
+        help_text="The same in a few words, as the day list marks the booking: Ready, "
+        "Screening needed, Consent needed, Contraindication, Open alert... Empty for sessions "
+        "neither booked nor in progress."
+    )
 
     class Meta:
         model = TreatmentSession
@@ -91,9 +106,29 @@ class SessionSerializer(serializers.ModelSerializer):
             "started_at",
             "can_start_today",
             "start_refusal",
+            "before_the_needle",
+            "readiness",
             "version",
         ]
         read_only_fields = fields
+
+    def _summary(self, session: TreatmentSession) -> safety.Summary | None:
+        if session.status not in WAITING_FOR_THE_NEEDLE:
+            return None
+        known = self.context.get("safety") or {}
+        if session.patient_id in known:
+            return known[session.patient_id]
+        return safety.summary_of(self.context["request"].user, session.patient)
+
+    @extend_schema_field(NoticeSerializer(many=True))
+    def get_before_the_needle(self, session: TreatmentSession) -> list[dict]:
+        summary = self._summary(session)
+        return [notice.as_dict() for notice in summary.notices] if summary else []
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_readiness(self, session: TreatmentSession) -> list[str]:
+        summary = self._summary(session)
+        return [mark for _, mark, _ in summary.marks] if summary else []
 
     def get_can_start_today(self, session: TreatmentSession) -> bool:
         return clock.may_start_today(session)
@@ -149,11 +184,25 @@ class TreatmentSessionViewSet(
     """
 
     queryset = TreatmentSession.objects.select_related(
-        "clinic", "organization", "patient"
+        "clinic", "organization", "patient__home_clinic", "patient__organization"
     ).order_by("starts_at", "id")
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
     lookup_value_regex = UUID_PATTERN
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        waiting = [session.patient for session in page if session.status in WAITING_FOR_THE_NEEDLE]
+        context = {
+            **self.get_serializer_context(),
+            "safety": safety.summaries_for(request.user, waiting),
+        }
+        return self.get_paginated_response(SessionSerializer(page, many=True, context=context).data)
+
+    def answer(self, session: TreatmentSession, code: int = status.HTTP_200_OK) -> Response:
+        return Response(
+            SessionSerializer(session, context=self.get_serializer_context()).data, status=code
+        )
 
     @extend_schema(
         request=BookSessionSerializer,
@@ -172,7 +221,7 @@ class TreatmentSessionViewSet(
                 submission_key=key,
                 **data,
             )
-        return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)
+        return self.answer(session, status.HTTP_201_CREATED)
 
     @extend_schema(request=StartSerializer, responses=SessionSerializer)
     @action(detail=True, methods=["post"])
@@ -184,7 +233,7 @@ class TreatmentSessionViewSet(
         session = services.start_session(
             session=self.get_object(), by=request.user, **start.validated_data
         )
-        return Response(SessionSerializer(session).data)
+        return self.answer(session)
 
     @extend_schema(request=ReasonSerializer, responses=SessionSerializer)
     @action(detail=True, methods=["post"])
@@ -194,7 +243,7 @@ class TreatmentSessionViewSet(
         session = services.cancel_session(
             session=self.get_object(), by=request.user, **reason.validated_data
         )
-        return Response(SessionSerializer(session).data)
+        return self.answer(session)
 
     @extend_schema(request=ReasonSerializer, responses=SessionSerializer)
     @action(detail=True, methods=["post"], url_path="no-show")
@@ -204,4 +253,4 @@ class TreatmentSessionViewSet(
         session = services.mark_no_show(
             session=self.get_object(), by=request.user, **reason.validated_data
         )
-        return Response(SessionSerializer(session).data)
+        return self.answer(session)

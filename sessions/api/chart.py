@@ -8,13 +8,15 @@ calls one service, and renders; the services hold every rule.
 import dataclasses
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from clinics import access
 from clinics.api import scoped_field
+from patients import safety
+from patients.api.safety import NoticeSerializer
 from patients.contraindications import Contraindication
 from sessions import selectors, services
 from sessions.api.headers import (
@@ -115,6 +117,19 @@ class ChartSerializer(serializers.Serializer):
     pressure_pain_thresholds = PressurePainThresholdSerializer(many=True, read_only=True)
     adverse_events = AdverseEventSerializer(many=True, read_only=True)
     addenda = AddendumSerializer(many=True, read_only=True)
+    before_the_needle = serializers.SerializerMethodField(
+        help_text="While the session is in progress, what to read about the patient: open "
+        "alerts (urgent first), adverse events under review, contraindications, screening and "
+        "consent, one line each with its page (as the session's answer). Empty once signed."
+    )
+
+    @extend_schema_field(NoticeSerializer(many=True))
+    def get_before_the_needle(self, shown) -> list[dict]:
+        session = shown.session
+        if session.status != Status.IN_PROGRESS:
+            return []
+        summary = safety.summary_of(self.context["request"].user, session.patient)
+        return [notice.as_dict() for notice in summary.notices]
 
 
 class ChartConflictSerializer(serializers.Serializer):
@@ -214,7 +229,9 @@ class ChartActions(ChartRowActions):
                 ),
             )
         log_chart_read(self.request, session)
-        response = Response(ChartSerializer(shown).data, status=code)
+        response = Response(
+            ChartSerializer(shown, context={"request": self.request}).data, status=code
+        )
         response[ETAG] = etag(shown.chart.version)
         return response
 

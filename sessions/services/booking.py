@@ -3,11 +3,13 @@
 import datetime
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from clinics import access
 from clinics.models import Clinic, Membership, Role
+from patients import safety
 from patients.exceptions import SubmissionKeyReused
 from patients.models import Patient
 from patients.selectors import ConsentState, ScreeningState, clinical_status
@@ -231,13 +233,13 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
     # The patient's row is locked too: a withdrawal or a reported change waits.
     Patient.objects.select_for_update(of=("self",)).get(pk=session.patient_id)
     status = clinical_status(session.patient)
-    refusals = [f"{flag.label} is an absolute contraindication." for flag in status.absolute_flags]
-    if not status.consent_valid:
-        refusals.append(CONSENT_REFUSALS[status.consent_state])
-    if not status.screening_valid:
-        refusals.append(SCREENING_REFUSALS[status.screening_state])
+    refusals = start_refusals(session, status=status)
     if refusals:
-        raise StartRefused("Needling is refused: " + " ".join(refusals), field="patient")
+        raise StartRefused(
+            "Needling is refused: " + " ".join(refusal.text for refusal in refusals),
+            field="patient",
+            blockers=refusals,
+        )
     relative = [flag.contraindication for flag in status.relative_flags]
     override_reason = override_reason.strip()
     if relative and not override_reason:
@@ -282,6 +284,49 @@ def _check_credential(session: TreatmentSession) -> None:
             f"{role.credential_expires_on:%d %B %Y}: renew it before you start sessions.",
             field="therapist",
         )
+
+
+def start_refusals(session: TreatmentSession, *, status=None) -> list[safety.Blocker]:
+    """Everything that refuses the start of `session` now, each with where to clear it.
+
+    Open urgent alerts its therapist has not acknowledged and adverse events
+    awaiting review (patients.safety, from the apps that hold them), absolute
+    contraindications, consent and screening. Relative contraindications do not
+    refuse: they ask for a reason to proceed. The start gate of the page shows
+    these instead of the Start button; start_session refuses with them.
+    """
+    patient = session.patient
+    status = status or clinical_status(patient)
+    refusals = safety.start_blockers(patient, session.therapist)
+    flagged = set(status.screening.flags) if status.screening is not None else set()
+    for flag in status.absolute_flags:
+        from_screening = flag.contraindication in flagged
+        refusals.append(
+            safety.Blocker(
+                f"{flag.label} is an absolute contraindication.",
+                reverse("patients:screening_detail", args=[patient.pk, status.screening.pk])
+                if from_screening
+                else "",
+                "See the screening" if from_screening else "",
+            )
+        )
+    if not status.consent_valid:
+        refusals.append(
+            safety.Blocker(
+                CONSENT_REFUSALS[status.consent_state],
+                reverse("patients:consent_sign", args=[patient.pk]),
+                "Take consent",
+            )
+        )
+    if not status.screening_valid:
+        refusals.append(
+            safety.Blocker(
+                SCREENING_REFUSALS[status.screening_state],
+                reverse("patients:screening_new", args=[patient.pk]),
+                "Screen now",
+            )
+        )
+    return refusals
 
 
 CONSENT_REFUSALS = {

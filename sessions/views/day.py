@@ -12,12 +12,13 @@ from clinics import access
 from clinics.exceptions import FasciaError
 from clinics.models import Role
 from clinics.selectors import current_clinic
+from patients import safety
 from patients.forms import show_error
 from patients.models import Patient
 from patients.views.scope import refuse, staff_page
 from sessions import selectors, services
 from sessions.forms import BookForm
-from sessions.models import TreatmentSession
+from sessions.models import Status, TreatmentSession
 
 
 def _day(request, clinic) -> datetime.date:
@@ -35,9 +36,17 @@ def day_list(request):
         return render(request, "sessions/day_list.html", {"clinic": None})
     day = _day(request, clinic)
     mine = request.GET.get("mine") == "1"
-    sessions = selectors.sessions_on(
-        request.user, clinic=clinic, day=day, therapist=request.user if mine else None
+    sessions = list(
+        selectors.sessions_on(
+            request.user, clinic=clinic, day=day, therapist=request.user if mine else None
+        )
     )
+    waiting = [
+        session.patient
+        for session in sessions
+        if session.status in (Status.BOOKED, Status.IN_PROGRESS)
+    ]
+    summaries = safety.summaries_for(request.user, waiting)
     return render(
         request,
         "sessions/day_list.html",
@@ -48,7 +57,15 @@ def day_list(request):
             "previous_day": day - datetime.timedelta(days=1),
             "next_day": day + datetime.timedelta(days=1),
             "mine": mine,
-            "sessions": sessions,
+            "rows": [
+                (
+                    session,
+                    summaries[session.patient_id].marks
+                    if session.patient_id in summaries
+                    else None,
+                )
+                for session in sessions
+            ],
             "may_book": access.can_add(
                 request.user, TreatmentSession, organization=clinic.organization, clinic=clinic
             ),

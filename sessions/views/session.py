@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from clinics import access
 from clinics.exceptions import FasciaError
+from patients import safety
 from patients.forms import show_error
 from patients.models import ReadVia, RecordPart
 from patients.selectors import clinical_status
@@ -46,6 +47,7 @@ from sessions.models import (
     NeedleSite,
     PressurePainThreshold,
     RangeOfMotion,
+    Status,
     TreatmentSession,
 )
 from sessions.sections import render_sections
@@ -122,8 +124,15 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
         if theirs is not None
         else None,
     }
+    if session.status in (Status.BOOKED, Status.IN_PROGRESS):
+        patient_status = clinical_status(session.patient)
+        context["safety"] = safety.summary_of(user, session.patient, status=patient_status)
     if context["may_start"]:
-        context["status"] = clinical_status(session.patient)
+        context["status"] = patient_status
+        context["refusals"] = [
+            refusal.returning_to(request.path)
+            for refusal in services.start_refusals(session, status=patient_status)
+        ]
         context["start_form"] = bound.get("start_form") or StartForm()
     if context["may_change_booking"]:
         context["cancel_form"] = bound.get("cancel_form") or ReasonForm(prefix="cancel")

@@ -81,14 +81,28 @@ def test_a_failed_escalation_is_tried_again(world, urgent, settings):
     assert len(mail.outbox) == 1
 
 
-def test_acknowledging_twice_is_one_acknowledgement_and_a_late_note_is_not_dropped(world, urgent):
+def test_acknowledging_twice_is_one_acknowledgement_and_a_late_note_is_kept(world, urgent):
     first = services.acknowledge_alert(alert=urgent, by=world.therapist, note="Calling now")
-    again = services.acknowledge_alert(alert=urgent, by=world.manager)
+    again = services.acknowledge_alert(alert=urgent, by=world.therapist)
     assert first.acknowledged_by == again.acknowledged_by == world.therapist
-    with pytest.raises(AlertStateRefused, match="acknowledged this alert at") as refusal:
-        services.acknowledge_alert(alert=urgent, by=world.manager, note="In A&E now")
+    with pytest.raises(AlertStateRefused, match="To acknowledge it too, write") as refusal:
+        services.acknowledge_alert(alert=urgent, by=world.manager)
     assert refusal.value.field == "note"
-    assert list(AlertNote.objects.values_list("kind", "text")) == [("acknowledged", "Calling now")]
+    services.acknowledge_alert(alert=urgent, by=world.manager, note="In A&E now")
+    services.acknowledge_alert(alert=urgent, by=world.manager, note="In A&E now")  # sent twice
+    urgent.refresh_from_db()
+    assert urgent.acknowledged_by == world.therapist
+    assert list(AlertNote.objects.values_list("kind", "written_by", "text")) == [
+        ("acknowledged", world.therapist.pk, "Calling now"),
+        ("acknowledged", world.manager.pk, "In A&E now"),
+    ]
+
+
+def test_a_resolved_alert_takes_no_more_acknowledgements(world, urgent):
+    services.resolve_alert(alert=urgent, by=world.therapist, note="Seen in A&E, no pneumothorax")
+    with pytest.raises(AlertStateRefused, match="resolved this alert already") as refusal:
+        services.acknowledge_alert(alert=urgent, by=world.manager, note="Late")
+    assert refusal.value.field == "note"
 
 
 def test_the_therapist_is_told_at_once_and_again_when_the_mail_server_was_down(

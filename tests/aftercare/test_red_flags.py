@@ -365,3 +365,20 @@ def test_the_api_refuses_a_comment_past_the_limit_naming_it(client_of, patient, 
     assert list(response.json()["fields"]) == ["comments"]
     assert "at most 5,000 characters; these are 5,001" in response.json()["detail"]
     assert not CheckInAnswer.objects.exists()
+
+
+def test_the_therapist_reads_a_red_flag_reported_before_the_rest_on_the_alert_page(
+    world, patient, check_in, client_of
+):
+    submit(check_in, patient.user, chest_pain=True)
+    alert = Alert.objects.get()
+    with when_due(check_in, 2 * HOUR):
+        therapist = text(
+            client_of(world.therapist).get(reverse("aftercare:alert", args=[alert.pk]))
+        )
+        desk = text(client_of(world.front_desk).get(reverse("aftercare:alert", args=[alert.pk])))
+    assert "What the patient reported" in therapist
+    assert "Chest pain" in therapist
+    assert RecordRead.objects.filter(reader=world.therapist, part="check_in").exists()
+    assert "Chest pain" not in desk
+    assert not RecordRead.objects.filter(reader=world.front_desk, part="check_in").exists()

@@ -90,14 +90,14 @@ def test_front_desk_registers_a_patient_who_has_nothing_on_file_yet(world, clien
     assert body["version"] == 1
     assert body["has_portal_login"] is False
     status = body["status"]
-    assert status["flags"] == []
+    assert status["flags"] is None  # the front desk reads readiness, not contraindications
     assert status["screening_state"] == "missing"
     assert status["screening_valid_until"] is None
     assert status["consent_state"] == "missing"
-    assert {alert["message"] for alert in status["alerts"]} == {
-        "No screening yet: the patient answers it before needling.",
-        "No signed consent to dry needling.",
-    }
+    assert [(line["mark"], line["link_text"]) for line in body["before_the_needle"]] == [
+        ("Screening needed", "Send the forms"),
+        ("Consent needed", "Take consent"),
+    ]
 
 
 def test_a_likely_duplicate_is_named_and_registered_only_when_confirmed(world, client_of):
@@ -352,7 +352,9 @@ def test_bad_intake_answers_are_refused_naming_the_field(world, client_of, patie
     assert not Intake.objects.exists()
 
 
-def test_front_desk_reads_no_clinical_answers_but_sees_the_flags(world, client_of, patient):
+def test_front_desk_reads_no_clinical_answers_and_sees_readiness_only(
+    world, client_of, patient
+):
     services.save_intake(
         patient=patient, by=world.therapist, presenting_complaint="Neck", activity_level="light"
     )
@@ -366,13 +368,16 @@ def test_front_desk_reads_no_clinical_answers_but_sees_the_flags(world, client_o
     assert ids(client.get(reverse("screening-response-list"))) == []
     detail = client.get(reverse("screening-response-detail", args=[screening.pk]))
     assert detail.status_code == 404
-    status = client.get(patient_url(patient)).json()["status"]
-    assert status["flags"] == [
+    body = client.get(patient_url(patient)).json()
+    assert body["status"]["flags"] is None
+    assert body["status"]["screening_state"] == "valid"
+    assert "Needle phobia" not in str(body)
+    therapist = client_of(world.therapist).get(patient_url(patient)).json()
+    assert therapist["status"]["flags"] == [
         {"contraindication": "needle_phobia", "label": "Needle phobia", "severity": "relative"}
     ]
-    assert status["screening_state"] == "valid"
     assert "Relative contraindication: Needle phobia. Record a reason to proceed." in {
-        alert["message"] for alert in status["alerts"]
+        line["text"] for line in therapist["before_the_needle"]
     }
 
 

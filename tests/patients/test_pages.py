@@ -87,7 +87,7 @@ def test_the_list_shows_the_current_clinics_patients_and_a_register_button(
     assert "Morgan, Pat" in html(page)
     assert "Vera" not in html(page)
     assert "Register a patient" in html(page)
-    assert "No consent" in html(page)
+    assert "Consent needed" in html(page)
 
 
 def test_the_list_costs_the_same_queries_for_one_patient_or_many(world, client_of, patient):
@@ -230,14 +230,16 @@ def test_a_therapist_sees_alerts_intake_screenings_and_consents(world, client_of
     assert set(reads.values_list("part", flat=True)) >= {"details", "intake"}
 
 
-def test_the_front_desk_sees_details_alerts_and_consents_but_no_clinical_answers(
+def test_the_front_desk_sees_details_readiness_and_consents_but_no_clinical_answers(
     world, client_of, record
 ):
     patient = record.patient
     client = client_of(world.front_desk)
     page = client.get(reverse("patients:detail", args=[patient.pk]))
     shown = text(page)
-    assert "Relative contraindication: Needle phobia" in shown
+    assert "The patient withdrew consent: no needling." in shown
+    assert "Needle phobia" not in shown
+    assert "contraindication" not in shown.lower()
     assert "Printable copy" in shown
     assert "Stiff neck" not in shown
     assert "Appendectomy" not in shown
@@ -263,12 +265,15 @@ FRONT_DESK_REFUSED = {
     "patients:screening_new": 403,
     "patients:screening_detail": 404,
     "sessions:review": 404,  # an adverse event is clinical
+    "sessions:sign_confirm": 403,  # the chart as it will be signed
     "aftercare:plan": 403,
     "aftercare:add_exercise": 403,
     "aftercare:remove_exercise": 404,
     # Merging two records is for organisation admins (tests/patients/test_merge.py).
     "patients:merge_choose": 403,
     "patients:merge": 403,
+    # A withdrawal is the patient's (portal) or recorded by clinical staff who heard it.
+    "patients:consent_withdraw": 403,
 }
 
 
@@ -582,7 +587,10 @@ def test_withdrawing_consent_asks_first_then_records_the_reason(world, client_of
         signer_name=patient.full_name,
     )
     url = reverse("patients:consent_withdraw", args=[patient.pk, signature.pk])
-    client = client_of(world.front_desk)
+    desk = client_of(world.front_desk)
+    assert desk.get(url).status_code == 403
+    assert desk.post(url, {"reason": "Changed my mind"}).status_code == 403
+    client = client_of(world.therapist)
     assert "Withdraw consent?" in html(client.get(url))
     assert not ConsentWithdrawal.objects.exists()
     response = client.post(url, {"reason": "Changed my mind"}, follow=True)
@@ -621,7 +629,7 @@ def test_reporting_a_change_in_health_asks_for_a_new_screening(world, client_of,
         follow=True,
     )
     assert "the screening must be answered again" in text(response)
-    assert "The patient reported a change in health: screen again." in text(response)
+    assert "Screening needed: send the patient the screening form" in text(response)
     record.screening.refresh_from_db()
     assert record.screening.change_note == "Started warfarin"
 
@@ -689,8 +697,9 @@ FRONT_DESK_OPENS = {
     "patients:edit": 200,
     "patients:consent_sign": 200,
     "patients:consent_detail": 200,
-    "patients:consent_withdraw": 302,  # already withdrawn: back to the signature
     "patients:invite": 405,  # a button: POST only
+    "patients:send_forms": 405,
+    "patients:forms_on_tablet": 200,  # the forms to fill in, never an answer
     "patients:report_change": 405,
     # The booking: the front desk sees it, not the chart (tests/sessions/test_pages.py
     # posts to every session page as the front desk).

@@ -1,0 +1,96 @@
+"""Aftercare's part of "before the needle" (patients.safety): open check-in alerts.
+
+Every open alert is a line wherever the patient's session is opened, urgent
+first. An urgent one also stops a session from starting until its therapist
+has acknowledged it with a note (or someone resolved it): whoever needles next
+must have read what the patient reported.
+"""
+
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils import timezone
+
+from aftercare.models import URGENT_FIRST, Alert, AlertLevel, AlertNote, NoteKind
+from clinics import access
+from patients.safety import Blocker, Kind, Notice
+from sessions.clock import as_read
+
+
+def open_alerts(user, patients) -> dict:
+    """{patient id: [Notice, ...]}: the open alerts `user` may see, in one query."""
+    alerts = (
+        access.visible_to(
+            user,
+            Alert.objects.filter(
+                organization_id__in={patient.organization_id for patient in patients},
+                patient__in=patients,
+                resolved_at__isnull=True,
+                raised_at__lte=timezone.now(),
+            ),
+        )
+        .select_related("clinic", "check_in", "acknowledged_by")
+        .order_by(URGENT_FIRST, "-raised_at")
+    )
+    shown: dict = {}
+    for alert in alerts:
+        shown.setdefault(alert.patient_id, []).append(_notice(alert))
+    return shown
+
+
+def _notice(alert: Alert) -> Notice:
+    urgent = alert.level == AlertLevel.URGENT
+    raised = as_read(alert.raised_at, alert.clinic.zone)
+    if alert.acknowledged_at is None:
+        state = "not acknowledged yet"
+    else:
+        state = f"acknowledged by {alert.acknowledged_by.get_full_name()}"
+    return Notice(
+        Kind.ALERT,
+        "danger" if urgent else "warning",
+        f"{'Urgent alert' if urgent else 'Alert'} from the {alert.check_in.hours_after} h "
+        f"check-in, raised {raised} at {alert.clinic.name}: {state}.",
+        "Open alert",
+        reverse("aftercare:alert", args=[alert.pk]),
+        "Open the alert",
+    )
+
+
+def unacknowledged_urgent_alerts(patient, therapist) -> list[Blocker]:
+    """Urgent alerts of the patient still open that `therapist` has not acknowledged with a
+    note, at any clinic of the organisation."""
+    acknowledged_by_therapist = AlertNote.objects.filter(
+        alert=OuterRef("pk"), kind=NoteKind.ACKNOWLEDGED, written_by=therapist
+    ).exclude(text="")
+    alerts = (
+        Alert.objects.filter(
+            organization_id=patient.organization_id,
+            patient=patient,
+            level=AlertLevel.URGENT,
+            resolved_at__isnull=True,
+            raised_at__lte=timezone.now(),
+        )
+        .exclude(Exists(acknowledged_by_therapist))
+        .select_related("clinic", "check_in")
+        .order_by("raised_at")
+    )
+    blockers = []
+    for alert in alerts:
+        seen = access.can(therapist, "change", alert)
+        raised = as_read(alert.raised_at, alert.clinic.zone)
+        text = (
+            f"An urgent alert from the {alert.check_in.hours_after} h check-in (raised {raised}"
+            f" at {alert.clinic.name}) is open: "
+        )
+        text += (
+            "acknowledge it, with a note, before you start."
+            if seen
+            else f"the staff of {alert.clinic.name} must resolve it before you start."
+        )
+        blockers.append(
+            Blocker(
+                text,
+                reverse("aftercare:alert", args=[alert.pk]) if seen else "",
+                "Open the alert" if seen else "",
+            )
+        )
+    return blockers

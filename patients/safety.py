@@ -1,0 +1,322 @@
+"""Before the needle: what staff see about a patient wherever a session is opened, and what
+stops a session from starting.
+
+One place gathers it, so the day list, the start gate, the chart, the patient
+page and the API say the same thing:
+
+- `summaries_for(user, patients)`: one line per fact, each with a link, in the
+  order a therapist must read them: open alerts (urgent first), adverse events
+  still under review, contraindications (absolute first), screening, consent.
+  A user who reads clinical answers sees the facts; the front desk sees only
+  whether the patient is ready and, if not, what to do next ("send the
+  screening", "see the therapist"), never a contraindication or an answer.
+  `Summary.marks` says the same in a few words for a line of a list (ready,
+  screening needed, consent needed, contraindication, open alert).
+- `start_blockers(patient, therapist)`: what refuses the start beyond screening,
+  consent and contraindications (which the session gate reads itself): an urgent
+  alert this therapist has not acknowledged with a note, a suspected
+  pneumothorax not yet reviewed.
+
+The facts of the patient's own record come from `selectors.clinical_statuses`.
+Apps above patients add theirs without patients importing them: in
+AppConfig.ready(), `register(notices=..., blockers=...)`, where `notices` is a
+function of (user, patients) returning {patient id: [Notice, ...]} in a fixed
+number of queries, and `blockers` a function of (patient, therapist) returning
+[Blocker, ...]. Sources see only what the access rules let the user see; a
+blocker is found whatever the therapist may see, because a danger at another
+clinic is still a danger.
+"""
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from enum import IntEnum
+from urllib.parse import urlencode
+
+from django.urls import reverse
+
+from clinics import access
+from patients.models import ConsentSignature, Patient, ScreeningResponse
+from patients.selectors import ClinicalStatus, ConsentState, ScreeningState, clinical_statuses
+
+
+class Kind(IntEnum):
+    """What a notice is about, in the order they are read."""
+
+    ALERT = 1
+    ADVERSE_EVENT = 2
+    CONTRAINDICATION = 3
+    SCREENING = 4
+    CONSENT = 5
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One line about a patient: what it is, how serious, where to act on it."""
+
+    kind: Kind
+    level: str
+    """"danger" (needling waits for it) or "warning" (needling may go on, knowingly)."""
+    text: str
+    mark: str
+    """The line in a few words, for a list's badge: "Open alert", "Consent needed"."""
+    url: str = ""
+    link_text: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind.name.lower(),
+            "level": self.level,
+            "text": self.text,
+            "mark": self.mark,
+            "url": self.url or None,
+            "link_text": self.link_text or None,
+        }
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a session may not start yet, and where to clear it."""
+
+    text: str
+    url: str = ""
+    link_text: str = ""
+
+    def as_dict(self) -> dict:
+        return {"text": self.text, "url": self.url or None, "link_text": self.link_text or None}
+
+    def returning_to(self, path: str) -> "Blocker":
+        """The same, its link bringing the user back to `path` once it is cleared."""
+        if not self.url:
+            return self
+        separator = "&" if "?" in self.url else "?"
+        return replace(self, url=f"{self.url}{separator}{urlencode({'next': path})}")
+
+
+READY = "Ready"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What one user sees about one patient before the needle."""
+
+    notices: list[Notice]
+    clinical: bool
+    """Whether the user reads clinical facts (else: readiness and next steps only)."""
+
+    @property
+    def marks(self) -> list[tuple[str, str, str]]:
+        return marks_for(self.notices)
+
+    @property
+    def record_in_order(self) -> str:
+        """The line to show when screening, consent and contraindications raise nothing."""
+        if any(notice.kind >= Kind.CONTRAINDICATION for notice in self.notices):
+            return ""
+        if self.clinical:
+            return "Screening and consent are in order, with no contraindication."
+        return "Screening and consent are in order."
+
+
+NoticeSource = Callable[[object, list[Patient]], dict[uuid.UUID, list[Notice]]]
+BlockerSource = Callable[[Patient, object], list[Blocker]]
+
+_notice_sources: list[NoticeSource] = []
+_blocker_sources: list[BlockerSource] = []
+
+
+def register(*, notices: NoticeSource | None = None, blockers: BlockerSource | None = None):
+    """Add an app's notices and start blockers (called from its AppConfig.ready())."""
+    if notices is not None and notices not in _notice_sources:
+        _notice_sources.append(notices)
+    if blockers is not None and blockers not in _blocker_sources:
+        _blocker_sources.append(blockers)
+
+
+def summaries_for(
+    user, patients: Iterable[Patient], *, statuses: dict[uuid.UUID, ClinicalStatus] | None = None
+) -> dict[uuid.UUID, Summary]:
+    """Each patient's notices for `user`, in a fixed number of queries however many patients.
+
+    The caller has checked that `user` may see these patients; `statuses` saves
+    reading the clinical statuses again when the caller has them.
+    """
+    patients = list({patient.pk: patient for patient in patients}.values())
+    if not patients:
+        return {}
+    statuses = statuses or clinical_statuses(patients)
+    clinical = {patient.pk: reads_clinical(user, patient) for patient in patients}
+    shown: dict[uuid.UUID, list[Notice]] = {
+        patient.pk: _own_notices(user, patient, statuses[patient.pk], clinical[patient.pk])
+        for patient in patients
+    }
+    for source in _notice_sources:
+        for patient_id, notices in source(user, patients).items():
+            shown[patient_id].extend(notices)
+    return {
+        patient_id: Summary(
+            sorted(notices, key=lambda notice: (notice.kind, notice.level != "danger")),
+            clinical[patient_id],
+        )
+        for patient_id, notices in shown.items()
+    }
+
+
+def summary_of(user, patient: Patient, *, status: ClinicalStatus | None = None) -> Summary:
+    statuses = {patient.pk: status} if status is not None else None
+    return summaries_for(user, [patient], statuses=statuses)[patient.pk]
+
+
+def marks_for(notices: list[Notice]) -> list[tuple[str, str, str]]:
+    """A list row's readiness in a few words: (level, mark, link) for each kind of line once,
+    the most serious first; ("ok", "Ready", "") when nothing stands in the way."""
+    marks: dict[str, tuple[str, str, str]] = {}
+    for notice in notices:
+        if notice.mark not in marks or (
+            notice.level == "danger" and marks[notice.mark][0] != "danger"
+        ):
+            marks[notice.mark] = (notice.level, notice.mark, notice.url)
+    return list(marks.values()) or [("ok", READY, "")]
+
+
+def start_blockers(patient: Patient, therapist) -> list[Blocker]:
+    """What keeps `therapist` from starting a session of `patient`, from the apps above."""
+    return [blocker for source in _blocker_sources for blocker in source(patient, therapist)]
+
+
+def reads_clinical(user, patient: Patient) -> bool:
+    """Does `user` read this patient's clinical answers (everyone but the front desk)?"""
+    return access.can_at(
+        user,
+        "view",
+        ScreeningResponse,
+        organization=patient.organization,
+        clinic=patient.home_clinic,
+        owner=patient.user,
+    )
+
+
+def _own_notices(user, patient: Patient, status: ClinicalStatus, clinical: bool) -> list[Notice]:
+    notices = _clinical_facts(patient, status) if clinical else _next_steps(patient, status)
+    return notices + _consent_notices(user, patient, status)
+
+
+def _clinical_facts(patient: Patient, status: ClinicalStatus) -> list[Notice]:
+    screening_url = (
+        reverse("patients:screening_detail", args=[patient.pk, status.screening.pk])
+        if status.screening is not None
+        else reverse("patients:detail", args=[patient.pk]) + "#details-heading"
+    )
+    notices = []
+    for flag in status.flags:
+        from_screening = flag.contraindication in getattr(status.screening, "flags", ())
+        url = screening_url if from_screening else ""
+        link_text = "See the screening" if from_screening else ""
+        if flag.absolute:
+            notices.append(
+                Notice(
+                    Kind.CONTRAINDICATION,
+                    "danger",
+                    f"Absolute contraindication: {flag.label}. Needling is refused.",
+                    "Contraindication",
+                    url,
+                    link_text,
+                )
+            )
+        else:
+            notices.append(
+                Notice(
+                    Kind.CONTRAINDICATION,
+                    "warning",
+                    f"Relative contraindication: {flag.label}. Record a reason to proceed.",
+                    "Relative contraindication",
+                    url,
+                    link_text,
+                )
+            )
+    screening = {
+        ScreeningState.MISSING: "No screening yet: the patient answers it before needling.",
+        ScreeningState.EXPIRED: "The screening has expired: the patient answers it again.",
+        ScreeningState.CHANGED: "The patient reported a change in health: screen again.",
+    }.get(status.screening_state)
+    if screening:
+        notices.append(
+            Notice(
+                Kind.SCREENING,
+                "danger",
+                screening,
+                "Screening needed",
+                reverse("patients:screening_new", args=[patient.pk]),
+                "Screen now",
+            )
+        )
+    return notices
+
+
+def _next_steps(patient: Patient, status: ClinicalStatus) -> list[Notice]:
+    """The front desk's view: what to do, never the clinical fact behind it."""
+    portal = reverse("patients:detail", args=[patient.pk]) + "#portal-heading"
+    notices = []
+    if status.absolute_flags:
+        notices.append(
+            Notice(
+                Kind.CONTRAINDICATION,
+                "danger",
+                "Not ready for needling: the therapist must see the patient first.",
+                "See the therapist",
+            )
+        )
+    if not status.screening_valid:
+        notices.append(
+            Notice(
+                Kind.SCREENING,
+                "danger",
+                "Screening needed: send the patient the screening form, or open it on the "
+                "clinic's tablet.",
+                "Screening needed",
+                portal,
+                "Send the forms",
+            )
+        )
+    return notices
+
+
+def _consent_notices(user, patient: Patient, status: ClinicalStatus) -> list[Notice]:
+    take = reverse("patients:consent_sign", args=[patient.pk])
+    may_take = access.can_at(
+        user,
+        "add",
+        ConsentSignature,
+        organization=patient.organization,
+        clinic=patient.home_clinic,
+    )
+    link_text = "Take consent" if may_take else ""
+    url = take if may_take else ""
+    version, current = (
+        getattr(status.consent, "template_version", None),
+        status.current_consent_version,
+    )
+    level, text, mark = {
+        ConsentState.MISSING: ("danger", "No signed consent to dry needling.", "Consent needed"),
+        ConsentState.WITHDRAWN: (
+            "danger",
+            "The patient withdrew consent: no needling.",
+            "Consent withdrawn",
+        ),
+        ConsentState.OUTDATED: (
+            "warning",
+            f"Consent was signed on version {version}; version {current} is current. "
+            "Ask the patient to sign it.",
+            "Consent outdated",
+        )
+        if status.consent_counts
+        else (
+            "danger",
+            f"Consent was signed on version {version}; version {current} must be signed "
+            "before needling.",
+            "Consent needed",
+        ),
+    }.get(status.consent_state, (None, "", ""))
+    if level is None:
+        return []
+    return [Notice(Kind.CONSENT, level, text, mark, url, link_text)]
