@@ -68,6 +68,7 @@ class AftercareConfig(AppConfig):
 
         session_signed.connect(receivers.issue_aftercare, dispatch_uid="aftercare.issue_aftercare")
         session_sections.register(panels.session_section)
+        session_sections.register_signing(panels.signing_summary)
         patient_safety.register(
             notices=safety.open_alerts, blockers=safety.unacknowledged_urgent_alerts
         )

@@ -1,10 +1,12 @@
-"""Aftercare's parts of other apps' pages: the session page, the staff patient page and the
-portal's home. Each says nothing to a user who may read none of it."""
+"""Aftercare's parts of other apps' pages: the session page and its confirmation before
+signing, the staff patient page and the portal's home. Each says nothing to a user who may
+read none of it."""
 
 from django.template.loader import render_to_string
 
 from aftercare import selectors
 from aftercare.models import AftercarePlan, Alert
+from aftercare.services import settings_of
 from clinics import access
 from patients.models import ReadVia, RecordPart
 from patients.services import record_read
@@ -37,6 +39,42 @@ def session_section(request, session) -> str:
         },
         request=request,
     )
+
+
+def signing_summary(request, session) -> str:
+    """On the confirmation before signing: what signing issues to the patient, in a few lines
+    (the plan's advice, muscles, the therapist's additions and exercises, the check-ins)."""
+    user = request.user
+    if session.status != Status.IN_PROGRESS or not access.can_at(
+        user, "view", AftercarePlan, organization=session.organization, clinic=session.clinic
+    ):
+        return ""
+    saved = selectors.plan_of(user, session)
+    if saved is not None:  # the therapist's additions are part of the record, as on its page
+        record_read(
+            reader=user,
+            patient=session.patient,
+            part=RecordPart.AFTERCARE,
+            via=ReadVia.PAGE,
+            item=saved,
+        )
+    return render_to_string(
+        "aftercare/includes/signing_summary.html",
+        {
+            "session": session,
+            "plan": selectors.preview(session, saved),
+            "exercises": selectors.exercises_of(user, saved),
+            "check_in_hours": _spoken(settings_of(session.organization).check_in_hours),
+            "may_write": selectors.may_write_plan(user, session),
+        },
+        request=request,
+    )
+
+
+def _spoken(numbers) -> str:
+    """[24, 48, 72] reads "24, 48 and 72"."""
+    words = [str(number) for number in numbers]
+    return " and ".join([", ".join(words[:-1]), words[-1]]) if len(words) > 1 else "".join(words)
 
 
 def patient_panel(request, patient) -> str:

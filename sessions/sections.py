@@ -5,6 +5,10 @@ a function of (request, session) that returns the HTML of its part of the page,
 or "" when the user may see nothing of it. While the chart is edited the
 sections come just before signing, so what signing will issue is seen first;
 otherwise after the chart. They are shown in the order they were registered.
+
+A second kind says what signing will issue, in a few lines, on the confirmation
+asked before signing (sessions/views/signing.py): each app that acts on
+`session_signed` registers one with `register_signing`, in the same way.
 """
 
 from collections.abc import Callable
@@ -17,6 +21,7 @@ from sessions.models import TreatmentSession
 Section = Callable[[HttpRequest, TreatmentSession], SafeString | str]
 
 _sections: list[Section] = []
+_signing: list[Section] = []
 
 
 def register(section: Section) -> None:
@@ -26,3 +31,13 @@ def register(section: Section) -> None:
 
 def render_sections(request: HttpRequest, session: TreatmentSession) -> list[str]:
     return [html for section in _sections if (html := section(request, session))]
+
+
+def register_signing(summary: Section) -> None:
+    """Add what signing will issue (its "what the patient will get") to the confirmation."""
+    if summary not in _signing:
+        _signing.append(summary)
+
+
+def render_signing(request: HttpRequest, session: TreatmentSession) -> list[str]:
+    return [html for summary in _signing if (html := summary(request, session))]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions.views import day, reviews, session
+from sessions.views import day, reviews, session, signing
 
 app_name = "sessions"
 
@@ -35,6 +35,7 @@ urlpatterns = [
         session.remove_row,
         name="remove_row",
     ),
+    path("<uuid:session_id>/sign/confirm/", signing.sign_confirm, name="sign_confirm"),
     path("<uuid:session_id>/sign/", session.sign, name="sign"),
     path("<uuid:session_id>/addenda/", session.add_addendum, name="add_addendum"),
 ]

@@ -522,6 +522,25 @@ def remove_chart_row(*, row: ChartRow, by) -> None:
         _touch(chart_of(session), by)
 
 
+def count_refusal(chart: Chart, *, needles_charted: int) -> SigningRefused | None:
+    """Why the needle count refuses signing `chart`, or None: the rule sign_session applies,
+    for the confirmation before signing to say first."""
+    if chart.needles_inserted != needles_charted:
+        return SigningRefused(
+            f"needles_inserted: the needle sites chart {needles_charted} needle"
+            f"{'' if needles_charted == 1 else 's'}, the count says {chart.needles_inserted} "
+            "inserted.",
+            field="needles_inserted",
+        )
+    if chart.needles_removed != chart.needles_inserted:
+        return SigningRefused(
+            f"needles_removed: {chart.needles_inserted} needles inserted, "
+            f"{chart.needles_removed} removed. Account for every needle before signing.",
+            field="needles_removed",
+        )
+    return None
+
+
 @transaction.atomic
 def sign_session(
     *, session: TreatmentSession, by, expected_version: int | None = None
@@ -544,18 +563,8 @@ def sign_session(
     if expected_version is not None:
         _check_version(chart, expected_version, by, session, strict=True)
     charted = sum(NeedleSite.objects.filter(session=session).values_list("needles", flat=True))
-    if chart.needles_inserted != charted:
-        raise SigningRefused(
-            f"needles_inserted: the needle sites chart {charted} needle"
-            f"{'' if charted == 1 else 's'}, the count says {chart.needles_inserted} inserted.",
-            field="needles_inserted",
-        )
-    if chart.needles_removed != chart.needles_inserted:
-        raise SigningRefused(
-            f"needles_removed: {chart.needles_inserted} needles inserted, "
-            f"{chart.needles_removed} removed. Account for every needle before signing.",
-            field="needles_removed",
-        )
+    if refusal := count_refusal(chart, needles_charted=charted):
+        raise refusal
     session.status = Status.SIGNED
     session.signed_at, session.signed_by = timezone.now(), by
     session.version += 1

@@ -1,4 +1,5 @@
-"""A therapist charts a session end to end: two sites from the body chart, sign, an addendum."""
+"""A therapist charts a session end to end: two sites from the body chart, sign after the
+confirmation, an addendum."""
 
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -57,7 +58,16 @@ def test_a_therapist_charts_signs_and_adds_an_addendum(world, open_as):
     ended = timezone.localtime(this_minute(), world.kelowna.zone)  # the needles are out now
     page.get_by_label("Needling ended at").fill(f"{ended:%Y-%m-%dT%H:%M}")
     page.get_by_label("Pain after (0 to 10)").fill("3")
-    page.get_by_role("button", name="Sign the session").click()  # saves the draft first
+    page.get_by_role("button", name="Review and sign").click()  # saves the draft first
+    # The confirmation: what will be signed and locked, and what the patient will get.
+    expect(page.get_by_role("heading", name="Sign and lock this chart")).to_be_visible()
+    expect(page.locator("#changed-since")).to_have_count(0)  # its own saves are no change
+    expect(page.locator("#needle-count")).to_contain_text("2 at 2 sites")
+    expect(page.locator("#needling-times")).to_contain_text(f"{ended:%H:%M}")
+    expect(page.locator("#signing-aftercare")).to_contain_text("Upper trapezius (right)")
+    assert TreatmentSession.objects.get(pk=session.pk).status == Status.IN_PROGRESS
+    page.get_by_role("button", name="Sign and lock").focus()
+    page.keyboard.press("Enter")
     expect(page.get_by_text("Signed by")).to_be_visible()
     expect(page.locator("#needling-times")).to_contain_text(f"{ended:%H:%M}")
     expect(page.get_by_text("Ache in the right shoulder blade")).to_be_visible()
