@@ -94,6 +94,7 @@ class Blocker:
 
 
 READY = "Ready"
+WITHOUT_NEEDLING = "Without needling"
 
 
 @dataclass(frozen=True)
@@ -103,19 +104,38 @@ class Summary:
     notices: list[Notice]
     clinical: bool
     """Whether the user reads clinical facts (else: readiness and next steps only)."""
+    needling: bool = True
+    """False for a session without needling: screening, consent and contraindications to
+    needling do not apply to it; alerts and reviews still do."""
 
     @property
     def marks(self) -> list[tuple[str, str, str]]:
-        return marks_for(self.notices)
+        marks = marks_for(self.notices)
+        if self.needling:
+            return marks
+        return [mark for mark in marks if mark[1] != READY] + [("ok", WITHOUT_NEEDLING, "")]
 
     @property
     def record_in_order(self) -> str:
         """The line to show when screening, consent and contraindications raise nothing."""
+        if not self.needling:
+            return "Without needling: screening and consent to needling are not needed."
         if any(notice.kind >= Kind.CONTRAINDICATION for notice in self.notices):
             return ""
         if self.clinical:
             return "Screening and consent are in order, with no contraindication."
         return "Screening and consent are in order."
+
+    def without_needling(self) -> "Summary":
+        """What still applies to a session without needling: alerts and reviews."""
+        return Summary(
+            [notice for notice in self.notices if notice.kind < Kind.CONTRAINDICATION],
+            self.clinical,
+            needling=False,
+        )
+
+    def for_session(self, session) -> "Summary":
+        return self if session.needling else self.without_needling()
 
 
 NoticeSource = Callable[[object, list[Patient]], dict[uuid.UUID, list[Notice]]]

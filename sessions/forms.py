@@ -240,6 +240,13 @@ class BookForm(forms.Form):
     length_minutes = forms.IntegerField(
         label="Length (minutes)", initial=30, widget=_number(5, 240, 5)
     )
+    needling = forms.BooleanField(
+        label="Includes dry needling",
+        required=False,
+        initial=True,
+        help_text="Untick for manual therapy, exercise or education only: no screening or "
+        "needling consent is needed, and a child can be booked.",
+    )
 
     def __init__(self, *args, patients=(), therapists=(), **kwargs):
         super().__init__(*args, **kwargs)

@@ -104,6 +104,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "no_show_at",
             "no_show_reason",
             "started_at",
+            "needling",
             "can_start_today",
             "start_refusal",
             "before_the_needle",
@@ -117,8 +118,9 @@ class SessionSerializer(serializers.ModelSerializer):
             return None
         known = self.context.get("safety") or {}
         if session.patient_id in known:
-            return known[session.patient_id]
-        return safety.summary_of(self.context["request"].user, session.patient)
+            return known[session.patient_id].for_session(session)
+        summary = safety.summary_of(self.context["request"].user, session.patient)
+        return summary.for_session(session)
 
     @extend_schema_field(NoticeSerializer(many=True))
     def get_before_the_needle(self, session: TreatmentSession) -> list[dict]:
@@ -157,6 +159,11 @@ class BookSessionSerializer(serializers.Serializer):
     length_minutes = serializers.IntegerField(
         default=30, help_text="5 to 240 minutes; 30 when left out."
     )
+    needling = serializers.BooleanField(
+        default=True,
+        help_text="false for manual therapy, exercise or education only: no screening or "
+        "needling consent is asked at the start, and no needle site can be charted.",
+    )
 
 
 class StartSerializer(serializers.Serializer):
@@ -164,6 +171,12 @@ class StartSerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         help_text="Needed when the patient has relative contraindications: why you proceed.",
+    )
+    without_needling = serializers.BooleanField(
+        default=False,
+        help_text="true starts a session booked with needling without it (manual therapy, "
+        "exercise, education): consent, screening and contraindications to needling are not "
+        "asked, and no needle site can be charted. Settled once started.",
     )
 
 

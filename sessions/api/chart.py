@@ -129,7 +129,7 @@ class ChartSerializer(serializers.Serializer):
         if session.status != Status.IN_PROGRESS:
             return []
         summary = safety.summary_of(self.context["request"].user, session.patient)
-        return [notice.as_dict() for notice in summary.notices]
+        return [notice.as_dict() for notice in summary.for_session(session).notices]
 
 
 class ChartConflictSerializer(serializers.Serializer):

@@ -108,6 +108,12 @@ class TreatmentSession(models.Model):
     signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    needling = models.BooleanField(
+        "includes dry needling",
+        default=True,
+        help_text="Off for manual therapy, exercise or education only: no needle is used, no "
+        "needle site is charted, and neither needling consent nor screening is asked.",
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     submission_key = models.UUIDField(null=True, blank=True, editable=False)
 
@@ -157,7 +163,19 @@ class TreatmentSession(models.Model):
                 name="signed_session_unchanged",
                 operation=pgtrigger.Update | pgtrigger.Delete,
                 condition=pgtrigger.Q(old__status="signed"),
-            )
+            ),
+            # With or without needling is settled by the start: the chart follows from it.
+            pgtrigger.Trigger(
+                name="needling_settled_once_started",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                condition=~pgtrigger.Q(old__status="booked")
+                & pgtrigger.Q(old__needling__df=pgtrigger.F("new__needling")),
+                func="""
+                    RAISE EXCEPTION 'A started session stays with or without needling.'
+                        USING ERRCODE = 'check_violation';
+                """,
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "clinic", "starts_at"], name="session_clinic_day"),

@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -265,6 +266,26 @@ class TwitchResponse(models.TextChoices):
     MANY = "many", "Many"
 
 
+def only_in_needling_sessions() -> pgtrigger.Trigger:
+    """A needle site belongs to a session with needling: one without has none, whatever path
+    the write takes (the services refuse first, naming the rule)."""
+    return pgtrigger.Trigger(
+        name="only_in_needling_sessions",
+        when=pgtrigger.Before,
+        operation=pgtrigger.Insert | pgtrigger.Update,
+        func="""
+            IF EXISTS (
+                SELECT 1 FROM treatment_sessions_treatmentsession
+                WHERE id = NEW.session_id AND NOT needling
+            ) THEN
+                RAISE EXCEPTION 'This session is without needling: it has no needle sites.'
+                    USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NEW;
+        """,
+    )
+
+
 @_tracked
 class NeedleSite(SessionRow):
     """Where needles went in: muscle, side, needles and their lot, depth, technique, response."""
@@ -307,7 +328,7 @@ class NeedleSite(SessionRow):
 
     class Meta(SessionRow.Meta):
         verbose_name = "needle site"
-        triggers = [unchanged_once_signed()]
+        triggers = [unchanged_once_signed(), only_in_needling_sessions()]
         constraints = [
             *SessionRow.Meta.constraints,
             models.CheckConstraint(

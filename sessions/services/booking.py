@@ -50,9 +50,13 @@ def book_session(
     starts_at: datetime.datetime,
     by,
     length: datetime.timedelta = DEFAULT_LENGTH,
+    needling: bool = True,
     submission_key=None,
 ) -> TreatmentSession:
     """Book `patient` with `therapist` at `clinic`; refused with a message naming any clash.
+
+    `needling` False books manual therapy, exercise or education only: anyone
+    may have it, a child or a patient with an absolute contraindication too.
 
     The database refuses a second session that overlaps the therapist's or the
     patient's (exclusion constraints), so two desks booking one slot at the
@@ -97,6 +101,7 @@ def book_session(
         therapist=therapist,
         starts_at=starts_at,
         ends_at=starts_at + length,
+        needling=needling,
         booked_by=by,
         submission_key=submission_key,
     )
@@ -207,7 +212,9 @@ def mark_no_show(*, session: TreatmentSession, by, reason: str = "") -> Treatmen
 
 
 @transaction.atomic
-def start_session(*, session: TreatmentSession, by, override_reason: str = "") -> TreatmentSession:
+def start_session(
+    *, session: TreatmentSession, by, override_reason: str = "", without_needling: bool = False
+) -> TreatmentSession:
     """Start the session: the gate before any needle.
 
     Refused on any day but the one it is booked for, on its clinic's clock
@@ -216,6 +223,10 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
     absolute contraindication. A relative one needs the therapist's reason
     to proceed, kept with the session. Starting twice changes nothing the
     second time.
+
+    A session without needling (booked so, or started `without_needling`,
+    which settles it) asks none of consent, screening or contraindications to
+    needling; the open urgent alerts and reviews stop it all the same.
     """
     session = _locked(session, by)
     if session.therapist_id != by.pk:
@@ -232,6 +243,8 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
     _check_credential(session)
     # The patient's row is locked too: a withdrawal or a reported change waits.
     Patient.objects.select_for_update(of=("self",)).get(pk=session.patient_id)
+    if without_needling:
+        session.needling = False
     status = clinical_status(session.patient)
     refusals = start_refusals(session, status=status)
     if refusals:
@@ -240,7 +253,7 @@ def start_session(*, session: TreatmentSession, by, override_reason: str = "") -
             field="patient",
             blockers=refusals,
         )
-    relative = [flag.contraindication for flag in status.relative_flags]
+    relative = [flag.contraindication for flag in status.relative_flags if session.needling]
     override_reason = override_reason.strip()
     if relative and not override_reason:
         labels = ", ".join(flag.label for flag in status.relative_flags)
@@ -286,7 +299,9 @@ def _check_credential(session: TreatmentSession) -> None:
         )
 
 
-def start_refusals(session: TreatmentSession, *, status=None) -> list[safety.Blocker]:
+def start_refusals(
+    session: TreatmentSession, *, status=None, needling: bool | None = None
+) -> list[safety.Blocker]:
     """Everything that refuses the start of `session` now, each with where to clear it.
 
     Open urgent alerts its therapist has not acknowledged and adverse events
@@ -294,10 +309,14 @@ def start_refusals(session: TreatmentSession, *, status=None) -> list[safety.Blo
     contraindications, consent and screening. Relative contraindications do not
     refuse: they ask for a reason to proceed. The start gate of the page shows
     these instead of the Start button; start_session refuses with them.
+    `needling` asks for the session with (True) or without (False) needling
+    instead of as booked: without, only the alerts and reviews refuse.
     """
     patient = session.patient
-    status = status or clinical_status(patient)
     refusals = safety.start_blockers(patient, session.therapist)
+    if not (session.needling if needling is None else needling):
+        return refusals
+    status = status or clinical_status(patient)
     flagged = set(status.screening.flags) if status.screening is not None else set()
     for flag in status.absolute_flags:
         from_screening = flag.contraindication in flagged

@@ -85,6 +85,16 @@ def _open_draft(session: TreatmentSession, by, action: str, model) -> TreatmentS
     return session
 
 
+def _check_needling(session: TreatmentSession, field: str) -> None:
+    """A session without needling charts no needle (the database holds it too)."""
+    if not session.needling:
+        raise ChartInvalid(
+            f"{field}: this session is without needling (manual therapy, exercise or "
+            "education): it has no needle sites or needle counts.",
+            field=field,
+        )
+
+
 def chart_of(session: TreatmentSession) -> Chart:
     """The session's chart, made empty the first time (the session row is already locked)."""
     chart = Chart.objects.select_for_update().filter(session=session).first()
@@ -214,6 +224,9 @@ def save_chart(*, session: TreatmentSession, by, expected_version: int, **fields
         raise ChartInvalid(f"{unknown[0]}: not a field of the chart.", field=unknown[0])
     fields = {name: _CHECKS[name](name, value) for name, value in fields.items()}
     session = _open_draft(session, by, "change", Chart)
+    for count in ("needles_inserted", "needles_removed"):
+        if fields.get(count):
+            _check_needling(session, count)
     if "needling_ended_at" in fields:
         fields["needling_ended_at"] = _check_needling_end(session, fields["needling_ended_at"])
     chart = chart_of(session)
@@ -369,6 +382,7 @@ def add_needle_site(
 ) -> NeedleSite:
     """Chart a needle site. Over the thorax, upper back or neck the risk must be acknowledged."""
     session = _open_draft(session, by, "add", NeedleSite)
+    _check_needling(session, "muscle")
     entry = find_muscle(session.organization_id, muscle)
     site = NeedleSite(
         muscle=entry if isinstance(entry, Muscle) else None,

@@ -60,7 +60,7 @@ def day_list(request):
             "rows": [
                 (
                     session,
-                    summaries[session.patient_id].marks
+                    summaries[session.patient_id].for_session(session).marks
                     if session.patient_id in summaries
                     else None,
                 )
@@ -101,6 +101,7 @@ def book(request):
                 patient=patients.get(pk=form.cleaned_data["patient"]),
                 starts_at=form.starts_at(clinic.zone),
                 length=datetime.timedelta(minutes=form.cleaned_data["length_minutes"]),
+                needling=form.cleaned_data["needling"],
                 by=user,
                 submission_key=form.cleaned_data["key"],
             )

@@ -126,13 +126,19 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
     }
     if session.status in (Status.BOOKED, Status.IN_PROGRESS):
         patient_status = clinical_status(session.patient)
-        context["safety"] = safety.summary_of(user, session.patient, status=patient_status)
+        summary = safety.summary_of(user, session.patient, status=patient_status)
+        context["safety"] = summary.for_session(session)
     if context["may_start"]:
         context["status"] = patient_status
         context["refusals"] = [
             refusal.returning_to(request.path)
             for refusal in services.start_refusals(session, status=patient_status)
         ]
+        # What can be done instead: the same session without needling, when only the
+        # needling stands in the way (manual therapy, exercise, education).
+        context["may_start_without_needling"] = session.needling and not services.start_refusals(
+            session, status=patient_status, needling=False
+        )
         context["start_form"] = bound.get("start_form") or StartForm()
     if context["may_change_booking"]:
         context["cancel_form"] = bound.get("cancel_form") or ReasonForm(prefix="cancel")
@@ -262,7 +268,11 @@ def start(request, session):
     form.is_valid()
     try:
         services.start_session(
-            session=session, by=request.user, override_reason=form.cleaned_data["override_reason"]
+            session=session,
+            by=request.user,
+            override_reason=form.cleaned_data["override_reason"],
+            # The button "Start without needling" (manual therapy, exercise, education).
+            without_needling=request.POST.get("without_needling") == "yes",
         )
     except FasciaError as error:
         return _refused(request, session, error, "start_form", form)
