@@ -128,11 +128,15 @@ def alert_sites(user) -> list[Clinic]:
     return list(access.clinics_for(user, Alert, "view").order_by("organization__name", "name"))
 
 
-def open_alert_count(user, clinic: Clinic) -> dict[str, int]:
-    """Open alerts at `clinic` the user can see, by level, urgent ones counted until
-    acknowledged: the header's reminder of what needs someone now, as the list shows it."""
+def open_alert_count(user, clinic: Clinic | None = None) -> dict[str, int]:
+    """Open alerts the user can see (at `clinic`, or at every site of theirs), by level,
+    urgent ones counted until acknowledged: the header's reminder of what needs someone
+    now, as the alert list (all their sites) shows it."""
     counts = {"urgent": 0, "alert": 0}
-    rows = access.visible_to(user, Alert.objects.filter(clinic=clinic, resolved_at__isnull=True))
+    rows = Alert.objects.filter(resolved_at__isnull=True)
+    if clinic is not None:
+        rows = rows.filter(clinic=clinic)
+    rows = access.visible_to(user, rows)
     for level, acknowledged in rows.values_list("level", "acknowledged_at").order_by():
         if level == "alert" or acknowledged is None:
             counts[level] += 1

@@ -126,3 +126,12 @@ def test_the_api_lists_the_alerts_of_every_site_and_filters_by_one(world, client
     assert list(elsewhere.json()["fields"]) == ["clinic"]
     narrowed = client.get(reverse("alert-list"), {"clinic": str(world.kelowna.pk)}).json()
     assert [row["id"] for row in narrowed["results"]] == [str(kelowna.pk)]
+
+
+def test_the_header_counts_the_urgent_alerts_of_every_site_of_the_user(world, client_of, two_sites):
+    # Kelowna is the site chosen in the header; the urgent alert is Vernon's.
+    admin = text(client_of(world.org_admin).get(reverse("sessions:day")))
+    assert "Alerts 1 urgent" in admin
+    kelowna_only = text(client_of(world.therapist).get(reverse("sessions:day")))
+    assert "Alerts" in kelowna_only
+    assert "urgent" not in kelowna_only.split("Alerts", 1)[1].split("Account", 1)[0]
