@@ -30,6 +30,10 @@ class PatientsConfig(AppConfig):
         access.register(
             models.PatientInvitation, clinic=at_home_clinic, view=access.STAFF, add=access.STAFF
         )
+        # Sending the patient the forms is the front desk's job as much as anyone's.
+        access.register(
+            models.FormsRequest, clinic=at_home_clinic, view=access.STAFF, add=access.STAFF
+        )
         for record in (models.Intake, models.Surgery):
             access.register(
                 record,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients.views import merge, staff
+from patients.views import forms_request, merge, staff
 
 app_name = "patients"
 
@@ -28,6 +28,8 @@ urlpatterns = [
         name="consent_withdraw",
     ),
     path("<uuid:patient_id>/invite/", staff.invite, name="invite"),
+    path("<uuid:patient_id>/send-forms/", forms_request.send_forms, name="send_forms"),
+    path("<uuid:patient_id>/forms/", forms_request.forms_on_tablet, name="forms_on_tablet"),
     path("<uuid:patient_id>/health-change/", staff.report_change, name="report_change"),
     path("<uuid:patient_id>/merge/", merge.choose, name="merge_choose"),
     path("<uuid:patient_id>/merge/<uuid:other_id>/", merge.compare, name="merge"),

@@ -13,6 +13,7 @@ from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic
 from patients import safety, selectors, services
 from patients.api.consent import ConsentTemplateSerializer
+from patients.api.forms_request import SendFormsAction
 from patients.api.idempotency import (
     HEADER_PARAMETER,
     as_seen_by,
@@ -21,8 +22,8 @@ from patients.api.idempotency import (
 )
 from patients.api.merge import MergeAction
 from patients.api.reads import LoggedReadMixin
-from patients.api.screening import FlagSerializer, QuestionnaireSerializer
 from patients.api.safety import NoticeSerializer
+from patients.api.screening import FlagSerializer, QuestionnaireSerializer
 from patients.models import Intake, Patient, PatientInvitation, ReadVia, RecordPart
 from patients.models.records import ActivityLevel, PainArea
 from patients.selectors import ConsentState, ScreeningState
@@ -67,12 +68,12 @@ class ClinicalStatusSerializer(serializers.Serializer):
 class PatientSerializer(serializers.ModelSerializer):
     has_portal_login = serializers.SerializerMethodField()
     status = ClinicalStatusSerializer(source="clinical_status", read_only=True)
-
     before_the_needle = serializers.SerializerMethodField(
         help_text="What to read before needling this patient, one line each with its page: open "
         "alerts (urgent first), adverse events under review, contraindications, screening and "
         "consent. The front desk gets readiness and next steps, never the clinical facts.",
     )
+
     class Meta:
         model = Patient
         fields = [
@@ -83,13 +84,12 @@ class PatientSerializer(serializers.ModelSerializer):
             "version",
             "created_at",
             "status",
-        ]
             "before_the_needle",
+        ]
         read_only_fields = fields
 
     def get_has_portal_login(self, patient: Patient) -> bool:
         return patient.user_id is not None
-
 
     @extend_schema_field(NoticeSerializer(many=True))
     def get_before_the_needle(self, patient: Patient) -> list[dict]:
@@ -100,6 +100,7 @@ class PatientSerializer(serializers.ModelSerializer):
         if not patient.safety_summary.clinical:
             data["status"]["flags"] = None
         return data
+
 
 class PatientInputSerializer(serializers.ModelSerializer):
     home_clinic = scoped_field(Clinic, lambda user: access.clinics_for(user, Patient, "add"))
@@ -222,7 +223,11 @@ SEARCH_PARAMETER = OpenApiParameter(
 
 
 class PatientViewSet(
-    MergeAction, LoggedReadMixin, access.ScopedQuerysetMixin, viewsets.GenericViewSet
+    MergeAction,
+    SendFormsAction,
+    LoggedReadMixin,
+    access.ScopedQuerysetMixin,
+    viewsets.GenericViewSet,
 ):
     """Patients, each with their clinical status. Registered and edited, never deleted.
 
@@ -262,15 +267,15 @@ class PatientViewSet(
         if args:
             patients = list(args[0]) if kwargs.get("many") else [args[0]]
             statuses = selectors.clinical_statuses(patients)
+            summaries = safety.summaries_for(self.request.user, patients, statuses=statuses)
             for patient in patients:
                 patient.clinical_status = statuses[patient.pk]
+                patient.safety_summary = summaries[patient.pk]
         return super().get_serializer(*args, **kwargs)
 
     @extend_schema(parameters=[SEARCH_PARAMETER])
-            summaries = safety.summaries_for(self.request.user, patients, statuses=statuses)
     def list(self, request):
         patients = self.filter_queryset(self.get_queryset())
-                patient.safety_summary = summaries[patient.pk]
         query = request.query_params.get("q", "")
         if query.strip():
             found = selectors.search_patients(request.user, query)

@@ -10,6 +10,7 @@ from patients.services.forms import (
     publish_questionnaire,
     save_policy,
 )
+from patients.services.forms_request import forms_due, may_send_forms, send_forms
 from patients.services.intake import save_intake
 from patients.services.records import (
     PATIENT_FIELDS,
@@ -29,8 +30,10 @@ __all__ = [
     "current_consent_template",
     "current_questionnaire",
     "derive_flags",
+    "forms_due",
     "invitation_for",
     "invite_patient",
+    "may_send_forms",
     "policy_for",
     "publish_consent_template",
     "publish_questionnaire",
@@ -40,6 +43,7 @@ __all__ = [
     "report_health_change",
     "save_intake",
     "save_policy",
+    "send_forms",
     "sign_consent",
     "submit_screening",
     "update_patient",

@@ -47,6 +47,7 @@ from patients.models import (
     ConsentSignature,
     ConsentTemplate,
     ConsentWithdrawal,
+    FormsRequest,
     Intake,
     Patient,
     PatientInvitation,
@@ -83,6 +84,7 @@ OTHER_ORGANIZATION_ROWS = {
     Patient: lambda world: world.other_record().patient,
     ClinicalPolicy: lambda world: world.other_record().policy,
     PatientInvitation: lambda world: world.other_record().invitation,
+    FormsRequest: lambda world: world.other_record().patient.forms_requests.get(),
     PatientMerge: lambda world: a_merge_at_halifax(world),
     Intake: lambda world: world.other_record().intake,
     Surgery: lambda world: world.other_record().patient.surgeries.get(),
@@ -409,7 +411,13 @@ def test_a_patients_record_and_its_clinical_answers_are_read_off_the_access_rule
     organisation_wide |= {Question, ConsentTemplate, RecordRead}
     assert not set(PATIENT_RECORDS) & organisation_wide
     assert {Intake, Surgery, ScreeningResponse, ScreeningAnswer} <= CLINICAL_ANSWERS
-    assert not CLINICAL_ANSWERS & {Patient, PatientInvitation, ConsentSignature, ConsentWithdrawal}
+    assert not CLINICAL_ANSWERS & {
+        Patient,
+        PatientInvitation,
+        FormsRequest,
+        ConsentSignature,
+        ConsentWithdrawal,
+    }
 
 
 def test_the_kelowna_record_has_a_row_of_every_part_of_a_patients_record(world):
@@ -483,6 +491,7 @@ FRONT_DESK_ACTIONS = {
     ("patient", "intake", "get"): 403,
     ("patient", "intake", "put"): 403,
     ("patient", "invite", "post"): THEIRS,
+    ("patient", "send-forms", "post"): THEIRS,  # names the forms, never an answer
     ("patient", "report-change", "post"): THEIRS,
     ("patient", "screening-questionnaire", "get"): THEIRS,
     ("patient", "consent-template", "get"): THEIRS,

@@ -148,6 +148,8 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
     invitation = services.invite_patient(patient=patient, by=therapist)
     # The patient took up the invitation, read the aftercare and answered a check-in.
     login = with_portal_login(patient).user
+    # Consent withdrawn: the therapist sent the patient the consent form to sign again.
+    services.send_forms(patient=patient, by=therapist)
     aftercare = aftercare_record(
         charted.session, exercise=exercise, therapist=therapist, admin=admin, login=login
     )

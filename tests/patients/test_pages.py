@@ -296,7 +296,7 @@ def test_every_staff_page_opens_for_the_roles_that_use_it(world, client_of, reco
         )
         for pattern in urls.urlpatterns
         # Buttons (POST only), and merging: organisation admins only (test_merge.py).
-        if pattern.name not in ("invite", "report_change", "merge_choose", "merge")
+        if pattern.name not in ("invite", "report_change", "send_forms", "merge_choose", "merge")
     }
     for role, person in world.staff_by_role().items():
         client = client_of(person)
