@@ -136,6 +136,8 @@ class Visit:
     notes: Notes | None = None
     reason: str = ""
     """Why it was cancelled or missed."""
+    needling: bool = True
+    """False for manual therapy, exercise or education only."""
 
 
 def signed(key: str, clinic: str, patient: str, day: int, at: str, **notes) -> Visit:
@@ -196,6 +198,7 @@ WEEK = [
                        sites=(("upper-trapezius", "right", 1),))),
     booked("lily-next", K, LILY, 1, "15:00", outcome=Status.CANCELLED,
            reason="Under 12: no dry needling. Her mother was told; manual therapy instead."),
+    booked("lily-physio", K, LILY, 1, "16:00", needling=False),
     booked("walter-next", K, WALTER, 2, "10:00"),
     booked("emma-next", K, EMMA, 3, "09:00"),
     booked("noah-next", K, NOAH, 3, "11:00"),
@@ -450,6 +453,7 @@ def _play(visit: Visit, clinic: Clinic, key: uuid.UUID, templates: dict, now) ->
         if in_the_past
         else starts_at,
         by=desk,
+        needling=visit.needling,
         submission_key=key,
     )
     if visit.outcome == Status.CANCELLED:

@@ -135,6 +135,9 @@ def test_today_has_sessions_done_under_way_and_to_come_at_both_sites(demo):
     assert booked.filter(starts_at__lt=timezone.now()).exists()  # waiting to be started
     assert booked.filter(starts_at__gt=timezone.now()).count() >= 5
     assert TreatmentSession.objects.filter(status=Status.CANCELLED).get().cancellation_reason
+    # Lily, 9, cannot be needled: she is booked for manual therapy instead.
+    without = TreatmentSession.objects.get(needling=False)
+    assert (without.patient.first_name, without.status) == ("Lily", Status.BOOKED)
     assert TreatmentSession.objects.filter(status=Status.NO_SHOW).get().patient.first_name == "Noah"
 
 
@@ -157,3 +160,13 @@ def test_the_demo_gives_the_organisation_chart_templates_and_a_muscle_of_its_own
     ) == {"Neck and shoulder", "Low back"}
     muscle = OrganizationMuscle.objects.get(organization=organization)
     assert NeedleSite.objects.filter(organization_muscle=muscle).exists()
+
+
+def test_walters_session_today_waits_for_his_urgent_alert(demo):
+    """The demo shows the gate: Walter's chest pain alert, open, stops today's start."""
+    walter_today = TreatmentSession.objects.get(
+        patient__first_name="Walter", status=Status.BOOKED, starts_at__lt=timezone.now()
+    )
+    [refusal] = services.start_refusals(walter_today)
+    assert refusal.text.startswith("An urgent alert from the 24 h check-in")
+    assert walter_today.therapist == person("therapist@demo.fascia.test")
