@@ -81,6 +81,8 @@ class Blocker:
     text: str
     url: str = ""
     link_text: str = ""
+    forms: bool = False
+    """Cleared by the patient's forms (screening, consent): they can be sent or opened."""
 
     def as_dict(self) -> dict:
         return {"text": self.text, "url": self.url or None, "link_text": self.link_text or None}
@@ -275,7 +277,7 @@ def _clinical_facts(patient: Patient, status: ClinicalStatus) -> list[Notice]:
 
 def _next_steps(patient: Patient, status: ClinicalStatus) -> list[Notice]:
     """The front desk's view: what to do, never the clinical fact behind it."""
-    portal = reverse("patients:detail", args=[patient.pk]) + "#portal-heading"
+    forms = reverse("patients:forms_on_tablet", args=[patient.pk])
     notices = []
     if status.absolute_flags:
         notices.append(
@@ -294,8 +296,8 @@ def _next_steps(patient: Patient, status: ClinicalStatus) -> list[Notice]:
                 "Screening needed: send the patient the screening form, or open it on the "
                 "clinic's tablet.",
                 "Screening needed",
-                portal,
-                "Send the forms",
+                forms,
+                "Send or open the forms",
             )
         )
     return notices

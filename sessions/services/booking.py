@@ -335,6 +335,7 @@ def start_refusals(
                 CONSENT_REFUSALS[status.consent_state],
                 reverse("patients:consent_sign", args=[patient.pk]),
                 "Take consent",
+                forms=True,
             )
         )
     if not status.screening_valid:
@@ -343,6 +344,7 @@ def start_refusals(
                 SCREENING_REFUSALS[status.screening_state],
                 reverse("patients:screening_new", args=[patient.pk]),
                 "Screen now",
+                forms=True,
             )
         )
     return refusals

@@ -134,6 +134,7 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
             refusal.returning_to(request.path)
             for refusal in services.start_refusals(session, status=patient_status)
         ]
+        context["forms_missing"] = any(refusal.forms for refusal in context["refusals"])
         # What can be done instead: the same session without needling, when only the
         # needling stands in the way (manual therapy, exercise, education).
         context["may_start_without_needling"] = session.needling and not services.start_refusals(

@@ -95,7 +95,7 @@ def test_front_desk_registers_a_patient_who_has_nothing_on_file_yet(world, clien
     assert status["screening_valid_until"] is None
     assert status["consent_state"] == "missing"
     assert [(line["mark"], line["link_text"]) for line in body["before_the_needle"]] == [
-        ("Screening needed", "Send the forms"),
+        ("Screening needed", "Send or open the forms"),
         ("Consent needed", "Take consent"),
     ]
 

@@ -9,6 +9,7 @@ from html import unescape
 
 import pytest
 import time_machine
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -223,3 +224,21 @@ def test_the_api_answers_say_what_to_read_and_why_a_start_is_refused(
     assert client.post(reverse("session-start", args=[session.pk])).status_code == 200
     chart = client.get(reverse("session-chart", args=[session.pk])).json()
     assert "acknowledged by" in chart["before_the_needle"][0]["text"]
+
+
+def test_a_refusal_for_missing_forms_sends_them_in_one_click_and_comes_back(
+    world, patient, client_of, django_capture_on_commit_callbacks
+):
+    session = book(world, patient)  # Pat has neither screening nor consent
+    client = client_of(world.therapist)
+    page = client.get(reverse("sessions:detail", args=[session.pk]))
+    shown = text(page)
+    assert "There is no signed consent." in shown
+    assert "Send the patient the forms" in shown
+    assert reverse("patients:forms_on_tablet", args=[patient.pk]) in page.content.decode()
+    here = reverse("sessions:detail", args=[session.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = client.post(reverse("patients:send_forms", args=[patient.pk]), {"next": here})
+    assert (sent.status_code, sent.url) == (302, here)
+    [email] = mail.outbox
+    assert email.to == [patient.email]
