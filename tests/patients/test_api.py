@@ -674,8 +674,12 @@ def test_a_patient_withdraws_their_consent(world, client_of, patient):
         template=services.current_consent_template(world.organization),
         signer_name="Pat Morgan",
     )
-    client = client_of(patient.user)
     url = reverse("consent-signature-withdraw", args=[signature.pk])
+    # The front desk takes consent but does not record a withdrawal: the patient does.
+    desk = send(client_of(world.front_desk), "post", url, {"reason": "Heard at the desk"})
+    assert desk.status_code == 403
+    assert "does not allow you to record a withdrawal" in desk.json()["detail"]
+    client = client_of(patient.user)
     response = send(client, "post", url, {"reason": "I changed my mind"})
     assert response.status_code == 200
     assert response.json()["withdrawn_at"] is not None
