@@ -34,6 +34,30 @@ def open_alerts(user, patients) -> dict:
     shown: dict = {}
     for alert in alerts:
         shown.setdefault(alert.patient_id, []).append(_notice(alert))
+    # An urgent alert `user` may not see (another site's) still stops the start: say
+    # that much, so that no list reads "Ready" for a session that will be refused.
+    unseen = (
+        Alert.objects.filter(
+            organization_id__in={patient.organization_id for patient in patients},
+            patient__in=patients,
+            level=AlertLevel.URGENT,
+            resolved_at__isnull=True,
+            raised_at__lte=timezone.now(),
+        )
+        .exclude(pk__in=[notice_alert.pk for notice_alert in alerts])
+        .values_list("patient_id", "clinic__name")
+        .distinct()
+    )
+    for patient_id, clinic_name in unseen:
+        shown.setdefault(patient_id, []).append(
+            Notice(
+                Kind.ALERT,
+                "danger",
+                f"An urgent alert is open at {clinic_name}: needling waits until its staff "
+                "have seen to it.",
+                "Open alert",
+            )
+        )
     return shown
 
 

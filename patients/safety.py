@@ -156,18 +156,24 @@ def register(*, notices: NoticeSource | None = None, blockers: BlockerSource | N
 
 
 def summaries_for(
-    user, patients: Iterable[Patient], *, statuses: dict[uuid.UUID, ClinicalStatus] | None = None
+    user,
+    patients: Iterable[Patient],
+    *,
+    statuses: dict[uuid.UUID, ClinicalStatus] | None = None,
+    clinic=None,
 ) -> dict[uuid.UUID, Summary]:
     """Each patient's notices for `user`, in a fixed number of queries however many patients.
 
-    The caller has checked that `user` may see these patients; `statuses` saves
-    reading the clinical statuses again when the caller has them.
+    The caller has checked that `user` may see these patients (or their sessions at
+    `clinic`); `statuses` saves reading the clinical statuses again when the caller
+    has them. `clinic` is where the sessions are: clinical staff there read the
+    contraindications of a patient from another site, whom they are about to needle.
     """
     patients = list({patient.pk: patient for patient in patients}.values())
     if not patients:
         return {}
     statuses = statuses or clinical_statuses(patients)
-    clinical = {patient.pk: reads_clinical(user, patient) for patient in patients}
+    clinical = {patient.pk: reads_clinical(user, patient, clinic=clinic) for patient in patients}
     shown: dict[uuid.UUID, list[Notice]] = {
         patient.pk: _own_notices(user, patient, statuses[patient.pk], clinical[patient.pk])
         for patient in patients
@@ -184,9 +190,11 @@ def summaries_for(
     }
 
 
-def summary_of(user, patient: Patient, *, status: ClinicalStatus | None = None) -> Summary:
+def summary_of(
+    user, patient: Patient, *, status: ClinicalStatus | None = None, clinic=None
+) -> Summary:
     statuses = {patient.pk: status} if status is not None else None
-    return summaries_for(user, [patient], statuses=statuses)[patient.pk]
+    return summaries_for(user, [patient], statuses=statuses, clinic=clinic)[patient.pk]
 
 
 def marks_for(notices: list[Notice]) -> list[tuple[str, str, str]]:
@@ -206,15 +214,25 @@ def start_blockers(patient: Patient, therapist) -> list[Blocker]:
     return [blocker for source in _blocker_sources for blocker in source(patient, therapist)]
 
 
-def reads_clinical(user, patient: Patient) -> bool:
-    """Does `user` read this patient's clinical answers (everyone but the front desk)?"""
-    return access.can_at(
-        user,
-        "view",
-        ScreeningResponse,
-        organization=patient.organization,
-        clinic=patient.home_clinic,
-        owner=patient.user,
+def reads_clinical(user, patient: Patient, *, clinic=None) -> bool:
+    """Does `user` read this patient's clinical facts (everyone but the front desk)?
+
+    At the patient's home clinic, or at `clinic`, where a session of theirs is: a
+    therapist needling a patient of another site must know their contraindications.
+    """
+    places = [patient.home_clinic]
+    if clinic is not None and clinic.organization_id == patient.organization_id:
+        places.append(clinic)
+    return any(
+        access.can_at(
+            user,
+            "view",
+            ScreeningResponse,
+            organization=patient.organization,
+            clinic=place,
+            owner=patient.user,
+        )
+        for place in places
     )
 
 

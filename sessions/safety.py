@@ -30,6 +30,27 @@ def events_under_review(user, patients) -> dict:
     ).order_by("recorded_at")
     reviews = access.may_use(user, AdverseEventReview, "add")
     shown: dict = {}
+    events = list(events)
+    # One `user` may not see (the front desk; another site's) still stops the start:
+    # say that much, without what it was.
+    unseen = (
+        _awaiting_review(
+            organization_id__in={patient.organization_id for patient in patients},
+            session__patient__in=patients,
+        )
+        .exclude(pk__in=[event.pk for event in events])
+        .values_list("session__patient_id", flat=True)
+        .distinct()
+    )
+    for patient_id in unseen:
+        shown.setdefault(patient_id, []).append(
+            Notice(
+                Kind.ADVERSE_EVENT,
+                "danger",
+                "Needling waits for an organisation admin's safety review: see the therapist.",
+                "Safety review open",
+            )
+        )
     for event in events:
         url, link_text = (
             (reverse("sessions:reviews"), "Review it")

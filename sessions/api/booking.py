@@ -117,9 +117,11 @@ class SessionSerializer(serializers.ModelSerializer):
         if session.status not in WAITING_FOR_THE_NEEDLE:
             return None
         known = self.context.get("safety") or {}
-        if session.patient_id in known:
-            return known[session.patient_id].for_session(session)
-        summary = safety.summary_of(self.context["request"].user, session.patient)
+        if (session.clinic_id, session.patient_id) in known:
+            return known[session.clinic_id, session.patient_id].for_session(session)
+        summary = safety.summary_of(
+            self.context["request"].user, session.patient, clinic=session.clinic
+        )
         return summary.for_session(session)
 
     @extend_schema_field(NoticeSerializer(many=True))
@@ -205,11 +207,20 @@ class TreatmentSessionViewSet(
 
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        waiting = [session.patient for session in page if session.status in WAITING_FOR_THE_NEEDLE]
-        context = {
-            **self.get_serializer_context(),
-            "safety": safety.summaries_for(request.user, waiting),
+        # Read per clinic (clinical staff there read the facts of its patients): a fixed
+        # number of queries per clinic on the page, however many sessions.
+        by_clinic: dict = {}
+        for session in page:
+            if session.status in WAITING_FOR_THE_NEEDLE:
+                by_clinic.setdefault(session.clinic, []).append(session.patient)
+        known = {
+            (clinic.pk, patient_id): summary
+            for clinic, patients in by_clinic.items()
+            for patient_id, summary in safety.summaries_for(
+                request.user, patients, clinic=clinic
+            ).items()
         }
+        context = {**self.get_serializer_context(), "safety": known}
         return self.get_paginated_response(SessionSerializer(page, many=True, context=context).data)
 
     def answer(self, session: TreatmentSession, code: int = status.HTTP_200_OK) -> Response:

@@ -128,7 +128,9 @@ class ChartSerializer(serializers.Serializer):
         session = shown.session
         if session.status != Status.IN_PROGRESS:
             return []
-        summary = safety.summary_of(self.context["request"].user, session.patient)
+        summary = safety.summary_of(
+            self.context["request"].user, session.patient, clinic=session.clinic
+        )
         return [notice.as_dict() for notice in summary.for_session(session).notices]
 
 

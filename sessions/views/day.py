@@ -46,7 +46,7 @@ def day_list(request):
         for session in sessions
         if session.status in (Status.BOOKED, Status.IN_PROGRESS)
     ]
-    summaries = safety.summaries_for(request.user, waiting)
+    summaries = safety.summaries_for(request.user, waiting, clinic=clinic)
     return render(
         request,
         "sessions/day_list.html",

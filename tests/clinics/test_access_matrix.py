@@ -496,7 +496,7 @@ FRONT_DESK_ACTIONS = {
     ("patient", "screening-questionnaire", "get"): THEIRS,
     ("patient", "consent-template", "get"): THEIRS,
     ("patient", "merge", "post"): 403,  # organisation admins only
-    ("consent-signature", "withdraw", "post"): THEIRS,
+    ("consent-signature", "withdraw", "post"): 403,  # the patient or clinical staff
     # The booking is the front desk's: cancelling or marking a no-show of the
     # record's session (signed) is refused as for anyone, in tests/sessions.
     ("session", "cancel", "post"): THEIRS,

@@ -22,7 +22,7 @@ from sessions.exceptions import StartRefused
 from sessions.models import AdverseEventKind, Severity, Status
 from tests.aftercare.factories import answer_when_due, first_check_in, signed_session
 from tests.clinics.factories import staff
-from tests.patients.factories import PatientFactory, born_years_ago
+from tests.patients.factories import PatientFactory, born_years_ago, day_at
 from tests.sessions.factories import ready_to_needle, started_session, this_minute
 
 HOUR = datetime.timedelta(hours=1)
@@ -145,7 +145,16 @@ def test_a_suspected_pneumothorax_awaiting_review_stops_the_next_start(world, pa
         assert started.status == Status.IN_PROGRESS
 
 
-def test_the_day_list_marks_each_booking_and_the_front_desk_sees_next_steps_only(world, client_of):
+@pytest.fixture
+def morning(world):
+    """08:00 tomorrow at Kelowna, the clock ticking: a morning's bookings fall on its day."""
+    with time_machine.travel(day_at(1, 8, clinic=world.kelowna)):
+        yield
+
+
+def test_the_day_list_marks_each_booking_and_the_front_desk_sees_next_steps_only(
+    world, client_of, morning
+):
     ready = ready_to_needle(PatientFactory(home_clinic=world.kelowna), by=world.therapist)
     unscreened = PatientFactory(home_clinic=world.kelowna)
     phobic = ready_to_needle(
@@ -242,3 +251,63 @@ def test_a_refusal_for_missing_forms_sends_them_in_one_click_and_comes_back(
     assert (sent.status_code, sent.url) == (302, here)
     [email] = mail.outbox
     assert email.to == [patient.email]
+
+
+def vernon_session(world, patient):
+    """Pat, a Kelowna patient, booked by the organisation admin with Dan at Vernon."""
+    return services.book_session(
+        clinic=world.vernon,
+        therapist=world.vernon_therapist,
+        patient=patient,
+        starts_at=this_minute(),
+        by=world.org_admin,
+    )
+
+
+def test_a_therapist_at_another_site_reads_the_contraindications_of_the_patient_they_needle(
+    world, patient, client_of
+):
+    ready_to_needle(patient, by=world.therapist, contraindications=("needle_phobia",))
+    session = vernon_session(world, patient)
+    gate = text(
+        client_of(world.vernon_therapist).get(reverse("sessions:detail", args=[session.pk]))
+    )
+    assert "Relative contraindication: Needle phobia. Record a reason to proceed." in gate
+    assert "Your reason to proceed" in gate
+
+
+def test_what_a_user_may_not_see_still_keeps_a_booking_from_reading_ready(
+    world, patient, chest_pain, client_of
+):
+    session = vernon_session(world, patient)  # the alert is Kelowna's; Dan works at Vernon
+    dan = client_of(world.vernon_therapist)
+    gate = text(dan.get(reverse("sessions:detail", args=[session.pk])))
+    assert "An urgent alert is open at Kelowna: needling waits until its staff" in gate
+    assert "the staff of Kelowna must resolve it before you start" in gate
+    assert dan.get(reverse("session-detail", args=[session.pk])).json()["readiness"] == [
+        "Open alert"
+    ]
+
+
+def test_the_front_desk_sees_a_review_stops_needling_but_not_what_happened(
+    world, patient, client_of
+):
+    ready_to_needle(patient, by=world.therapist)
+    first = started_session(patient=patient, therapist=world.therapist)
+    services.add_adverse_event(
+        session=first,
+        by=world.therapist,
+        kind=AdverseEventKind.PNEUMOTHORAX,
+        severity=Severity.SEVERE,
+        action_taken="Sent to the emergency department",
+    )
+    services.sign_session(session=first, by=world.therapist)
+    with time_machine.travel(timezone.now() + HOUR):
+        session = book(world, patient)
+        desk = client_of(world.front_desk)
+        answer = desk.get(reverse("session-detail", args=[session.pk])).json()
+        page = text(desk.get(reverse("patients:detail", args=[patient.pk])))
+    assert answer["readiness"] == ["Safety review open"]
+    assert "Needling waits for an organisation admin's safety review" in page
+    assert "pneumothorax" not in page.lower()
+    assert "pneumothorax" not in str(answer).lower()
