@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
-from aftercare.models import URGENT_FIRST, Alert, AlertLevel, AlertNote, NoteKind
+from aftercare.models import URGENT_FIRST, Alert, AlertLevel, AlertNote
 from clinics import access
 from patients.safety import Blocker, Kind, Notice
 from sessions.clock import as_read
@@ -82,9 +82,9 @@ def _notice(alert: Alert) -> Notice:
 def unacknowledged_urgent_alerts(patient, therapist) -> list[Blocker]:
     """Urgent alerts of the patient still open that `therapist` has not acknowledged with a
     note, at any clinic of the organisation."""
-    acknowledged_by_therapist = AlertNote.objects.filter(
-        alert=OuterRef("pk"), kind=NoteKind.ACKNOWLEDGED, written_by=therapist
-    ).exclude(text="")
+    acknowledged_by_therapist = AlertNote.objects.acknowledged_with_a_note_by(therapist).filter(
+        alert=OuterRef("pk")
+    )
     alerts = (
         Alert.objects.filter(
             organization_id=patient.organization_id,

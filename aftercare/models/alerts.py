@@ -102,6 +102,13 @@ class NoteKind(models.TextChoices):
     ESCALATED = "escalated", "Escalated"
 
 
+class AlertNoteQuerySet(models.QuerySet):
+    def acknowledged_with_a_note_by(self, user) -> "AlertNoteQuerySet":
+        """Acknowledgements `user` wrote a note to: what lets a therapist who read an urgent
+        alert start the patient's next session (aftercare.safety)."""
+        return self.filter(kind=NoteKind.ACKNOWLEDGED, written_by=user).exclude(text="")
+
+
 @tracked
 class AlertNote(models.Model):
     """What was done about an alert, by whom and when. Clinical: the front desk does not read it."""
@@ -115,6 +122,8 @@ class AlertNote(models.Model):
     written_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+
+    objects = AlertNoteQuerySet.as_manager()
 
     class Meta:
         ordering = ["written_at"]

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from aftercare import selectors, services
 from aftercare.forms import AcknowledgeForm, ResolveForm, show_refusal
-from aftercare.models import Alert, AlertLevel, NoteKind
+from aftercare.models import Alert, AlertLevel
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
 from patients.models import ReadVia, RecordPart
@@ -79,9 +79,7 @@ def _show(request, alert: Alert, *, acknowledge_form=None, resolve_form=None, st
     view = selectors.alert_view(request.user, alert)
     noted_by_you = (
         alert.acknowledged_at is not None
-        and alert.notes.filter(kind=NoteKind.ACKNOWLEDGED, written_by=request.user)
-        .exclude(text="")
-        .exists()
+        and alert.notes.acknowledged_with_a_note_by(request.user).exists()
     )
     if view.answer is not None or view.red_flags:
         record_read(

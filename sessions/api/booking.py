@@ -21,9 +21,7 @@ from patients.api.references import patient_field, visible_patients
 from patients.api.safety import NoticeSerializer
 from sessions import clock, services
 from sessions.api.chart import ChartActions
-from sessions.models import Status, TreatmentSession
-
-WAITING_FOR_THE_NEEDLE = (Status.BOOKED, Status.IN_PROGRESS)
+from sessions.models import WAITING_FOR_THE_NEEDLE, Status, TreatmentSession
 
 
 def visible_therapists(request):

@@ -2,6 +2,7 @@
 
 from sessions.models.booking import (
     HOLDS_THE_SLOT,
+    WAITING_FOR_THE_NEEDLE,
     ContraindicationOverride,
     Status,
     TimeRange,
@@ -32,6 +33,7 @@ from sessions.models.vocabulary import Muscle, OrganizationMuscle, View
 __all__ = [
     "HOLDS_THE_SLOT",
     "REVIEWED_KINDS",
+    "WAITING_FOR_THE_NEEDLE",
     "Addendum",
     "AdverseEvent",
     "AdverseEventKind",

@@ -49,6 +49,8 @@ class Status(models.TextChoices):
 
 
 HOLDS_THE_SLOT = [Status.BOOKED, Status.IN_PROGRESS, Status.SIGNED]
+WAITING_FOR_THE_NEEDLE = (Status.BOOKED, Status.IN_PROGRESS)
+"""Sessions whose patient is about to be, or being, treated: where "before the needle" shows."""
 """A cancelled session or a no-show frees its time for another booking."""
 
 

@@ -18,7 +18,7 @@ from patients.models import Patient
 from patients.views.scope import refuse, staff_page
 from sessions import selectors, services
 from sessions.forms import BookForm
-from sessions.models import Status, TreatmentSession
+from sessions.models import WAITING_FOR_THE_NEEDLE, TreatmentSession
 
 
 def _day(request, clinic) -> datetime.date:
@@ -41,11 +41,7 @@ def day_list(request):
             request.user, clinic=clinic, day=day, therapist=request.user if mine else None
         )
     )
-    waiting = [
-        session.patient
-        for session in sessions
-        if session.status in (Status.BOOKED, Status.IN_PROGRESS)
-    ]
+    waiting = [session.patient for session in sessions if session.status in WAITING_FOR_THE_NEEDLE]
     summaries = safety.summaries_for(request.user, waiting, clinic=clinic)
     return render(
         request,
