@@ -75,7 +75,9 @@ class ClinicClockField(forms.DateTimeField):
 class ChartForm(forms.Form):
     """The chart's notes and counts; `version` is the one the page was opened at.
 
-    `zone` is the clinic's: the needling's end is typed and shown on its clock.
+    `zone` is the clinic's: the needling's end is typed and shown on its clock. Without
+    `needling` (a session without needling) it has no needle counts and no needling end:
+    the page shows none, so none is asked.
     """
 
     version = forms.IntegerField(widget=forms.HiddenInput)
@@ -105,9 +107,14 @@ class ChartForm(forms.Form):
         "from it; left empty, they count from when you sign.",
     )
 
-    def __init__(self, *args, zone=None, **kwargs):
+    NEEDLING_FIELDS = ("needles_inserted", "needles_removed", "needling_ended_at")
+
+    def __init__(self, *args, zone=None, needling: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["needling_ended_at"].zone = zone
+        if not needling:
+            for name in self.NEEDLING_FIELDS:
+                del self.fields[name]
         for field in self.fields.values():
             # The fields sit in the chart's sections, between the forms of its rows.
             field.widget.attrs["form"] = "chart-form"

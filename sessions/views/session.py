@@ -163,6 +163,7 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
                     **{name: getattr(chart, name) for name in Chart.FIELDS},
                 },
                 zone=session.clinic.zone,
+                needling=session.needling,
             ),
             templates=access.visible_to(
                 user, ChartTemplate.objects.filter(organization=organization, is_active=True)
@@ -233,7 +234,7 @@ def _refused(request, session, error: FasciaError | ValidationError, name: str, 
             request,
             session,
             status=status,
-            chart_form=ChartForm(data, zone=session.clinic.zone),
+            chart_form=ChartForm(data, zone=session.clinic.zone, needling=session.needling),
             theirs=error,
         )
     if isinstance(error, FasciaError):
@@ -312,7 +313,7 @@ def _wants_json(request) -> bool:
 @require_POST
 def save_chart(request, session):
     """The chart form's Save, and its autosave (which asks for JSON)."""
-    form = ChartForm(request.POST, zone=session.clinic.zone)
+    form = ChartForm(request.POST, zone=session.clinic.zone, needling=session.needling)
     if not form.is_valid():
         if _wants_json(request):
             return JsonResponse(
