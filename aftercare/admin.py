@@ -12,6 +12,7 @@ answers is written in the access log.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.http import QueryDict
 from django.utils import timezone
 
 from aftercare import services
@@ -90,10 +91,21 @@ class RowsInline(ChartInline, admin.TabularInline):
 
 class AftercareTemplateForm(SavedByServiceForm):
     published = False  # a new version, rather than the same text as the current one
+    # A choice rather than a checkbox: a form sent without it is the advice for needling,
+    # as in the API, never the other one by an unticked box.
+    needling = forms.TypedChoiceField(
+        label="Advice for",
+        choices=[("True", "Sessions with dry needling"), ("False", "Sessions without needling")],
+        coerce=lambda value: value != "False",
+        required=False,
+        empty_value=True,
+        help_text="Each is versioned apart: a session without needling (manual therapy, exercise "
+        "or education) is issued the advice for sessions without needling.",
+    )
 
     class Meta:
         model = AftercareTemplate
-        fields = ["organization", "title", "body"]
+        fields = ["organization", "needling", "title", "body"]
         help_texts = {
             "body": "Plans issued from now on carry this text; plans already issued keep theirs. "
             "A blank line starts a new block; a line starting with '- ' is a point of a list."
@@ -104,44 +116,71 @@ class AftercareTemplateForm(SavedByServiceForm):
 
     def call_service(self) -> AftercareTemplate:
         organization = self.cleaned_data["organization"]
-        current = AftercareTemplate.objects.filter(organization=organization).order_by("-version")
+        needling = self.cleaned_data["needling"]
+        current = AftercareTemplate.objects.filter(
+            organization=organization, needling=needling
+        ).order_by("-version")
         before = current.values_list("pk", flat=True).first()
         saved = services.publish_template(
             organization=organization,
             by=self.by,
             title=self.cleaned_data["title"],
             body=self.cleaned_data["body"],
+            needling=needling,
         )
         self.published = saved.pk != before
         return saved
+
+
+def _needling_asked(request) -> bool:
+    """Which advice an add page starts from: without needling when asked (`?needling=0`),
+    or when the list it was opened from was filtered to it; else with needling."""
+    asked = request.GET.get("needling")
+    if asked is None:
+        asked = QueryDict(request.GET.get("_changelist_filters", "")).get("needling__exact")
+    return asked not in ("0", "false", "False")
 
 
 @admin.register(AftercareTemplate)
 class AftercareTemplateAdmin(ServiceAdmin):
     """The add page publishes a new version, starting from a copy of the current one.
 
-    Publishing the same title and text again is the same version: nothing new
-    is published. A published version never changes.
+    The advice for sessions with dry needling and the advice for sessions without
+    are versioned apart: the add page starts from the one asked for (`?needling=0`,
+    or the list filtered to it), else the one for needling. Publishing the same
+    title and text again is the same version: nothing new is published. A
+    published version never changes.
     """
 
     form = AftercareTemplateForm
-    list_display = ["title", "version", "organization", "published_at", "published_by"]
+    list_display = ["title", "needling", "version", "organization", "published_at", "published_by"]
+    list_filter = ["needling"]
     list_select_related = ["organization", "published_by"]
     search_fields = ["title"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["organization", "title", "body"]
-        return ["organization", "version", "title", "body", "published_at", "published_by"]
+            return ["organization", "needling", "title", "body"]
+        return [
+            "organization",
+            "needling",
+            "version",
+            "title",
+            "body",
+            "published_at",
+            "published_by",
+        ]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # a published version never changes; publish a new one
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
+        needling = _needling_asked(request)
+        initial["needling"] = needling
         organization = organization_to_prefill(request, AftercareTemplate)
         if organization is not None:
-            current = services.current_template(organization)
+            current = services.current_template(organization, needling=needling)
             initial.update(organization=organization, title=current.title, body=current.body)
         return initial
 
@@ -153,7 +192,8 @@ class AftercareTemplateAdmin(ServiceAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if form.published:
-            message = f"Version {obj.version} of the aftercare advice is published."
+            kind = "" if obj.needling else " for sessions without needling"
+            message = f"Version {obj.version} of the aftercare advice{kind} is published."
         else:
             message = (
                 f"This is the text of version {obj.version}, the current one: "

@@ -2,6 +2,7 @@
 
 from django import forms
 
+from aftercare import questions
 from aftercare.models import AftercarePlan, Bruising, Fatigue, HeatOrIce, Trend
 from aftercare.models.check_ins import COMMENTS_LIMIT
 from clinics.exceptions import FasciaError
@@ -75,35 +76,36 @@ class ScoreField(forms.TypedChoiceField):
 
 
 class CheckInForm(PlainLabels, forms.Form):
-    """The patient's check-in. The red-flag questions come first: they matter most."""
+    """The patient's check-in. The red-flag questions come first: they matter most.
 
-    chest_pain = YesNoField("Do you have chest pain?")
-    short_of_breath = YesNoField("Are you short of breath, or does it hurt to breathe in?")
-    infection_signs = YesNoField(
-        "Is there redness, warmth, swelling or pus where a needle went in, or do you have a fever?"
-    )
-    nerve_symptoms = YesNoField("Do you have tingling, numbness or burning that has not gone away?")
+    Its questions and their words are aftercare.questions': after a session without
+    needling, none about where needles went in."""
+
+    chest_pain = YesNoField(questions.WORDING["chest_pain"])
+    short_of_breath = YesNoField(questions.WORDING["short_of_breath"])
+    infection_signs = YesNoField(questions.WORDING["infection_signs"])
+    nerve_symptoms = YesNoField(questions.WORDING["nerve_symptoms"])
     soreness = ScoreField(
-        "How sore are the treated muscles?", "0 is not sore at all, 10 is the worst soreness."
+        questions.WORDING["soreness"], "0 is not sore at all, 10 is the worst soreness."
     )
     pain = ScoreField(
-        "How much pain do you have from the problem you came in with?",
+        questions.WORDING["pain"],
         "On the same scale as before your session: 0 is no pain, 10 the worst imaginable.",
     )
     trend = forms.ChoiceField(
-        label="Since your session, are your symptoms getting better or worse?",
+        label=questions.WORDING["trend"],
         choices=Trend.choices,
         widget=forms.RadioSelect,
         error_messages={"required": "Choose better, about the same, or worse."},
     )
     bruising = forms.ChoiceField(
-        label="Any bruising where the needles went in?",
+        label=questions.WORDING["bruising"],
         choices=Bruising.choices,
         widget=forms.RadioSelect,
         error_messages={"required": "Choose one."},
     )
     fatigue = forms.ChoiceField(
-        label="Do you feel tired?",
+        label=questions.WORDING["fatigue"],
         choices=Fatigue.choices,
         widget=forms.RadioSelect,
         error_messages={"required": "Choose one."},
@@ -111,7 +113,7 @@ class CheckInForm(PlainLabels, forms.Form):
     # No maxlength on the box: a browser would cut a longer text without a word. The
     # service refuses it instead, naming the limit, and the text stays on the form.
     comments = forms.CharField(
-        label="Anything else your therapist should know? (optional)",
+        label=questions.WORDING["comments"],
         required=False,
         help_text=f"Up to {COMMENTS_LIMIT:,} characters.",
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -121,16 +123,27 @@ class CheckInForm(PlainLabels, forms.Form):
     WARNING_SIGNS = ("chest_pain", "short_of_breath", "infection_signs", "nerve_symptoms")
     REST = ("soreness", "pain", "trend", "bruising", "fatigue", "comments")
 
-    def __init__(self, *args, reported: list[str] | tuple = (), **kwargs):
+    def __init__(self, *args, reported: list[str] | tuple = (), needling: bool = True, **kwargs):
         """`reported`: the red flags the patient reported already. They are not asked
-        again: they stay on the check-in whatever comes next."""
+        again: they stay on the check-in whatever comes next. `needling`: the session's;
+        without it, the questions of a session without needling."""
         super().__init__(*args, **kwargs)
         for question in reported:
             del self.fields[question]
         self.reported = list(reported)
+        asked = questions.names(needling=needling)
+        for name in [*self.WARNING_SIGNS, *self.REST]:
+            if name not in asked:
+                del self.fields[name]
+            elif name in self.fields:
+                self.fields[name].label = questions.wording(name, needling=needling)
 
     def warning_signs(self) -> list[forms.BoundField]:
         return [self[name] for name in self.WARNING_SIGNS if name in self.fields]
+
+    def after_the_scores(self) -> list[forms.BoundField]:
+        """The questions asked after soreness and pain, as this check-in asks them."""
+        return [self[name] for name in self.REST[2:] if name in self.fields]
 
     def error_summary(self) -> list[tuple[str, str]]:
         """(link target, the question and what is wrong) for each error, in the form's

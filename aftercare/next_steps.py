@@ -2,7 +2,8 @@
 
 The emergency advice follows the red flags in DESIGN.md: chest pain, shortness
 of breath or pain on breathing after dry needling can be a pneumothorax, and
-needs emergency care at once.
+needs emergency care at once. After a session without needling they need
+emergency care all the same, and the advice claims no cause.
 """
 
 from dataclasses import dataclass
@@ -30,18 +31,28 @@ def emergency_steps(check_in: CheckIn) -> NextSteps:
     clinic = check_in.clinic
     session = check_in.session
     day = timezone.localtime(session.starts_at, clinic.zone)
-    plan = AftercarePlan.objects.filter(session=session).only("needled_muscles").first()
-    where = f", in: {', '.join(plan.needled_muscles)}" if plan and plan.needled_muscles else ""
+    if session.needling:
+        plan = AftercarePlan.objects.filter(session=session).only("needled_muscles").first()
+        where = f", in: {', '.join(plan.needled_muscles)}" if plan and plan.needled_muscles else ""
+        about_the_session = [
+            f"Tell them you had dry needling on {day:%-d %B}{where}.",
+            "Chest pain, shortness of breath or pain when breathing in after dry needling "
+            "can be a collapsed lung (pneumothorax). It is rare, but it needs a doctor at "
+            "once.",
+        ]
+    else:
+        about_the_session = [
+            f"Tell them you had physiotherapy on {day:%-d %B}, without needling.",
+            "Chest pain, shortness of breath or pain when breathing in needs a doctor at once, "
+            "whatever the cause.",
+        ]
     return NextSteps(
         heading="Get emergency care now",
         points=[
             f"Call {clinic.emergency_number}, or have someone take you to the nearest "
             "emergency department now.",
             "Do not drive yourself.",
-            f"Tell them you had dry needling on {day:%-d %B}{where}.",
-            "Chest pain, shortness of breath or pain when breathing in after dry needling "
-            "can be a collapsed lung (pneumothorax). It is rare, but it needs a doctor at "
-            "once.",
+            *about_the_session,
             "Your therapist and the clinic have been alerted.",
         ],
         emergency_number=clinic.emergency_number,

@@ -198,7 +198,7 @@ def preview(session, draft: AftercarePlan | None) -> AftercarePlan:
     """
     from aftercare.services import current_template, needled_muscles
 
-    template = current_template(session.organization)
+    template = current_template(session.organization, needling=session.needling)
     shown = AftercarePlan(
         organization_id=session.organization_id,
         clinic_id=session.clinic_id,

@@ -10,7 +10,9 @@ The thresholds come from the clinical facts in DESIGN.md: soreness peaks at
 24-48 h and is gone by about 72 h; chest pain, shortness of breath or pain on
 breathing may be a pneumothorax (emergency care now); signs of infection,
 lasting nerve symptoms, and pain that is severe, worsening or past 72 h need
-the therapist.
+the therapist. After a session without needling there is no needle site: the signs
+of infection are those of the treated area (aftercare.questions), and chest pain or
+shortness of breath are as urgent as ever.
 """
 
 from collections.abc import Callable
@@ -42,6 +44,8 @@ class Answers:
     infection_signs: bool
     nerve_symptoms: bool
     hours_after: int
+    needling: bool = True
+    """The session included dry needling; False: manual therapy, exercise or education."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,11 @@ RULES = [
     ),
     Rule(
         Triage.ALERT,
-        lambda a: "Signs of infection: redness, warmth, swelling, pus or fever",
+        lambda a: (
+            "Signs of infection: redness, warmth, swelling, pus or fever"
+            if a.needling
+            else "Redness, warmth or swelling in the treated area, or a fever"
+        ),
         lambda a: a.infection_signs,
     ),
     Rule(

@@ -37,12 +37,26 @@ class AftercareTemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AftercareTemplate
-        fields = ["id", "organization", "version", "title", "body", "published_at", "published_by"]
+        fields = [
+            "id",
+            "organization",
+            "needling",
+            "version",
+            "title",
+            "body",
+            "published_at",
+            "published_by",
+        ]
         read_only_fields = fields
 
 
 class PublishAftercareTemplateSerializer(serializers.Serializer):
     organization = _organization_field(AftercareTemplate, "add")
+    needling = serializers.BooleanField(
+        default=True,
+        help_text="True (the default): the advice for sessions with dry needling. False: for "
+        "sessions without needling (manual therapy, exercise or education), versioned apart.",
+    )
     title = serializers.CharField(max_length=200)
     body = serializers.CharField(
         help_text="The advice every plan starts with. A blank line starts a new block; a line "
@@ -53,7 +67,7 @@ class PublishAftercareTemplateSerializer(serializers.Serializer):
 class AftercareTemplateFilter(OrganizationFilter):
     class Meta:
         model = AftercareTemplate
-        fields = ["organization"]
+        fields = ["organization", "needling"]
 
 
 class AftercareTemplateViewSet(
@@ -64,11 +78,12 @@ class AftercareTemplateViewSet(
 ):
     """Versions of the aftercare advice. Organisation admins publish a new one; none changes.
 
-    Plans already issued keep the text they were issued with.
+    The advice for sessions with dry needling (`needling` true) and for sessions without
+    (false) are versioned apart. Plans already issued keep the text they were issued with.
     """
 
     queryset = AftercareTemplate.objects.select_related("published_by").order_by(
-        "organization_id", "-version"
+        "organization_id", "-needling", "-version"
     )
     serializer_class = AftercareTemplateSerializer
     filterset_class = AftercareTemplateFilter
@@ -77,8 +92,9 @@ class AftercareTemplateViewSet(
     @extend_schema(
         request=PublishAftercareTemplateSerializer,
         responses={201: AftercareTemplateSerializer},
-        description="Publish a new version. The same title and text as the newest version "
-        "is that version: it is answered, and nothing new is made.",
+        description="Publish a new version of the advice for sessions with needling, or "
+        "(needling false) without. The same title and text as the newest version of that "
+        "advice is that version: it is answered, and nothing new is made.",
     )
     def create(self, request):
         publish = PublishAftercareTemplateSerializer(

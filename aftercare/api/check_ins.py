@@ -15,7 +15,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from aftercare import triage
+from aftercare import questions, triage
 from aftercare.api.choices import named_choice_field
 from aftercare.models import (
     Bruising,
@@ -62,11 +62,32 @@ def with_status(queryset, now):
 # --- What a check-in shows ------------------------------------------------------------------
 
 
+class AskedChoiceField(serializers.ChoiceField):
+    """A choice the check-in may not have asked: null when it did not (stored empty)."""
+
+    def to_representation(self, value):
+        return None if value == "" else super().to_representation(value)
+
+
 class CheckInAnswerSerializer(serializers.ModelSerializer):
+    bruising = AskedChoiceField(
+        choices=Bruising.choices,
+        read_only=True,
+        allow_null=True,
+        help_text="Null when the check-in did not ask it: after a session without needling.",
+    )
+
     class Meta:
         model = CheckInAnswer
         fields = ["id", "answered_at", *CheckInAnswer.ANSWERS, "triage", "triage_reasons"]
         read_only_fields = fields
+
+
+class CheckInQuestionSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        read_only=True, help_text="The answer's name, as the answer takes it (e.g. chest_pain)."
+    )
+    text = serializers.CharField(read_only=True, help_text="The question as the patient reads it.")
 
 
 class CheckInSerializer(serializers.ModelSerializer):
@@ -84,6 +105,12 @@ class CheckInSerializer(serializers.ModelSerializer):
         help_text="The red flags reported before the rest of the answers (chest_pain, "
         "short_of_breath): they raised the urgent alert then, and stay on the answer."
     )
+    questions = serializers.SerializerMethodField(
+        help_text="What this check-in asks, in order, each by the name its answer takes and "
+        "in the words the patient reads. After a session with needling, every answer below; "
+        "after one without, no bruising (nothing about where needles went in) and the signs "
+        "of infection asked of the treated area."
+    )
 
     class Meta:
         model = CheckIn
@@ -99,12 +126,17 @@ class CheckInSerializer(serializers.ModelSerializer):
             "status",
             "red_flags",
             "red_flags_reported_at",
+            "questions",
             "answer",
         ]
         read_only_fields = fields
 
     def get_red_flags(self, check_in: CheckIn) -> list[str]:
         return check_in.red_flags_reported
+
+    @extend_schema_field(CheckInQuestionSerializer(many=True))
+    def get_questions(self, check_in: CheckIn) -> list[dict]:
+        return CheckInQuestionSerializer(questions.questions_of(check_in), many=True).data
 
 
 class CheckInOutcomeSerializer(CheckInAnswerSerializer):
@@ -203,13 +235,20 @@ class AnswerCheckInSerializer(serializers.Serializer):
     chest_pain = _yes_no("Chest pain.")
     short_of_breath = _yes_no("Shortness of breath, or pain when breathing in.")
     infection_signs = _yes_no(
-        "Redness, warmth, swelling or pus where a needle went in, or a fever."
+        "Redness, warmth, swelling or pus where a needle went in, or a fever; after a session "
+        "without needling, redness, warmth or swelling in the treated area, or a fever."
     )
     nerve_symptoms = _yes_no("Tingling, numbness or burning that has not gone away.")
     soreness = _score("0 is none, 10 the worst imaginable.")
     pain = _score("pain from the problem they came in with, on the scale used before the session.")
     trend = serializers.ChoiceField(choices=Trend.choices, help_text="Symptoms since the session.")
-    bruising = serializers.ChoiceField(choices=Bruising.choices)
+    bruising = serializers.ChoiceField(
+        choices=Bruising.choices,
+        required=False,
+        help_text="Bruising where the needles went in. Asked only after a session with needling "
+        "(see the check-in's questions), and needed then; sent to a check-in that does not ask "
+        "it, it is not kept.",
+    )
     fatigue = serializers.ChoiceField(choices=Fatigue.choices)
     comments = serializers.CharField(
         required=False,
@@ -260,7 +299,9 @@ class CheckInViewSet(
     a red flag alerts the therapist and the clinic.
     """
 
-    queryset = CheckIn.objects.select_related("patient", "clinic").order_by("-due_at", "id")
+    queryset = CheckIn.objects.select_related("patient", "clinic", "session").order_by(
+        "-due_at", "id"
+    )
     serializer_class = CheckInSerializer
     filterset_class = CheckInFilter
     lookup_value_regex = UUID_PATTERN

@@ -52,6 +52,13 @@ class AftercarePlanSerializer(serializers.ModelSerializer):
         help_text="When the patient first marked the plan as read; null until then.",
     )
     updated_by = StaffNameSerializer(read_only=True, allow_null=True)
+    needling = serializers.BooleanField(
+        source="session.needling",
+        read_only=True,
+        help_text="The session included dry needling. False: manual therapy, exercise or "
+        "education only; the advice is the organisation's for sessions without needling, "
+        "and no muscle was needled.",
+    )
 
     class Meta:
         model = AftercarePlan
@@ -70,6 +77,7 @@ class AftercarePlanSerializer(serializers.ModelSerializer):
             "title",
             "advice",
             "template_version",
+            "needling",
             "needled_muscles",
             "issued_at",
             "issued_by",

@@ -180,13 +180,21 @@ class CheckInAnswer(models.Model):
         validators=score,
         help_text="0 is no pain, 10 the worst imaginable, on the scale used before the session.",
     )
-    bruising = models.CharField(max_length=10, choices=Bruising.choices)
+    bruising = models.CharField(
+        max_length=10,
+        choices=Bruising.choices,
+        blank=True,
+        help_text="Empty when not asked: a check-in after a session without needling asks "
+        "nothing about where needles went in (aftercare.questions).",
+    )
     fatigue = models.CharField(max_length=10, choices=Fatigue.choices)
     trend = models.CharField("symptoms", max_length=10, choices=Trend.choices)
     chest_pain = models.BooleanField("chest pain")
     short_of_breath = models.BooleanField("shortness of breath, or pain when breathing in")
     infection_signs = models.BooleanField(
-        "redness, warmth, swelling or pus where a needle went in, or a fever"
+        "redness, warmth, swelling or pus where a needle went in, or a fever",
+        help_text="After a session without needling, asked of the treated area: redness, "
+        "warmth or swelling there, or a fever.",
     )
     nerve_symptoms = models.BooleanField("tingling, numbness or burning that has not gone away")
     comments = models.TextField(blank=True)
@@ -206,7 +214,8 @@ class CheckInAnswer(models.Model):
         "fatigue",
         "comments",
     )
-    """What the patient answers, red flags first, as the form asks it."""
+    """What the patient answers, red flags first, as the form asks it. A check-in asks them
+    all, or fewer (aftercare.questions.asked)."""
 
     class Meta:
         verbose_name = "check-in answer"

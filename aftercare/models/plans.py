@@ -18,7 +18,8 @@ from sessions.models import TreatmentSession
 
 @tracked
 class AftercareTemplate(models.Model):
-    """One version of an organisation's aftercare advice. Published versions never change."""
+    """One version of an organisation's aftercare advice, for sessions with dry needling or for
+    those without (manual therapy, exercise or education). Published versions never change."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -32,12 +33,18 @@ class AftercareTemplate(models.Model):
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
+    needling = models.BooleanField(
+        "for sessions with dry needling",
+        default=True,
+        help_text="The advice of sessions with dry needling; off, of sessions without needling "
+        "(manual therapy, exercise or education). Each has its own versions.",
+    )
 
     class Meta:
         ordering = ["-version"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "version"],
+                fields=["organization", "needling", "version"],
                 name="aftercare_template_version_unique",
                 violation_error_message="This version of the aftercare advice already exists.",
             ),
@@ -48,7 +55,8 @@ class AftercareTemplate(models.Model):
         triggers = [never_changed()]
 
     def __str__(self) -> str:
-        return f"{self.title} v{self.version}"
+        kind = "" if self.needling else " (without needling)"
+        return f"{self.title} v{self.version}{kind}"
 
 
 DEFAULT_CHECK_IN_HOURS = [24, 48, 72]

@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from aftercare import tasks, triage
+from aftercare import questions, tasks, triage
 from aftercare.exceptions import (
     AftercareInvalid,
     CheckInAlreadyAnswered,
@@ -56,6 +56,10 @@ def schedule_check_ins(*, session: TreatmentSession, signed_at: datetime) -> lis
     OPEN_FOR from its time. A chart signed late (its needling's end charted
     earlier) asks at once the latest check-in still open (until it would have
     closed), and the ones to come at their times; the others are not asked.
+    A session without needling gets the same check-ins, counted from its
+    signature (its chart asks no end of needling): the soreness after manual
+    therapy or exercise follows the same days, and the red flags are asked
+    all the same; only the questions differ (aftercare.questions).
     """
     ended = clock.needling_ended_at(session) or signed_at
     times = [
@@ -277,11 +281,14 @@ def _still_reported(check_in: CheckIn, question: str, value) -> bool:
 
 
 def _read(check_in: CheckIn, given: dict) -> tuple[dict, dict[str, str]]:
-    """The answers that read well, and what is wrong with each of the others (None: missing)."""
+    """The answers that read well, and what is wrong with each of the others (None: missing).
+
+    Only the questions the check-in asks are read: an answer to one it does not ask (the
+    bruising where needles went in, after a session without needling) is not kept."""
     values: dict = {}
     problems: dict[str, str] = {}
     reported = check_in.red_flags_reported
-    for field in CheckInAnswer.ANSWERS:
+    for field in questions.asked(check_in):
         value = given.get(field)
         try:
             if field in reported:
@@ -351,7 +358,8 @@ def submit_check_in(
     """Take what the patient sent: every answer, or a red flag with others still missing.
 
     `given` holds the answers by name (CheckInAnswer.ANSWERS); None, or left
-    out, is not answered. Every answer well given: filed, triaged, and an
+    out, is not answered; one to a question the check-in does not ask
+    (aftercare.questions) is not read. Every answer well given: filed, triaged, and an
     alert raised when a rule says so. Chest pain or shortness of breath
     answered yes, whatever else is missing or not valid: the red flag is
     filed on the check-in at once and the urgent alert raised (once per
@@ -428,7 +436,9 @@ def _file_answer(
         infection_signs=values["infection_signs"],
         nerve_symptoms=values["nerve_symptoms"],
         hours_after=hours_since_session(check_in, now),
+        needling=check_in.session.needling,
     )
+    not_asked = {name: value for name, value in questions.NOT_ASKED.items() if name not in values}
     assessment = triage.assess(answers)
     try:
         with transaction.atomic():
@@ -441,6 +451,7 @@ def _file_answer(
                 triage_reasons=list(assessment.reasons),
                 submission_key=submission_key,
                 **values,
+                **not_asked,
             )
     except IntegrityError:  # cannot happen under the row lock; said plainly if it does
         raise CheckInAlreadyAnswered("This check-in was answered a moment ago.") from None

@@ -29,34 +29,42 @@ TEXT_LIMIT = 10_000
 PLAN_FIELDS = ("heat_or_ice", "activity_limits", "next_visit", "other_advice")
 
 
-def current_template(organization: Organization) -> AftercareTemplate:
-    """The newest version; an organisation's first use creates version 1 from the defaults."""
-    latest = (
-        AftercareTemplate.objects.filter(organization=organization).order_by("-version").first()
-    )
+def _versions(organization: Organization, needling: bool):
+    return AftercareTemplate.objects.filter(organization=organization, needling=needling)
+
+
+def current_template(organization: Organization, *, needling: bool = True) -> AftercareTemplate:
+    """The newest version of the advice for sessions with dry needling (`needling=False`:
+    without); an organisation's first use creates version 1 from the defaults."""
+    latest = _versions(organization, needling).order_by("-version").first()
     if latest is not None:
         return latest
+    title, body = (
+        (defaults.ADVICE_TITLE, defaults.ADVICE_BODY)
+        if needling
+        else (defaults.WITHOUT_NEEDLING_TITLE, defaults.WITHOUT_NEEDLING_BODY)
+    )
     try:
         with transaction.atomic():
             return _publish(
-                organization=organization,
-                by=None,
-                title=defaults.ADVICE_TITLE,
-                body=defaults.ADVICE_BODY,
+                organization=organization, by=None, title=title, body=body, needling=needling
             )
     except IntegrityError:  # another request created version 1 a moment ago
-        return AftercareTemplate.objects.get(organization=organization, version=1)
+        return _versions(organization, needling).get(version=1)
 
 
 @transaction.atomic
-def publish_template(*, organization: Organization, by, title: str, body: str) -> AftercareTemplate:
-    """A new version of the advice. Plans already issued keep the text they were issued with."""
+def publish_template(
+    *, organization: Organization, by, title: str, body: str, needling: bool = True
+) -> AftercareTemplate:
+    """A new version of the advice for sessions with dry needling (`needling=False`: of those
+    without). Plans already issued keep the text they were issued with."""
     if not access.can_add(by, AftercareTemplate, organization=organization):
         raise NotPermitted("Only an organisation admin can publish aftercare advice.")
-    return _publish(organization=organization, by=by, title=title, body=body)
+    return _publish(organization=organization, by=by, title=title, body=body, needling=needling)
 
 
-def _publish(*, organization, by, title: str, body: str) -> AftercareTemplate:
+def _publish(*, organization, by, title: str, body: str, needling: bool) -> AftercareTemplate:
     # Browsers send a textarea's lines with CRLF: the same text is the same version.
     title, body = (title or "").strip(), (body or "").replace("\r\n", "\n").strip()
     if not title:
@@ -68,13 +76,12 @@ def _publish(*, organization, by, title: str, body: str) -> AftercareTemplate:
     _check_length("body", body)
     # Publishing locks the organisation's row, so two versions never get one number.
     Organization.objects.select_for_update().get(pk=organization.pk)
-    latest = (
-        AftercareTemplate.objects.filter(organization=organization).order_by("-version").first()
-    )
+    latest = _versions(organization, needling).order_by("-version").first()
     if latest is not None and (latest.title, latest.body) == (title, body):
         return latest  # the same text again (a double click) is the same version
     return AftercareTemplate.objects.create(
         organization=organization,
+        needling=needling,
         version=(latest.version + 1) if latest else 1,
         title=title,
         body=body,
@@ -266,8 +273,10 @@ def issue_plan(*, session: TreatmentSession, by) -> AftercarePlan:
     """Issue the session's plan to the patient: called in the signing transaction.
 
     Freezes the organisation's current advice and the muscles needled beside
-    the therapist's additions, and schedules the check-ins. Issuing again
-    returns the plan already issued.
+    the therapist's additions, and schedules the check-ins. A session without
+    needling gets the advice for sessions without needling: nothing about
+    needle sites or a pneumothorax. Issuing again returns the plan already
+    issued.
     """
     from aftercare.services.check_ins import schedule_check_ins
 
@@ -282,7 +291,7 @@ def issue_plan(*, session: TreatmentSession, by) -> AftercarePlan:
     plan = AftercarePlan.objects.select_for_update().get(pk=plan.pk)
     if plan.is_issued:
         return plan
-    template = current_template(session.organization)
+    template = current_template(session.organization, needling=session.needling)
     plan.template, plan.template_version = template, template.version
     plan.title, plan.advice = template.title, template.body
     plan.needled_muscles = needled_muscles(session)

@@ -54,9 +54,10 @@ def check_in(request, patient, check_in_id):
     if answer is not None or not check_in.is_open:
         return _outcome(request, check_in, answer)
     reported = check_in.red_flags_reported
+    needling = check_in.session.needling
     if request.method != "POST":
-        return _form(request, check_in, CheckInForm(reported=reported))
-    form = CheckInForm(request.POST, reported=reported)
+        return _form(request, check_in, CheckInForm(reported=reported, needling=needling))
+    form = CheckInForm(request.POST, reported=reported, needling=needling)
     form.is_valid()  # the service decides what is filed; the form says what it could read
     given = {
         name: form.cleaned_data.get(name) for name in CheckInAnswer.ANSWERS if name in form.fields
@@ -82,6 +83,7 @@ def check_in(request, patient, check_in_id):
         # rest is asked below it, with what was typed.
         rest = CheckInForm(
             reported=submitted.check_in.red_flags_reported,
+            needling=needling,
             initial={name: form.data.get(name) for name in CheckInForm.REST},
         )
         # Each question still to answer; what is wrong only with an answer given (a

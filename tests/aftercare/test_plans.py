@@ -255,7 +255,7 @@ def test_a_failing_plan_leaves_the_session_unsigned(world, started, monkeypatch)
     from sessions import services as session_services
     from sessions.models import Status
 
-    def broken(organization):
+    def broken(organization, **kwargs):
         raise AftercareInvalid("body: no advice.")
 
     monkeypatch.setattr("aftercare.services.plans.current_template", broken)
