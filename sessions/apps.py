@@ -55,11 +55,12 @@ class TreatmentSessionsConfig(AppConfig):
             view=access.CLINICAL,
             add=access.ORG_ADMINS,
         )
-        # A recall notice is part of the patient's record: clinical staff of the
-        # patient's home clinic send it, see it and queue it again after a failure.
+        # A recall notice is part of the patient's record and belongs to the clinic
+        # that sends it, where the patient was first needled with the lot: its
+        # clinical staff send it, see it and send it again after a failure.
         access.register(
             models.RecallNotice,
-            clinic="patient__home_clinic",
+            clinic="clinic",
             view=access.CLINICAL,
             add=access.CLINICAL,
             change=access.CLINICAL,

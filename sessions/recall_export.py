@@ -50,7 +50,7 @@ def notice_state(item: RecallPatient) -> str:
     if item.call_instead:
         return "Call instead"
     if not item.may_notify:
-        return "Home clinic sends it"
+        return f"{item.sending_clinic.name} sends it"
     return "Not sent"
 
 

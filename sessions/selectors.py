@@ -2,6 +2,7 @@
 
 import datetime
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -132,19 +133,38 @@ class RecallSession:
         return sum(site.needles for site in self.sites)
 
 
+class NotifyStep(StrEnum):
+    """What "notify" does for one patient of a recall now (`RecallPatient.step`)."""
+
+    CALL = "call"
+    """No e-mail address on the record: the clinic phones them."""
+    ANOTHER_CLINIC = "another_clinic"
+    """The clinic that sends their notice is not one of the user's."""
+    SEND = "send"
+    """No notice yet: one is recorded and e-mailed."""
+    SEND_AGAIN = "send_again"
+    """Their notice failed, or was queued too long (its job lost): it is e-mailed again."""
+    ALREADY = "already"
+    """Sent, or on its way: never sent again."""
+
+
 @dataclass(frozen=True)
 class RecallPatient:
     """A patient needled with a recalled lot: their sessions, and the notice sent to them.
 
-    `notice` is None when none was asked for, or when `user` may not see it
-    (the notice belongs to the patient's home clinic); `may_notify` says
-    whether `user` may send or retry it.
+    `sending_clinic` sends their notice: the clinic of their first session with
+    the lot (`sending_clinics`). `notice` is None when none was asked for, or
+    when `user` may not see it (it is another clinic's); `may_notify` says
+    whether `user` may send or retry it; `step`, what "notify" does for them now.
     """
 
     patient: Patient
     sessions: list[RecallSession]
+    sending_clinic: Clinic
     notice: RecallNotice | None
     may_notify: bool
+    read_at: datetime.datetime
+    """When the recall was read: a notice queued long before then is stuck."""
 
     @property
     def needles(self) -> int:
@@ -159,12 +179,56 @@ class RecallPatient:
         """No e-mail address on the record: the clinic phones this patient."""
         return not self.patient.email
 
+    @property
+    def step(self) -> NotifyStep:
+        """What "notify" does for this patient now: the one statement of who is e-mailed."""
+        if self.call_instead:
+            return NotifyStep.CALL
+        if not self.may_notify:
+            return NotifyStep.ANOTHER_CLINIC
+        if self.notice is None:
+            return NotifyStep.SEND
+        if self.notice.may_send_again(self.read_at):
+            return NotifyStep.SEND_AGAIN
+        return NotifyStep.ALREADY
+
+    @property
+    def to_notify(self) -> bool:
+        """Would "notify" e-mail this patient now (a first notice, or one sent again)?"""
+        return self.step in (NotifyStep.SEND, NotifyStep.SEND_AGAIN)
+
+    @property
+    def stuck(self) -> bool:
+        """Their notice has been queued too long: its e-mail job was lost, or is far behind."""
+        return self.notice is not None and self.notice.stuck(self.read_at)
+
+
+def sending_clinics(organization_id, lot_number: str, patient_ids) -> dict:
+    """The clinic that sends each patient's notice of a lot: that of their first session with it.
+
+    Over the whole organisation, whoever asks, so it is one clinic however the
+    recall is seen; notices are recorded with it (sessions.services.notify_recall)
+    and scoped by it (clinics.access). One query.
+    """
+    firsts = (
+        TreatmentSession.objects.filter(
+            organization_id=organization_id,
+            patient_id__in=list(patient_ids),
+            needle_sites__lot_number=lot_key(lot_number),
+        )
+        .select_related("clinic__organization")
+        .order_by("patient_id", "starts_at", "id")
+        .distinct("patient_id")
+    )
+    return {session.patient_id: session.clinic for session in firsts}
+
 
 def recall_patients(user, lot_number: str) -> list[RecallPatient]:
     """The patients `user` may see needled with a lot, by name, each session and site beneath.
 
-    Two queries however many patients: the needle sites (with their sessions,
-    patients, clinics and therapists) and the notices of the lot.
+    Three queries however many patients of one organisation: the needle sites
+    (with their sessions, patients, clinics and therapists), the clinics that
+    send each notice, and the notices of the lot `user` may see.
     """
     lot = lot_key(lot_number)
     if not lot:
@@ -173,21 +237,34 @@ def recall_patients(user, lot_number: str) -> list[RecallPatient]:
     for site in needled_with_lot(user, lot):
         sessions = grouped.setdefault(site.session.patient_id, {})
         sessions.setdefault(site.session_id, (site.session, []))[1].append(site)
+    if not grouped:
+        return []
+    patients_of: dict = {}  # by organisation: one, but for the platform operator
+    for sessions in grouped.values():
+        session = next(iter(sessions.values()))[0]
+        patients_of.setdefault(session.organization_id, []).append(session.patient_id)
+    senders = {}
+    for organization_id, patient_ids in patients_of.items():
+        senders.update(sending_clinics(organization_id, lot, patient_ids))
     notices = {
         notice.patient_id: notice
         for notice in access.visible_to(
             user, RecallNotice.objects.filter(lot_number=lot, patient_id__in=list(grouped))
         ).select_related("sent_by")
     }
+    now = timezone.now()
     patients = []
     for sessions in grouped.values():
         patient = next(iter(sessions.values()))[0].patient
+        clinic = senders[patient.pk]
         patients.append(
             RecallPatient(
                 patient=patient,
                 sessions=[RecallSession(session, sites) for session, sites in sessions.values()],
+                sending_clinic=clinic,
                 notice=notices.get(patient.pk),
-                may_notify=may_notify(user, patient),
+                may_notify=may_notify(user, clinic),
+                read_at=now,
             )
         )
     patients.sort(
@@ -196,10 +273,10 @@ def recall_patients(user, lot_number: str) -> list[RecallPatient]:
     return patients
 
 
-def may_notify(user, patient: Patient) -> bool:
-    """May `user` send or retry `patient`'s recall notices? Clinical staff of their home clinic."""
+def may_notify(user, sending_clinic: Clinic) -> bool:
+    """May `user` send or retry the notices that `sending_clinic` sends? Its clinical staff."""
     return access.can_at(
-        user, "add", RecallNotice, organization=patient.organization, clinic=patient.home_clinic
+        user, "add", RecallNotice, organization=sending_clinic.organization, clinic=sending_clinic
     )
 
 

@@ -201,9 +201,13 @@ class RecallPatientSerializer(serializers.Serializer):
     call_instead = serializers.BooleanField(
         read_only=True, help_text="No e-mail address on the record: phone the patient."
     )
+    sending_clinic = ClinicReferenceSerializer(
+        read_only=True,
+        help_text="The clinic that sends their notice: where they were first needled with the lot.",
+    )
     may_notify = serializers.BooleanField(
         read_only=True,
-        help_text="You may send (or retry) their notice: you work at their home clinic.",
+        help_text="You may send (or retry) their notice: you work at the clinic that sends it.",
     )
     notice = RecallNoticeSerializer(
         read_only=True, allow_null=True, help_text="null: none sent, or not one you can see."
@@ -280,15 +284,17 @@ class NotifyOutcomeSerializer(serializers.Serializer):
     queued = PatientReferenceSerializer(many=True, read_only=True)
     already_notified = PatientReferenceSerializer(many=True, read_only=True)
     call_instead = PatientReferenceSerializer(many=True, read_only=True)
-    home_clinic_sends = PatientReferenceSerializer(many=True, read_only=True)
+    another_clinic_sends = PatientReferenceSerializer(many=True, read_only=True)
 
 
 class RecallNotifyView(generics.GenericAPIView):
     """E-mail the recall notice of a lot to its patients: each one once, ever.
 
     A patient already sent one (or with one on its way) is not sent another;
-    a failed one is tried again. Patients with no e-mail address are listed in
-    `call_instead`; those whose home clinic is not yours, in `home_clinic_sends`.
+    a failed one, or one queued too long (its e-mail job lost), is tried again.
+    Patients with no e-mail address are listed in `call_instead`; those whose
+    notice another clinic sends (where they were first needled with the lot), in
+    `another_clinic_sends`.
     """
 
     serializer_class = NotifySerializer

@@ -4,7 +4,10 @@
 transaction commits; `send_recall_notice` (run by the worker) sends it. The
 unique constraint on (organisation, lot, patient) is what makes "once" hold
 when two people press "notify" at the same moment: the second insert waits
-for the first and then does nothing.
+for the first and then does nothing. A notice whose e-mail job was lost (the
+process died between the commit and the enqueue) stays queued: after
+QUEUED_TOO_LONG `catch_up_recall_notices` (manage.py recall_catch_up) sends
+it, and staff may send it again from the recall.
 """
 
 import logging
@@ -23,12 +26,13 @@ from patients.models import Patient
 from sessions import selectors, tasks
 from sessions.exceptions import NotPermitted, RecallInvalid
 from sessions.models import NoticeStatus, RecallNotice, TreatmentSession
+from sessions.selectors import NotifyStep
 
 logger = logging.getLogger(__name__)
 
 NO_NOTICES = (
     "Your role does not send recall notices: a therapist, clinic manager or organisation "
-    "admin of the patient's home clinic sends them."
+    "admin of the clinic where the patient was needled with the lot sends them."
 )
 
 
@@ -43,8 +47,9 @@ class NotifyOutcome:
     """Sent, or already on its way: never sent again."""
     call_instead: list[Patient] = field(default_factory=list)
     """No e-mail address on the record: the clinic phones them."""
-    home_clinic_sends: list[Patient] = field(default_factory=list)
-    """Their home clinic is not one of yours: its staff send their notice."""
+    another_clinic_sends: list[Patient] = field(default_factory=list)
+    """The clinic that sends their notice (where they were first needled with the lot) is
+    not one of yours: its staff send it."""
 
     @property
     def already_notified(self) -> list[Patient]:
@@ -53,7 +58,12 @@ class NotifyOutcome:
     @property
     def patients(self) -> list[Patient]:
         """Everyone the answer names."""
-        return [*self.queued, *self.already_notified, *self.call_instead, *self.home_clinic_sends]
+        return [
+            *self.queued,
+            *self.already_notified,
+            *self.call_instead,
+            *self.another_clinic_sends,
+        ]
 
     @property
     def message(self) -> str:
@@ -67,9 +77,10 @@ class NotifyOutcome:
             )
         if self.call_instead:
             parts.append(f"No e-mail address: call {_people(self.call_instead)}.")
-        if self.home_clinic_sends:
+        if self.another_clinic_sends:
             parts.append(
-                f"Not sent to {_people(self.home_clinic_sends)}: their home clinic sends it."
+                f"Not sent to {_people(self.another_clinic_sends)}: the clinic where they were "
+                "first needled with the lot sends it."
             )
         return " ".join(parts) or f"Nobody to notify for lot {self.lot_number}."
 
@@ -97,9 +108,10 @@ def notify_recall(*, lot_number: str, by, patients: Iterable | None = None) -> N
 
     `patients` (ids) narrows it to some of them: all must be in the recall. A
     patient already sent one, or with one on its way, is not sent another; a
-    failed one is queued again, to the address now on the record. Patients with
-    no e-mail address are listed to call; those whose home clinic is not one of
-    `by`'s are left to that clinic.
+    failed one, or one queued too long (its job lost), is queued again, to the
+    address now on the record. Patients with no e-mail address are listed to
+    call; those whose notice another clinic sends (`selectors.sending_clinics`)
+    are left to it. Who gets what is `RecallPatient.step`, as the page shows it.
     """
     if not access.may_use(by, RecallNotice, "add"):
         raise NotPermitted(NO_NOTICES)
@@ -116,25 +128,26 @@ def notify_recall(*, lot_number: str, by, patients: Iterable | None = None) -> N
             )
         recall = [item for item in recall if str(item.patient.pk) in wanted]
     outcome = NotifyOutcome(lot_number=lot)
-    new, retry = [], []
+    new, again = [], []
     for item in recall:
-        patient = item.patient
-        if item.call_instead:
+        patient, step = item.patient, item.step
+        if step == NotifyStep.CALL:
             outcome.call_instead.append(patient)
-        elif not item.may_notify:
-            outcome.home_clinic_sends.append(patient)
-        elif item.notice is None:
+        elif step == NotifyStep.ANOTHER_CLINIC:
+            outcome.another_clinic_sends.append(patient)
+        elif step == NotifyStep.SEND:
             new.append(
                 RecallNotice(
                     organization_id=patient.organization_id,
                     patient=patient,
+                    clinic=item.sending_clinic,
                     lot_number=lot,
                     email=patient.email,
                     sent_by=by,
                 )
             )
-        elif item.notice.status == NoticeStatus.FAILED:
-            retry.append(item.notice)
+        elif step == NotifyStep.SEND_AGAIN:
+            again.append(item.notice)
         else:
             outcome.already.append(item.notice)
     # Someone else may be inserting the same notices now: theirs win, ours do nothing.
@@ -144,9 +157,9 @@ def notify_recall(*, lot_number: str, by, patients: Iterable | None = None) -> N
             "pk", flat=True
         )
     )
-    requeued = _queue_again(retry, by=by)
+    requeued = _queue_again(again, by=by)
     queued = {*inserted, *requeued}
-    for notice in [*new, *retry]:
+    for notice in [*new, *again]:
         if notice.pk in queued:
             outcome.queued.append(notice.patient)
             tasks.run_now(tasks.send_recall_notice, notice_id=str(notice.pk))
@@ -155,24 +168,44 @@ def notify_recall(*, lot_number: str, by, patients: Iterable | None = None) -> N
     return outcome
 
 
-def _queue_again(failed: list[RecallNotice], *, by) -> set:
-    """Queue failed notices again (those still failed once locked), to the address on record."""
+def _queue_again(notices: list[RecallNotice], *, by) -> set:
+    """Queue failed or stuck notices again (those still so once locked), to the address on record.
+
+    The lock waits for a worker sending one of them now; a notice it sent is
+    no longer failed or stuck, so it is left alone.
+    """
+    now = timezone.now()
     ids = list(
         RecallNotice.objects.select_for_update(of=("self",))
-        .filter(
-            pk__in=[notice.pk for notice in failed],
-            status=NoticeStatus.FAILED,
-        )
+        .filter(pk__in=[notice.pk for notice in notices])
+        .may_send_again(now)
         .exclude(patient__email="")
         .values_list("pk", flat=True)
     )
     RecallNotice.objects.filter(pk__in=ids).update(
         status=NoticeStatus.QUEUED,
         sent_by=by,
-        requested_at=timezone.now(),
+        requested_at=now,
         email=Subquery(Patient.objects.filter(pk=OuterRef("patient_id")).values("email")[:1]),
     )
     return set(ids)
+
+
+def catch_up_recall_notices() -> dict[str, int]:
+    """Send every notice queued for longer than QUEUED_TOO_LONG: its e-mail job was lost.
+
+    For `manage.py recall_catch_up` (after an outage, or from cron). Each is
+    sent by `send_recall_notice`, which locks it and sends only a notice still
+    queued, so a job that turns up late, or a worker sending it now, never
+    makes a second e-mail. Failed notices are left to staff: their address may
+    need correcting first.
+    """
+    stuck = RecallNotice.objects.stuck(timezone.now()).order_by("requested_at")
+    outcomes = [send_recall_notice(notice_id=pk) for pk in stuck.values_list("pk", flat=True)]
+    return {
+        "recall_notices_sent": outcomes.count("sent"),
+        "recall_notices_failed": outcomes.count("failed"),
+    }
 
 
 def send_recall_notice(*, notice_id) -> str:
@@ -185,7 +218,7 @@ def send_recall_notice(*, notice_id) -> str:
     with transaction.atomic():
         notice = (
             RecallNotice.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("patient__home_clinic", "organization")
+            .select_related("patient", "clinic", "organization")
             .filter(pk=notice_id)
             .first()
         )
@@ -205,7 +238,7 @@ def send_recall_notice(*, notice_id) -> str:
                     {
                         "notice": notice,
                         "patient": notice.patient,
-                        "clinic": notice.patient.home_clinic,
+                        "clinic": notice.clinic,
                         "organization": notice.organization,
                         "sessions": _sessions_of(notice),
                     },

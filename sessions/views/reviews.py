@@ -20,9 +20,9 @@ from sessions.models import (
     AdverseEvent,
     AdverseEventReview,
     NeedleSite,
-    NoticeStatus,
     RecallNotice,
 )
+from sessions.models.recall import QUEUED_TOO_LONG
 
 NO_RECALL = "The needle-lot recall is for clinical staff."
 
@@ -46,13 +46,6 @@ def recall(request):
         return refuse(request, NO_RECALL)
     lot = selectors.lot_key(request.GET.get("lot", ""))
     patients = _recall_of(request, lot)
-    to_notify = [
-        item
-        for item in patients
-        if item.may_notify
-        and not item.call_instead
-        and (item.notice is None or item.notice.status == NoticeStatus.FAILED)
-    ]
     return render(
         request,
         "sessions/recall.html",
@@ -60,7 +53,8 @@ def recall(request):
             "lot": lot,
             "patients": patients,
             "site_count": sum(len(item.sites) for item in patients),
-            "to_notify": to_notify,
+            "to_notify": [item for item in patients if item.to_notify],
+            "queued_too_long": int(QUEUED_TOO_LONG.total_seconds() // 60),
             "to_call": [item for item in patients if item.call_instead],
             "may_send": access.may_use(request.user, RecallNotice, "add"),
         },

@@ -1,22 +1,29 @@
 """The needle-lot recall: one row per patient, a spreadsheet, and a notice e-mailed once."""
 
 import csv
+import datetime
 import io
 import threading
 import time
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.utils import IntegrityError, ProgrammingError
 from django.urls import reverse
 from django.utils import timezone
 
+from clinics import access
 from patients.models import RecordPart, RecordRead
 from sessions import recall_export, selectors, services
 from sessions.exceptions import NotPermitted, RecallInvalid
 from sessions.models import NoticeStatus, RecallNotice
+from sessions.models.recall import QUEUED_TOO_LONG
+from sessions.selectors import NotifyStep
+from sessions.services.recall import catch_up_recall_notices
 from tests.patients.factories import PatientFactory, tomorrow_at
 from tests.sessions.factories import ready_to_needle, site_fields, started_session, this_minute
 
@@ -326,34 +333,144 @@ def test_a_patient_without_an_email_address_is_listed_to_call_and_not_emailed(
     assert "cy" not in " ".join(message.to[0] for message in mail.outbox)
 
 
-def test_only_the_patients_home_clinic_sends_their_notice(
-    world, client_of, django_capture_on_commit_callbacks
-):
-    """Eve's home clinic is Kelowna; she was needled at Vernon. Vernon's therapist sees the
-    session in the recall, but Kelowna's staff (or an organisation admin) send the notice."""
-    eve = kelowna_patient(world, first_name="Eve", last_name="Ray")
+def needled_at_vernon(world, patient, *, lot=LOT, starts_at=None):
     session = services.start_session(
         session=services.book_session(
             clinic=world.vernon,
             therapist=world.vernon_therapist,
-            patient=eve,
-            starts_at=this_minute(),
+            patient=patient,
+            starts_at=starts_at or this_minute(),
             by=world.org_admin,
         ),
         by=world.vernon_therapist,
     )
     services.add_needle_site(
-        session=session, by=world.vernon_therapist, **site_fields(lot_number=LOT)
+        session=session, by=world.vernon_therapist, **site_fields(lot_number=lot)
     )
+    return session
+
+
+def test_the_clinic_that_needled_a_patient_away_from_home_sends_their_notice(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    """Eve's home clinic is Kelowna; she was needled with the lot at Vernon only. Kelowna's
+    staff do not see her in the recall, so Vernon's therapist sends her notice and sees it."""
+    eve = kelowna_patient(world, first_name="Eve", last_name="Ray", email="eve@example.test")
+    needled_at_vernon(world, eve)
+    assert selectors.recall_patients(world.therapist, LOT) == []
     with django_capture_on_commit_callbacks(execute=True):
-        outcome = services.notify_recall(lot_number=LOT, by=world.vernon_therapist)
-    assert (outcome.queued, outcome.home_clinic_sends) == ([], [eve])
-    text = recall_page(client_of(world.vernon_therapist)).content.decode()
-    assert "Their home clinic, Kelowna, sends it." in text
+        assert services.notify_recall(lot_number=LOT, by=world.therapist).patients == []
+    assert RecallNotice.objects.count() == 0
+    (item,) = selectors.recall_patients(world.vernon_therapist, LOT)
+    assert (item.sending_clinic, item.may_notify, item.to_notify) == (world.vernon, True, True)
+    client = client_of(world.vernon_therapist)
+    assert "E-mail the recall notice to 1 patient<" in recall_page(client).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        notify(client)
+    notice = RecallNotice.objects.get()
+    assert (notice.clinic, notice.status, notice.sent_by) == (
+        world.vernon,
+        NoticeStatus.SENT,
+        world.vernon_therapist,
+    )
+    (message,) = mail.outbox
+    assert "call Vernon" in message.body
+    assert '<span class="badge">Sent</span>' in recall_page(client).content.decode()
+    # Kelowna's staff, who do not see her in the recall, do not see her notice either.
+    assert not access.visible_to(world.therapist, RecallNotice.objects.all()).exists()
+    assert not access.visible_to(world.manager, RecallNotice.objects.all()).exists()
+    assert access.visible_to(world.org_admin, RecallNotice.objects.all()).get() == notice
+
+
+def test_a_patient_needled_at_two_clinics_is_sent_one_notice_by_the_first(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    """Fay was needled with the lot at Vernon, then at Kelowna: both see her in the recall;
+    Vernon (first) sends her notice, Kelowna's page says so and cannot send a second."""
+    fay = kelowna_patient(world, first_name="Fay", last_name="Orr", email="fay@example.test")
+    needled_at_vernon(world, fay)
+    needled(world, fay, hour=9)  # tomorrow, at Kelowna
+    (item,) = selectors.recall_patients(world.manager, LOT)
+    assert (item.sending_clinic, item.may_notify, item.to_notify) == (world.vernon, False, False)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = services.notify_recall(lot_number=LOT, by=world.manager)
+    assert (outcome.queued, outcome.another_clinic_sends) == ([], [fay])
+    assert "first needled with the lot sends it" in outcome.message
+    text = recall_page(client_of(world.manager)).content.decode()
+    assert "Vernon, where they were first needled with this lot, sends it." in text
+    assert "E-mail the recall notice to" not in text
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.notify_recall(lot_number=LOT, by=world.vernon_therapist).queued == [fay]
+    assert [message.to for message in mail.outbox] == [["fay@example.test"]]
+
+
+# --- A notice whose e-mail job was lost ------------------------------------------------------
+
+
+def a_lost_job(world, patient) -> RecallNotice:
+    """`patient`'s notice, queued by the manager, its job lost between the commit and the
+    enqueue (the on-commit callback never runs)."""
+    with transaction.atomic():
+        services.notify_recall(lot_number=LOT, by=world.manager, patients=[patient.pk])
+        transaction.get_connection().run_on_commit.clear()
+    return RecallNotice.objects.get(patient=patient)
+
+
+def test_the_catch_up_sends_a_notice_queued_too_long_once(world, client_of, recall):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        notice = a_lost_job(world, recall["ann"])
+        out = io.StringIO()
+        call_command("recall_catch_up", stdout=out)  # just queued: its job may be running
+        assert out.getvalue().startswith("0 recall notice(s) sent")
+        text = recall_page(client_of(world.manager)).content.decode()
+        assert "On its way" in text and "Send again" not in text
+        assert "E-mail the recall notice to 1 patient<" in text  # Ben only
     assert mail.outbox == []
-    with django_capture_on_commit_callbacks(execute=True):
-        assert services.notify_recall(lot_number=LOT, by=world.org_admin).queued == [eve]
-    assert len(mail.outbox) == 1
+    with time_machine.travel(start + QUEUED_TOO_LONG + datetime.timedelta(minutes=1), tick=False):
+        text = recall_page(client_of(world.manager)).content.decode()
+        assert "Not sent after 10 minutes" in text and "Send again" in text
+        out = io.StringIO()
+        call_command("recall_catch_up", stdout=out)
+        assert out.getvalue().startswith("1 recall notice(s) sent")
+        call_command("recall_catch_up", stdout=io.StringIO())
+    notice.refresh_from_db()
+    assert (notice.status, notice.attempts) == (NoticeStatus.SENT, 1)
+    # The lost job turns up after all: sent is final.
+    assert services.send_recall_notice(notice_id=notice.pk) == "already sent"
+    assert [message.to for message in mail.outbox] == [["ann@example.test"]]
+
+
+def test_staff_send_a_notice_queued_too_long_again_and_it_goes_once(
+    world, client_of, recall, django_capture_on_commit_callbacks
+):
+    start = timezone.now()
+    client = client_of(world.therapist)
+    with time_machine.travel(start, tick=False):
+        notice = a_lost_job(world, recall["ann"])
+        with django_capture_on_commit_callbacks(execute=True):
+            early = services.notify_recall(
+                lot_number=LOT, by=world.therapist, patients=[recall["ann"].pk]
+            )
+        assert (early.queued, early.already_notified) == ([], [recall["ann"]])
+    later = start + QUEUED_TOO_LONG + datetime.timedelta(seconds=1)
+    with time_machine.travel(later, tick=False):
+        (ann, *_) = selectors.recall_patients(world.therapist, LOT)
+        assert (ann.step, ann.stuck, ann.to_notify) == (NotifyStep.SEND_AGAIN, True, True)
+        with django_capture_on_commit_callbacks(execute=True):
+            notify(client, patient=str(recall["ann"].pk))
+    notice.refresh_from_db()
+    assert (notice.status, notice.sent_by, notice.requested_at) == (
+        NoticeStatus.SENT,
+        world.therapist,
+        later,
+    )
+    assert services.send_recall_notice(notice_id=notice.pk) == "already sent"
+    assert catch_up_recall_notices() == {
+        "recall_notices_sent": 0,
+        "recall_notices_failed": 0,
+    }
+    assert [message.to for message in mail.outbox] == [["ann@example.test"]]
 
 
 def test_notify_refuses_without_a_lot_or_a_role_naming_the_field(world, recall):
@@ -377,6 +494,7 @@ def test_the_database_holds_one_notice_per_patient_and_lot(world, recall):
         RecallNotice.objects.create(
             organization=world.organization,
             patient=recall["ann"],
+            clinic=world.kelowna,
             lot_number=LOT,
             email="ann@example.test",
             sent_by=world.org_admin,
