@@ -90,7 +90,7 @@ def _check_needling(session: TreatmentSession, field: str) -> None:
     if not session.needling:
         raise ChartInvalid(
             f"{field}: this session is without needling (manual therapy, exercise or "
-            "education): it has no needle sites or needle counts.",
+            "education): it has no needle sites, needle counts or needling end.",
             field=field,
         )
 
@@ -224,9 +224,9 @@ def save_chart(*, session: TreatmentSession, by, expected_version: int, **fields
         raise ChartInvalid(f"{unknown[0]}: not a field of the chart.", field=unknown[0])
     fields = {name: _CHECKS[name](name, value) for name, value in fields.items()}
     session = _open_draft(session, by, "change", Chart)
-    for count in ("needles_inserted", "needles_removed"):
-        if fields.get(count):
-            _check_needling(session, count)
+    for needling_field in ("needles_inserted", "needles_removed", "needling_ended_at"):
+        if fields.get(needling_field):
+            _check_needling(session, needling_field)
     if "needling_ended_at" in fields:
         fields["needling_ended_at"] = _check_needling_end(session, fields["needling_ended_at"])
     chart = chart_of(session)

@@ -41,13 +41,13 @@ from sessions.forms import (
     TemplateForm,
 )
 from sessions.models import (
+    WAITING_FOR_THE_NEEDLE,
     AdverseEvent,
     Chart,
     ChartTemplate,
     NeedleSite,
     PressurePainThreshold,
     RangeOfMotion,
-    Status,
     TreatmentSession,
 )
 from sessions.sections import render_sections
@@ -124,9 +124,11 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
         if theirs is not None
         else None,
     }
-    if session.status in (Status.BOOKED, Status.IN_PROGRESS):
+    if session.status in WAITING_FOR_THE_NEEDLE:
         patient_status = clinical_status(session.patient)
-        summary = safety.summary_of(user, session.patient, status=patient_status)
+        summary = safety.summary_of(
+            user, session.patient, status=patient_status, clinic=session.clinic
+        )
         context["safety"] = summary.for_session(session)
     if context["may_start"]:
         context["status"] = patient_status

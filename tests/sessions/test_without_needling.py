@@ -60,6 +60,13 @@ def test_a_child_booked_without_needling_starts_and_charts_no_needle(world, chil
         services.save_chart(
             session=started, by=world.therapist, expected_version=1, needles_inserted=2
         )
+    with pytest.raises(ChartInvalid, match="needling_ended_at: this session is without"):
+        services.save_chart(
+            session=started,
+            by=world.therapist,
+            expected_version=1,
+            needling_ended_at=timezone.now(),
+        )
     services.save_chart(
         session=started, by=world.therapist, expected_version=1, complaint="Sore knee"
     )
