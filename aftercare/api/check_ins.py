@@ -41,7 +41,7 @@ STATUSES = [
     ("open", "Open: it takes answers now"),
     ("partly_answered", "A red flag reported; the rest is answered while it is open"),
     ("answered", "Answered"),
-    ("closed", "Closed without an answer"),
+    ("closed", "Closed without a full answer (a red flag reported is still in red_flags)"),
 ]
 
 
@@ -51,7 +51,12 @@ def with_status(queryset, now):
     return queryset.annotate(
         status=Case(
             When(answered, then=Value("answered")),
-            When(red_flags_reported_at__isnull=False, then=Value("partly_answered")),
+            When(
+                red_flags_reported_at__isnull=False,
+                due_at__lte=now,
+                closes_at__gt=now,
+                then=Value("partly_answered"),
+            ),
             When(due_at__gt=now, then=Value("due_later")),
             When(closes_at__gt=now, then=Value("open")),
             default=Value("closed"),

@@ -387,14 +387,20 @@ def submit_check_in(
             + (f" on {check_in.clinic.phone}." if check_in.clinic.phone else ".")
         )
     now = timezone.now()
+    # Said yes in this submission, not only carried from an earlier report.
+    red_flags = [
+        question
+        for question in triage.URGENT_QUESTIONS
+        if values.get(question) is True and given.get(question) is not None
+    ]
+    if red_flags and not check_in.due_at <= now < check_in.closes_at:
+        # Chest pain sent a minute after the check-in closed (or before it opened) is
+        # still chest pain: the alert is raised and the emergency advice shown; the
+        # rest of the answers are not asked any more.
+        _file_red_flags(check_in, red_flags, now)
+        return Submitted(check_in=check_in, answer=None, still_to_answer={})
     _refuse_unless_open(check_in, now)
     if problems:
-        # Said yes in this submission, not only carried from an earlier report.
-        red_flags = [
-            question
-            for question in triage.URGENT_QUESTIONS
-            if values.get(question) is True and given.get(question) is not None
-        ]
         if not red_flags:
             raise CheckInIncomplete(problems)
         _file_red_flags(check_in, red_flags, now)

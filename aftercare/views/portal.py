@@ -77,7 +77,9 @@ def check_in(request, patient, check_in_id):
     except FasciaError as error:
         show_refusal(form, error)
     else:
-        if submitted.answer is not None:
+        if submitted.answer is not None or not submitted.still_to_answer:
+            # Answered; or a red flag sent when the check-in was not open: the outcome
+            # page shows the emergency advice.
             return redirect("aftercare_portal:check_in", check_in.pk)
         # A red flag with answers missing: filed, and the emergency advice at once. The
         # rest is asked below it, with what was typed.

@@ -17,7 +17,7 @@ from django.urls import reverse
 from aftercare import selectors
 from aftercare.exceptions import CheckInClosed, CheckInIncomplete
 from aftercare.models import Alert, CheckIn, CheckInAnswer, Triage
-from aftercare.services.check_ins import answer_check_in, submit_check_in
+from aftercare.services.check_ins import OPEN_FOR, answer_check_in, submit_check_in
 from patients.models import RecordRead
 from tests.aftercare.factories import answers, first_check_in, signed_session
 
@@ -146,12 +146,23 @@ def test_answers_missing_without_an_emergency_file_nothing_and_name_each(patient
     assert not Alert.objects.exists()
 
 
-def test_a_red_flag_is_taken_only_while_the_check_in_is_open(patient, check_in):
-    with pytest.raises(CheckInClosed, match="not open yet"):
-        submit(check_in, patient.user, after=-HOUR, chest_pain=True)
+def test_a_red_flag_sent_after_the_check_in_closed_still_raises_the_urgent_alert(
+    world, patient, check_in, client_of
+):
+    with pytest.raises(CheckInClosed, match="has closed"):
+        submit(check_in, patient.user, after=OPEN_FOR + HOUR, soreness=3)  # no red flag
+    late = submit(check_in, patient.user, after=OPEN_FOR + HOUR, chest_pain=True)
+    assert (late.answer, late.still_to_answer) == (None, {})
     check_in.refresh_from_db()
-    assert check_in.red_flags_reported_at is None
-    assert not Alert.objects.exists()
+    assert check_in.red_flags_reported == ["chest_pain"]
+    assert Alert.objects.get().level == "urgent"
+    with when_due(check_in, OPEN_FOR + 2 * HOUR):
+        page = client_of(patient.user).get(reverse("aftercare_portal:check_in", args=[check_in.pk]))
+        api = client_of(patient.user).get(reverse("check-in-detail", args=[check_in.pk]))
+    assert "Chest pain" in text(page)
+    assert "emergency" in text(page).lower()
+    assert api.json()["status"] == "closed"  # no longer "the rest is answered while open"
+    assert api.json()["red_flags"]
 
 
 def test_a_comment_past_the_limit_is_refused_naming_the_limit_and_never_cut(patient, check_in):
