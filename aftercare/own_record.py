@@ -3,6 +3,7 @@ check-ins with their answers. Never a draft plan, never the staff's notes on an 
 
 from django.db.models import Prefetch
 
+from aftercare import triage
 from aftercare.models import (
     AftercarePlan,
     CheckIn,
@@ -83,6 +84,9 @@ def check_ins(user, patient) -> list[Item]:
                 "closes_at": check_in.closes_at,
                 "answered_at": answer.answered_at if answer else None,
                 "answers": [_answers(answer)] if answer else [],
+                # Chest pain or shortness of breath told before the rest (or without it).
+                "red_flags_reported": triage.assess_red_flags(check_in.red_flags_reported).reasons,
+                "red_flags_reported_at": check_in.red_flags_reported_at,
             }
         )
     return items

@@ -24,7 +24,9 @@ def session_section(request, session) -> str:
     check_ins = (
         selectors.check_ins_of_session(user, session) if session.status == Status.SIGNED else []
     )
-    if any(getattr(check_in, "answer", None) for check_in in check_ins):
+    if any(
+        getattr(check_in, "answer", None) or check_in.red_flags_reported for check_in in check_ins
+    ):
         record_read(
             reader=user, patient=session.patient, part=RecordPart.CHECK_IN, via=ReadVia.PAGE
         )

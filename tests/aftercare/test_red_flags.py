@@ -393,3 +393,17 @@ def test_the_therapist_reads_a_red_flag_reported_before_the_rest_on_the_alert_pa
     assert RecordRead.objects.filter(reader=world.therapist, part="check_in").exists()
     assert "Chest pain" not in desk
     assert not RecordRead.objects.filter(reader=world.front_desk, part="check_in").exists()
+
+
+def test_the_session_page_and_the_patients_record_show_a_red_flag_told_before_the_rest(
+    world, patient, session, check_in, client_of
+):
+    submit(check_in, patient.user, chest_pain=True)
+    with when_due(check_in, 2 * HOUR):
+        page = text(client_of(world.therapist).get(reverse("sessions:detail", args=[session.pk])))
+        record = client_of(patient.user).get(reverse("portal:record_json")).json()
+    assert "Urgent a red flag reported" in page
+    assert "the rest not answered yet" in page
+    [check_ins] = [part["items"] for part in record["parts"] if part["key"] == "check_ins"]
+    told = next(item for item in check_ins if item["red_flags_reported"])
+    assert (told["red_flags_reported"], told["answers"]) == (["Chest pain"], [])
