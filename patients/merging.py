@@ -7,11 +7,22 @@ and the merges themselves. Finding them here, generically, lets patients stay
 below sessions and aftercare (it imports neither), and a new model that names
 a patient is moved without anyone remembering to register it.
 
-What cannot move is read off the same models: a unique field or constraint,
-or an exclusion constraint, that includes the patient (one intake per patient,
-one recall notice per needle lot, no two sessions of one patient at one time),
-and the two records' portal logins. The merge service and the comparison page
-both ask `clashes`.
+What two records cannot both bring is read off the same models: a unique
+field or constraint, or an exclusion constraint, that includes the patient.
+Some of these the merge settles itself (`settlements`), keeping one row for
+the kept record and leaving the other, unchanged, with the merged-away one:
+- one intake per patient: the newer intake is the kept record's current one
+  (the older one's answers stay readable in the merge record);
+- one recall notice per needle lot: the notice sent first is the kept
+  record's (the patient was told then), the other stays as it was sent;
+- any other unique rule: the kept record's own row stays.
+What only a person can settle stops the merge (`clashes`): sessions at
+overlapping times (cancel one), and two portal logins (disconnect the one the
+person no longer uses). The merge service and the comparison page both ask.
+
+The database refuses any row written for a record after it was merged away
+(migration 0007, `refuse_merged_patient_sql`): services turn that refusal,
+`PATIENT_MERGED`, into an error naming the patient (`merged_patient_refusal`).
 """
 
 import functools
@@ -84,8 +95,44 @@ class OnePerPatient:
     expressions: tuple[tuple[object, str], ...] = ()
     condition: Q | None = None
 
+    @property
+    def only_one(self) -> bool:
+        """One row per patient at all (an intake), not one per something else."""
+        return all(
+            _field_name(expression) in ("organization", "organization_id")
+            for expression, _ in self.expressions
+        )
+
+    @property
+    def settled_by_merge(self) -> bool:
+        """The merge keeps one of two clashing rows: a unique rule, on rows it may change.
+
+        An overlap (an exclusion constraint) is for a person to settle; so is
+        one row per patient that nothing may change (there is none today).
+        """
+        if any(operator != "=" for _, operator in self.expressions):
+            return False
+        return not (self.only_one and self.mover.protected_by)
+
+    @property
+    def swap_key(self) -> str | None:
+        """A text part of the rule, changed for a moment to swap two protected rows."""
+        meta = self.mover.model._meta
+        for expression, _ in self.expressions:
+            name = _field_name(expression)
+            if name and isinstance(meta.get_field(name), models.CharField):
+                return meta.get_field(name).attname
+        return None
+
     def first_clash(self, keep: Patient, away: Patient) -> tuple[object, object] | None:
         """A row of `away` and a row of `keep` that could not both be `keep`'s, if any."""
+        return self._clashing(keep, away).first()
+
+    def all_clashes(self, keep: Patient, away: Patient) -> list[tuple[object, object]]:
+        """Every (row of `away`, row of `keep`) that could not both be `keep`'s."""
+        return list(self._clashing(keep, away))
+
+    def _clashing(self, keep: Patient, away: Patient) -> models.QuerySet:
         theirs, ours = self.mover.rows(away.pk), self.mover.rows(keep.pk)
         if self.condition is not None:
             theirs, ours = theirs.filter(self.condition), ours.filter(self.condition)
@@ -103,7 +150,6 @@ class OnePerPatient:
             .annotate(clashes_with=Subquery(ours.values("pk")[:1]))
             .values_list("pk", "clashes_with")
             .order_by("pk")
-            .first()
         )
 
     def describe(self, clash: tuple[object, object]) -> str:
@@ -153,19 +199,112 @@ def one_per_patient_rules(mover: Mover) -> list[OnePerPatient]:
 
 
 def clashes(*, keep: Patient, merge_away: Patient) -> list[str]:
-    """What stops these two records from being one, in words; empty when nothing does."""
+    """What stops these two records from being one, in words; empty when nothing does.
+
+    Each says how to settle it. What the merge settles itself is not here
+    (see `settlements`).
+    """
     found = []
     if keep.user_id is not None and merge_away.user_id is not None:
         found.append(
             f"both records have a portal login ({merge_away.user.email} and "
-            f"{keep.user.email}), and a patient has one"
+            f"{keep.user.email}), and a patient has one: ask the person which login they "
+            f"use, then disconnect the other one (in the admin, Patients, tick the record "
+            f"whose login goes and run “{DISCONNECT_LOGIN}”); the login itself stays, "
+            "with no record to open"
         )
     for mover in movers():
         for rule in one_per_patient_rules(mover):
+            if rule.settled_by_merge:
+                continue
             clash = rule.first_clash(keep, merge_away)
             if clash is not None:
                 found.append(rule.describe(clash))
     return found
+
+
+DISCONNECT_LOGIN = "Disconnect the portal login"
+"""The admin action that settles a clash of two logins (patients.services.merge)."""
+
+
+# Of two rows that cannot both be the kept record's, the one it keeps comes first
+# in this order; the model's label keeps patients free of imports from above. A
+# model not named here: the kept record's own row stays.
+KEPT_FIRST = {
+    "patients.Intake": (("-updated_at",), "the newer intake is the current one"),
+    "treatment_sessions.RecallNotice": (
+        (F("sent_at").asc(nulls_last=True), "requested_at"),
+        "the notice sent first counts: the patient was told then",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Two clashing rows, and which the kept record keeps: the other stays with `away`."""
+
+    rule: OnePerPatient
+    theirs: object
+    ours: object
+    winner: object
+
+    @property
+    def theirs_win(self) -> bool:
+        return self.winner == self.theirs
+
+
+def settlements(*, keep: Patient, merge_away: Patient) -> list[Settlement]:
+    """The clashes a merge settles itself (see the module's docstring), with their winners."""
+    found, seen = [], set()
+    for mover in movers():
+        for rule in one_per_patient_rules(mover):
+            if not rule.settled_by_merge:
+                continue
+            for theirs, ours in rule.all_clashes(keep, merge_away):
+                if (mover.model, theirs) in seen:  # one clash, two rules (an intake's)
+                    continue
+                seen.add((mover.model, theirs))
+                # Two rows of one rule trade places by a text part of their key: without
+                # one, the kept record's own row stays.
+                swappable = rule.only_one or rule.swap_key is not None
+                winner = _winner(mover, theirs, ours) if swappable else ours
+                found.append(Settlement(rule, theirs, ours, winner))
+    return found
+
+
+def _winner(mover: Mover, theirs, ours):
+    label = mover.model._meta.label
+    if label not in KEPT_FIRST:
+        return ours
+    order = KEPT_FIRST[label][0]
+    return (
+        mover.model._base_manager.filter(pk__in=[theirs, ours])
+        .order_by(*order, "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+# --- No row for a merged record -------------------------------------------------------
+
+PATIENT_MERGED = "patient_not_merged"
+"""The constraint name of the database's refusal of a row for a merged-away record."""
+
+
+def refuse_merged_patient_sql(table: str, column: str) -> str:
+    """The trigger (migration 0007) for a new table with a foreign key to Patient."""
+    return (
+        f"CREATE TRIGGER refuse_merged_{column} BEFORE INSERT OR UPDATE OF {column} "
+        f"ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_merged_patient('{column}');"
+    )
+
+
+def merged_patient_refusal(error: Exception) -> str | None:
+    """The database's words when `error` is its refusal of a row for a merged record."""
+    diag = getattr(error.__cause__, "diag", None)
+    if diag is None or diag.constraint_name != PATIENT_MERGED:
+        return None
+    return diag.message_primary
 
 
 EMERGENCY_CONTACT = (

@@ -3,12 +3,13 @@
 import uuid
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from clinics import access
 from clinics.admin_history import EventHistoryMixin
 from clinics.admin_services import ReadOnlyMixin, SavedByServiceForm, ServiceAdmin
-from patients import services
+from clinics.exceptions import FasciaError
+from patients import merging, services
 from patients.exceptions import LikelyDuplicate
 from patients.models import (
     ConsentSignature,
@@ -22,6 +23,7 @@ from patients.models import (
     ScreeningAnswer,
     ScreeningResponse,
 )
+from patients.services import merge
 
 
 class LoggedReadsMixin:
@@ -135,6 +137,7 @@ class PatientAdmin(LoggedReadsMixin, ServiceAdmin):
     list_select_related = ["home_clinic"]
     search_fields = ["first_name", "last_name", "email", "phone"]
     readonly_fields = ["created_at", "created_by", "user", "version"]
+    actions = ["disconnect_portal_login"]
 
     def get_fieldsets(self, request, obj=None):
         person = ["home_clinic", "first_name", "last_name", "date_of_birth", "different_person"]
@@ -167,6 +170,21 @@ class PatientAdmin(LoggedReadsMixin, ServiceAdmin):
     @admin.display(description="portal login", boolean=True)
     def portal_login(self, patient: Patient) -> bool:
         return patient.user_id is not None
+
+    @admin.action(description=merging.DISCONNECT_LOGIN)
+    def disconnect_portal_login(self, request, queryset):
+        """Settles two logins of one person before their records are merged."""
+        for patient in queryset:
+            try:
+                merge.disconnect_portal_login(patient=patient, by=request.user)
+            except FasciaError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{patient.full_name}'s record has no portal login now.",
+                    messages.SUCCESS,
+                )
 
 
 class ScreeningAnswerInline(ReadOnlyInline):

@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -50,6 +51,14 @@ class PatientMerge(models.Model):
         default=list,
         blank=True,
         help_text="Details the kept record lacked and took from the merged one.",
+    )
+    settled = models.JSONField(
+        default=list,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="Rows both records had where a patient has one (an intake, a recall notice "
+        "for one needle lot): which the kept record kept, which stays with the merged record, "
+        "and what the one no longer current said.",
     )
     login_moved = models.BooleanField(
         default=False, help_text="The merged record's portal login moved to the kept one."

@@ -12,6 +12,15 @@ that: a fingerprint of the moved rows without their patient column
 (PostgreSQL's to_jsonb) is taken before and after, and any difference rolls
 the whole merge back. A chart's rows point at their session, not at the
 patient, so a signed chart is not touched at all.
+
+Rows both records have where a patient has one (an intake, a recall notice for
+one needle lot) are settled, not refused (patients.merging.settlements): the
+kept record keeps one, the other stays as it is with the merged-away record,
+and the merge record says which and what the one no longer current said.
+
+A row written for the merged-away record after the merge (a booking that read
+the patient a moment before) is refused by the database (migration 0007): the
+merge holds both patient rows FOR UPDATE, which that refusal's lock waits for.
 """
 
 import contextlib
@@ -21,12 +30,22 @@ import pghistory
 import pgtrigger
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from clinics import access
 from patients import selectors
 from patients.exceptions import MergeRefused, NotPermitted
-from patients.merging import Mover, clashes, filled_details, movers
+from patients.merging import (
+    DISCONNECT_LOGIN,
+    KEPT_FIRST,
+    Mover,
+    Settlement,
+    clashes,
+    filled_details,
+    movers,
+    settlements,
+)
 from patients.models import Patient, PatientMerge
 
 
@@ -52,7 +71,9 @@ def merge_patients(*, keep: Patient, merge_away: Patient, by, reason: str) -> Pa
         raise MergeRefused("A record cannot be merged into itself.", field="merge_away")
     ids = [keep.pk, merge_away.pk]
     # Lock both, in one order (two admins merging the pair each way queue up here),
-    # then read them afresh: the second finds what the first did.
+    # then read them afresh: the second finds what the first did. FOR UPDATE, not
+    # FOR NO KEY UPDATE: a row being written for either patient (which takes FOR KEY
+    # SHARE, see migration 0007) waits for the merge, or the merge waits for it.
     list(Patient.all_records.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
     locked = Patient.all_records.select_related("user", "home_clinic", "organization")
     keep, away = locked.get(pk=keep.pk), locked.get(pk=merge_away.pk)
@@ -61,18 +82,19 @@ def merge_patients(*, keep: Patient, merge_away: Patient, by, reason: str) -> Pa
     if found:
         raise MergeRefused(
             f"{away.full_name} cannot be merged into {keep.full_name} yet: "
-            f"{'; '.join(found)}. Nothing was changed. Settle this first (cancel one of two "
-            "overlapping bookings, for example), then merge.",
+            f"{'; '.join(found)}. Nothing was changed. Settle this first, then merge.",
             field="merge_away",
         )
+    to_settle = settlements(keep=keep, merge_away=away)
     merge_id = uuid.uuid4()
     now = timezone.now()
     with pghistory.context(patient_merge=str(merge_id), user=str(by.pk), reason=reason):
         login_moved = _move_login(keep, away)
         filled = _fill_details(keep, away)
+        settled, staying = _settle(to_settle, keep=keep, away=away)
         moved = {}
         for mover in movers():
-            count = _move_rows(mover, keep=keep, away=away)
+            count = _move_rows(mover, keep=keep, away=away, staying=staying.get(mover, ()))
             if count:
                 moved[mover.label] = moved.get(mover.label, 0) + count
         earlier = Patient.all_records.filter(merged_into=away).update(merged_into=keep)
@@ -93,6 +115,7 @@ def merge_patients(*, keep: Patient, merge_away: Patient, by, reason: str) -> Pa
             reason=reason,
             moved=moved,
             filled=filled,
+            settled=settled,
             login_moved=login_moved,
         )
 
@@ -139,8 +162,8 @@ def _fill_details(keep: Patient, away: Patient) -> list[str]:
     return filled
 
 
-def _move_rows(mover: Mover, *, keep: Patient, away: Patient) -> int:
-    ids = list(mover.rows(away.pk).values_list("pk", flat=True))
+def _move_rows(mover: Mover, *, keep: Patient, away: Patient, staying=()) -> int:
+    ids = list(mover.rows(away.pk).exclude(pk__in=list(staying)).values_list("pk", flat=True))
     if not ids:
         return 0
     protected = mover.protected_by
@@ -169,3 +192,106 @@ def _fingerprint(mover: Mover, ids: list) -> str:
     with connection.cursor() as cursor:
         cursor.execute(query, [mover.field.column, ids])
         return cursor.fetchone()[0]
+
+
+def _settle(found: list[Settlement], *, keep: Patient, away: Patient) -> tuple[list, dict]:
+    """Keep one row of each clash for `keep`; (what the merge record says, rows left with `away`).
+
+    The row `keep` does not keep stays with `away`, as it is: an intake's
+    newer answers are copied into `keep`'s intake instead (one per patient, so
+    the two rows cannot trade places); two rows of another rule trade patients.
+    """
+    said, staying = [], {}
+    for clash in found:
+        mover, rule = clash.rule.mover, clash.rule
+        no_longer_current = _as_stored(mover, clash.ours if clash.theirs_win else clash.theirs)
+        if not clash.theirs_win:
+            kept, stays = clash.ours, clash.theirs
+        elif rule.only_one:
+            _take_content(mover, into=clash.ours, source=clash.theirs)
+            kept, stays = clash.ours, clash.theirs
+        else:
+            _swap(clash, keep=keep, away=away)
+            kept, stays = clash.theirs, clash.ours
+        staying.setdefault(mover, set()).add(stays)
+        label = mover.model._meta.label
+        why = KEPT_FIRST[label][1] if label in KEPT_FIRST else "the kept record's own stays"
+        said.append(
+            {
+                "kind": str(mover.model._meta.verbose_name),
+                "kept": str(kept),
+                "from": "merged record" if clash.theirs_win else "kept record",
+                "why": why,
+                "stays_with_merged_record": str(stays),
+                "no_longer_current": no_longer_current,
+            }
+        )
+    return said, staying
+
+
+def _as_stored(mover: Mover, pk) -> dict:
+    return mover.model._base_manager.filter(pk=pk).values().get()
+
+
+def _take_content(mover: Mover, *, into, source) -> None:
+    """Row `into` says what row `source` says (its own id, patient and version aside)."""
+    meta = mover.model._meta
+    skipped = {meta.pk.attname, mover.field.attname, "organization_id", "version"}
+    names = [field.attname for field in meta.concrete_fields if field.attname not in skipped]
+    content = mover.model._base_manager.filter(pk=source).values(*names).get()
+    if any(field.attname == "version" for field in meta.concrete_fields):
+        content["version"] = F("version") + 1
+    mover.model._base_manager.filter(pk=into).update(**content)
+
+
+def _swap(clash: Settlement, *, keep: Patient, away: Patient) -> None:
+    """`away`'s row becomes `keep`'s and `keep`'s becomes `away`'s, nothing else changing.
+
+    A unique rule is checked row by row, so the two cannot trade places in one
+    statement: `keep`'s row first takes a key no row has, with no trigger firing
+    (neither its protection nor its history: it takes its own key back below, in
+    this transaction); then each moves, as any moved row, in the history.
+    """
+    mover, key = clash.rule.mover, clash.rule.swap_key
+    manager, patient = mover.model._base_manager, mover.field.attname
+    rows = [clash.ours, clash.theirs]
+    before = _fingerprint(mover, rows)
+    own_key = manager.filter(pk=clash.ours).values_list(key, flat=True).get()
+    every_trigger = [
+        f"{mover.model._meta.label}:{trigger.name}"
+        for trigger in getattr(mover.model._meta, "triggers", [])
+    ]
+    with pgtrigger.ignore(*every_trigger):
+        manager.filter(pk=clash.ours).update(**{key: f"~merging {uuid.uuid4().hex[:12]}"})
+    protected = mover.protected_by
+    with pgtrigger.ignore(*protected) if protected else contextlib.nullcontext():
+        manager.filter(pk=clash.theirs).update(**{patient: keep.pk})
+        manager.filter(pk=clash.ours).update(**{patient: away.pk, key: own_key})
+    if _fingerprint(mover, rows) != before:
+        raise RuntimeError(
+            f"Merging changed more than the patient of {mover.label}: rolled back, nothing merged."
+        )
+
+
+@transaction.atomic
+def disconnect_portal_login(*, patient: Patient, by) -> Patient:
+    """Take the portal login off `patient`'s record: how two logins of one person are settled.
+
+    Only an organisation admin does it (as only they merge). The login itself
+    stays (the person can still log in; they open no record of this
+    organisation until invited again); the record's history keeps who did it.
+    """
+    patient = (
+        Patient.objects.select_for_update(of=("self",)).select_related("user").get(pk=patient.pk)
+    )
+    seen = access.visible_to(by, Patient.objects.filter(pk=patient.pk)).exists()
+    if not seen or not selectors.may_merge(by, patient):
+        raise NotPermitted(
+            "Only an organisation admin may disconnect a patient's portal login: ask one."
+        )
+    if patient.user_id is None:
+        raise MergeRefused(f"{patient.full_name}'s record has no portal login.", field="user")
+    with pghistory.context(user=str(by.pk), reason=DISCONNECT_LOGIN):
+        patient.user, patient.version = None, patient.version + 1
+        patient.save(update_fields=["user", "version"])
+    return patient

@@ -278,13 +278,16 @@ def _signals(patient: Patient) -> dict[str, object]:
 
 
 def _lock_name(organization_id, patient: Patient) -> None:
-    """Wait for anyone registering this name and date of birth, phone or e-mail right now.
+    """Wait for anyone registering this date of birth, phone or e-mail right now.
 
-    One lock per signal, taken in a fixed order: two desks registering one
-    person, however differently they typed the name, find each other.
+    One lock per signal, taken in a fixed order. The name's lock is the date of
+    birth alone: the duplicate check compares names (alike, not equal) only
+    among records born the same day, so two desks registering one person,
+    however differently they typed the name, find each other. Desks registering
+    two people born on one day wait a moment for each other too.
     """
     signals = _signals(patient)
-    keys = [f"{organization_id}:name:{signals['name'][0]}:{signals['name'][1]}"]
+    keys = [f"{organization_id}:born:{signals['name'][1]}"]
     keys += [f"{organization_id}:{name}:{signals[name]}" for name in ("phone", "email")]
     keys = sorted(key for key in keys if not key.endswith(":"))
     with connection.cursor() as cursor:

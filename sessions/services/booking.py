@@ -11,6 +11,7 @@ from clinics import access
 from clinics.models import Clinic, Membership, Role
 from patients import safety
 from patients.exceptions import SubmissionKeyReused
+from patients.merging import merged_patient_refusal
 from patients.models import Patient
 from patients.selectors import ConsentState, ScreeningState, clinical_status
 from sessions import clock
@@ -116,6 +117,9 @@ def book_session(
             return _booked_with(
                 submission_key, organization, by, clinic, therapist, patient, starts_at
             )
+        merged = merged_patient_refusal(error)  # merged away while this booking was on its way
+        if merged is not None:
+            raise BookingRefused(merged, field="patient") from None
         raise
     return session
 

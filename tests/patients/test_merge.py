@@ -3,28 +3,35 @@
 import datetime
 import re
 import threading
+import time
 from html import unescape
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.models import User
 from aftercare.models import AftercarePlan, CheckIn, CheckInAnswer
 from clinics.models import Role
 from patients import selectors
 from patients.exceptions import MergeRefused, NotPermitted
-from patients.merging import movers
+from patients.merging import merged_patient_refusal, movers
 from patients.models import (
     ConsentSignature,
+    Intake,
     Patient,
     PatientEvent,
     PatientMerge,
     RecordRead,
+    Surgery,
 )
 from patients.services import save_intake
-from patients.services.merge import merge_patients
-from sessions.models import Chart, NeedleSite, TreatmentSession
+from patients.services.merge import disconnect_portal_login, merge_patients
+from sessions.exceptions import BookingRefused
+from sessions.models import Chart, NeedleSite, NoticeStatus, RecallNotice, TreatmentSession
 from sessions.services import book_session
 from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory, tomorrow_at, with_portal_login
@@ -245,7 +252,7 @@ def test_two_admins_merging_the_two_records_each_way_at_once_make_one_merge(worl
     assert Patient.objects.count() == 1
 
 
-def test_two_portal_logins_are_a_clash_named_before_anything_changes(world):
+def test_two_portal_logins_are_a_clash_named_with_how_to_settle_it(world):
     record, kept = ada_twice(world)
     kept.email = "ada.quin@example.test"
     kept.save()
@@ -253,25 +260,144 @@ def test_two_portal_logins_are_a_clash_named_before_anything_changes(world):
     before = rows_of(record.patient.pk)
     with pytest.raises(MergeRefused) as refused:
         merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+    message = refused.value.message
     assert "both records have a portal login (ada@example.test and ada.quin@example.test)" in (
-        refused.value.message
+        message
     )
-    assert "Nothing was changed" in refused.value.message
+    assert "disconnect the other one" in message and "Disconnect the portal login" in message
+    assert "Nothing was changed" in message
     assert rows_of(record.patient.pk) == before
     assert Patient.objects.filter(pk=record.patient.pk).exists()
 
 
-def test_two_intakes_are_a_clash_a_patient_has_one(world):
+def test_disconnecting_the_login_the_person_no_longer_uses_lets_the_merge_go_through(
+    world, client_of
+):
     record, kept = ada_twice(world)
-    save_intake(
-        patient=kept,
-        by=world.org_admin,
-        presenting_complaint="Sore shoulder",
-        activity_level="light",
-        surgeries=[],
+    kept.email = "ada.quin@example.test"
+    kept.save()
+    unused = with_portal_login(kept).user
+    with pytest.raises(NotPermitted):
+        disconnect_portal_login(patient=kept, by=world.manager)
+
+    client_of(world.org_admin).post(
+        reverse("admin:patients_patient_changelist"),
+        {"action": "disconnect_portal_login", "_selected_action": [str(kept.pk)]},
     )
-    with pytest.raises(MergeRefused, match="both records have an intake, and a patient has one"):
-        merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+
+    kept.refresh_from_db()
+    assert kept.user is None
+    assert User.objects.filter(pk=unused.pk, is_active=True).exists()  # the login stays
+    event = PatientEvent.objects.filter(pgh_obj_id=kept.pk).order_by("pgh_id").last()
+    assert event.pgh_context.metadata["reason"] == "Disconnect the portal login"
+    merge = merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+    assert merge.login_moved
+    assert Patient.objects.get(pk=kept.pk).user == record.aftercare.answer.answered_by
+    with pytest.raises(MergeRefused, match="has no portal login"):
+        disconnect_portal_login(
+            patient=PatientFactory(home_clinic=world.kelowna), by=world.org_admin
+        )
+
+
+def intake_for(patient, *, by, complaint: str, surgery: tuple[str, datetime.date], days: int):
+    """An intake of `patient` saved `days` from now (negative: before)."""
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=days), tick=False):
+        return save_intake(
+            patient=patient,
+            by=by,
+            presenting_complaint=complaint,
+            activity_level="light",
+            surgeries=[surgery],
+        )
+
+
+@pytest.mark.parametrize("newer", ["kept", "merged"])
+def test_two_intakes_the_newer_is_current_and_the_older_answers_stay_readable(world, newer):
+    record, kept = ada_twice(world)
+    away = record.patient
+    intake_for(
+        kept,
+        by=world.org_admin,
+        complaint="Sore right shoulder",
+        surgery=("Knee arthroscopy", datetime.date(2019, 5, 1)),
+        days=30 if newer == "kept" else -30,
+    )
+    theirs = "Stiff neck after long days at the desk"  # the merged record's (saved today)
+    current, older = (
+        ("Sore right shoulder", theirs) if newer == "kept" else (theirs, "Sore right shoulder")
+    )
+    kept_intake = Intake.objects.get(patient=kept)
+
+    merge = merge_patients(keep=kept, merge_away=away, by=world.org_admin, reason=REASON)
+
+    intake = Intake.objects.get(patient=kept)
+    assert intake.pk == kept_intake.pk  # the kept record keeps its intake row
+    assert intake.presenting_complaint == current
+    # The merged record's intake stays, as it was, with the merged record.
+    assert Intake.objects.get(patient=away).presenting_complaint == theirs
+    [settled] = merge.settled
+    assert (settled["kind"], settled["kept"]) == ("intake", str(kept_intake.pk))
+    assert settled["from"] == ("kept record" if newer == "kept" else "merged record")
+    assert settled["no_longer_current"]["presenting_complaint"] == older
+    assert settled["why"] == "the newer intake is the current one"
+    # Past surgeries are the patient's, not the intake's: both records' are kept.
+    assert set(kept.surgeries.values_list("description", flat=True)) == {
+        "Appendectomy",
+        "Knee arthroscopy",
+    }
+    if newer == "merged":
+        assert intake.version == kept_intake.version + 1
+        replaced = intake.events.order_by("pgh_id").last()
+        assert replaced.pgh_context.metadata["patient_merge"] == str(merge.pk)
+
+
+def sending_clinic(clinic) -> dict:
+    """The notice's sending clinic, where the model has one (sessions is adding it)."""
+    fields = {field.name for field in RecallNotice._meta.get_fields()}
+    return {"clinic": clinic} if "clinic" in fields else {}
+
+
+@pytest.mark.parametrize("first", ["kept", "merged"])
+def test_two_sent_recall_notices_for_one_lot_the_first_sent_is_kept(world, first):
+    away = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
+    kept = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clark")
+    earlier = timezone.now() - datetime.timedelta(days=2)
+    notices = {}
+    for who, patient in (("merged", away), ("kept", kept)):
+        hours = 0 if who == first else 5
+        notices[who] = RecallNotice.objects.create(
+            organization=world.organization,
+            patient=patient,
+            lot_number="LOT 77",
+            email=f"{who}@example.test",
+            status=NoticeStatus.SENT,
+            sent_by=world.org_admin,
+            requested_at=earlier,
+            sent_at=earlier + datetime.timedelta(hours=hours),
+            attempts=1,
+            **sending_clinic(world.kelowna),
+        )
+    as_sent = {who: as_stored(RecallNotice, notice.pk) for who, notice in notices.items()}
+    kept_first, other = notices[first], notices["kept" if first == "merged" else "merged"]
+
+    merge = merge_patients(keep=kept, merge_away=away, by=world.org_admin, reason=REASON)
+
+    assert RecallNotice.objects.get(patient=kept, lot_number="LOT 77").pk == kept_first.pk
+    assert RecallNotice.objects.get(pk=other.pk).patient_id == away.pk
+    for who, notice in notices.items():  # as sent, byte for byte, their patient aside
+        assert as_stored(RecallNotice, notice.pk) == as_sent[who]
+    [settled] = merge.settled
+    assert settled["kept"] == str(kept_first.pk)
+    assert settled["stays_with_merged_record"] == str(other.pk)
+    assert settled["why"].startswith("the notice sent first counts")
+    # The history shows each notice moving, never the key they traded places by.
+    assert set(
+        RecallNotice.pgh_event_model.objects.filter(
+            pgh_obj_id__in=[kept_first.pk, other.pk]
+        ).values_list("lot_number", flat=True)
+    ) == {"LOT 77"}
+    with pytest.raises(DatabaseError), transaction.atomic():
+        RecallNotice.objects.filter(pk=other.pk).update(email="changed@example.test")
 
 
 def test_two_bookings_at_one_time_are_a_clash_naming_both(world):
@@ -295,6 +421,107 @@ def test_two_bookings_at_one_time_are_a_clash_naming_both(world):
     assert "both records have treatment sessions that overlap" in message
     assert "Emma Clarke with" in message and "Emma Clark with" in message
     assert TreatmentSession.objects.filter(patient=away).count() == 1
+
+
+def test_the_database_refuses_a_row_for_a_merged_record(world):
+    record, kept = ada_twice(world)
+    away = record.patient
+    merge_patients(keep=kept, merge_away=away, by=world.org_admin, reason=REASON)
+    refusal = pytest.raises(IntegrityError, match="was merged into Ada Quin's record")
+    with refusal as refused, transaction.atomic():
+        Surgery.objects.create(
+            organization=world.organization,
+            patient=away,
+            description="Tonsillectomy",
+            performed_on=datetime.date(2001, 1, 1),
+        )
+    assert merged_patient_refusal(refused.value).endswith(": use that one.")
+    surgery = Surgery.objects.filter(patient=kept).first()
+    with pytest.raises(IntegrityError, match="use that one"), transaction.atomic():
+        Surgery.objects.filter(pk=surgery.pk).update(patient=away)
+    # Rows that stay with the merged record may still change otherwise.
+    Intake.objects.filter(patient=away).update(goals="Back to climbing")
+
+
+@pytest.mark.django_db
+def test_every_table_that_names_a_patient_refuses_rows_for_a_merged_record():
+    """A new model with a foreign key to Patient needs the trigger of migration 0007 too."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tgrelid::regclass::text, pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgname LIKE 'refuse_merged_%%'"
+        )
+        guarded = {
+            (table, definition.rsplit("refuse_merged_patient('", 1)[1].split("'")[0])
+            for table, definition in cursor.fetchall()
+        }
+    missing = [
+        (mover.model._meta.db_table, mover.field.column)
+        for mover in movers()
+        if (mover.model._meta.db_table, mover.field.column) not in guarded
+    ]
+    assert not missing, (
+        "Add a migration with RunSQL(patients.merging.refuse_merged_patient_sql(table, "
+        f"column)) for each of {missing}"
+    )
+
+
+def _lock_waits() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_booking_on_its_way_while_a_merge_commits_is_refused_naming_the_patient(world):
+    away = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
+    kept = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clark")
+    merged, release, outcome = threading.Event(), threading.Event(), {}
+
+    def merge():
+        try:
+            with transaction.atomic():  # merged, not yet committed, until released
+                merge_patients(keep=kept, merge_away=away, by=world.org_admin, reason=REASON)
+                merged.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def book():
+        try:
+            outcome["booked"] = book_session(
+                clinic=world.kelowna,
+                therapist=world.therapist,
+                patient=away,  # as the desk read it, before the merge committed
+                starts_at=tomorrow_at(10, clinic=world.kelowna),
+                by=world.front_desk,
+            )
+        except BookingRefused as refused:
+            outcome["refused"] = refused
+        finally:
+            connection.close()
+
+    merging = threading.Thread(target=merge)
+    merging.start()
+    assert merged.wait(10)
+    booking = threading.Thread(target=book)
+    booking.start()
+    for _ in range(200):  # the booking waits for the merge's lock on the patient
+        if _lock_waits():
+            break
+        time.sleep(0.02)
+    release.set()
+    merging.join()
+    booking.join()
+
+    assert "booked" not in outcome
+    refused = outcome["refused"]
+    assert refused.field == "patient"
+    assert "Emma Clarke's record was merged into Emma Clark's record" in refused.message
+    assert not TreatmentSession.objects.filter(patient_id=away.pk).exists()
 
 
 def test_every_row_that_names_a_patient_is_moved_by_the_merge():
@@ -493,19 +720,15 @@ def test_the_api_merges_for_an_admin_and_refuses_everyone_else(world, client_of)
 
 
 def test_the_api_names_a_clash_with_409(world, client_of):
-    record, kept = ada_twice(world)
-    save_intake(
-        patient=kept,
-        by=world.org_admin,
-        presenting_complaint="Sore shoulder",
-        activity_level="light",
-        surgeries=[],
-    )
+    away = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
+    kept = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clark")
+    with_portal_login(away)
+    with_portal_login(kept)
     refused = client_of(world.org_admin).post(
         reverse("patient-merge", args=[kept.pk]),
-        {"merge_away": str(record.patient.pk), "reason": REASON},
+        {"merge_away": str(away.pk), "reason": REASON},
         content_type="application/json",
     )
     assert refused.status_code == 409
     assert refused.json()["code"] == "merge_refused"
-    assert "both records have an intake" in refused.json()["detail"]
+    assert "both records have a portal login" in refused.json()["detail"]
