@@ -351,12 +351,6 @@ def test_two_intakes_the_newer_is_current_and_the_older_answers_stay_readable(wo
         assert replaced.pgh_context.metadata["patient_merge"] == str(merge.pk)
 
 
-def sending_clinic(clinic) -> dict:
-    """The notice's sending clinic, where the model has one (sessions is adding it)."""
-    fields = {field.name for field in RecallNotice._meta.get_fields()}
-    return {"clinic": clinic} if "clinic" in fields else {}
-
-
 @pytest.mark.parametrize("first", ["kept", "merged"])
 def test_two_sent_recall_notices_for_one_lot_the_first_sent_is_kept(world, first):
     away = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
@@ -375,7 +369,7 @@ def test_two_sent_recall_notices_for_one_lot_the_first_sent_is_kept(world, first
             requested_at=earlier,
             sent_at=earlier + datetime.timedelta(hours=hours),
             attempts=1,
-            **sending_clinic(world.kelowna),
+            clinic=world.kelowna,
         )
     as_sent = {who: as_stored(RecallNotice, notice.pk) for who, notice in notices.items()}
     kept_first, other = notices[first], notices["kept" if first == "merged" else "merged"]
