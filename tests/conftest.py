@@ -12,6 +12,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 
 from accounts.models import User
+from clinics import access
 from clinics.models import Clinic, Membership, Organization, Role
 from patients.models import Patient
 from tests.accounts.factories import UserFactory
@@ -89,24 +90,64 @@ def fast_password_hashing():
 
 @pytest.fixture
 def world(db) -> World:
-    organization = OrganizationFactory(name="Kelowna Physio")
+    return make_world()
+
+
+@pytest.fixture(scope="module")
+def module_world(django_db_setup, django_db_blocker) -> World:
+    """The world with both full records, made once for a module in a transaction rolled back
+    at its end: for the generated matrices, whose many tests read it and whose writes each
+    test's own transaction rolls back. A module uses it by asking `world` of it:
+
+        @pytest.fixture
+        def world(module_world, db):
+            return fresh(module_world)
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        shared = make_world(mailbox="shared")
+        shared.other_record()
+        shared.kelowna_record()
+        yield shared
+        transaction.set_rollback(True)
+
+
+def fresh(world: World) -> World:
+    """`world` with each person's roles read again (a test before may have changed them)."""
+    for person in vars(world).values():
+        if isinstance(person, User):
+            access.forget_grants(person)
+    return world
+
+
+def make_world(*, mailbox: str = "") -> World:
+    """The personas. `mailbox` tells apart the organisations and logins of a world shared by
+    a module (module_world) from those of the tests' own worlds made beside it."""
+    tag = f".{mailbox}" if mailbox else ""
+
+    def person(role: Role, name: str, domain: str, **where) -> User:
+        return staff(role, email=f"{name}{tag}@{domain}", **where)
+
+    def named(name: str) -> str:
+        return f"{name} ({mailbox})" if mailbox else name
+
+    organization = OrganizationFactory(name=named("Kelowna Physio"))
     kelowna = ClinicFactory(organization=organization, name="Kelowna")
     vernon = ClinicFactory(organization=organization, name="Vernon")
-    other = OrganizationFactory(name="Harbourside")
+    other = OrganizationFactory(name=named("Harbourside"))
     halifax = ClinicFactory(organization=other, name="Halifax", timezone="America/Halifax")
     return World(
         organization=organization,
         kelowna=kelowna,
         vernon=vernon,
-        org_admin=staff(Role.ORG_ADMIN, organization=organization, email="olivia@kelowna.test"),
-        manager=staff(Role.CLINIC_MANAGER, clinic=kelowna, email="marcus@kelowna.test"),
-        therapist=staff(Role.THERAPIST, clinic=kelowna, email="priya@kelowna.test"),
-        front_desk=staff(Role.FRONT_DESK, clinic=kelowna, email="sam@kelowna.test"),
-        vernon_therapist=staff(Role.THERAPIST, clinic=vernon, email="dan@kelowna.test"),
+        org_admin=person(Role.ORG_ADMIN, "olivia", "kelowna.test", organization=organization),
+        manager=person(Role.CLINIC_MANAGER, "marcus", "kelowna.test", clinic=kelowna),
+        therapist=person(Role.THERAPIST, "priya", "kelowna.test", clinic=kelowna),
+        front_desk=person(Role.FRONT_DESK, "sam", "kelowna.test", clinic=kelowna),
+        vernon_therapist=person(Role.THERAPIST, "dan", "kelowna.test", clinic=vernon),
         other_organization=other,
         halifax=halifax,
-        other_admin=staff(Role.ORG_ADMIN, organization=other, email="grace@harbourside.test"),
-        other_therapist=staff(Role.THERAPIST, clinic=halifax, email="liam@harbourside.test"),
+        other_admin=person(Role.ORG_ADMIN, "grace", "harbourside.test", organization=other),
+        other_therapist=person(Role.THERAPIST, "liam", "harbourside.test", clinic=halifax),
     )
 
 

@@ -74,6 +74,7 @@ from sessions.models import (
     RecallNotice,
     TreatmentSession,
 )
+from tests.conftest import fresh
 from tests.patients.factories import PatientFactory, with_portal_login
 
 # How to find a row of the other organisation, for each model with access rules.
@@ -164,6 +165,12 @@ def admin_pages():
     for model, model_admin in admin.site._registry.items():
         if model in OTHER_ORGANIZATION_ROWS:
             yield pytest.param(model, model_admin, id=model._meta.label)
+
+
+@pytest.fixture
+def world(module_world, db):
+    """One world for the whole matrix (its records are costly); each test's writes roll back."""
+    return fresh(module_world)
 
 
 def snapshot(world):

@@ -31,7 +31,6 @@ from tests.patients.factories import (
     PatientFactory,
     born_years_ago,
     full_record,
-    with_portal_login,
 )
 
 
@@ -758,69 +757,6 @@ def test_every_staff_page_with_an_id_says_what_the_front_desk_gets():
     missing = staff_pages - set(FRONT_DESK_REFUSED) - set(FRONT_DESK_OPENS)
     assert not missing, "say in FRONT_DESK_REFUSED or FRONT_DESK_OPENS what the front desk gets"
     assert set(FRONT_DESK_OPENS) <= staff_pages
-
-
-@pytest.mark.parametrize(("name", "kwargs"), list(uuid_patterns()))
-def test_no_role_reaches_another_organisations_record_through_any_page(
-    world, client_of, patient, django_capture_on_commit_callbacks, name, kwargs
-):
-    url = page_url(name, kwargs, world.other_record())
-    before = organisation_rows(world.other_organization)
-    people = {**world.staff_by_role(), "patient": patient.user}
-    with django_capture_on_commit_callbacks(execute=True):
-        for role, person in people.items():
-            client = client_of(person)
-            for method in ("get", "post"):
-                response = getattr(client, method)(url, ATTEMPT)
-                assert response.status_code == 404, (role, method, response.status_code)
-    assert organisation_rows(world.other_organization) == before
-    assert mail.outbox == []
-
-
-@pytest.mark.parametrize(("name", "kwargs"), list(uuid_patterns()))
-def test_no_page_of_a_kelowna_patients_record_opens_to_another_clinic_or_patient(
-    world, client_of, django_capture_on_commit_callbacks, name, kwargs
-):
-    record = world.kelowna_record()
-    url = page_url(name, kwargs, record)
-    kit = with_portal_login(
-        PatientFactory(home_clinic=world.kelowna, first_name="Kit", last_name="Oduya")
-    )
-    people = {"therapist at Vernon": world.vernon_therapist, "another patient": kit.user}
-    if name.startswith(PORTAL):
-        people["front desk"] = world.front_desk
-    before = organisation_rows(world.organization)
-    mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        for who, person in people.items():
-            client = client_of(person)
-            for method in ("get", "post"):
-                response = getattr(client, method)(url, ATTEMPT)
-                assert response.status_code == 404, (who, method, response.status_code)
-    assert organisation_rows(world.organization) == before
-    assert mail.outbox == []
-
-
-@pytest.mark.parametrize(
-    ("name", "kwargs"),
-    [param for param in uuid_patterns() if param.values[0] in FRONT_DESK_REFUSED],
-)
-def test_the_front_desk_opens_no_page_of_clinical_answers(
-    world, client_of, django_capture_on_commit_callbacks, name, kwargs
-):
-    record = world.kelowna_record()
-    url = page_url(name, kwargs, record)
-    client = client_of(world.front_desk)
-    before = organisation_rows(world.organization)
-    mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        for method in ("get", "post"):
-            response = getattr(client, method)(url, ATTEMPT)
-            assert response.status_code == FRONT_DESK_REFUSED[name], method
-            leaked = [answer for answer in record.clinical_answers() if answer in html(response)]
-            assert not leaked, (method, leaked)
-    assert organisation_rows(world.organization) == before
-    assert mail.outbox == []
 
 
 def test_the_pages_the_front_desk_opens_hold_no_clinical_answer(world, client_of):
