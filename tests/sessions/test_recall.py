@@ -4,7 +4,6 @@ import csv
 import datetime
 import io
 import threading
-import time
 
 import pytest
 import time_machine
@@ -544,7 +543,7 @@ def test_two_managers_notifying_at_once_send_one_email(world):
             if cursor.fetchone()[0]:
                 waited_for_the_lock = True
                 break
-        time.sleep(0.05)
+        threading.Event().wait(0.05)  # not time.sleep: it fails under faketime
     release.set()
     for thread in threads:
         thread.join()
