@@ -66,6 +66,9 @@ class ClinicalStatusSerializer(serializers.Serializer):
 
 
 class PatientSerializer(serializers.ModelSerializer):
+    # Text, not an e-mail field: "" (not recorded) is no e-mail address, and the schema
+    # must say what the answer holds.
+    email = serializers.CharField(read_only=True, help_text="Empty when not recorded.")
     has_portal_login = serializers.SerializerMethodField()
     status = ClinicalStatusSerializer(source="clinical_status", read_only=True)
     before_the_needle = serializers.SerializerMethodField(

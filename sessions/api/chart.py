@@ -80,7 +80,9 @@ class ChartSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         source="session.status", choices=Status.choices, read_only=True
     )
-    signed_at = serializers.DateTimeField(source="session.signed_at", read_only=True)
+    signed_at = serializers.DateTimeField(
+        source="session.signed_at", read_only=True, allow_null=True
+    )
     signed_by = StaffNameSerializer(source="session.signed_by", read_only=True, allow_null=True)
     complaint = _from_chart(serializers.CharField, "complaint")
     pain_before = _from_chart(serializers.IntegerField, "pain_before", allow_null=True)

@@ -1,13 +1,15 @@
 """The API for clinics and staff roles, through real HTTP requests."""
 
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
-from clinics.models import Membership, Role
+from clinics.models import Clinic, Membership, Role
 from tests.clinics.factories import ClinicFactory
 
 
@@ -205,3 +207,60 @@ def test_filtering_by_another_organisations_clinic_is_answered_like_an_unknown_o
     own = client.get(reverse("staff-role-list"), {"clinic": str(world.kelowna.pk)})
     assert own.status_code == 200
     assert own.json()["count"] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_renames_racing_to_one_name_get_one_rename_and_a_409_naming_the_field(world):
+    """The second request passes the serializer's check before the first commits; the
+    database's unique constraint refuses it, and the answer says so as a 409, not a 500.
+    (A real race needs committed rows and two connections: hence a transactional test.)"""
+    renamed, release = threading.Event(), threading.Event()
+    answers = {}
+
+    def first():  # holds "Lakeside" for Kelowna, uncommitted, until told
+        try:
+            with transaction.atomic():
+                Clinic.objects.filter(pk=world.kelowna.pk).update(name="Lakeside")
+                renamed.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            client = Client()
+            client.force_login(world.org_admin)
+            answers["second"] = client.patch(
+                reverse("clinic-detail", args=[world.vernon.pk]),
+                {"name": "Lakeside"},
+                content_type="application/json",
+            )
+        finally:
+            connection.close()
+
+    one, two = threading.Thread(target=first), threading.Thread(target=second)
+    one.start()
+    renamed.wait(10)
+    two.start()
+    for _ in range(100):  # until the second's UPDATE waits on the first's row
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+        threading.Event().wait(0.05)  # not time.sleep: it fails under faketime
+    release.set()
+    one.join()
+    two.join()
+    answer = answers["second"]
+    assert answer.status_code == 409
+    assert answer.json() == {
+        "detail": "This organisation already has a clinic with this name.",
+        "code": "conflict",
+        "fields": {"name": ["This organisation already has a clinic with this name."]},
+    }
+    assert sorted(
+        Clinic.objects.filter(organization=world.organization).values_list("name", flat=True)
+    ) == ["Lakeside", "Vernon"]
