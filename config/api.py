@@ -1,11 +1,7 @@
 """What every API answer shares: pagination and the shape of errors."""
 
-import re
-
-from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
-from django.db.models import UniqueConstraint
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
@@ -13,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from clinics.exceptions import FasciaError
+from config import refusals
 
 
 class Pagination(PageNumberPagination):
@@ -28,7 +25,9 @@ def exception_handler(exc, context):
         response.data.update(exc.details())
         return response
     if isinstance(exc, IntegrityError):
-        return _refused_by_the_database(exc)
+        refusal = refusals.explain(exc)
+        fields = {refusal.field: [refusal.message]} if refusal.field else {}
+        return _error(refusal.status, refusal.message, refusal.code, fields)
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(_django_errors(exc))
     if isinstance(exc, Http404):
@@ -82,78 +81,3 @@ def _as_list(messages) -> list:
     if isinstance(messages, list):
         return messages
     return [messages]
-
-
-# --- Writes the database refused ------------------------------------------------------------
-#
-# The serializers and services check first, with clear messages; the database holds the
-# same rules (unique and exclusion constraints, foreign keys, checks, triggers) and is the
-# last word when two requests race past the checks together. Its refusal is answered here,
-# once for the whole API: a clash 409, a broken rule 400, naming the field, never a 500.
-
-UNIQUE, EXCLUSION, FOREIGN_KEY, NOT_NULL = "23505", "23P01", "23503", "23502"
-KEY = re.compile(r"Key \(([^)]*)\)")
-
-
-def _refused_by_the_database(error: IntegrityError) -> Response:
-    cause = error.__cause__
-    diag = getattr(cause, "diag", None)
-    state = getattr(cause, "sqlstate", None)
-    constraint = _constraint(getattr(diag, "constraint_name", None))
-    field = _field(constraint, getattr(diag, "message_detail", None) or "") or getattr(
-        diag, "column_name", None
-    )
-    if state in (UNIQUE, EXCLUSION):
-        message = _own_message(constraint) or (
-            f"{field}: another record already has this value (perhaps saved a moment ago): "
-            "choose another."
-            if field
-            else "Another record already has these values (perhaps saved a moment ago)."
-        )
-        return _named(409, message, "conflict", field)
-    if state == FOREIGN_KEY:
-        message = f"{field or 'a reference'}: the record it names no longer exists."
-    elif state == NOT_NULL:
-        message = f"{field}: this field is required."
-    else:  # a check constraint or a trigger's refusal, which says what it refuses
-        message = _own_message(constraint) or getattr(diag, "message_primary", None) or str(error)
-    return _named(400, message, "invalid", field)
-
-
-def _named(status_code: int, message: str, code: str, field: str | None) -> Response:
-    fields = {field: [message]} if field else {}
-    return _error(status_code, message, code, fields)
-
-
-def _constraint(name: str | None):
-    if not name:
-        return None
-    for model in apps.get_models():
-        for constraint in model._meta.constraints:
-            if constraint.name == name:
-                return constraint
-    return None
-
-
-def _field(constraint, detail: str) -> str | None:
-    """The field a user would change: the constraint's last field that is not the tenant key,
-    or the last column PostgreSQL names in its detail ("Key (organization_id, name)=...")."""
-    if isinstance(constraint, UniqueConstraint) and constraint.fields:
-        names = [name for name in constraint.fields if name != "organization"]
-        return names[-1] if names else None
-    found = KEY.search(detail)
-    if found is None:
-        return None
-    columns = [column.strip() for column in found.group(1).split(",")]
-    columns = [column for column in columns if column != "organization_id"]
-    return columns[-1].removesuffix("_id") if columns else None
-
-
-def _own_message(constraint) -> str | None:
-    """The constraint's own violation message, when its model gave one."""
-    if constraint is None:
-        return None
-    message = constraint.violation_error_message
-    if message == constraint.default_violation_error_message:
-        return None
-    return str(message)

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "clinics.middleware.StaffMfaRequiredMiddleware",
     "pghistory.middleware.HistoryMiddleware",
+    "config.refusals.DatabaseRefusalMiddleware",
 ]
 
 if not DEBUG:

@@ -264,3 +264,59 @@ def test_two_renames_racing_to_one_name_get_one_rename_and_a_409_naming_the_fiel
     assert sorted(
         Clinic.objects.filter(organization=world.organization).values_list("name", flat=True)
     ) == ["Lakeside", "Vernon"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_race_on_a_page_shows_what_was_refused_not_a_server_error(world):
+    """The admin's rename form: the database refuses the second rename; the page says why
+    (409), names nothing of a stack trace, and keeps nothing of it."""
+    admin = Client()
+    admin.force_login(world.org_admin)
+    change = reverse("admin:clinics_clinic_change", args=[world.vernon.pk])
+    form = admin.get(change).context["adminform"].form
+    data = {
+        name: "" if value is None else (value.pk if hasattr(value, "pk") else value)
+        for name, value in form.initial.items()
+        if name in form.fields
+    }
+    data.update(name="Lakeside", is_active="on")
+    renamed, release = threading.Event(), threading.Event()
+    answers = {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                Clinic.objects.filter(pk=world.kelowna.pk).update(name="Lakeside")
+                renamed.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            answers["page"] = admin.post(change, data, HTTP_REFERER="http://testserver" + change)
+        finally:
+            connection.close()
+
+    one, two = threading.Thread(target=first), threading.Thread(target=second)
+    one.start()
+    renamed.wait(10)
+    two.start()
+    for _ in range(100):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+        threading.Event().wait(0.05)
+    release.set()
+    one.join()
+    two.join()
+    page = answers["page"]
+    assert page.status_code == 409
+    assert "This organisation already has a clinic with this name." in page.content.decode()
+    assert f'href="http://testserver{change}"' in page.content.decode()
+    world.vernon.refresh_from_db()
+    assert world.vernon.name == "Vernon"
