@@ -298,6 +298,11 @@ def test_disconnecting_the_login_the_person_no_longer_uses_lets_the_merge_go_thr
         )
 
 
+def years_ago(years: int) -> datetime.date:
+    """A day about `years` before today, on whatever day the test runs."""
+    return timezone.localdate() - datetime.timedelta(days=365 * years)
+
+
 def intake_for(patient, *, by, complaint: str, surgery: tuple[str, datetime.date], days: int):
     """An intake of `patient` saved `days` from now (negative: before)."""
     with time_machine.travel(timezone.now() + datetime.timedelta(days=days), tick=False):
@@ -318,7 +323,7 @@ def test_two_intakes_the_newer_is_current_and_the_older_answers_stay_readable(wo
         kept,
         by=world.org_admin,
         complaint="Sore right shoulder",
-        surgery=("Knee arthroscopy", datetime.date(2019, 5, 1)),
+        surgery=("Knee arthroscopy", years_ago(7)),
         days=30 if newer == "kept" else -30,
     )
     theirs = "Stiff neck after long days at the desk"  # the merged record's (saved today)
@@ -426,7 +431,7 @@ def test_the_database_refuses_a_row_for_a_merged_record(world):
             organization=world.organization,
             patient=away,
             description="Tonsillectomy",
-            performed_on=datetime.date(2001, 1, 1),
+            performed_on=years_ago(25),
         )
     assert merged_patient_refusal(refused.value).endswith(": use that one.")
     surgery = Surgery.objects.filter(patient=kept).first()
