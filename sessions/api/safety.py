@@ -57,16 +57,15 @@ def log_page(request, rows) -> None:
 # --- Recall: who was needled with this lot ---------------------------------------------
 
 
-class RecallSiteSerializer(serializers.ModelSerializer):
+class RecallSessionSiteSerializer(serializers.ModelSerializer):
+    """A needle site of the lot, under its session in a patient's recall."""
+
     muscle = MuscleEntrySerializer(source="muscle_entry", read_only=True)
-    session = SessionSummarySerializer(read_only=True)
 
     class Meta:
         model = NeedleSite
         fields = [
             "id",
-            "lot_number",
-            "session",
             "muscle",
             "muscle_name",
             "side",
@@ -75,6 +74,16 @@ class RecallSiteSerializer(serializers.ModelSerializer):
             "needle_gauge_mm",
             "recorded_at",
         ]
+        read_only_fields = fields
+
+
+class RecallSiteSerializer(RecallSessionSiteSerializer):
+    """A needle site of the lot, with its lot and session (the list of sites)."""
+
+    session = SessionSummarySerializer(read_only=True)
+
+    class Meta(RecallSessionSiteSerializer.Meta):
+        fields = ["id", "lot_number", "session", *RecallSessionSiteSerializer.Meta.fields[1:]]
         read_only_fields = fields
 
 
@@ -167,24 +176,6 @@ class RecallPatientDetailsSerializer(serializers.Serializer):
     phone = serializers.CharField(read_only=True)
     date_of_birth = serializers.DateField(read_only=True)
     home_clinic = ClinicReferenceSerializer(read_only=True)
-
-
-class RecallSessionSiteSerializer(serializers.ModelSerializer):
-    muscle = MuscleEntrySerializer(source="muscle_entry", read_only=True)
-
-    class Meta:
-        model = NeedleSite
-        fields = [
-            "id",
-            "muscle",
-            "muscle_name",
-            "side",
-            "needles",
-            "needle_length_mm",
-            "needle_gauge_mm",
-            "recorded_at",
-        ]
-        read_only_fields = fields
 
 
 class RecallSessionSerializer(serializers.Serializer):

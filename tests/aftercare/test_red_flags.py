@@ -162,7 +162,7 @@ def test_a_red_flag_sent_after_the_check_in_closed_still_raises_the_urgent_alert
     assert "Chest pain" in text(page)
     assert "emergency" in text(page).lower()
     assert api.json()["status"] == "closed"  # no longer "the rest is answered while open"
-    assert api.json()["red_flags"]
+    assert api.json()["red_flags"] == ["chest_pain"]
 
 
 def test_a_comment_past_the_limit_is_refused_naming_the_limit_and_never_cut(patient, check_in):
