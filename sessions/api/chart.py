@@ -20,8 +20,10 @@ from patients.api.safety import NoticeSerializer
 from patients.contraindications import Contraindication
 from sessions import selectors, services
 from sessions.api.headers import (
+    CLIENT_PARAMETER,
     ETAG,
     ETAG_HEADER,
+    client_id,
     etag,
     expected_version,
     if_match_parameter,
@@ -252,18 +254,23 @@ class ChartActions(ChartRowActions):
             412: OpenApiResponse(ChartConflictSerializer, "Someone saved since your If-Match."),
             428: OpenApiResponse(description="No If-Match header."),
         },
-        parameters=[if_match_parameter(required=True), ETAG_HEADER],
+        parameters=[if_match_parameter(required=True), CLIENT_PARAMETER, ETAG_HEADER],
     )
     @chart.mapping.patch
     def save_chart(self, request, pk=None):
         """Save notes, pain scores and needle counts over the version in If-Match."""
         session = self.chart_session()
         version = expected_version(request, required=True)
+        client = client_id(request)
         save = SaveChartSerializer(data=request.data)
         save.is_valid(raise_exception=True)
         with precondition_on_if_match():
             services.save_chart(
-                session=session, by=request.user, expected_version=version, **save.validated_data
+                session=session,
+                by=request.user,
+                expected_version=version,
+                client=client,
+                **save.validated_data,
             )
         return self.chart_answer(session)
 
@@ -273,7 +280,7 @@ class ChartActions(ChartRowActions):
             200: ChartSerializer,
             409: OpenApiResponse(ChartConflictSerializer, "Someone saved since your version."),
         },
-        parameters=[ETAG_HEADER],
+        parameters=[CLIENT_PARAMETER, ETAG_HEADER],
     )
     @action(
         detail=True,
@@ -285,6 +292,7 @@ class ChartActions(ChartRowActions):
     def apply_template(self, request, pk=None):
         """Fill the chart's empty text fields from a chart template."""
         session = self.chart_session()
+        client = client_id(request)
         apply = ApplyTemplateSerializer(data=request.data, context=self.get_serializer_context())
         apply.is_valid(raise_exception=True)
         services.apply_template(
@@ -292,6 +300,7 @@ class ChartActions(ChartRowActions):
             by=request.user,
             template=apply.validated_data["template"],
             expected_version=apply.validated_data["version"],
+            client=client,
         )
         return self.chart_answer(session)
 

@@ -1,8 +1,11 @@
-"""The headers a chart request carries: `If-Match` in, `ETag` out, and `Idempotency-Key`.
+"""The headers a chart request carries: `If-Match` and `Fascia-Client` in, `ETag` out,
+and `Idempotency-Key`.
 
 A chart's ETag is its version, quoted ("3"). It changes with every change:
 the notes, pain scores or needle counts saved, a template applied, a row
-(needle site, measurement, adverse event) added or removed.
+(needle site, measurement, adverse event) added or removed. `Fascia-Client`
+names the device or app instance saving: a stale If-Match is built on only
+over the same user's saves from the same client.
 """
 
 import re
@@ -15,9 +18,11 @@ from rest_framework import exceptions
 from clinics.exceptions import FasciaError
 from patients.api.idempotency import naming_the_header
 from sessions.exceptions import ChartConflict
+from sessions.services.chart import checked_client
 
 IF_MATCH = "If-Match"
 ETAG = "ETag"
+CLIENT = "Fascia-Client"
 
 IF_MATCH_RULE = (
     f'Send the chart\'s ETag in the {IF_MATCH} header (for example {IF_MATCH}: "3"), '
@@ -51,6 +56,25 @@ ETAG_HEADER = OpenApiParameter(
     response=[200],
     description="The chart's version, quoted: send it back in If-Match to save.",
 )
+
+CLIENT_PARAMETER = OpenApiParameter(
+    CLIENT,
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    pattern=r"^[A-Za-z0-9_-]{8,64}$",
+    description="An id of the device, app instance or browser tab saving, made once by it "
+    "(a UUID will do): 8 to 64 letters, digits, hyphens or underscores. A save from an older "
+    "version is refused (412) when anyone changed a field since, including you from another "
+    "client id; it is accepted over your own saves from this one (the answer to them was "
+    "lost). Left out, your saves without it count as one client. Send it.",
+)
+
+
+def client_id(request) -> str:
+    """The `Fascia-Client` header's id, "" when left out; anything else is 400 naming it."""
+    return checked_client(request.headers.get(CLIENT), field=CLIENT)
+
 
 _VERSION = re.compile(r"[0-9]{1,9}")
 

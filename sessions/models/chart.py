@@ -119,6 +119,14 @@ class Chart(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
+    updated_from = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The client id of the tab, device or API client that saved this version "
+        "(empty when none was sent, and for rows): a save started from an older version is "
+        "accepted over the same user's later saves from the same client only.",
+    )
 
     class Meta:
         constraints = [

@@ -7,6 +7,7 @@ session signed and is refused. The database refuses any change once signed
 """
 
 import datetime
+import re
 import uuid
 from decimal import Decimal, InvalidOperation
 
@@ -208,21 +209,44 @@ def _to_the_minute(moment: datetime.datetime) -> datetime.datetime:
     return moment.astimezone(datetime.UTC).replace(second=0, microsecond=0)
 
 
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def checked_client(value: str | None, *, field: str = "client") -> str:
+    """A client id as sent (a page load's, a device's or an API client's), "" for none.
+
+    `field` is what the sender calls it: the page's form field, or the API's header.
+    """
+    value = (value or "").strip()
+    if value and not _CLIENT_ID.fullmatch(value):
+        raise ChartInvalid(
+            f"{field}: a client id is 8 to 64 letters, digits, hyphens or underscores (a UUID "
+            f"made once per tab or device will do); “{value[:40]}” given.",
+            field=field,
+        )
+    return value
+
+
 @transaction.atomic
-def save_chart(*, session: TreatmentSession, by, expected_version: int, **fields) -> Chart:
+def save_chart(
+    *, session: TreatmentSession, by, expected_version: int, client: str = "", **fields
+) -> Chart:
     """Save the draft's notes and counts (an autosave, or the form's Save).
 
     `expected_version` is the version the writer's page or request started
-    from. If someone else saved a field since, the save is refused with
-    ChartConflict naming what they changed. Accepted all the same: the very
-    save retried after a dropped connection, saves after the writer's own
-    (an answer lost on the way back), and saves after rows were added or
-    removed (they overwrite nothing).
+    from; `client` the id of that page load, device or API client ("" when the
+    sender gave none). The writer is the user and the client together: if
+    anyone else, or the same user from another client, saved a field since,
+    the save is refused with ChartConflict naming what changed. Accepted all
+    the same: the very save retried after a dropped connection, saves after
+    the same writer's own (an answer lost on the way back), and saves after
+    rows were added or removed (they overwrite nothing).
     """
     unknown = sorted(set(fields) - set(Chart.FIELDS))
     if unknown:
         raise ChartInvalid(f"{unknown[0]}: not a field of the chart.", field=unknown[0])
     fields = {name: _CHECKS[name](name, value) for name, value in fields.items()}
+    client = checked_client(client)
     session = _open_draft(session, by, "change", Chart)
     for needling_field in ("needles_inserted", "needles_removed", "needling_ended_at"):
         if fields.get(needling_field):
@@ -232,74 +256,118 @@ def save_chart(*, session: TreatmentSession, by, expected_version: int, **fields
     chart = chart_of(session)
     if all(getattr(chart, name) == value for name, value in fields.items()):
         return chart
-    _check_version(chart, expected_version, by, session)
+    _check_version(chart, expected_version, by, session, client=client)
     for name, value in fields.items():
         setattr(chart, name, value)
-    return _touch(chart, by)
+    return _touch(chart, by, client)
 
 
-def _touch(chart: Chart, by) -> Chart:
-    """A new version of the chart: its text, or its rows, changed."""
+def _touch(chart: Chart, by, client: str = "") -> Chart:
+    """A new version of the chart: its text, or its rows, changed (by `by`, from `client`)."""
     chart.version += 1
-    chart.updated_at, chart.updated_by = timezone.now(), by
+    chart.updated_at, chart.updated_by, chart.updated_from = timezone.now(), by, client
     chart.save()
     return chart
 
 
-def _check_version(chart: Chart, expected_version: int, by, session, *, strict=False) -> None:
-    """Refuse a write started from an older version if someone else changed a field since.
+def _check_version(
+    chart: Chart, expected_version: int, by, session, *, client: str = "", strict=False
+) -> None:
+    """Refuse a write started from an older version if another writer changed a field since.
+
+    A writer is a user from one client (a page load, a device, an API client):
+    the same therapist in two tabs is two writers, as two therapists are. Only
+    the writer's own changes since can be built on without a look: a page
+    holds everything it sent, so its save after a lost answer overwrites
+    nothing of its own. A save without a client id is one writer with the same
+    user's other saves without one (API clients from before client ids).
 
     `strict` (signing) refuses any change since, rows included: a signature
     covers exactly what the signer saw.
     """
     if expected_version == chart.version:
         return
-    events = apps.get_model("treatment_sessions", "ChartEvent").objects.filter(
-        pgh_obj_id=chart.pk, version__gte=expected_version
+    history = (
+        apps.get_model("treatment_sessions", "ChartEvent")
+        .objects.filter(pgh_obj_id=chart.pk, version__gte=expected_version)
+        .order_by("version", "pgh_id")
     )
-    base = events.filter(version=expected_version).order_by("-pgh_id").first()
+    base = before = theirs = None
+    # Streamed: a page left open all morning may be hundreds of versions behind.
+    for event in history.iterator(chunk_size=100):
+        if event.version == expected_version:
+            base = before = event
+        elif base is not None:
+            # Rows (a version with no field changed) overwrite nothing, whoever added them.
+            if (event.updated_by_id, event.updated_from) != (by.pk, client) and any(
+                getattr(event, name) != getattr(before, name) for name in Chart.FIELDS
+            ):
+                theirs = event
+            before = event
     changed = {
         name: getattr(chart, name)
         for name in Chart.FIELDS
         if base is None or getattr(base, name) != getattr(chart, name)
     }
-    if not strict and base is not None:
-        others = events.filter(version__gt=expected_version).exclude(updated_by_id=by.pk)
-        if not changed or not others.exists():
-            return
-    raise _conflict(chart, changed, session)
+    if strict or base is None:
+        raise _conflict(chart, changed, session, by=by)
+    if changed and theirs is not None:
+        raise _conflict(chart, changed, session, by=by, writer=theirs)
 
 
-def _conflict(chart: Chart, changed: dict, session) -> ChartConflict:
-    who = chart.updated_by.get_full_name() if chart.updated_by else "Someone"
+def _conflict(chart: Chart, changed: dict, session, *, by, writer=None) -> ChartConflict:
+    """The refusal, naming the last other writer (`writer`, a version in the chart's history;
+    the chart's last saver when not given) and what differs from the version sent."""
+    writer = writer or chart
     labels = ", ".join(str(Chart._meta.get_field(name).verbose_name) for name in changed)
-    when = timezone.localtime(chart.updated_at, session.clinic.zone)
+    labels = labels or "needle sites, measurements or adverse events"
+    when = timezone.localtime(writer.updated_at, session.clinic.zone)
+    saved_by = writer.updated_by.get_full_name() if writer.updated_by else "Someone"
+    if writer.updated_by_id == by.pk:
+        said = (
+            f"You changed this chart at {when:%H:%M} in another tab or on another device, "
+            f"after this one opened it (changed: {labels}). Nothing from here was saved: look "
+            "at that version, then make your change again."
+        )
+    else:
+        said = (
+            f"{saved_by} changed this chart at {when:%H:%M} after you opened it (changed: "
+            f"{labels}). Nothing of yours was saved: look at their version, then make your "
+            "change again."
+        )
     return ChartConflict(
-        f"{who} changed this chart at {when:%H:%M} after you opened it (changed: "
-        f"{labels or 'needle sites, measurements or adverse events'}). Nothing of yours was "
-        "saved: look at their version, then make your change again.",
+        said,
         version=chart.version,
-        saved_by=who,
-        saved_at=chart.updated_at,
+        saved_by=saved_by,
+        saved_at=writer.updated_at,
         changed=changed,
     )
 
 
 @transaction.atomic
 def apply_template(
-    *, session: TreatmentSession, by, template: ChartTemplate, expected_version: int
+    *,
+    session: TreatmentSession,
+    by,
+    template: ChartTemplate,
+    expected_version: int,
+    client: str = "",
 ) -> Chart:
-    """Fill the draft's empty text fields from an organisation's chart template."""
+    """Fill the draft's empty text fields from an organisation's chart template.
+
+    `client` is as for save_chart: the template is a change of that writer's.
+    """
+    client = checked_client(client)
     session = _open_draft(session, by, "change", Chart)
     if template.organization_id != session.organization_id or not template.is_active:
         raise ChartInvalid("template: not one of your organisation's templates.", field="template")
     chart = chart_of(session)
-    _check_version(chart, expected_version, by, session)
+    _check_version(chart, expected_version, by, session, client=client)
     for name in Chart.TEXT_FIELDS:
         if not getattr(chart, name).strip():
             setattr(chart, name, getattr(template, name))
     chart.template = template
-    return _touch(chart, by)
+    return _touch(chart, by, client)
 
 
 def find_muscle(organization_id, code: str) -> Muscle | OrganizationMuscle:

@@ -5,6 +5,7 @@ page; a refusal shows the page again with the typed form and the message.
 """
 
 import datetime
+import uuid
 from functools import wraps
 
 from django.contrib import messages
@@ -155,6 +156,9 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
             "lot_number": _last_lot(view),
         }
         context.update(
+            # Who saves: this page load (the script replaces it with one of its own, which a
+            # duplicated tab or a page from the cache never shares).
+            chart_client=uuid.uuid4().hex,
             chart_saved={
                 name: _as_typed(getattr(chart, name), session.clinic.zone) for name in Chart.FIELDS
             },
@@ -261,8 +265,10 @@ def readable(error: FasciaError, form=None) -> str:
 LABELS = {
     "needles_inserted": "Needles inserted",
     "needles_removed": "Needles removed",
+    "client": "This page's client id",
 }
-"""Fields a refusal may name that the form sending it does not have (signing)."""
+"""Fields a refusal may name that the form sending it does not have (signing, the client id
+the page sends with a save)."""
 
 
 @session_page
@@ -328,6 +334,7 @@ def save_chart(request, session):
             session=session,
             by=request.user,
             expected_version=form.cleaned_data["version"],
+            client=request.POST.get("client", ""),
             **form.changes(),
         )
     except ChartConflict as conflict:
@@ -379,6 +386,7 @@ def apply_template(request, session):
                 by=request.user,
                 template=templates.get(pk=form.cleaned_data["template"]),
                 expected_version=form.cleaned_data["version"],
+                client=request.POST.get("client", ""),
             )
         except FasciaError as error:
             return _refused(request, session, error, "template_form", form)

@@ -146,6 +146,32 @@ def test_a_colleagues_save_is_shown_and_nothing_is_overwritten(world, open_as):
     assert Chart.objects.get(session=session).plan == "Weekly x4"
 
 
+def test_a_second_tab_of_the_same_therapist_gets_the_conflict_a_colleague_would(world, open_as):
+    """About 6 s: a login and three autosaves, each a second after the typing stops."""
+    session = started(world)
+    first = open_as(world.therapist)
+    first.goto(f"/sessions/{session.pk}/")
+    second = first.context.new_page()  # the same login, another tab
+    second.goto(f"/sessions/{session.pk}/")
+
+    first.get_by_role("textbox", name="Plan").fill("Weekly x4")
+    expect(first.get_by_role("status").filter(has_text="Saved at")).to_be_visible()
+    second.get_by_role("textbox", name="Plan").fill("Fortnightly")
+
+    expect(
+        second.get_by_role("alert").filter(has_text="in another tab or on another device")
+    ).to_be_visible()
+    expect(second.get_by_text("Plan, as saved now:")).to_be_visible()
+    expect(second.get_by_role("status")).to_contain_text("saved elsewhere")
+    assert Chart.objects.get(session=session).plan == "Weekly x4"
+    # The first tab saves on over its own versions.
+    first.get_by_role("textbox", name="Objective findings").fill("Taut band")
+    expect(first.get_by_role("status")).to_contain_text("Typing")
+    expect(first.get_by_role("status")).to_contain_text("Saved at")
+    chart = Chart.objects.get(session=session)
+    assert (chart.plan, chart.findings) == ("Weekly x4", "Taut band")
+
+
 def test_text_that_never_reached_the_server_is_offered_back_and_only_to_its_author(world, open_as):
     session = started(world)
     page = open_as(world.therapist)

@@ -61,6 +61,21 @@ if (siteForm) {
 // Text found there on opening the page is offered back, and stays offered
 // until the user puts it back or forgets it.
 
+// Who saves, for the server's conflict check: this page load. Its own retries (a dropped
+// connection, an answer lost on the way back) carry it and may build on its own saves; any
+// other tab saves as another therapist would, and meets the same conflict. Not kept in
+// sessionStorage: Chromium copies that (and the form's state) into a duplicated tab, and a
+// reload reads the chart afresh at its current version, so it has nothing of its own to retry.
+const client = newClientId();
+for (const input of document.querySelectorAll('input[name="client"]')) input.value = client;
+
+function newClientId() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  // Outside HTTPS (a server on the local network) the browser offers only getRandomValues.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 const storageKey = `fascia-chart-${chartForm.dataset.session}-${chartForm.dataset.user}`;
 const offerKey = `${storageKey}-offered`;
 // A browser reads a textarea's line breaks as "\n" whatever the server stored.
@@ -76,7 +91,7 @@ let stopped = false;
 
 function chartFields() {
   return Array.from(chartForm.elements).filter(
-    (field) => field.name && !["csrfmiddlewaretoken", "version"].includes(field.name),
+    (field) => field.name && !["csrfmiddlewaretoken", "version", "client"].includes(field.name),
   );
 }
 
@@ -207,6 +222,7 @@ async function send() {
   const sent = snapshot();
   const body = new FormData(chartForm);
   body.set("version", version);
+  body.set("client", client);
   say("Saving…");
   let response;
   try {
@@ -251,7 +267,7 @@ async function send() {
     say(`Saved at ${answer.saved_at_text}.`);
   } else if (response.status === 409 && answer.changed) {
     showConflict(answer);
-    stop("Not saved: someone else saved this chart (see above).");
+    stop("Not saved: the chart was saved elsewhere after this page opened it (see above).");
   } else if (answer.fields) {
     showFieldErrors(answer.fields);
     say(`${answer.detail} What you type is kept on this device.`);
@@ -277,7 +293,7 @@ async function save() {
 function showConflict(answer) {
   keepOnThisDevice();
   const theirs = Object.entries(answer.changed).map(([label, value]) => [
-    `${label}, as they saved it:`,
+    `${label}, as saved now:`,
     value,
   ]);
   showBox(
