@@ -25,6 +25,7 @@ from aftercare.models import (
     AlertNote,
     CheckIn,
     CheckInAnswer,
+    EmailAttempt,
     PlanExercise,
     PlanRead,
 )
@@ -344,6 +345,23 @@ class CheckInAnswerInline(ChartInline, admin.StackedInline):
     fields = [*CheckInAnswer.ANSWERS, "triage", "triage_reasons", "answered_at", "answered_by"]
 
 
+class EmailAttemptInline(RowsInline):
+    """Each try at e-mailing the check-in or its alert, with the mail server's answer."""
+
+    model = EmailAttempt
+    related = ()
+    verbose_name, verbose_name_plural = "e-mail", "e-mails (each try, with the server's answer)"
+    fields = [
+        "purpose",
+        "started_at",
+        "outcome",
+        "recipients",
+        "server_reply",
+        "note",
+        "message_id",
+    ]
+
+
 @admin.register(CheckIn)
 class CheckInAdmin(
     OnTheClinicsClock,
@@ -357,7 +375,7 @@ class CheckInAdmin(
 
     read_part = RecordPart.CHECK_IN
     logs_history = False  # the e-mails' history, not the answers
-    inlines = [CheckInAnswerInline]
+    inlines = [CheckInAnswerInline, EmailAttemptInline]
     list_display = ["due", "hours_after", "patient", "clinic", "sent", "answered"]
     list_filter = [("clinic", admin.RelatedOnlyFieldListFilter), "hours_after"]
     list_select_related = ["patient", "clinic", "answer"]

@@ -59,6 +59,8 @@ class AftercareConfig(AppConfig):
             own="patient__user",
             own_may=("view", "add"),
         )
+        # Who was e-mailed about a check-in or an alert, and what the mail server said.
+        access.register(models.EmailAttempt, clinic="clinic", view=access.CLINICAL)
         # The front desk sees that an alert exists (who, how urgent, whether
         # someone is on it), never the answers or the notes behind it.
         access.register(models.Alert, clinic="clinic", view=access.STAFF, change=access.CLINICAL)

@@ -143,3 +143,24 @@ class Membership(models.Model):
     def __str__(self) -> str:
         where = self.clinic.name if self.clinic_id else "all clinics"
         return f"{self.user} — {self.get_role_display()} ({where})"
+
+
+class WorkerHeartbeat(models.Model):
+    """A task worker's sign of life, written every few seconds (clinics/worker.py).
+
+    A running task whose worker has not beaten for a lease is taken again, and
+    /healthz reports the last beat. Not clinical data: no organisation.
+    """
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+    task_id = models.UUIDField(null=True, blank=True, help_text="The task it is running now.")
+
+    class Meta:
+        ordering = ["-seen_at"]
+
+    def __str__(self) -> str:
+        return f"worker {self.worker_id} on {self.host} (pid {self.pid})"

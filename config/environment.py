@@ -93,7 +93,10 @@ def mailer(url: str) -> dict:
         "timeout": SMTP_TIMEOUT_SECONDS,
     }
     backend = config["EMAIL_BACKEND"]
-    if not backend.endswith("smtp.EmailBackend"):
+    if backend.endswith("smtp.EmailBackend"):
+        # Django's, reporting the hand-over and the server's answer (aftercare records them).
+        backend = "config.mail.EmailBackend"
+    else:
         options = {}
     return {
         "BACKEND": backend,

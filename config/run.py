@@ -2,10 +2,12 @@
 
 `python -m config.run` starts the embedded PostgreSQL server (unless
 DATABASE_URL names another), applies the migrations and loads the demo data,
-then runs the development server and the task worker as its children until
-Ctrl-C, SIGTERM or SIGHUP. It then stops the children (SIGTERM, and SIGKILL
-for any still running after a few seconds) and, last, the database. When a
-child ends by itself, the rest is stopped and the exit status is 1.
+then runs the development server and the task worker (`manage.py worker`) as
+its children until Ctrl-C, SIGTERM or SIGHUP. It then stops the children
+(SIGTERM, and SIGKILL for any still running after a few seconds) and, last,
+the database. A task worker that dies is started again (five times a minute
+at most); when the web server ends by itself, the rest is stopped and the exit
+status is 1.
 
 Why one process rather than a shell recipe:
 - a shell waiting for its foreground command runs its traps only once that
@@ -43,6 +45,10 @@ MARK = "FASCIA_RUN_LAUNCHER"  # in the environment of all it starts: this proces
 # Well inside the 10 seconds `make run` has to stop in, database included.
 GRACE_SECONDS = 5
 POLL_SECONDS = 0.1
+# The task worker is started again when it dies, unless it keeps dying: then
+# something is wrong that a restart will not mend, and it is said.
+RESTARTED = "task worker"
+RESTARTS_IN_WINDOW, RESTART_WINDOW = 5, 60.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         ("web server", ["runserver", f"127.0.0.1:{options.port}"]),
         # The web server runs the system checks; the worker and its reloader
         # running them again would only slow the start.
-        ("task worker", ["db_worker", "--interval", "5", "--skip-checks"]),
+        ("task worker", ["worker", "--interval", "5", "--skip-checks"]),
     ]
     try:
         status = children.run(steps, services)
@@ -121,12 +127,20 @@ class Children:
             return 0
         for name, arguments in services:
             self.running[name] = self._start(arguments)
-        ended = self._wait_for_one()
-        if ended is None:
-            return 0
-        name, status = ended
-        _say(f"the {name} ended by itself ({_exit_status(status)}): stopping the rest")
-        return 1
+        restarts: list[float] = []
+        while True:
+            ended = self._wait_for_one()
+            if ended is None:
+                return 0
+            name, status = ended
+            recent = [when for when in restarts if time.monotonic() - when < RESTART_WINDOW]
+            if name != RESTARTED or len(recent) >= RESTARTS_IN_WINDOW:
+                _say(f"the {name} ended by itself ({_exit_status(status)}): stopping the rest")
+                return 1
+            # Check-ins and urgent-alert escalations stop while no worker runs.
+            _say(f"the {name} ended by itself ({_exit_status(status)}): starting it again")
+            restarts = [*recent, time.monotonic()]
+            self.running[name] = self._start(dict(services)[name])
 
     def _wait_for_one(self) -> tuple[str, int] | None:
         """The first child to end, with its exit status; None when a stop is asked first."""

@@ -231,10 +231,15 @@ MAILERS = {
     )
 }
 # Background work (check-in e-mails, escalations): queued in the database and run
-# by `manage.py db_worker`. The tests run each task at once instead.
+# by `manage.py worker`. The tests run each task at once instead.
 TASKS = {
     "default": {"BACKEND": env.text("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}
 }
+# `manage.py worker` (clinics/worker.py): a running task whose worker has not beaten for
+# this long is taken again; /healthz answers 503 when a due task waited longer than
+# TASKS_OVERDUE_SECONDS (check-ins are hours apart; an urgent alert escalates in minutes).
+TASK_WORKER_LEASE_SECONDS = env.integer("TASK_WORKER_LEASE_SECONDS", 60)
+TASKS_OVERDUE_SECONDS = env.integer("TASKS_OVERDUE_SECONDS", 300)
 
 DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "Fascia <fascia@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

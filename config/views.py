@@ -1,13 +1,15 @@
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from clinics import access
+from clinics import access, worker
 from clinics.selectors import current_clinic
 from patients.selectors import portal_records
 
@@ -37,12 +39,38 @@ def home(request):
 @never_cache
 @require_safe
 def healthz(request):
-    """200 when the database answers, 503 when it does not (for load balancers and monitors)."""
+    """The service's health, for monitors and load balancers, as JSON.
+
+    503 when the database does not answer, or when a background job has waited
+    more than TASKS_OVERDUE_SECONDS past its time (no worker is taking them:
+    check-ins and urgent-alert escalations have stopped). It reports the age
+    of the oldest due job and the last worker heartbeat. `?scope=web` asks only
+    whether this web server can serve (the database answers): for a load
+    balancer, which should not drain every web server because the worker is down.
+    """
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        if request.GET.get("scope") == "web":
+            return JsonResponse({"status": "ok", "database": "ok"})
+        due, beat = worker.oldest_due(), worker.last_beat()
     except DatabaseError as error:
         logger.warning("health check: the database did not answer: %s", error)
         return JsonResponse({"status": "unavailable", "database": "not answering"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    now = timezone.now()
+    waited = max(0, int((now - due).total_seconds())) if due is not None else 0
+    overdue = waited > settings.TASKS_OVERDUE_SECONDS
+    jobs = {
+        "status": "overdue" if overdue else "ok",
+        "oldest_due_waited_seconds": waited,
+        "overdue_after_seconds": settings.TASKS_OVERDUE_SECONDS,
+        "last_worker_heartbeat": beat.isoformat() if beat is not None else None,
+        "last_worker_heartbeat_seconds_ago": int((now - beat).total_seconds()) if beat else None,
+    }
+    if overdue:
+        logger.warning("health check: a job has waited %s s for a worker", waited)
+    return JsonResponse(
+        {"status": "unavailable" if overdue else "ok", "database": "ok", "jobs": jobs},
+        status=503 if overdue else 200,
+    )

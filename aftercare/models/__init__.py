@@ -7,6 +7,7 @@ from aftercare.models.check_ins import (
     Trend,
     Triage,
 )
+from aftercare.models.emails import EmailAttempt, EmailOutcome, EmailPurpose
 from aftercare.models.plans import (
     DEFAULT_CHECK_IN_HOURS,
     AftercarePlan,
@@ -30,6 +31,9 @@ __all__ = [
     "Bruising",
     "CheckIn",
     "CheckInAnswer",
+    "EmailAttempt",
+    "EmailOutcome",
+    "EmailPurpose",
     "Fatigue",
     "HeatOrIce",
     "NoteKind",

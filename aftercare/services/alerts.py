@@ -1,11 +1,9 @@
 """Alerts: raising them from check-in answers, telling the therapist, and what staff do next."""
 
 import logging
-import smtplib
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -13,7 +11,8 @@ from django.utils import timezone
 
 from aftercare import tasks
 from aftercare.exceptions import AftercareInvalid, AlertStateRefused, NotPermitted
-from aftercare.models import Alert, AlertLevel, AlertNote, CheckIn, NoteKind, Triage
+from aftercare.models import Alert, AlertLevel, AlertNote, CheckIn, EmailPurpose, NoteKind, Triage
+from aftercare.services import emails
 from aftercare.services.plans import settings_of
 from clinics import access
 from clinics.models import Membership, Role
@@ -63,12 +62,16 @@ NOTIFY_ATTEMPTS = 6
 def notify_alert(*, alert_id, attempt: int = 1) -> str:
     """E-mail the treating therapist that an alert waits (no clinical detail in the e-mail).
 
+    Once: recorded like a check-in's e-mail (aftercare.services.emails), so a
+    job run twice or after a killed worker does not tell the therapist twice.
     A therapist without an active login and address is replaced by the
     clinic's managers. A refused e-mail is tried again, up to NOTIFY_ATTEMPTS
     times; the alert is on the clinic's list whatever happens, and an urgent
     one is escalated when nobody acknowledges it.
     """
-    alert = Alert.objects.select_related("therapist", "clinic").filter(pk=alert_id).first()
+    alert = (
+        Alert.objects.select_related("therapist", "clinic", "check_in").filter(pk=alert_id).first()
+    )
     if alert is None:
         return "gone"
     if alert.acknowledged_at is not None:
@@ -82,28 +85,33 @@ def notify_alert(*, alert_id, attempt: int = 1) -> str:
     if not recipients:
         logger.error("alert %s: nobody to tell", alert.pk)
         return "nobody to tell"
-    try:
-        send_mail(
+    retry_at = timezone.now() + ESCALATION_RETRY
+    with emails.one_sender(alert.check_in_id, EmailPurpose.ALERT) as mine:
+        if not mine:
+            tasks.run_at(tasks.notify_alert, retry_at, alert_id=str(alert.pk), attempt=attempt)
+            return "busy: will look again"
+        with transaction.atomic():
+            if emails.already_accepted(alert.check_in, EmailPurpose.ALERT):
+                return "already sent"
+            record = emails.begin(alert.check_in, EmailPurpose.ALERT, recipients)
+        delivery = emails.deliver(
+            record,
             subject=f"[Fascia] {'URGENT: ' if alert.level == AlertLevel.URGENT else ''}"
             f"a patient's check-in at {alert.clinic.name} needs you",
-            message=render_to_string(
+            body=render_to_string(
                 "aftercare/email/alert.txt", {"alert": alert, "link": _link(alert)}
             ),
-            from_email=None,
-            recipient_list=recipients,
         )
-    except (smtplib.SMTPException, OSError):
-        logger.exception("alert %s could not be e-mailed (attempt %s)", alert.pk, attempt)
-        if attempt < NOTIFY_ATTEMPTS:
-            tasks.run_at(
-                tasks.notify_alert,
-                timezone.now() + ESCALATION_RETRY,
-                alert_id=str(alert.pk),
-                attempt=attempt + 1,
-            )
-            return "failed, will retry"
-        return "failed"
-    return "sent"
+        emails.finish(record, delivery)
+    if delivery.accepted:
+        return "sent"
+    logger.error(
+        "alert %s could not be e-mailed (attempt %s): %s", alert.pk, attempt, delivery.error
+    )
+    if attempt < NOTIFY_ATTEMPTS:
+        tasks.run_at(tasks.notify_alert, retry_at, alert_id=str(alert.pk), attempt=attempt + 1)
+        return "failed, will retry"
+    return "failed"
 
 
 def _locked(alert: Alert, by, action: str) -> Alert:
@@ -212,54 +220,65 @@ def managers_of(alert: Alert) -> list:
 
 
 def escalate_alert(*, alert_id) -> str:
-    """E-mail the managers about an urgent alert nobody acknowledged in time. Once."""
-    with transaction.atomic():
-        alert = (
-            Alert.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("clinic", "patient")
-            .filter(pk=alert_id)
-            .first()
-        )
-        if alert is None:
-            if not Alert.objects.filter(pk=alert_id).exists():
-                return "gone"
-            tasks.run_at(
-                tasks.escalate_alert, timezone.now() + ESCALATION_RETRY, alert_id=str(alert_id)
-            )
+    """E-mail the managers about an urgent alert nobody acknowledged in time. Once.
+
+    The e-mail is recorded like a check-in's (aftercare.services.emails); the
+    escalation itself (`escalated_at` and its note) is written with its answer.
+    """
+    check_in_id = Alert.objects.filter(pk=alert_id).values_list("check_in_id", flat=True).first()
+    if check_in_id is None:
+        return "gone"
+    retry_at = timezone.now() + ESCALATION_RETRY
+    with emails.one_sender(check_in_id, EmailPurpose.ESCALATION) as mine:
+        if not mine:
+            tasks.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert_id))
             return "busy: will look again"
-        if alert.level != AlertLevel.URGENT or alert.escalated_at is not None:
-            return "nothing to escalate"
-        if alert.acknowledged_at is not None:
-            return "acknowledged in time"
-        now = timezone.now()
-        if now < alert.escalate_at:
-            tasks.run_at(tasks.escalate_alert, alert.escalate_at, alert_id=str(alert.pk))
-            return "not yet"
-        managers = managers_of(alert)
-        if not managers:
-            logger.error("urgent alert %s: nobody to escalate it to", alert.pk)
-            return "nobody to tell"
-        try:
-            send_mail(
-                subject=f"[Fascia] URGENT alert at {alert.clinic.name} not acknowledged",
-                message=render_to_string(
-                    "aftercare/email/escalation.txt", {"alert": alert, "link": _link(alert)}
-                ),
-                from_email=None,
-                recipient_list=[user.email for user in managers],
+        with transaction.atomic():
+            alert = (
+                Alert.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("clinic", "patient", "check_in")
+                .filter(pk=alert_id)
+                .first()
             )
-        except (smtplib.SMTPException, OSError):
-            logger.exception("alert %s could not be escalated by e-mail", alert.pk)
-            tasks.run_at(tasks.escalate_alert, now + ESCALATION_RETRY, alert_id=str(alert.pk))
-            return "failed, will retry"
-        alert.escalated_at = now
-        alert.save(update_fields=["escalated_at"])
-        _note(
-            alert,
-            NoteKind.ESCALATED,
-            None,
-            "Not acknowledged in time: e-mailed to "
-            + ", ".join(user.get_full_name() or user.email for user in managers)
-            + ".",
+            if alert is None:
+                tasks.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert_id))
+                return "busy: will look again"
+            if alert.level != AlertLevel.URGENT or alert.escalated_at is not None:
+                return "nothing to escalate"
+            if alert.acknowledged_at is not None:
+                return "acknowledged in time"
+            if timezone.now() < alert.escalate_at:
+                tasks.run_at(tasks.escalate_alert, alert.escalate_at, alert_id=str(alert.pk))
+                return "not yet"
+            managers = managers_of(alert)
+            if not managers:
+                logger.error("urgent alert %s: nobody to escalate it to", alert.pk)
+                return "nobody to tell"
+            record = emails.begin(
+                alert.check_in, EmailPurpose.ESCALATION, [user.email for user in managers]
+            )
+        delivery = emails.deliver(
+            record,
+            subject=f"[Fascia] URGENT alert at {alert.clinic.name} not acknowledged",
+            body=render_to_string(
+                "aftercare/email/escalation.txt", {"alert": alert, "link": _link(alert)}
+            ),
         )
-        return "escalated"
+        with transaction.atomic():
+            emails.finish(record, delivery)
+            if not delivery.accepted:
+                logger.error("alert %s could not be escalated: %s", alert.pk, delivery.error)
+                tasks.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert.pk))
+                return "failed, will retry"
+            alert = Alert.objects.select_for_update(of=("self",)).get(pk=alert.pk)
+            alert.escalated_at = timezone.now()
+            alert.save(update_fields=["escalated_at"])
+            _note(
+                alert,
+                NoteKind.ESCALATED,
+                None,
+                "Not acknowledged in time: e-mailed to "
+                + ", ".join(user.get_full_name() or user.email for user in managers)
+                + ".",
+            )
+            return "escalated"

@@ -1,14 +1,12 @@
 """Check-ins: scheduling them when a plan is issued, e-mailing them, and taking the answers."""
 
 import logging
-import smtplib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -24,8 +22,17 @@ from aftercare.exceptions import (
     NotPermitted,
     SubmissionKeyReused,
 )
-from aftercare.models import Bruising, CheckIn, CheckInAnswer, Fatigue, Trend, Triage
+from aftercare.models import (
+    Bruising,
+    CheckIn,
+    CheckInAnswer,
+    EmailPurpose,
+    Fatigue,
+    Trend,
+    Triage,
+)
 from aftercare.models.check_ins import COMMENTS_LIMIT
+from aftercare.services import emails
 from aftercare.services.plans import settings_of
 from clinics import access
 from sessions import clock
@@ -139,73 +146,80 @@ def check_in_from_link(token: str, *, user) -> CheckIn:
 def send_check_in(*, check_in_id) -> str:
     """E-mail a due check-in to the patient, once. Returns what happened, for the task log.
 
-    The row is locked while the e-mail goes out, so two workers never both
-    send it; `sent_at` is written in the same transaction. When the mail
-    server refuses, the check-in stays unsent and a retry is scheduled.
+    One sender at a time (aftercare.services.emails): the attempt is recorded
+    before the e-mail goes and its answer after, beside `sent_at`, so a worker
+    killed half-way never loses the e-mail and sends it twice only when the
+    mail server may already have it. When the server refuses, the check-in
+    stays unsent and a retry is scheduled.
     """
-    with transaction.atomic():
-        check_in = (
-            CheckIn.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("patient", "clinic", "clinic__organization", "session__therapist")
-            .filter(pk=check_in_id)
-            .first()
-        )
-        now = timezone.now()
-        if check_in is None:
-            if not CheckIn.objects.filter(pk=check_in_id).exists():
-                return "gone"
-            tasks.run_at(tasks.send_check_in, now + BUSY_RETRY, check_in_id=str(check_in_id))
+    with emails.one_sender(check_in_id, EmailPurpose.CHECK_IN) as mine:
+        if not mine:
+            tasks.run_at(
+                tasks.send_check_in, timezone.now() + BUSY_RETRY, check_in_id=str(check_in_id)
+            )
             return "busy: will look again"
-        if check_in.sent_at is not None:
-            return "already sent"
-        if CheckInAnswer.objects.filter(check_in=check_in).exists():
-            return "already answered"
-        if now >= check_in.closes_at:
-            return "closed unsent"
-        if now < check_in.due_at:
-            tasks.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
-            return "not due yet"
-        if check_in.next_attempt_at is not None and now < check_in.next_attempt_at:
-            return "waiting to try again"  # the job queued for that time sends it
-        if not check_in.patient.email or check_in.patient.user_id is None:
-            # The link asks for the patient's login: without one, nobody can answer.
-            check_in.last_send_error = (
-                "The patient's record has no e-mail address: call them."
-                if not check_in.patient.email
-                else "The patient has no portal login to answer with: call them, or invite "
-                "them to the portal."
+        with transaction.atomic():
+            check_in = (
+                CheckIn.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("patient", "clinic", "clinic__organization", "session__therapist")
+                .filter(pk=check_in_id)
+                .first()
             )
-            # Not tried again on every sweep: it stays on the portal and the session's page.
-            check_in.next_attempt_at = check_in.closes_at
-            check_in.save(update_fields=["last_send_error", "next_attempt_at"])
-            return "cannot be answered by e-mail"
-        check_in.send_attempts += 1
-        try:
-            send_mail(
-                subject=f"[Fascia] How are you feeling after your session at "
-                f"{check_in.clinic.name}?",
-                message=render_to_string(
-                    "aftercare/email/check_in.txt",
-                    {"check_in": check_in, "link": link_to(check_in), "clinic": check_in.clinic},
-                ),
-                from_email=None,
-                recipient_list=[check_in.patient.email],
+            now = timezone.now()
+            if check_in is None:
+                if not CheckIn.objects.filter(pk=check_in_id).exists():
+                    return "gone"
+                tasks.run_at(tasks.send_check_in, now + BUSY_RETRY, check_in_id=str(check_in_id))
+                return "busy: will look again"
+            if check_in.sent_at is not None:
+                return "already sent"
+            if CheckInAnswer.objects.filter(check_in=check_in).exists():
+                return "already answered"
+            if now >= check_in.closes_at:
+                return "closed unsent"
+            if now < check_in.due_at:
+                tasks.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
+                return "not due yet"
+            if check_in.next_attempt_at is not None and now < check_in.next_attempt_at:
+                return "waiting to try again"  # the job queued for that time sends it
+            if not check_in.patient.email or check_in.patient.user_id is None:
+                # The link asks for the patient's login: without one, nobody can answer.
+                check_in.last_send_error = (
+                    "The patient's record has no e-mail address: call them."
+                    if not check_in.patient.email
+                    else "The patient has no portal login to answer with: call them, or invite "
+                    "them to the portal."
+                )
+                # Not tried again on every sweep: it stays on the portal and the session's page.
+                check_in.next_attempt_at = check_in.closes_at
+                check_in.save(update_fields=["last_send_error", "next_attempt_at"])
+                return "cannot be answered by e-mail"
+            check_in.send_attempts += 1
+            check_in.save(update_fields=["send_attempts"])
+            attempt = emails.begin(check_in, EmailPurpose.CHECK_IN, [check_in.patient.email])
+            subject = f"[Fascia] How are you feeling after your session at {check_in.clinic.name}?"
+            body = render_to_string(
+                "aftercare/email/check_in.txt",
+                {"check_in": check_in, "link": link_to(check_in), "clinic": check_in.clinic},
             )
-        except (smtplib.SMTPException, OSError) as error:
-            logger.warning("check-in %s could not be e-mailed: %s", check_in.pk, error)
+        delivery = emails.deliver(attempt, subject=subject, body=body)
+        with transaction.atomic():
+            emails.finish(attempt, delivery)
+            check_in = CheckIn.objects.select_for_update(of=("self",)).get(pk=check_in.pk)
+            now = timezone.now()
+            if delivery.accepted:
+                check_in.sent_at, check_in.next_attempt_at, check_in.last_send_error = now, None, ""
+                check_in.save(update_fields=["sent_at", "next_attempt_at", "last_send_error"])
+                return "sent"
+            logger.warning("check-in %s could not be e-mailed: %s", check_in.pk, delivery.error)
             wait = RETRY_AFTER[min(check_in.send_attempts, len(RETRY_AFTER)) - 1]
             check_in.next_attempt_at = now + wait
-            check_in.last_send_error = f"{type(error).__name__}: {error}"[:500]
-            check_in.save(update_fields=["send_attempts", "next_attempt_at", "last_send_error"])
+            check_in.last_send_error = delivery.error[:500]
+            check_in.save(update_fields=["next_attempt_at", "last_send_error"])
             tasks.run_at(
                 tasks.send_check_in, check_in.next_attempt_at, check_in_id=str(check_in.pk)
             )
             return "failed, will retry"
-        check_in.sent_at, check_in.next_attempt_at, check_in.last_send_error = now, None, ""
-        check_in.save(
-            update_fields=["sent_at", "send_attempts", "next_attempt_at", "last_send_error"]
-        )
-        return "sent"
 
 
 def _score(field: str, value) -> int:

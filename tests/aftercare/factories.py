@@ -14,6 +14,7 @@ from aftercare.models import (
     AlertNote,
     CheckIn,
     CheckInAnswer,
+    EmailAttempt,
     PlanExercise,
     PlanRead,
 )
@@ -79,6 +80,7 @@ class AftercareRecord:
     exercise: PlanExercise
     read: PlanRead
     check_in: CheckIn
+    email: EmailAttempt
     answer: CheckInAnswer
     alert: Alert
     note: AlertNote
@@ -87,8 +89,8 @@ class AftercareRecord:
 def aftercare_record(
     session: TreatmentSession, *, exercise: PlanExercise, therapist, admin, login
 ) -> AftercareRecord:
-    """After signing: the patient reads the plan and reports chest pain at 24 h; the
-    therapist acknowledges the urgent alert."""
+    """After signing: the patient reads the plan, is e-mailed the 24 h check-in and
+    reports chest pain in it; the therapist acknowledges the urgent alert."""
     settings = services.save_settings(
         organization=session.organization,
         by=admin,
@@ -98,6 +100,8 @@ def aftercare_record(
     plan = plan_of(session)
     read = services.mark_plan_read(plan=plan, by=login)
     check_in = first_check_in(session)
+    with time_machine.travel(check_in.due_at, tick=False):
+        services.send_check_in(check_in_id=check_in.pk)
     answer = answer_when_due(
         check_in, by=login, chest_pain=True, comments="Sharp pain when breathing in"
     )
@@ -111,6 +115,7 @@ def aftercare_record(
         exercise=exercise,
         read=read,
         check_in=check_in,
+        email=EmailAttempt.objects.get(check_in=check_in),
         answer=answer,
         alert=alert,
         note=alert.notes.get(),

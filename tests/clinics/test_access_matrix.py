@@ -36,6 +36,7 @@ from aftercare.models import (
     AlertNote,
     CheckIn,
     CheckInAnswer,
+    EmailAttempt,
     PlanExercise,
     PlanRead,
 )
@@ -115,6 +116,7 @@ OTHER_ORGANIZATION_ROWS = {
     PlanExercise: lambda world: world.other_record().aftercare.exercise,
     PlanRead: lambda world: world.other_record().aftercare.read,
     CheckIn: lambda world: world.other_record().aftercare.check_in,
+    EmailAttempt: lambda world: world.other_record().aftercare.email,
     CheckInAnswer: lambda world: world.other_record().aftercare.answer,
     Alert: lambda world: world.other_record().aftercare.alert,
     AlertNote: lambda world: world.other_record().aftercare.note,

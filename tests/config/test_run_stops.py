@@ -81,7 +81,10 @@ def wait_until_serving(make: subprocess.Popen, port: int) -> None:
     while time.monotonic() < deadline:
         assert make.poll() is None, "make run ended before it served"
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            # The web server's own health: this database has no tables for the rest.
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/healthz?scope=web", timeout=5
+            ) as answer:
                 assert answer.status == 200
                 return
         except (urllib.error.URLError, ConnectionError):
@@ -237,3 +240,50 @@ def test_make_run_stops_everything_and_fails_when_the_web_server_cannot_start(da
     assert "That port is already in use" in output
     assert "fascia: the web server ended by itself (exit status 1): stopping the rest" in output
     assert make.returncode != 0
+
+
+def task_workers(data_dir: Path) -> list[psutil.Process]:
+    """The worker's processes (its autoreloader and the reloader's child)."""
+    return [
+        process
+        for process in processes_of(data_dir)
+        if "manage.py" in " ".join(process.info["cmdline"] or [])
+        and "worker" in (process.info["cmdline"] or [])
+    ]
+
+
+def test_make_run_starts_the_task_worker_again_when_it_dies(data_dir, tmp_path):
+    port = free_port()
+    log = tmp_path / "make-run.log"
+    with log.open("w") as output:
+        make = make_run(data_dir, port, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+    try:
+        wait_until_serving(make, port)
+        deadline = time.monotonic() + 30
+        while not (first := task_workers(data_dir)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert first, "make run started no task worker"
+        for process in first:
+            process.kill()
+        dead = {process.pid for process in first}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            again = [p for p in task_workers(data_dir) if p.pid not in dead]
+            if again:
+                break
+            time.sleep(0.1)
+        assert again, "the task worker was not started again"
+        assert make.poll() is None
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/healthz?scope=web", timeout=5
+        ) as answer:
+            assert answer.status == 200
+        signalled = time.monotonic()
+        os.killpg(make.pid, signal.SIGTERM)
+        assert_all_stop_in_time(make, data_dir, since=signalled)
+    finally:
+        kill_what_is_left(data_dir)
+        make.wait(timeout=STOP_SECONDS)
+        print(log.read_text())  # pytest shows it when the test fails
+    assert "fascia: the task worker ended by itself" in log.read_text()
+    assert "starting it again" in log.read_text()
