@@ -74,6 +74,9 @@ api_outside_the_router = [
     ),
 ]
 
+# A database that does not answer is a 503 to try again, the rest a 500 (DEBUG off).
+handler500 = "config.outage.server_error"
+
 urlpatterns = [
     path("", home, name="home"),
     path("clinics/", include("clinics.urls")),
