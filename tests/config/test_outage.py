@@ -6,6 +6,7 @@ module's own (tests/private_database.py), which the tests stop and start under i
 own database is taken away too, for one test, by refusing connections to it.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -47,7 +48,6 @@ SERVED = {
 # An organisation admin, logged in with a session and holding an API token.
 ARRANGE = """
 import json
-import os
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from clinics.models import Role
@@ -163,6 +163,7 @@ def test_with_the_database_down_pages_and_api_answer_503_fast_and_recover_at_onc
     assert page.headers["Retry-After"] == str(outage.RETRY_AFTER_SECONDS)
     assert b"Briefly unavailable" in page.body
     assert b"Nothing was changed. Try again in a moment." in page.body
+    assert "sessionid" not in (page.headers["Set-Cookie"] or "")  # still logged in after
     assert api.status == 503
     assert api.headers["Content-Type"] == "application/json"
     assert api.headers["Retry-After"] == str(outage.RETRY_AFTER_SECONDS)
@@ -263,40 +264,30 @@ def test_the_suite_database_refusing_connections_is_a_503_and_its_return_a_200()
     assert [clinic["name"] for clinic in api.get(API).json()["results"]] == ["Vernon"]
 
 
-class connections_refused:
+@contextlib.contextmanager
+def connections_refused(settings: dict) -> Iterator[None]:
     """The test database refuses new connections and its open ones are ended, as in a
     restart; on leaving, it accepts them again (whatever happened inside)."""
-
-    def __init__(self, settings: dict) -> None:
-        self.name = settings["NAME"]
-        self.server = {
-            "dbname": "postgres",
-            "user": settings["USER"] or None,
-            "host": settings["HOST"] or None,
-            "port": settings["PORT"] or None,
-            "password": settings["PASSWORD"] or None,
-            "autocommit": True,
-        }
-
-    def __enter__(self) -> None:
-        with psycopg.connect(**self.server) as admin:
-            admin.execute(
-                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
-                    sql.Identifier(self.name)
-                )
-            )
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                [self.name],
-            )
-
-    def __exit__(self, *exc_info) -> None:
-        with psycopg.connect(**self.server) as admin:
-            admin.execute(
-                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
-                    sql.Identifier(self.name)
-                )
-            )
+    name = settings["NAME"]
+    server = {
+        "dbname": "postgres",
+        "user": settings["USER"] or None,
+        "host": settings["HOST"] or None,
+        "port": settings["PORT"] or None,
+        "password": settings["PASSWORD"] or None,
+        "autocommit": True,
+    }
+    allow = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}")
+    with psycopg.connect(**server) as admin:
+        admin.execute(allow.format(sql.Identifier(name), sql.SQL("false")))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(**server) as admin:
+            admin.execute(allow.format(sql.Identifier(name), sql.SQL("true")))
 
 
 @pytest.mark.django_db
