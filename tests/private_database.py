@@ -91,6 +91,12 @@ class PrivateDatabase:
         """The suite database's tables, triggers, constraints and rows, into this one."""
         suite_connection.ensure_connection()  # the embedded server's address is found here
         settings = suite_connection.settings_dict
+        # pytest-django makes the test database only when a collected test asks for it;
+        # otherwise this is the developer's own database, which is not to be copied.
+        assert settings["NAME"].startswith("test_"), (
+            f"no test database to copy (the connection is to {settings['NAME']}): mark the "
+            "module's tests with pytest.mark.django_db"
+        )
         source = make_conninfo(
             dbname=settings["NAME"],
             user=settings["USER"] or None,
