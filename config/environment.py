@@ -88,8 +88,8 @@ def mailer(url: str) -> dict:
         "password": config.get("EMAIL_HOST_PASSWORD"),
         "use_tls": config.get("EMAIL_USE_TLS"),
         "use_ssl": config.get("EMAIL_USE_SSL"),
-        # A mail server that stops answering must not hold a worker (and the row
-        # it locked for the e-mail) forever: give up, and the job tries again.
+        # A mail server that stops answering must not hold a worker forever: give
+        # up, and the job tries again.
         "timeout": SMTP_TIMEOUT_SECONDS,
     }
     backend = config["EMAIL_BACKEND"]

@@ -1,11 +1,9 @@
 import logging
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -54,22 +52,15 @@ def healthz(request):
             cursor.fetchone()
         if request.GET.get("scope") == "web":
             return JsonResponse({"status": "ok", "database": "ok"})
-        due, beat = worker.oldest_due(), worker.last_beat()
+        jobs = worker.jobs_health()
     except DatabaseError as error:
         logger.warning("health check: the database did not answer: %s", error)
         return JsonResponse({"status": "unavailable", "database": "not answering"}, status=503)
-    now = timezone.now()
-    waited = max(0, int((now - due).total_seconds())) if due is not None else 0
-    overdue = waited > settings.TASKS_OVERDUE_SECONDS
-    jobs = {
-        "status": "overdue" if overdue else "ok",
-        "oldest_due_waited_seconds": waited,
-        "overdue_after_seconds": settings.TASKS_OVERDUE_SECONDS,
-        "last_worker_heartbeat": beat.isoformat() if beat is not None else None,
-        "last_worker_heartbeat_seconds_ago": int((now - beat).total_seconds()) if beat else None,
-    }
+    overdue = jobs["status"] == "overdue"
     if overdue:
-        logger.warning("health check: a job has waited %s s for a worker", waited)
+        logger.warning(
+            "health check: a job has waited %s s for a worker", jobs["oldest_due_waited_seconds"]
+        )
     return JsonResponse(
         {"status": "unavailable" if overdue else "ok", "database": "ok", "jobs": jobs},
         status=503 if overdue else 200,

@@ -43,7 +43,7 @@ class EmailAttempt(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     check_in = models.ForeignKey(CheckIn, on_delete=models.PROTECT, related_name="emails")
     purpose = models.CharField(max_length=12, choices=EmailPurpose.choices)
-    message_id = models.CharField("Message-ID", max_length=255, unique=True)
+    message_id = models.CharField("Message-ID", max_length=255)
     recipients = ArrayField(models.EmailField())
     started_at = models.DateTimeField(default=timezone.now, editable=False)
     handed_over_at = models.DateTimeField(
@@ -67,9 +67,12 @@ class EmailAttempt(models.Model):
                 | (~Q(outcome=EmailOutcome.SENDING) & Q(finished_at__isnull=False)),
                 name="email_attempt_finished_when_settled",
             ),
+            models.UniqueConstraint(
+                fields=["organization", "message_id"], name="email_attempt_message_id_unique"
+            ),
             # The database's own guard against two senders of one e-mail at a time.
             models.UniqueConstraint(
-                fields=["check_in", "purpose"],
+                fields=["organization", "check_in", "purpose"],
                 condition=Q(outcome=EmailOutcome.SENDING),
                 name="one_email_attempt_in_flight",
             ),

@@ -273,12 +273,16 @@ def escalate_alert(*, alert_id) -> str:
             alert = Alert.objects.select_for_update(of=("self",)).get(pk=alert.pk)
             alert.escalated_at = timezone.now()
             alert.save(update_fields=["escalated_at"])
+            told = ", ".join(user.get_full_name() or user.email for user in managers)
             _note(
                 alert,
                 NoteKind.ESCALATED,
                 None,
-                "Not acknowledged in time: e-mailed to "
-                + ", ".join(user.get_full_name() or user.email for user in managers)
-                + ".",
+                f"Not acknowledged in time: e-mailed to {told}."
+                + (
+                    ""
+                    if alert.acknowledged_at is None
+                    else " It was acknowledged while the e-mail was being sent."
+                ),
             )
             return "escalated"

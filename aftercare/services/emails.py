@@ -24,6 +24,7 @@ answer is recorded, it is never sent again.
 """
 
 import contextlib
+import logging
 import smtplib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from django.db import connection
 from django.utils import timezone
 
 from aftercare.models import CheckIn, EmailAttempt, EmailOutcome, EmailPurpose
+
+logger = logging.getLogger(__name__)
 
 NOT_SENT_NOTE = (
     "The sender stopped before handing this e-mail to the mail server: it was not delivered, "
@@ -54,14 +57,20 @@ def one_sender(check_in_id, purpose: EmailPurpose) -> Iterator[bool]:
     """Whether this process may send the e-mail now (False: another sender is at it)."""
     key = f"fascia.email:{purpose}:{check_in_id}"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
         held = cursor.fetchone()[0]
     try:
         yield held
     finally:
         if held:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+                released = cursor.fetchone()[0]
+            if not released:
+                # The session is not the one that took it (it was lost and replaced):
+                # never hand a connection that may hold a lock back to the pool.
+                logger.warning("e-mail lock %s was not held at the end: closing", key)
+                connection.close()
 
 
 def already_accepted(check_in: CheckIn, purpose: EmailPurpose) -> bool:
@@ -118,8 +127,14 @@ def deliver(attempt: EmailAttempt, *, subject: str, body: str) -> Delivery:
 
     def handed_over() -> None:
         # Its own commit: a crash after this line leaves the attempt `uncertain`.
-        EmailAttempt.objects.filter(pk=attempt.pk).update(handed_over_at=timezone.now())
-        attempt.handed_over_at = timezone.now()
+        now = timezone.now()
+        if not EmailAttempt.objects.filter(pk=attempt.pk, outcome=EmailOutcome.SENDING).update(
+            handed_over_at=now
+        ):
+            # Settled by another sender meanwhile (this one's session was lost):
+            # stop before anything can be delivered.
+            raise smtplib.SMTPException("this try was settled by another sender")
+        attempt.handed_over_at = now
 
     message.before_handover = handed_over
     try:
@@ -138,15 +153,26 @@ def deliver(attempt: EmailAttempt, *, subject: str, body: str) -> Delivery:
     return Delivery(EmailOutcome.ACCEPTED, getattr(message, "server_reply", ""))
 
 
-def finish(attempt: EmailAttempt, delivery: Delivery) -> None:
-    """Record the outcome (in the transaction that records what the caller did with it)."""
+def finish(attempt: EmailAttempt, delivery: Delivery) -> bool:
+    """Record the outcome (in the transaction that records what the caller did with it).
+
+    False when the try had already been settled by another sender: this one's
+    session was lost half-way, and the record stays as that sender left it.
+    """
     attempt.outcome = delivery.outcome
     attempt.server_reply = delivery.server_reply[:1000]
     attempt.note = (
         BROKEN_OFF_NOTE if delivery.outcome == EmailOutcome.UNCERTAIN else delivery.error[:1000]
     )
     attempt.finished_at = timezone.now()
-    attempt.save(update_fields=["outcome", "server_reply", "note", "finished_at"])
+    return bool(
+        EmailAttempt.objects.filter(pk=attempt.pk, outcome=EmailOutcome.SENDING).update(
+            outcome=attempt.outcome,
+            server_reply=attempt.server_reply,
+            note=attempt.note,
+            finished_at=attempt.finished_at,
+        )
+    )
 
 
 def _reply_in(error: Exception) -> str:

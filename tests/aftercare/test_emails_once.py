@@ -116,12 +116,12 @@ def test_while_a_live_sender_holds_the_e_mail_nobody_else_sends_it(mail_server, 
         dbname=connection.settings_dict["NAME"],
         autocommit=True,
     ) as other_worker:
-        other_worker.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+        other_worker.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
         assert send(check_in) == "busy: will look again"
         assert not EmailAttempt.objects.filter(check_in=check_in).exists()
         # Done: unlocked at once (a closed connection's lock goes only when its server
         # process has ended, a moment later).
-        other_worker.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+        other_worker.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
     assert send(check_in, at=check_in.due_at + MINUTE) == "sent"
     assert len(mail_server.message_ids()) == 1
 

@@ -46,11 +46,15 @@ def database_url() -> str:
     )
 
 
+WORKER_SESSIONS = "fascia-worker-under-test"
+
+
 def start_worker(mail_server: MailServer) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "true",
-        "DATABASE_URL": database_url(),
+        # Named, so that a test can cut the worker's database sessions off.
+        "DATABASE_URL": f"{database_url()}&application_name={WORKER_SESSIONS}",
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
         "EMAIL_URL": mail_server.url,
         "TASK_WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
@@ -165,3 +169,43 @@ def test_a_worker_killed_before_handing_over_an_e_mail_doubles_nothing(due_check
     assert sorted(a.check_in_id for a in accepted) == sorted(c.pk for c in due_check_ins)
     assert not_sent.message_id not in received
     assert "not delivered" in not_sent.note
+
+
+def test_a_send_whose_database_session_is_cut_off_is_queued_again_not_failed(due_check_ins):
+    """The worker's database sessions killed (a failover) while the server held the 1st
+    message: the job is not failed but run again, and nothing is lost."""
+    with MailServer() as mail_server:
+        mail_server.handler.stall = Stall(at="data", on=1, seconds=2)
+        worker = start_worker(mail_server)
+        try:
+            assert mail_server.handler.stalled.wait(60), "the worker never reached the stall"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = %s",
+                    [WORKER_SESSIONS],
+                )
+            wait_for(
+                lambda: CheckIn.objects.filter(sent_at__isnull=False).count() == PATIENTS,
+                seconds=60,
+                what="every check-in to be sent",
+            )
+            wait_for(
+                lambda: (
+                    not DBTaskResult.objects.exclude(status=TaskResultStatus.SUCCESSFUL).exists()
+                ),
+                seconds=30,
+                what="every task to finish",
+            )
+            assert worker.poll() is None, "the worker exited"
+        finally:
+            worker.terminate()
+            worker.wait(10)
+        received = mail_server.message_ids()
+    accepted = EmailAttempt.objects.filter(outcome=EmailOutcome.ACCEPTED)
+    assert sorted(a.check_in_id for a in accepted) == sorted(c.pk for c in due_check_ins)
+    assert {a.message_id for a in accepted} <= set(received)
+    # The first try reached the server, whose answer could not be recorded: on record as such.
+    cut_off = EmailAttempt.objects.get(outcome=EmailOutcome.UNCERTAIN)
+    assert cut_off.message_id in received
+    assert len(received) == PATIENTS + 1

@@ -90,3 +90,41 @@ def test_the_worker_waits_out_a_database_outage_and_runs_the_next_job(private_da
             print(output)  # shown when the test fails
     assert "the database is not answering" in output
     assert "trying again in" in output
+
+
+def beat_ages(database) -> list[float]:
+    return [
+        age
+        for (age,) in database.query(
+            "SELECT extract(epoch FROM now() - seen_at) FROM clinics_workerheartbeat"
+        )
+    ]
+
+
+def test_a_worker_started_while_the_database_is_down_beats_once_it_is_up(private_database):
+    """At boot a worker may start before PostgreSQL: its heartbeat, which takes back the
+    jobs of dead workers, must start beating when the database comes."""
+    private_database.query("DELETE FROM clinics_workerheartbeat")
+    private_database.stop()
+    worker = subprocess.Popen(
+        [*WORKER, "--interval=0.2", "--no-startup-delay"],
+        cwd=ROOT,
+        env=private_database.environment(
+            DEBUG="true",
+            TASKS_BACKEND="django_tasks_db.DatabaseBackend",
+            EMAIL_URL="consolemail://",
+            TASK_WORKER_LEASE_SECONDS="2",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        threading.Event().wait(3)  # it started, and found no database
+        private_database.start()
+        wait_for(lambda: beat_ages(private_database), seconds=60, what="a first heartbeat")
+        threading.Event().wait(2)  # four beats' time
+        assert max(beat_ages(private_database)) < 1.5, "the heartbeat stopped after one beat"
+        assert worker.poll() is None
+    finally:
+        worker.terminate()
+        worker.wait(10)

@@ -2,6 +2,7 @@
 
 import os
 
+from django.core.management.base import CommandError
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
 
@@ -17,6 +18,8 @@ class Command(db_worker.Command):
 
     def handle(self, *, verbosity, queue_name, exclude_queues, reload, batch, **options):
         self.configure_logging(verbosity)
+        if exclude_queues and "*" not in queue_name.split(","):
+            raise CommandError("--exclude-queues can only be used with --queue-name=*")
         worker = Worker(
             queue_names=queue_name.split(","),
             excluded_queue_names=exclude_queues.split(",") if exclude_queues else [],
