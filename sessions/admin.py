@@ -108,7 +108,9 @@ class ChartInline(ReadOnlyMixin, access.ScopedAdminMixin):
     related: tuple[str, ...] = ("recorded_by",)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related(*self.related)
+        rows = super().get_queryset(request)
+        # Nothing named: nothing joined (select_related() would join every relation).
+        return rows.select_related(*self.related) if self.related else rows
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
