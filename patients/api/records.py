@@ -1,5 +1,7 @@
 """Patients: registration, details, intake, portal invitations. Parse, call a service, render."""
 
+import uuid
+
 from django.http import Http404
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -8,6 +10,7 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api_schema import DocumentedErrorsSchema
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic
@@ -225,6 +228,15 @@ SEARCH_PARAMETER = OpenApiParameter(
 )
 
 
+def _kept_record(user, pk) -> Patient | None:
+    """The record the one with id `pk` was merged into, if `user` may see it."""
+    try:
+        pk = uuid.UUID(str(pk))
+    except ValueError:  # the URL takes any 36 hex digits and dashes; not all are UUIDs
+        return None
+    return selectors.moved_to(user, pk)
+
+
 class PatientViewSet(
     MergeAction,
     SendFormsAction,
@@ -236,6 +248,8 @@ class PatientViewSet(
 
     A patient's own portal login reads their own record here, and nobody else's.
     """
+
+    schema = DocumentedErrorsSchema()
 
     queryset = Patient.objects.select_related("home_clinic", "organization").order_by(
         "last_name", "first_name", "id"
@@ -253,7 +267,7 @@ class PatientViewSet(
         try:
             return super().get_object()
         except Http404:
-            kept = selectors.moved_to(self.request.user, self.kwargs.get("pk"))
+            kept = _kept_record(self.request.user, self.kwargs.get("pk"))
             if kept is None:
                 raise
             raise exceptions.NotFound(

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
+from accounts.api_schema import DocumentedErrorsSchema
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_organizations
 from clinics.models import Organization
@@ -36,6 +37,13 @@ class FlagSerializer(serializers.Serializer):
 
 
 class QuestionSerializer(serializers.ModelSerializer):
+    contraindication = serializers.ChoiceField(
+        choices=Contraindication.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="The flag a yes raises; empty for a question asked for information only.",
+    )
+
     class Meta:
         model = Question
         fields = ["id", "key", "position", "text", "help_text", "contraindication"]
@@ -86,6 +94,8 @@ class ScreeningQuestionnaireViewSet(
     viewsets.GenericViewSet,
 ):
     """Versions of the screening questions. Organisation admins publish new ones; none changes."""
+
+    schema = DocumentedErrorsSchema()
 
     queryset = Questionnaire.objects.prefetch_related("questions").order_by(
         "organization_id", "-version"
@@ -186,6 +196,8 @@ class ScreeningResponseViewSet(
     Clinical staff and the patient themself read them; the front desk sees only
     the flags, on the patient.
     """
+
+    schema = DocumentedErrorsSchema()
 
     queryset = (
         ScreeningResponse.objects.select_related("questionnaire")
