@@ -184,9 +184,11 @@ def bundled_bin_dir() -> Path | None:
 
 
 def _major_of(program: Path) -> int | None:
+    # No timeout: `--version` answers at once, and a timeout makes subprocess wait in a way
+    # that fails with EINVAL under faketime (docs/testing.md), found "unknown" at random.
     try:
         output = subprocess.run(  # noqa: S603 (a list, no shell: the candidate pg_dump or pg_restore)
-            [program, "--version"], capture_output=True, text=True, check=True, timeout=30
+            [program, "--version"], capture_output=True, text=True, check=True
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
