@@ -7,7 +7,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_schema import DocumentedErrorsSchema
 from accounts.models import User
 from clinics import access, services
 from clinics.models import Clinic, Membership, Organization, Role
@@ -89,8 +88,6 @@ class ClinicViewSet(
 ):
     """Clinic sites. Organisation admins add them, managers edit theirs; none is deleted."""
 
-    schema = DocumentedErrorsSchema()
-
     queryset = Clinic.objects.all()
     serializer_class = ClinicSerializer
     filterset_class = ClinicFilter
@@ -153,8 +150,6 @@ class StaffRoleViewSet(
 ):
     """Who holds which role where. A role is granted (POST) or removed (DELETE), never edited."""
 
-    schema = DocumentedErrorsSchema()
-
     queryset = Membership.objects.select_related("user").order_by("created_at", "id")
     serializer_class = StaffRoleSerializer
     filterset_class = StaffRoleFilter
@@ -186,8 +181,6 @@ class MeSerializer(serializers.Serializer):
 
 class MeView(APIView):
     """The logged-in user and the roles they hold."""
-
-    schema = DocumentedErrorsSchema()
 
     @extend_schema(responses=MeSerializer)
     def get(self, request):

@@ -9,7 +9,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from aftercare import services
 from aftercare.models import AftercareSettings, AftercareTemplate
 from clinics import access
@@ -82,8 +81,6 @@ class AftercareTemplateViewSet(
     The advice for sessions with dry needling (`needling` true) and for sessions without
     (false) are versioned apart. Plans already issued keep the text they were issued with.
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = AftercareTemplate.objects.select_related("published_by").order_by(
         "organization_id", "-needling", "-version"
@@ -166,8 +163,6 @@ class AftercareSettingsViewSet(
     escalation after 30 minutes) and has no row here. New hours apply to sessions
     signed from then on; check-ins already scheduled keep theirs.
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = AftercareSettings.objects.select_related("organization").order_by(
         "organization__name", "id"

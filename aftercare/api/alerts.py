@@ -11,7 +11,6 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from aftercare import selectors, services
 from aftercare.api.check_ins import CheckInAnswerSerializer
 from aftercare.api.choices import named_choice_field
@@ -176,8 +175,6 @@ class AlertViewSet(
 ):
     """Check-in alerts of the clinics you work at: open ones first, urgent ones first, newest
     first. Raised by the triage of a check-in answer; never made or deleted here."""
-
-    schema = DocumentedErrorsSchema()
 
     queryset = Alert.objects.select_related(
         "clinic", "patient", "therapist", "acknowledged_by", "resolved_by"

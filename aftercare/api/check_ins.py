@@ -15,7 +15,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from aftercare import questions, triage
 from aftercare.api.choices import named_choice_field
 from aftercare.models import (
@@ -304,8 +303,6 @@ class CheckInViewSet(
     The patient answers an open one (POST .../answer/). The answer is triaged at once;
     a red flag alerts the therapist and the clinic.
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = CheckIn.objects.select_related("patient", "clinic", "session").order_by(
         "-due_at", "id"

@@ -12,7 +12,6 @@ from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from aftercare import services
 from aftercare.api.choices import named_choice_field
 from aftercare.models import AftercarePlan, HeatOrIce, PlanExercise, PlanStatus
@@ -155,8 +154,6 @@ class AftercarePlanViewSet(
     A draft is written while its session is in progress (POST, .../exercises/); signing
     the session issues it, and from then on it never changes. The patient marks it read.
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = AftercarePlan.objects.select_related(
         "patient", "session__therapist", "issued_by", "updated_by", "read"

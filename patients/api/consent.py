@@ -10,7 +10,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_organizations
 from clinics.models import Organization
@@ -56,8 +55,6 @@ class ConsentTemplateViewSet(
     viewsets.GenericViewSet,
 ):
     """Versions of the consent text. Organisation admins publish a new version; none changes."""
-
-    schema = DocumentedErrorsSchema()
 
     queryset = ConsentTemplate.objects.order_by("organization_id", "-version")
     serializer_class = ConsentTemplateSerializer
@@ -160,8 +157,6 @@ class ConsentSignatureViewSet(
     viewsets.GenericViewSet,
 ):
     """Signed consents: the exact text, its hash, who signed, when and how; and withdrawals."""
-
-    schema = DocumentedErrorsSchema()
 
     queryset = ConsentSignature.objects.select_related("withdrawal").order_by("-signed_at", "id")
     serializer_class = ConsentSignatureSerializer

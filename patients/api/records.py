@@ -10,7 +10,6 @@ from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic
@@ -248,8 +247,6 @@ class PatientViewSet(
 
     A patient's own portal login reads their own record here, and nobody else's.
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = Patient.objects.select_related("home_clinic", "organization").order_by(
         "last_name", "first_name", "id"

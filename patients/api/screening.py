@@ -6,7 +6,6 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_organizations
 from clinics.models import Organization
@@ -94,8 +93,6 @@ class ScreeningQuestionnaireViewSet(
     viewsets.GenericViewSet,
 ):
     """Versions of the screening questions. Organisation admins publish new ones; none changes."""
-
-    schema = DocumentedErrorsSchema()
 
     queryset = Questionnaire.objects.prefetch_related("questions").order_by(
         "organization_id", "-version"
@@ -196,8 +193,6 @@ class ScreeningResponseViewSet(
     Clinical staff and the patient themself read them; the front desk sees only
     the flags, on the patient.
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = (
         ScreeningResponse.objects.select_related("questionnaire")

@@ -11,7 +11,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from accounts.models import User
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
@@ -196,8 +195,6 @@ class TreatmentSessionViewSet(
 
     The chart of each is under /sessions/{id}/chart/ and the actions beside it (ChartActions).
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = TreatmentSession.objects.select_related(
         "clinic", "organization", "patient__home_clinic", "patient__organization"

@@ -13,7 +13,6 @@ from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from clinics import access
 from clinics.api import UUID_PATTERN, visible_clinics
 from patients import services as patient_services
@@ -120,8 +119,6 @@ class NeedleSiteRecallView(generics.ListAPIView):
     clinics. The front desk is refused (403) rather than shown an empty list,
     which would read as "nobody".
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = NeedleSite.objects.none()  # the schema's model; the rows come from the selector
     serializer_class = RecallSiteSerializer
@@ -237,8 +234,6 @@ class RecallPatientsView(generics.ListAPIView):
     of their chart in the access log.
     """
 
-    schema = DocumentedErrorsSchema()
-
     queryset = NeedleSite.objects.none()  # the rows are patients, grouped by the selector
     serializer_class = RecallPatientSerializer
     filter_backends = []
@@ -292,8 +287,6 @@ class RecallNotifyView(generics.GenericAPIView):
     notice another clinic sends (where they were first needled with the lot), in
     `another_clinic_sends`.
     """
-
-    schema = DocumentedErrorsSchema()
 
     serializer_class = NotifySerializer
 
@@ -356,8 +349,6 @@ class AdverseEventViewSet(
 
     They are recorded on a session's chart (POST /sessions/{id}/adverse-events/).
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = AdverseEvent.objects.select_related(
         "session__clinic",

@@ -10,7 +10,6 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
-from accounts.api_schema import DocumentedErrorsSchema
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_organizations
 from clinics.models import Organization
@@ -91,8 +90,6 @@ def vocabulary_owner(user, organization: Organization | None) -> Organization:
 
 class MuscleVocabularyView(generics.GenericAPIView):
     """The muscles a needle site can name: the default list and the organisation's additions."""
-
-    schema = DocumentedErrorsSchema()
 
     serializer_class = MuscleSerializer
     filter_backends = []
@@ -180,8 +177,6 @@ class ChartTemplateViewSet(
 
     Never deleted (charts name the template they started from): made inactive instead.
     """
-
-    schema = DocumentedErrorsSchema()
 
     queryset = ChartTemplate.objects.order_by("organization_id", "name", "id")
     serializer_class = ChartTemplateSerializer
