@@ -3,7 +3,9 @@ Retry-After, within 2 seconds; when it is back, the next request succeeds.
 
 Real processes, no mocks: a web server (runserver, DEBUG off) on a PostgreSQL server of this
 module's own (tests/private_database.py), which the tests stop and start under it. The suite's
-own database is taken away too, for one test, by refusing connections to it.
+own database is taken away too, for one test, by refusing connections to it. And the task
+worker (`manage.py worker`) on the same private database: it waits out an outage, and one
+started before the database beats once it is up.
 """
 
 import contextlib
@@ -13,8 +15,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +154,25 @@ def database(private_database) -> Iterator[PrivateDatabase]:
         private_database.start()
 
 
+@pytest.mark.django_db  # the private database copies the test database
 def test_with_the_database_down_pages_and_api_answer_503_fast_and_recover_at_once(fascia, database):
+    """One outage, what everything does in it: pages, the API and the health check answer
+    503 at once and 200 when it is back; the task worker waits it out and runs the next job."""
+    with worker_on(database, TASK_WORKER_LEASE_SECONDS="4") as (worker, worker_log):
+        wait_for(lambda: heartbeats(database) > 0, seconds=60, what="the worker's heartbeat")
+        an_outage_and_back(fascia, database)
+        assert worker.poll() is None, "the worker exited when the database went away"
+        job = queue_a_job(database)
+        wait_for(
+            lambda: status_of(database, job) == "SUCCESSFUL",
+            seconds=60,
+            what="the worker to run a job after the outage",
+        )
+        assert worker.poll() is None
+        assert "the database is not answering" in worker_log.read_text()
+
+
+def an_outage_and_back(fascia, database):
     assert fascia.page().status == 200
     assert fascia.api().status == 200
 
@@ -175,6 +197,9 @@ def test_with_the_database_down_pages_and_api_answer_503_fast_and_recover_at_onc
     print(f"while down: page {page.seconds:.2f} s, API {api.seconds:.2f} s")
     assert page.seconds < ANSWER_WITHIN_SECONDS
     assert api.seconds < ANSWER_WITHIN_SECONDS
+    health = fascia.get("/healthz")
+    assert health.status == 503
+    assert health.json() == {"status": "unavailable", "database": "not answering"}
 
     # Down for a while, as in a restart: long enough that the pool's own retries, left to
     # themselves (after 1, 3, 7 s...), would come after the first requests once it is back.
@@ -184,6 +209,7 @@ def test_with_the_database_down_pages_and_api_answer_503_fast_and_recover_at_onc
 
     print(f"back: page {page.seconds:.2f} s, API {api.seconds:.2f} s")
     assert (page.status, api.status) == (200, 200)
+    assert fascia.get("/healthz?scope=web").status == 200
     assert b"Kelowna" in page.body
     assert [clinic["name"] for clinic in api.json()["results"]] == ["Kelowna"]
     # Told once each, in a line, not as a server error with its traceback.
@@ -321,3 +347,86 @@ def test_a_pool_timeout_that_is_not_seconds_stops_startup_in_one_line():
     assert started.stderr.strip().splitlines() == [
         "fascia: DATABASE_POOL_TIMEOUT='soon' is not a number of seconds above 0, such as 1.5"
     ]
+
+
+# The task worker in an outage: it waits, it does not exit (clinics/worker.py).
+WORKER = [sys.executable, "manage.py", "worker", "--no-reload", "--skip-checks"]
+
+
+def wait_for(condition, *, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        threading.Event().wait(0.2)
+
+
+def heartbeats(database) -> int:
+    return database.query("SELECT count(*) FROM clinics_workerheartbeat")[0][0]
+
+
+def queue_a_job(database) -> str:
+    """The catch-up job, queued as django-tasks-db queues it (to run at once)."""
+    job = str(uuid.uuid4())
+    database.query(
+        "INSERT INTO django_tasks_database_dbtaskresult (id, status, enqueued_at, args_kwargs, "
+        "priority, task_path, worker_ids, queue_name, backend_name, run_after, "
+        "exception_class_path, traceback) VALUES (%s, 'READY', now(), "
+        """'{"args": [], "kwargs": {}}', 0, 'aftercare.tasks.catch_up', '[]', 'default', """
+        "'default', '9999-01-01 00:00+00', '', '')",
+        (job,),
+    )
+    return job
+
+
+def status_of(database, job: str) -> str:
+    return database.query(
+        "SELECT status FROM django_tasks_database_dbtaskresult WHERE id = %s", (job,)
+    )[0][0]
+
+
+@contextlib.contextmanager
+def worker_on(database, **variables) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """`manage.py worker` on the private database, its output in a file; stopped at the end."""
+    with tempfile.NamedTemporaryFile("w+", suffix=".log") as log:
+        worker = subprocess.Popen(
+            [*WORKER, "--interval=0.2", "--no-startup-delay"],
+            cwd=ROOT,
+            env=database.environment(
+                DEBUG="true",
+                TASKS_BACKEND="django_tasks_db.DatabaseBackend",
+                EMAIL_URL="consolemail://",
+                **variables,
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield worker, Path(log.name)
+        finally:
+            worker.terminate()
+            worker.wait(10)
+            print(Path(log.name).read_text())  # shown when the test fails
+
+
+def beat_ages(database) -> list[float]:
+    return [
+        age
+        for (age,) in database.query(
+            "SELECT extract(epoch FROM now() - seen_at) FROM clinics_workerheartbeat"
+        )
+    ]
+
+
+@pytest.mark.django_db
+def test_a_worker_started_while_the_database_is_down_beats_once_it_is_up(database):
+    """At boot a worker may start before PostgreSQL: its heartbeat, which takes back the
+    jobs of dead workers, must start beating when the database comes."""
+    database.query("DELETE FROM clinics_workerheartbeat")
+    database.stop()
+    with worker_on(database, TASK_WORKER_LEASE_SECONDS="2") as (worker, _):
+        threading.Event().wait(1.5)  # it started, and found no database
+        database.start()
+        wait_for(lambda: beat_ages(database), seconds=60, what="a first heartbeat")
+        threading.Event().wait(1)  # two beats' time
+        assert max(beat_ages(database)) < 1.5, "the heartbeat stopped after one beat"
+        assert worker.poll() is None

@@ -144,7 +144,7 @@ def ignore_sigint():
             signal.SIGINT, True, ignore_sigint, id="sigint-to-the-group-of-a-background-job"
         ),
         pytest.param(signal.SIGTERM, False, None, id="sigterm-to-make-alone"),
-        pytest.param(signal.SIGTERM, True, None, id="sigterm-to-the-process-group"),
+        # SIGTERM to the process group: in test_make_run_starts_the_task_worker_again_when_it_dies.
     ],
 )
 def test_make_run_stops_with_its_database_when_signalled(
@@ -253,6 +253,9 @@ def task_workers(data_dir: Path) -> list[psutil.Process]:
 
 
 def test_make_run_starts_the_task_worker_again_when_it_dies(data_dir, tmp_path):
+    """A worker killed is started again, and a SIGTERM to the process group then stops
+    everything, the worker started again included (one `make run` for both: each costs
+    several seconds of processes starting)."""
     port = free_port()
     log = tmp_path / "make-run.log"
     with log.open("w") as output:

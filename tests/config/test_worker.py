@@ -4,7 +4,7 @@ where the record says it was not.
 Real processes: the worker runs as its own process on the test database, sending to a real
 SMTP server (tests/mail_server.py) that stalls on one message; the test kills the worker
 with SIGKILL while it waits there, starts another, and counts what the server received
-against what the database recorded. Each case takes about ten seconds: two worker starts
+against what the database recorded. Each case takes five to ten seconds: worker starts
 and a lease (2 s here) running out are what is being tested.
 """
 
@@ -136,7 +136,7 @@ def test_a_worker_killed_after_handing_over_an_e_mail_leaves_one_duplicate_on_re
     """Killed while the server held the 3rd message, which it then kept: sent again, and the
     record says the patient may have it twice."""
     with MailServer() as mail_server:
-        mail_server.handler.stall = Stall(at="data", on=3, seconds=2)
+        mail_server.handler.stall = Stall(at="data", on=3, seconds=1)
         run_killing_the_first_worker(mail_server, due_check_ins)
         received = mail_server.message_ids()
     accepted = EmailAttempt.objects.filter(outcome=EmailOutcome.ACCEPTED)
@@ -159,7 +159,7 @@ def test_a_worker_killed_before_handing_over_an_e_mail_doubles_nothing(due_check
     """Killed while the server stalled on the 3rd recipient: nothing of it was delivered,
     so it is sent again without a duplicate, and recorded as not sent."""
     with MailServer() as mail_server:
-        mail_server.handler.stall = Stall(at="rcpt", on=3, seconds=2)
+        mail_server.handler.stall = Stall(at="rcpt", on=3, seconds=1)
         run_killing_the_first_worker(mail_server, due_check_ins)
         received = mail_server.message_ids()
     accepted = EmailAttempt.objects.filter(outcome=EmailOutcome.ACCEPTED)
@@ -175,7 +175,7 @@ def test_a_send_whose_database_session_is_cut_off_is_queued_again_not_failed(due
     """The worker's database sessions killed (a failover) while the server held the 1st
     message: the job is not failed but run again, and nothing is lost."""
     with MailServer() as mail_server:
-        mail_server.handler.stall = Stall(at="data", on=1, seconds=2)
+        mail_server.handler.stall = Stall(at="data", on=1, seconds=1)
         worker = start_worker(mail_server)
         try:
             assert mail_server.handler.stalled.wait(60), "the worker never reached the stall"

@@ -8,7 +8,7 @@ must be refused. Requests carry a real API token and run inside the test's trans
 on the seeded world of world.py: ids in paths, bodies and filters are most often those
 of its rows, so a request reaches a record instead of a 404.
 
-Bounded: FASCIA_FUZZ_EXAMPLES requests per operation and role (5 by default, about 30
+Bounded: FASCIA_FUZZ_EXAMPLES requests per operation and role (3 by default, about 25
 CPU-seconds in all), the same ones every run (derandomized), so a failure reproduces by
 running its test again. Set the variable higher for a deeper run (docs/testing.md).
 """
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz.world import FuzzWorld, path_segment_before
 
-EXAMPLES = int(os.environ.get("FASCIA_FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("FASCIA_FUZZ_EXAMPLES", "3"))
 
 
 @schemathesis.hook
