@@ -7,7 +7,7 @@ import datetime
 import psycopg
 import pytest
 import time_machine
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from aftercare import services
 from aftercare.models import Alert, EmailAttempt, EmailOutcome, EmailPurpose
@@ -128,7 +128,7 @@ def test_while_a_live_sender_holds_the_e_mail_nobody_else_sends_it(mail_server, 
 
 def test_a_second_attempt_in_flight_is_refused_by_the_database(check_in):
     left_in_flight(check_in, handed_over=False)
-    with pytest.raises(Exception, match="one_email_attempt_in_flight"):
+    with pytest.raises(IntegrityError, match="one_email_attempt_in_flight"):
         EmailAttempt.objects.create(
             organization_id=check_in.organization_id,
             clinic_id=check_in.clinic_id,

@@ -34,6 +34,7 @@ from clinics.models import Role
 from config import outage
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
 from tests.private_database import PrivateDatabase
+from tests.processes import WORKER, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # The bound for an answer while the database is down: a behaviour, not a benchmark.
@@ -350,14 +351,6 @@ def test_a_pool_timeout_that_is_not_seconds_stops_startup_in_one_line():
 
 
 # The task worker in an outage: it waits, it does not exit (clinics/worker.py).
-WORKER = [sys.executable, "manage.py", "worker", "--no-reload", "--skip-checks"]
-
-
-def wait_for(condition, *, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
-        threading.Event().wait(0.2)
 
 
 def heartbeats(database) -> int:

@@ -12,9 +12,6 @@ import datetime
 import os
 import signal
 import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +26,7 @@ from aftercare.models import CheckIn, EmailAttempt, EmailOutcome
 from tests.aftercare.factories import signed_session
 from tests.mail_server import MailServer, Stall
 from tests.patients.factories import PatientFactory, with_portal_login
+from tests.processes import WORKER, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENTS = 4
@@ -59,21 +57,13 @@ def start_worker(mail_server: MailServer) -> subprocess.Popen:
         "EMAIL_URL": mail_server.url,
         "TASK_WORKER_LEASE_SECONDS": str(LEASE_SECONDS),
     }
-    command = [sys.executable, "manage.py", "worker", "--no-reload", "--skip-checks"]
     return subprocess.Popen(
-        [*command, "--interval=0.1", "--no-startup-delay"],
+        [*WORKER, "--interval=0.1", "--no-startup-delay"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def wait_for(condition, *, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
-        threading.Event().wait(0.1)
 
 
 @pytest.fixture
