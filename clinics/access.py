@@ -94,6 +94,33 @@ def register(
     )
 
 
+_person_records: list[tuple[type[models.Model], str, str]] = []
+
+
+def register_person_record(
+    model: type[models.Model], *, user: str = "user", organization: str = "organization"
+) -> None:
+    """Declare a model whose row makes its login one of the organisation's people
+    (a patient's record and its portal login), for `organizations_of`."""
+    _person_records.append((model, user, organization))
+
+
+def organizations_of(user) -> set:
+    """The ids of the organisations `user` belongs to: a staff role, or a record of theirs
+    (a patient). Whether or not the account is active: the security log asks it of
+    accounts that failed to log in."""
+    if user is None or user.pk is None:
+        return set()
+    ids = set(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
+    for model, user_lookup, organization in _person_records:
+        ids.update(
+            model._default_manager.filter(**{user_lookup: user}).values_list(
+                organization, flat=True
+            )
+        )
+    return ids
+
+
 def registered_models() -> list[type[models.Model]]:
     return list(_rules)
 
@@ -390,7 +417,9 @@ __all__ = [
     "holds_staff_role",
     "may_use",
     "organizations_for",
+    "organizations_of",
     "register",
+    "register_person_record",
     "registered_models",
     "visible_to",
 ]

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
-from clinics import access, services
-from clinics.models import Clinic, Membership, Organization, Role
+from clinics import access, security_log, services
+from clinics.models import Clinic, Membership, Organization, Role, SecurityEvent
 
 UUID_PATTERN = "[0-9a-fA-F-]{36}"
 NOT_VISIBLE = "No {model} with id {{pk_value}} that you can see."
@@ -192,3 +192,43 @@ class MeView(APIView):
             "roles": access.grants_of(user),
         }
         return Response(MeSerializer(data).data)
+
+
+class SecurityEventSerializer(serializers.ModelSerializer):
+    user = PersonSerializer(read_only=True)
+    by = PersonSerializer(read_only=True)
+
+    class Meta:
+        model = SecurityEvent
+        fields = [
+            "id",
+            "event_id",
+            "organization",
+            "kind",
+            "occurred_at",
+            "user",
+            "email",
+            "by",
+            "ip_address",
+            "user_agent",
+            "detail",
+        ]
+        read_only_fields = fields
+
+
+class SecurityEventViewSet(
+    access.ScopedQuerysetMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The security log: logins, refused codes, password changes, roles, API tokens.
+
+    Organisation admins read their organisation's, newest first; nobody writes it.
+    The page (/clinics/security-log/) downloads the same filters as CSV.
+    """
+
+    queryset = SecurityEvent.objects.select_related("user", "by").order_by("-occurred_at", "-id")
+    serializer_class = SecurityEventSerializer
+    filterset_class = security_log.SecurityEventFilter
+    lookup_value_regex = UUID_PATTERN

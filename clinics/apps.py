@@ -8,8 +8,8 @@ class ClinicsConfig(AppConfig):
     verbose_name = "Clinics and staff"
 
     def ready(self) -> None:
-        from clinics import access
-        from clinics.models import Clinic, Membership, Organization
+        from clinics import access, receivers
+        from clinics.models import Clinic, Membership, Organization, SecurityEvent
 
         access.register(
             Organization,
@@ -35,6 +35,10 @@ class ClinicsConfig(AppConfig):
             delete=access.MANAGERS,
             own="user",
         )
+        # The security log is the organisation's record of its people's logins and
+        # roles: its admins read it; rows are written by clinics.security_log only.
+        access.register(SecurityEvent, view=access.ORG_ADMINS)
+        receivers.connect()
 
 
 class FasciaAdminConfig(admin_apps.AdminConfig):

@@ -2,9 +2,11 @@ import uuid
 import zoneinfo
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 phone_number = RegexValidator(
@@ -164,3 +166,80 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id} on {self.host} (pid {self.pid})"
+
+
+class SecurityEventKind(models.TextChoices):
+    LOGIN = "login", _("Logged in")
+    LOGIN_FAILED = "login_failed", _("Login failed")
+    LOCKED_OUT = "locked_out", _("Login refused: too many failures")
+    LOGOUT = "logout", _("Logged out")
+    MFA_FAILED = "mfa_failed", _("Two-factor code refused")
+    MFA_ADDED = "mfa_added", _("Two-factor method added")
+    MFA_REMOVED = "mfa_removed", _("Two-factor method removed")
+    MFA_RESET = "mfa_reset", _("Recovery codes replaced")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    PASSWORD_SET = "password_set", _("Password set")
+    PASSWORD_RESET = "password_reset", _("Password reset by e-mail")
+    ROLE_GRANTED = "role_granted", _("Role granted")
+    ROLE_REVOKED = "role_revoked", _("Role removed")
+    TOKEN_CREATED = "token_created", _("API token made")
+    TOKEN_REVOKED = "token_revoked", _("API token revoked")
+
+
+class SecurityEvent(models.Model):
+    """One security event (a login, a refused code, a role granted...), as its organisation sees it.
+
+    An event about a person is written once for each organisation they belong to
+    (a role, or a patient record), all with the same `event_id`, so each
+    organisation's admins see it and no other's; an event about nobody known
+    (a login failed for an unknown address) has no organisation and is for the
+    platform operator. Written by clinics.security_log only; never changed
+    (a trigger), with its creation time and no inbound foreign keys, so it can be
+    partitioned by month.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event_id = models.UUIDField(default=uuid.uuid4, editable=False, db_index=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=SecurityEventKind.choices)
+    occurred_at = models.DateTimeField(default=timezone.now, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Whose account it is about.",
+    )
+    email = models.EmailField(
+        "e-mail address", blank=True, help_text="As typed, where the account is not known."
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who did it, where that is someone else (an admin granting a role).",
+    )
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        verbose_name = "security event"
+        indexes = [
+            models.Index(fields=["organization", "-occurred_at"], name="security_event_time"),
+            models.Index(
+                fields=["organization", "user", "-occurred_at"], name="security_event_user"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="never_changed", operation=pgtrigger.Update | pgtrigger.Delete)
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.user or self.email or 'unknown'}"

@@ -7,9 +7,9 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import UserManager
 from accounts.services import find_or_invite_user
-from clinics import access
+from clinics import access, security_log
 from clinics.exceptions import LastOrganizationAdmin, NotPermitted, RoleAlreadyHeld
-from clinics.models import Clinic, Membership, Organization, Role
+from clinics.models import Clinic, Membership, Organization, Role, SecurityEventKind
 
 CLINIC_FIELDS = ("name", "address", "phone", "emergency_number", "timezone", "is_active")
 
@@ -81,7 +81,19 @@ def grant_role(
     except IntegrityError:  # the same grant, committed a moment ago by a second click
         raise _already_held(email, role) from None
     access.forget_grants(user)
+    security_log.record(
+        SecurityEventKind.ROLE_GRANTED,
+        user=user,
+        by=by,
+        detail=_role_detail(membership),
+        organizations={organization.pk},
+    )
     return membership
+
+
+def _role_detail(membership: Membership) -> str:
+    where = membership.clinic.name if membership.clinic_id else "all clinics"
+    return f"{Role(membership.role).label} at {where}"
 
 
 def _already_held(email: str, role: Role) -> RoleAlreadyHeld:
@@ -111,6 +123,13 @@ def revoke_role(*, membership: Membership, by) -> None:
             )
     membership.delete()
     access.forget_grants(membership.user)
+    security_log.record(
+        SecurityEventKind.ROLE_REVOKED,
+        user=membership.user,
+        by=by,
+        detail=_role_detail(membership),
+        organizations={membership.organization_id},
+    )
 
 
 def _only(fields: dict, allowed: tuple[str, ...]) -> dict:

@@ -2,6 +2,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve
@@ -9,8 +10,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from clinics import access, selectors
-from clinics.models import Clinic, Membership, Role
+from clinics import access, security_log, selectors
+from clinics.models import Clinic, Membership, Role, SecurityEvent
+from clinics.spreadsheet import streamed_csv
 
 
 @login_required
@@ -27,6 +29,7 @@ def clinic_list(request):
             "clinics": clinics,
             "can_add_clinic": access.may_use(request.user, Clinic, "add"),
             "can_manage_staff": access.may_use(request.user, Membership, "add"),
+            "can_read_security_log": access.may_use(request.user, SecurityEvent, "view"),
             "credentials_to_renew": selectors.credentials_to_renew(request.user),
             "credential_notice_days": selectors.CREDENTIAL_NOTICE.days,
         },
@@ -79,3 +82,28 @@ def _is_clinic_page(url: str) -> bool:
         return resolve(urlsplit(url).path).view_name == "clinics:detail"
     except Resolver404:
         return False
+
+
+SECURITY_LOG_PAGE_SIZE = 50
+
+
+@login_required
+def security_log_page(request):
+    """The organisation's security events, filtered; `?format=csv` downloads them all."""
+    if not access.may_use(request.user, SecurityEvent, "view"):
+        raise Http404("No such page.")
+    found = security_log.SecurityEventFilter(
+        request.GET, queryset=security_log.events_visible_to(request.user)
+    )
+    events = found.qs if found.is_valid() else found.queryset.none()
+    if request.GET.get("format") == "csv" and found.is_valid():
+        stamp = timezone.now().strftime("%Y-%m-%d")
+        return streamed_csv(security_log.as_csv_rows(events), filename=f"security-log-{stamp}.csv")
+    page = Paginator(events, SECURITY_LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "clinics/security_log.html",
+        {"filter": found, "page": page, "query": query.urlencode()},
+    )

@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "clinics.middleware.StaffMfaRequiredMiddleware",
+    "accounts.client.RequestOriginMiddleware",
     "pghistory.middleware.HistoryMiddleware",
     "config.refusals.DatabaseRefusalMiddleware",
 ]

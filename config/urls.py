@@ -21,6 +21,7 @@ api_docs = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSA
 router = DefaultRouter()
 router.register("clinics", clinics_api.ClinicViewSet, basename="clinic")
 router.register("staff-roles", clinics_api.StaffRoleViewSet, basename="staff-role")
+router.register("security-events", clinics_api.SecurityEventViewSet, basename="security-event")
 router.register("patients", patients_api.PatientViewSet, basename="patient")
 router.register(
     "screening-questionnaires",

@@ -21,6 +21,9 @@ class PatientsConfig(AppConfig):
             change=access.STAFF,
             own="user",
         )
+        # A patient's portal login is one of the organisation's people: its admins see
+        # the login's security events.
+        access.register_person_record(models.Patient, user="user")
         access.register(
             models.ClinicalPolicy,
             view=access.STAFF,

@@ -13,6 +13,7 @@ import re
 
 from django.utils import timezone
 
+from clinics.spreadsheet import safe_cell
 from sessions.selectors import RecallPatient
 
 COLUMNS = [
@@ -29,14 +30,6 @@ COLUMNS = [
     "Needles",
     "Treated",
 ]
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """`value` as text a spreadsheet shows as it is, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def filename(lot_number: str) -> str:

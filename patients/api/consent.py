@@ -10,10 +10,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts import client
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_organizations
 from clinics.models import Organization
-from patients import capture, selectors, services
+from patients import selectors, services
 from patients.api.idempotency import (
     HEADER_PARAMETER,
     as_seen_by,
@@ -178,8 +179,8 @@ class ConsentSignatureViewSet(
             signature = services.sign_consent(
                 by=request.user,
                 **sign.validated_data,
-                ip_address=capture.client_ip(request),
-                user_agent=capture.user_agent(request),
+                ip_address=client.client_ip(request),
+                user_agent=client.user_agent(request),
                 submission_key=key,
             )
         signature = as_seen_by(self.get_queryset(), signature, key, patient=patient)

@@ -3,9 +3,9 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.client import USER_AGENT_LENGTH
 from clinics import access
 from patients import selectors
-from patients.capture import USER_AGENT_LENGTH
 from patients.contraindications import AGE_OF_CONSENT
 from patients.exceptions import ConsentRefused, NotPermitted, SubmissionKeyReused
 from patients.models import (

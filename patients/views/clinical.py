@@ -9,9 +9,10 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from accounts import client
 from clinics import access
 from clinics.exceptions import FasciaError
-from patients import capture, selectors, services
+from patients import selectors, services
 from patients.contraindications import AGE_OF_CONSENT, Contraindication, Severity, severity_of
 from patients.forms import (
     ConsentForm,
@@ -207,8 +208,8 @@ def consent_sign(request, place: Place):
                         template=template,
                         signer_name=form.cleaned_data["signer_name"],
                         guardian_relationship=form.cleaned_data["guardian_relationship"],
-                        ip_address=capture.client_ip(request),
-                        user_agent=capture.user_agent(request),
+                        ip_address=client.client_ip(request),
+                        user_agent=client.user_agent(request),
                         submission_key=form.cleaned_data["submission_key"],
                     )
                 except (FasciaError, ValidationError) as error:

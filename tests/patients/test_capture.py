@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from patients.capture import client_ip, user_agent
+from accounts.client import client_ip, user_agent
 
 
 @pytest.mark.parametrize(

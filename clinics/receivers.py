@@ -1,0 +1,99 @@
+"""Security events that other code signals, written to the security log.
+
+Connected in ClinicsConfig.ready(). Each receiver only records: the login, the
+password change or the token it hears about has already happened.
+"""
+
+from allauth.account import signals as allauth_signals
+from allauth.mfa import signals as mfa_signals
+from django.contrib.auth import signals as auth_signals
+
+from accounts import signals as account_signals
+from clinics import security_log
+from clinics.models import SecurityEventKind as Kind
+
+
+def logged_in(sender, request, user, **kwargs) -> None:
+    security_log.record(Kind.LOGIN, request=request, user=user)
+
+
+def login_failed(sender, credentials, request=None, **kwargs) -> None:
+    # allauth authenticates by "email"; Django's own forms by "username".
+    email = credentials.get("email") or credentials.get("username") or ""
+    security_log.record(
+        Kind.LOGIN_FAILED, request=request, user=security_log.account_of(email), email=email
+    )
+
+
+def logged_out(sender, request, user, **kwargs) -> None:
+    if user is None:  # the session had already ended
+        return
+    why = getattr(request, "fascia_logout_reason", "")
+    detail = "after the idle time-out" if why == "idle" else ""
+    security_log.record(Kind.LOGOUT, request=request, user=user, detail=detail)
+
+
+def locked_out(sender, request, email, **kwargs) -> None:
+    security_log.record(
+        Kind.LOCKED_OUT, request=request, user=security_log.account_of(email), email=email
+    )
+
+
+def password_event(kind: Kind):
+    def receiver(sender, request, user, **kwargs) -> None:
+        security_log.record(kind, request=request, user=user)
+
+    return receiver
+
+
+def mfa_failed(sender, request, user, authenticator, reauthentication=False, **kwargs) -> None:
+    detail = authenticator.get_type_display()
+    if reauthentication:
+        detail += ", confirming a change"
+    security_log.record(Kind.MFA_FAILED, request=request, user=user, detail=detail)
+
+
+def mfa_event(kind: Kind):
+    def receiver(sender, request, user, authenticator=None, **kwargs) -> None:
+        detail = authenticator.get_type_display() if authenticator is not None else ""
+        security_log.record(kind, request=request, user=user, detail=detail)
+
+    return receiver
+
+
+def token_created(sender, request, token, **kwargs) -> None:
+    security_log.record(Kind.TOKEN_CREATED, request=request, user=token.user, detail=str(token))
+
+
+def token_revoked(sender, token, request=None, by=None, reason="", **kwargs) -> None:
+    detail = f"{token}: {reason}" if reason else str(token)
+    security_log.record(
+        Kind.TOKEN_REVOKED,
+        request=request,
+        user=token.user,
+        by=by if by is not None and by.pk != token.user_id else None,
+        detail=detail,
+    )
+
+
+# Kept referenced here: Signal.connect holds receivers weakly.
+RECEIVERS = [
+    (auth_signals.user_logged_in, logged_in),
+    (auth_signals.user_login_failed, login_failed),
+    (auth_signals.user_logged_out, logged_out),
+    (account_signals.login_locked_out, locked_out),
+    (allauth_signals.password_changed, password_event(Kind.PASSWORD_CHANGED)),
+    (allauth_signals.password_set, password_event(Kind.PASSWORD_SET)),
+    (allauth_signals.password_reset, password_event(Kind.PASSWORD_RESET)),
+    (mfa_signals.authentication_failed, mfa_failed),
+    (mfa_signals.authenticator_added, mfa_event(Kind.MFA_ADDED)),
+    (mfa_signals.authenticator_removed, mfa_event(Kind.MFA_REMOVED)),
+    (mfa_signals.authenticator_reset, mfa_event(Kind.MFA_RESET)),
+    (account_signals.api_token_created, token_created),
+    (account_signals.api_token_revoked, token_revoked),
+]
+
+
+def connect() -> None:
+    for signal, receiver in RECEIVERS:
+        signal.connect(receiver, dispatch_uid=f"security_log.{signal!r}.{receiver.__name__}")
