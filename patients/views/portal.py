@@ -21,6 +21,7 @@ from patients.forms import ChoosePasswordForm, HealthChangeForm, show_error
 from patients.models import Intake, Patient, ReadVia, RecordPart
 from patients.own_record import as_json, for_page, own_record
 from patients.panels import render_portal_panels
+from patients.record_reads import reads_by_others
 from patients.selectors import ConsentState, ScreeningState, portal_records
 from patients.views import clinical
 from patients.views.scope import PORTAL_RECORD, Place, portal_page
@@ -245,3 +246,18 @@ def invitation(request, token: str):
             return redirect("portal:home")
     context["form"] = form
     return render(request, "patients/portal/invitation_password.html", context)
+
+
+@portal_page
+@require_safe
+def record_reads(request, patient: Patient):
+    """Who at the clinic opened the patient's record, and when."""
+    return render(
+        request,
+        "patients/portal/record_reads.html",
+        {
+            "patient": patient,
+            "clinic": patient.home_clinic,
+            "page": reads_by_others(patient, page_number=request.GET.get("page")),
+        },
+    )
