@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
@@ -64,6 +65,7 @@ def home(request, patient: Patient):
             "consents": consents,
             "change_form": HealthChangeForm(),
             "panels": render_portal_panels(request, patient),
+            "two_step": is_mfa_enabled(request.user),
         },
     )
 
