@@ -11,90 +11,229 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('pghistory', '0007_auto_20250421_0444'),
+        ("accounts", "0001_initial"),
+        ("pghistory", "0007_auto_20250421_0444"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(help_text='What uses it, e.g. “Reporting script”: to tell tokens apart.', max_length=100)),
-                ('secret_hash', models.CharField(max_length=64, verbose_name='SHA-256 of the secret')),
-                ('prefix', models.CharField(help_text="The secret's first characters, to recognise it (not secret).", max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('revoke_reason', models.CharField(blank=True, max_length=200)),
-                ('revoked_by', models.ForeignKey(blank=True, help_text='Empty when no one did it by hand (a password change revoked it).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="What uses it, e.g. “Reporting script”: to tell tokens apart.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "secret_hash",
+                    models.CharField(max_length=64, verbose_name="SHA-256 of the secret"),
+                ),
+                (
+                    "prefix",
+                    models.CharField(
+                        help_text="The secret's first characters, to recognise it (not secret).",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("revoke_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty when no one did it by hand (a password change revoked it).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="api_tokens",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API token',
-                'ordering': ['-created_at'],
+                "verbose_name": "API token",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ApiTokenEvent',
+            name="ApiTokenEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, serialize=False)),
-                ('name', models.CharField(help_text='What uses it, e.g. “Reporting script”: to tell tokens apart.', max_length=100)),
-                ('secret_hash', models.CharField(max_length=64, verbose_name='SHA-256 of the secret')),
-                ('prefix', models.CharField(help_text="The secret's first characters, to recognise it (not secret).", max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('revoke_reason', models.CharField(blank=True, max_length=200)),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='accounts.apitoken')),
-                ('revoked_by', models.ForeignKey(blank=True, db_constraint=False, help_text='Empty when no one did it by hand (a password change revoked it).', null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL)),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, serialize=False)),
+                (
+                    "name",
+                    models.CharField(
+                        help_text="What uses it, e.g. “Reporting script”: to tell tokens apart.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "secret_hash",
+                    models.CharField(max_length=64, verbose_name="SHA-256 of the secret"),
+                ),
+                (
+                    "prefix",
+                    models.CharField(
+                        help_text="The secret's first characters, to recognise it (not secret).",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                ("revoke_reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="accounts.apitoken",
+                    ),
+                ),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        help_text="Empty when no one did it by hand (a password change revoked it).",
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddIndex(
-            model_name='apitoken',
-            index=models.Index(fields=['user', '-created_at'], name='api_token_user_created'),
+            model_name="apitoken",
+            index=models.Index(fields=["user", "-created_at"], name="api_token_user_created"),
         ),
         migrations.AddConstraint(
-            model_name='apitoken',
-            constraint=models.UniqueConstraint(fields=('secret_hash',), name='api_token_secret_hash_once'),
+            model_name="apitoken",
+            constraint=models.UniqueConstraint(
+                fields=("secret_hash",), name="api_token_secret_hash_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='apitoken',
-            constraint=models.UniqueConstraint(condition=models.Q(('revoked_at__isnull', True)), fields=('user', 'name'), name='api_token_name_once_per_user', violation_error_message='You already have a token with this name.'),
+            model_name="apitoken",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("revoked_at__isnull", True)),
+                fields=("user", "name"),
+                name="api_token_name_once_per_user",
+                violation_error_message="You already have a token with this name.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='apitoken',
-            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='api_token_named'),
+            model_name="apitoken",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name", ""), _negated=True), name="api_token_named"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='apitoken',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('created_at'))), name='api_token_expires_after_creation'),
+            model_name="apitoken",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("expires_at__gt", models.F("created_at"))),
+                name="api_token_expires_after_creation",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='apitoken',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('revoked_at__isnull', True), ('revoked_by__isnull', True)), ('revoked_at__isnull', False), _connector='OR'), name='api_token_revoked_by_only_when_revoked'),
+            model_name="apitoken",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("revoked_at__isnull", True), ("revoked_by__isnull", True)),
+                    ("revoked_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="api_token_revoked_by_only_when_revoked",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='apitoken',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "accounts_apitokenevent" ("created_at", "expires_at", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "prefix", "revoke_reason", "revoked_at", "revoked_by_id", "secret_hash", "user_id") VALUES (NEW."created_at", NEW."expires_at", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."prefix", NEW."revoke_reason", NEW."revoked_at", NEW."revoked_by_id", NEW."secret_hash", NEW."user_id"); RETURN NULL;', hash='73ab65762632c72158138825ce6a45dc642c49e3', operation='INSERT', pgid='pgtrigger_insert_insert_01b7d', table='accounts_apitoken', when='AFTER')),
+            model_name="apitoken",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "accounts_apitokenevent" ("created_at", "expires_at", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "prefix", "revoke_reason", "revoked_at", "revoked_by_id", "secret_hash", "user_id") VALUES (NEW."created_at", NEW."expires_at", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."prefix", NEW."revoke_reason", NEW."revoked_at", NEW."revoked_by_id", NEW."secret_hash", NEW."user_id"); RETURN NULL;',
+                    hash="73ab65762632c72158138825ce6a45dc642c49e3",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_01b7d",
+                    table="accounts_apitoken",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='apitoken',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."created_at" IS DISTINCT FROM (NEW."created_at") OR OLD."expires_at" IS DISTINCT FROM (NEW."expires_at") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."prefix" IS DISTINCT FROM (NEW."prefix") OR OLD."revoke_reason" IS DISTINCT FROM (NEW."revoke_reason") OR OLD."revoked_at" IS DISTINCT FROM (NEW."revoked_at") OR OLD."revoked_by_id" IS DISTINCT FROM (NEW."revoked_by_id") OR OLD."secret_hash" IS DISTINCT FROM (NEW."secret_hash") OR OLD."user_id" IS DISTINCT FROM (NEW."user_id"))', func='INSERT INTO "accounts_apitokenevent" ("created_at", "expires_at", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "prefix", "revoke_reason", "revoked_at", "revoked_by_id", "secret_hash", "user_id") VALUES (NEW."created_at", NEW."expires_at", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."prefix", NEW."revoke_reason", NEW."revoked_at", NEW."revoked_by_id", NEW."secret_hash", NEW."user_id"); RETURN NULL;', hash='2cce318e50a45954d80383edd6747a20a3c746b9', operation='UPDATE', pgid='pgtrigger_update_update_df53b', table='accounts_apitoken', when='AFTER')),
+            model_name="apitoken",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."created_at" IS DISTINCT FROM (NEW."created_at") OR OLD."expires_at" IS DISTINCT FROM (NEW."expires_at") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."prefix" IS DISTINCT FROM (NEW."prefix") OR OLD."revoke_reason" IS DISTINCT FROM (NEW."revoke_reason") OR OLD."revoked_at" IS DISTINCT FROM (NEW."revoked_at") OR OLD."revoked_by_id" IS DISTINCT FROM (NEW."revoked_by_id") OR OLD."secret_hash" IS DISTINCT FROM (NEW."secret_hash") OR OLD."user_id" IS DISTINCT FROM (NEW."user_id"))',
+                    func='INSERT INTO "accounts_apitokenevent" ("created_at", "expires_at", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "prefix", "revoke_reason", "revoked_at", "revoked_by_id", "secret_hash", "user_id") VALUES (NEW."created_at", NEW."expires_at", NEW."id", NEW."name", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."prefix", NEW."revoke_reason", NEW."revoked_at", NEW."revoked_by_id", NEW."secret_hash", NEW."user_id"); RETURN NULL;',
+                    hash="2cce318e50a45954d80383edd6747a20a3c746b9",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_df53b",
+                    table="accounts_apitoken",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='apitoken',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "accounts_apitokenevent" ("created_at", "expires_at", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "prefix", "revoke_reason", "revoked_at", "revoked_by_id", "secret_hash", "user_id") VALUES (OLD."created_at", OLD."expires_at", OLD."id", OLD."name", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."prefix", OLD."revoke_reason", OLD."revoked_at", OLD."revoked_by_id", OLD."secret_hash", OLD."user_id"); RETURN NULL;', hash='5c9699c0d556f3b3fc4586d3f2c720605e00a296', operation='DELETE', pgid='pgtrigger_delete_delete_6e065', table='accounts_apitoken', when='AFTER')),
+            model_name="apitoken",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "accounts_apitokenevent" ("created_at", "expires_at", "id", "name", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "prefix", "revoke_reason", "revoked_at", "revoked_by_id", "secret_hash", "user_id") VALUES (OLD."created_at", OLD."expires_at", OLD."id", OLD."name", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."prefix", OLD."revoke_reason", OLD."revoked_at", OLD."revoked_by_id", OLD."secret_hash", OLD."user_id"); RETURN NULL;',
+                    hash="5c9699c0d556f3b3fc4586d3f2c720605e00a296",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_6e065",
+                    table="accounts_apitoken",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]
