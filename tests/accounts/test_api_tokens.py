@@ -5,11 +5,12 @@ Priya (a therapist at Kelowna) makes tokens for her scripts on /accounts/api-tok
 
 import datetime
 import hashlib
+import threading
 
 import pytest
 import time_machine
 from django.apps import apps
-from django.db import connection
+from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -115,6 +116,57 @@ def test_a_second_token_of_the_same_name_is_refused_with_a_clear_error_and_one_i
     assert list(errors) == ["name"]
     assert "already have a token named “Reporting script”" in errors["name"][0]
     assert "already have a token named" in second.content.decode()
+    assert ApiToken.objects.filter(user=world.therapist).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_racing_the_first_makes_one_token_and_names_the_field(world):
+    """The second click's insert waits on the first's uncommitted row; once the first
+    commits, the database's unique index refuses it, and the page says why. (A real race
+    needs committed rows and two connections: hence a transactional test.)"""
+    made, release = threading.Event(), threading.Event()
+    answers = {}
+
+    def first():  # the first click's token, uncommitted until told
+        try:
+            with transaction.atomic():
+                services.create_api_token(user=world.therapist, name="Reporting script")
+                made.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            client = Client()
+            client.force_login(world.therapist)
+            answers["second"] = client.post(
+                reverse("api_token"),
+                {"action": "create", "name": "Reporting script", "days": "90"},
+            )
+        finally:
+            connection.close()
+
+    one, two = threading.Thread(target=first), threading.Thread(target=second)
+    one.start()
+    made.wait(10)
+    two.start()
+    for _ in range(100):  # until the second's INSERT waits on the first's row
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+        threading.Event().wait(0.05)  # not time.sleep: it fails under faketime
+    release.set()
+    one.join()
+    two.join()
+    answer = answers["second"]
+    assert answer.status_code == 200
+    assert list(answer.context["form"].errors) == ["name"]
+    assert "already have a token named" in answer.context["form"].errors["name"][0]
     assert ApiToken.objects.filter(user=world.therapist).count() == 1
 
 
