@@ -280,6 +280,22 @@ def organizations_for(user, model: type[models.Model], action: Action) -> QueryS
     return Organization.objects.filter(pk__in=ids)
 
 
+def api_tokens_managed_by(user, queryset: QuerySet) -> QuerySet:
+    """The personal API tokens (`queryset` of accounts.ApiToken) `user` may list and revoke
+    for their owners: those of everyone holding a role in an organisation `user` is an
+    organisation admin of (a person with roles in two organisations, by both admins).
+
+    Tokens are the person's, not the organisation's: a token reaches whatever its owner
+    may, so every organisation they work for may end it.
+    """
+    if is_platform_operator(user):
+        return queryset
+    organizations = {grant.organization_id for grant in grants_of(user) if grant.role in ORG_ADMINS}
+    return queryset.filter(
+        user__in=Membership.objects.filter(organization_id__in=organizations).values("user_id")
+    )
+
+
 def mfa_outstanding(user) -> bool:
     """Staff must set up two-factor authentication before clinical work (when required)."""
     if not settings.FASCIA_REQUIRE_STAFF_MFA:
@@ -408,6 +424,7 @@ __all__ = [
     "ScopedPermission",
     "ScopedQuerysetMixin",
     "admin_site_permission",
+    "api_tokens_managed_by",
     "can",
     "can_add",
     "can_at",

@@ -44,7 +44,6 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -197,6 +196,7 @@ MFA_TOTP_ISSUER = "Fascia"
 # Staff with a clinic role must set up two-factor authentication before any
 # clinical page. On by default in production, off for the local demo.
 FASCIA_REQUIRE_STAFF_MFA = env.flag("FASCIA_REQUIRE_STAFF_MFA", default=not DEBUG)
+FASCIA_API_TOKEN_DAYS = env.integer("FASCIA_API_TOKEN_DAYS", 90)  # a new API token's life
 
 # Each app's demo loader, in dependency order (config wires the apps together).
 FASCIA_DEMO_LOADERS = [

@@ -7,9 +7,9 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
 from clinics.models import Clinic, Membership, Role
+from tests.accounts.factories import api_token_for
 from tests.clinics.factories import ClinicFactory
 
 
@@ -29,8 +29,8 @@ def test_anonymous_requests_are_asked_to_authenticate():
 
 
 def test_a_bearer_token_authenticates(world):
-    token = Token.objects.create(user=world.therapist)
-    response = Client().get(reverse("api-me"), headers={"Authorization": f"Bearer {token.key}"})
+    token = api_token_for(world.therapist)
+    response = Client().get(reverse("api-me"), headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json()["email"] == world.therapist.email
     assert response.json()["roles"] == [

@@ -89,19 +89,6 @@ def test_the_login_page_is_styled_as_part_of_fascia():
     assert 'name="login"' in html
 
 
-def test_api_token_page_makes_shows_once_and_revokes_a_token(world, client_of):
-    client = client_of(world.therapist)
-    made = client.post(reverse("api_token"), {"action": "create"})
-    key = made.context["new_key"]
-    assert key in made.content.decode()
-    assert key not in client.get(reverse("api_token")).content.decode()
-    api = Client().get(reverse("api-me"), headers={"Authorization": f"Bearer {key}"})
-    assert api.status_code == 200
-    client.post(reverse("api_token"), {"action": "revoke"})
-    api = Client().get(reverse("api-me"), headers={"Authorization": f"Bearer {key}"})
-    assert api.status_code == 401
-
-
 def test_the_sites_page_lists_credentials_to_renew(world, client_of):
     Membership.objects.filter(user=world.therapist).update(
         credential_expires_on=datetime.date.today() + datetime.timedelta(days=10)

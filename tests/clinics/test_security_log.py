@@ -9,6 +9,7 @@ from django.db import ProgrammingError, transaction
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import ApiToken
 from clinics import security_log
 from clinics.models import Role, SecurityEvent
 from clinics.models import SecurityEventKind as Kind
@@ -144,6 +145,25 @@ def test_a_refused_grant_records_nothing(world, client_of):
         content_type="application/json",
     )
     assert not events(Kind.ROLE_GRANTED)
+
+
+def test_making_and_revoking_an_api_token_is_recorded_and_so_is_a_revoke_by_the_admin(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    owner = client_of(world.therapist)
+    with django_capture_on_commit_callbacks(execute=True):
+        owner.post(reverse("api_token"), {"action": "create", "name": "Reports", "days": 30})
+    [made] = events(Kind.TOKEN_CREATED, user=world.therapist)
+    assert made.detail.startswith("Reports (fascia_")
+    assert made.organization == world.organization
+    token = ApiToken.objects.get(user=world.therapist)
+    with django_capture_on_commit_callbacks(execute=True):
+        client_of(world.org_admin).post(
+            reverse("clinics:revoke_api_token", args=[token.pk]), {"reason": "left the clinic"}
+        )
+    [revoked] = events(Kind.TOKEN_REVOKED, user=world.therapist)
+    assert revoked.by == world.org_admin
+    assert revoked.detail.endswith(": left the clinic")
 
 
 def test_the_log_cannot_be_changed_or_deleted(world):

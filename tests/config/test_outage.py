@@ -28,10 +28,10 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.test import Client, RequestFactory
 from psycopg import sql
-from rest_framework.authtoken.models import Token
 
 from clinics.models import Role
 from config import outage
+from tests.accounts.factories import api_token_for
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
 from tests.private_database import PrivateDatabase
 from tests.processes import WORKER, wait_for
@@ -54,8 +54,8 @@ SERVED = {
 ARRANGE = """
 import json
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from clinics.models import Role
+from tests.accounts.factories import api_token_for
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
 
 organization = OrganizationFactory(name="Kelowna Physio")
@@ -64,7 +64,7 @@ admin = staff(Role.ORG_ADMIN, email="olivia@kelowna.test", organization=organiza
 browser = Client()
 browser.force_login(admin)
 print(json.dumps({"session": browser.cookies["sessionid"].value,
-                  "token": Token.objects.create(user=admin).key}))
+                  "token": api_token_for(admin)}))
 """
 
 
@@ -272,7 +272,7 @@ def test_the_suite_database_refusing_connections_is_a_503_and_its_return_a_200()
     organization = OrganizationFactory()
     ClinicFactory(organization=organization, name="Vernon")
     admin = staff(Role.ORG_ADMIN, organization=organization)
-    token = Token.objects.create(user=admin).key
+    token = api_token_for(admin)
     browser, api = Client(raise_request_exception=False), Client(raise_request_exception=False)
     browser.force_login(admin)
     api.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"

@@ -5,8 +5,6 @@ in progress and one booked; and another organisation whose rows must stay out of
 import datetime
 from dataclasses import dataclass
 
-from rest_framework.authtoken.models import Token
-
 from aftercare.models import (
     AftercarePlan,
     AftercareSettings,
@@ -33,6 +31,7 @@ from sessions.models import (
     RangeOfMotion,
     TreatmentSession,
 )
+from tests.accounts.factories import api_token_for
 from tests.aftercare.factories import draft_plan
 from tests.conftest import World, make_world
 from tests.patients.factories import PatientFactory, tomorrow_at
@@ -116,10 +115,7 @@ def seed() -> FuzzWorld:
         str(person.pk)
         for person in (world.therapist, world.vernon_therapist, world.other_therapist)
     ]
-    tokens = {
-        role: Token.objects.create(user=getattr(world, role)).key
-        for role in ("org_admin", "therapist")
-    }
+    tokens = {role: api_token_for(getattr(world, role)) for role in ("org_admin", "therapist")}
     return FuzzWorld(world=world, booked=booked, tokens=tokens, ids=ids)
 
 

@@ -16,11 +16,11 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from sessions import services
 from sessions.exceptions import ChartConflict, ChartInvalid
 from sessions.models import Chart, ChartEvent, ChartTemplate
+from tests.accounts.factories import api_token_for
 from tests.patients.factories import PatientFactory
 from tests.sessions.factories import ready_to_needle, site_fields, started_session
 
@@ -292,8 +292,7 @@ def patch(client, session, body, *, version, device=None):
 
 
 def token_client(user) -> Client:
-    token, _ = Token.objects.get_or_create(user=user)
-    return Client(headers={"Authorization": f"Bearer {token.key}"})
+    return Client(headers={"Authorization": f"Bearer {api_token_for(user)}"})
 
 
 def test_two_devices_of_one_token_get_the_412_two_therapists_get(world, client_of, session):
@@ -400,7 +399,7 @@ def test_five_devices_of_one_token_racing_only_saves_from_the_current_version_la
     """Each round, five devices read the ETag, then all save over it at once: one lands, four
     are refused (the issue found 209 of 213 stale saves accepted). Committed rows and a
     connection per thread make it a real race: hence a transactional test."""
-    token = Token.objects.create(user=world.therapist).key
+    token = api_token_for(world.therapist)
     devices, rounds = 5, 4
     barrier = threading.Barrier(devices, timeout=30)
     answers = []  # (round, device, If-Match sent, status, ETag answered)

@@ -1,0 +1,23 @@
+from django import forms
+from django.conf import settings
+
+from accounts.services import MAX_TOKEN_DAYS
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token: what it is for, and how long it lives."""
+
+    name = forms.CharField(
+        max_length=100,
+        help_text="What will use it, e.g. “Reporting script”. Each token has its own name.",
+    )
+    days = forms.IntegerField(
+        label="Expires after (days)",
+        min_value=1,
+        max_value=MAX_TOKEN_DAYS,
+        help_text=f"From 1 to {MAX_TOKEN_DAYS} days. Make a new token when it ends.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = settings.FASCIA_API_TOKEN_DAYS
