@@ -21,7 +21,12 @@ class _FasciaThrottle:
 
 
 class PersonThrottle(_FasciaThrottle, UserRateThrottle):
-    """FASCIA_API_RATE_USER for each person; a request without a login counts by address."""
+    """FASCIA_API_RATE_USER for each person; requests without a login are AddressThrottle's."""
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        return super().get_cache_key(request, view)
 
 
 class AddressThrottle(_FasciaThrottle, AnonRateThrottle):

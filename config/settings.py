@@ -231,14 +231,17 @@ FASCIA_DEMO_LOADERS = [
 ]
 
 
-def _api_rate(name: str, default: str) -> str:
-    """An API rate such as 120/minute: requests, then second, minute, hour or day."""
+def _api_rate(name: str, default: str) -> str | None:
+    """An API rate such as 120/minute: requests, then second, minute, hour or day; `off`
+    for none."""
     raw = env.text(name) or default
+    if raw == "off":
+        return None
     amount, _, period = raw.partition("/")
     if not (amount.isdigit() and int(amount) > 0 and period in {"second", "minute", "hour", "day"}):
         raise ConfigurationError(
             f"{name}={raw!r} is not a rate: a number of requests per second, minute, hour "
-            "or day, such as 120/minute"
+            "or day, such as 120/minute, or off"
         )
     return raw
 
@@ -266,7 +269,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {
         "user": _api_rate("FASCIA_API_RATE_USER", "120/minute"),
-        "anon": _api_rate("FASCIA_API_RATE_ANONYMOUS", "60/minute"),
+        "anon": _api_rate("FASCIA_API_RATE_ANONYMOUS", "20/minute"),
     },
 }
 SPECTACULAR_SETTINGS = {
