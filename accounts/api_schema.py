@@ -34,15 +34,25 @@ ERRORS = {
     "before (the database's constraints are the last word).",
     "415": "The body is not JSON, a form or multipart/form-data, or cannot be read as "
     "its Content-Type says.",
+    "429": "Too many requests from you (or, without a login, from your address): wait the "
+    "seconds Retry-After says, then send it again.",
+}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before the next request.",
+        "schema": {"type": "integer", "minimum": 0},
+        "required": True,
+    }
 }
 
 
 class DocumentedErrorsSchema(AutoSchema):
     """Each operation's schema lists the errors it can answer, besides its own.
 
-    401 and 403 everywhere (every endpoint needs a login); 404 where a path names a record
-    or a list has pages; 400 and 409 for every write (a rule or the database may refuse
-    it), 400 for a read with filters or headers; 415 where a body is read. An error an
+    401, 403 and 429 everywhere (every endpoint needs a login and is throttled, 429 with
+    Retry-After); 404 where a path names a record or a list has pages; 400 and 409 for
+    every write (a rule or the database may refuse it), 400 for a read with filters or
+    headers; 415 where a body is read. An error an
     action documents itself (a chart's 412 with who saved and when) may also come in the
     plain shape (a 409 for a session not started yet): its schema says either.
     """
@@ -54,7 +64,7 @@ class DocumentedErrorsSchema(AutoSchema):
         parameters = operation.get("parameters", [])
         where = {parameter["in"] for parameter in parameters}
         filters = {p["name"] for p in parameters if p["in"] == "query"} - {"page", "page_size"}
-        errors = ["401", "403"]
+        errors = ["401", "403", "429"]
         if "path" in where or "page" in {p["name"] for p in parameters}:
             errors.append("404")
         if self.method != "GET":
@@ -73,6 +83,7 @@ class DocumentedErrorsSchema(AutoSchema):
                 responses[status] = self._get_response_for_code(
                     OpenApiResponse(ErrorSerializer, ERRORS[status]), status
                 )
+        responses["429"]["headers"] = RETRY_AFTER
         operation["responses"] = dict(sorted(responses.items()))
         return operation
 

@@ -1,4 +1,6 @@
-"""What Fascia records about the request a person acts through: the client's address and browser.
+"""The client's address and browser, read one way for everything that records or limits
+by them: consent signatures, the security log, the login limits (accounts/adapters.py) and
+the API's throttling (accounts/throttling.py).
 
 Behind a load balancer or proxy, REMOTE_ADDR is the proxy's address. With
 FASCIA_TRUSTED_PROXIES set to the number of proxies in front of Fascia, the
@@ -8,11 +10,14 @@ from the right (the ones those proxies added), so a client cannot forge it.
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import IPv6Address, IPv6Network, ip_address
 
 from django.conf import settings
 
 USER_AGENT_LENGTH = 1000
+# One customer's IPv6 network: a client holds a whole /64, so a limit counts the network,
+# or changing address would start it afresh (allauth's limits count so by default too).
+IPV6_PREFIX = 64
 
 
 def client_ip(request) -> str | None:
@@ -30,6 +35,17 @@ def client_ip(request) -> str | None:
         return str(ip_address(address)) if address else None
     except ValueError:
         return None
+
+
+def counted_address(request) -> str:
+    """What a limit counts by: the client's IPv4 address, or its IPv6 /64 network."""
+    address = client_ip(request)
+    if address is None:
+        return ""
+    parsed = ip_address(address)
+    if isinstance(parsed, IPv6Address):
+        return str(IPv6Network(f"{parsed}/{IPV6_PREFIX}", strict=False).network_address)
+    return address
 
 
 def user_agent(request) -> str:

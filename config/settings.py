@@ -193,6 +193,31 @@ ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Fascia"
 
+# One cache for every process, in PostgreSQL (Django's database cache): it holds allauth's
+# login limits, the TOTP codes already used and the API's throttling, so a limit is the
+# same whichever worker answers and survives a restart, and a used code is refused on
+# every worker. The table is made by a migration (accounts). Django deletes expired rows
+# itself when a write finds more than MAX_ENTRIES rows; the limit is high so that a flood
+# of keys cannot push live limits out (docs/operations.md).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "fascia_cache",
+        "OPTIONS": {"MAX_ENTRIES": 100_000, "CULL_FREQUENCY": 3},
+    }
+}
+
+# Failed logins (docs/security.md#limits). "key" is the account and the address together
+# (accounts/adapters.py), so someone typing wrong passwords for another person's e-mail
+# locks out only themselves; "ip" counts every account from one address; failures from
+# addresses the account never logged in from count also against the account itself
+# (login_failed_account), against guessing spread over many addresses. allauth's
+# two-factor step counts its wrong codes under login_failed too, per person.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,60/h/ip,5/5m/key",
+    "login_failed_account": "50/h/key",
+}
+
 # Staff with a clinic role must set up two-factor authentication before any
 # clinical page. On by default in production, off for the local demo.
 FASCIA_REQUIRE_STAFF_MFA = env.flag("FASCIA_REQUIRE_STAFF_MFA", default=not DEBUG)
@@ -205,6 +230,22 @@ FASCIA_DEMO_LOADERS = [
     "sessions.demo.load",
     "aftercare.demo.load",
 ]
+
+
+def _api_rate(name: str, default: str) -> str | None:
+    """An API rate such as 120/minute: requests, then second, minute, hour or day; `off`
+    for none."""
+    raw = env.text(name) or default
+    if raw == "off":
+        return None
+    amount, _, period = raw.partition("/")
+    if not (amount.isdigit() and int(amount) > 0 and period in {"second", "minute", "hour", "day"}):
+        raise ConfigurationError(
+            f"{name}={raw!r} is not a rate: a number of requests per second, minute, hour "
+            "or day, such as 120/minute, or off"
+        )
+    return raw
+
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -221,6 +262,16 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # Per person (session or token), and per address for requests without a login; kept
+    # in the shared cache. 429 with Retry-After past it (docs/api.md#status-codes).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.throttling.PersonThrottle",
+        "accounts.throttling.AddressThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": _api_rate("FASCIA_API_RATE_USER", "120/minute"),
+        "anon": _api_rate("FASCIA_API_RATE_ANONYMOUS", "20/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fascia API",
@@ -323,3 +374,8 @@ FASCIA_BASE_URL = env.text("FASCIA_BASE_URL", "http://127.0.0.1:8000").rstrip("/
 # How many proxies (load balancers) stand in front of Fascia: a consent
 # signature records the client's address from X-Forwarded-For behind them.
 FASCIA_TRUSTED_PROXIES = env.integer("FASCIA_TRUSTED_PROXIES", 0)
+# The login limits and the API's throttling read the address the same way
+# (accounts/client.py); allauth's and DRF's own readers are told the same count.
+ALLAUTH_TRUSTED_PROXY_COUNT = FASCIA_TRUSTED_PROXIES
+ALLAUTH_RATE_LIMIT_IPV6_PREFIX = 64  # accounts.client.IPV6_PREFIX
+REST_FRAMEWORK["NUM_PROXIES"] = FASCIA_TRUSTED_PROXIES
