@@ -195,8 +195,8 @@ class MeView(APIView):
 
 
 class SecurityEventSerializer(serializers.ModelSerializer):
-    user = PersonSerializer(read_only=True)
-    by = PersonSerializer(read_only=True)
+    user = PersonSerializer(read_only=True, allow_null=True)
+    by = PersonSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = SecurityEvent

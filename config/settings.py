@@ -291,6 +291,9 @@ SPECTACULAR_SETTINGS = {
         "MeasuredSideEnum": "sessions.models.chart.MeasuredSide",
         "RecallNoticeStatusEnum": "sessions.models.recall.NoticeStatus",
         "StatusEnum": "sessions.models.booking.Status",
+        "SecurityEventKindEnum": "clinics.models.SecurityEventKind",
+        "AdverseEventKindEnum": "sessions.models.chart.AdverseEventKind",
+        "AlertNoteKindEnum": "aftercare.models.alerts.NoteKind",
     },
     # The schema describes the API; it is no secret, and the docs must open before login.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

@@ -76,6 +76,7 @@ from sessions.models import (
     TreatmentSession,
 )
 from tests.conftest import fresh
+from tests.organisation_rows import WRITTEN_BY_LOGGING_IN, organisation_rows
 from tests.patients.factories import PatientFactory, with_portal_login
 
 # How to find a row of the other organisation, for each model with access rules.
@@ -181,10 +182,6 @@ def snapshot(world):
         model: list(model.objects.filter(pk=row(world).pk).values())
         for model, row in OTHER_ORGANIZATION_ROWS.items()
     }
-
-
-WRITTEN_BY_LOGGING_IN = {SecurityEvent}
-"""Rows each test's own logins add (the security log): "nothing changes" leaves them out."""
 
 
 def row_counts():
@@ -373,19 +370,6 @@ CLINICAL_ANSWERS = frozenset(
 
 def rows_of(record, model):
     return model.objects.filter(**{PATIENT_RECORDS[model]: record.patient.pk}).order_by("pk")
-
-
-def organisation_rows(organization) -> dict:
-    """Every row of the organisation, of every model with access rules."""
-    return {
-        model: list(
-            model.objects.filter(**{access.rule_for(model).organization: organization.pk})
-            .order_by("pk")
-            .values()
-        )
-        for model in access.registered_models()
-        if model not in WRITTEN_BY_LOGGING_IN
-    }
 
 
 def another_patients_login(world) -> User:

@@ -13,8 +13,8 @@ from aftercare.models import (
     CheckIn,
     PlanExercise,
 )
-from clinics import access
-from clinics.models import Clinic, Membership, Organization
+from clinics import access, security_log
+from clinics.models import Clinic, Membership, Organization, SecurityEvent, SecurityEventKind
 from patients.models import (
     ConsentSignature,
     ConsentTemplate,
@@ -44,6 +44,7 @@ ticking from there): the same requests meet the same world on any day."""
 RESOURCES = {
     "clinics": Clinic,
     "staff-roles": Membership,
+    "security-events": SecurityEvent,
     "patients": Patient,
     "screening-questionnaires": Questionnaire,
     "screening-responses": ScreeningResponse,
@@ -110,6 +111,8 @@ def seed() -> FuzzWorld:
     world.other_record()  # the other organisation's: never to be reached
     _session_in_progress(world)
     booked = _session_booked(world)
+    for therapist in (world.therapist, world.other_therapist):  # the security log's rows
+        security_log.record(SecurityEventKind.LOGIN, user=therapist)
     ids = {name: _ids(model, world) for name, model in {**RESOURCES, **REFERENCES}.items()}
     ids["therapist"] = [
         str(person.pk)

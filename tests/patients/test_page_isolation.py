@@ -10,13 +10,13 @@ import pytest
 from django.core import mail
 
 from tests.conftest import fresh
+from tests.organisation_rows import organisation_rows
 from tests.patients.factories import PatientFactory, with_portal_login
 from tests.patients.test_pages import (
     ATTEMPT,
     FRONT_DESK_REFUSED,
     PORTAL,
     html,
-    organisation_rows,
     page_url,
     uuid_patterns,
 )

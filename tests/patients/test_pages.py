@@ -15,7 +15,6 @@ from django.urls.converters import UUIDConverter
 
 from aftercare import portal_urls as aftercare_portal_urls
 from aftercare import urls as aftercare_urls
-from clinics import access
 from patients import portal_urls, services, urls
 from patients.models import (
     ConsentSignature,
@@ -729,18 +728,6 @@ FRONT_DESK_OPENS = {
 
 def page_url(name: str, kwargs: list[str], record) -> str:
     return reverse(name, kwargs={kwarg: RECORD_IDS[kwarg](record) for kwarg in kwargs})
-
-
-def organisation_rows(organization) -> dict:
-    """Every row of the organisation, of every model with access rules."""
-    return {
-        model: list(
-            model.objects.filter(**{access.rule_for(model).organization: organization.pk})
-            .order_by("pk")
-            .values()
-        )
-        for model in access.registered_models()
-    }
 
 
 def test_the_isolation_matrix_covers_every_page_with_an_id():

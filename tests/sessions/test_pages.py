@@ -12,11 +12,11 @@ from django.utils import timezone
 from patients.models import RecordPart, RecordRead
 from sessions import services
 from sessions.models import AdverseEvent, Chart, NeedleSite, Status, TreatmentSession
+from tests.organisation_rows import organisation_rows
 from tests.patients.factories import PatientFactory, day_at, tomorrow_at
 from tests.patients.test_pages import (
     ATTEMPT,
     html,
-    organisation_rows,
     page_url,
     uuid_patterns,
 )
