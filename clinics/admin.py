@@ -12,7 +12,8 @@ from clinics.models import Clinic, Membership, Organization, Role
 
 @admin.register(Organization)
 class OrganizationAdmin(EventHistoryMixin, access.ScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "idle_minutes", "created_at"]
+    fields = ["name", "idle_minutes"]
     search_fields = ["name"]
 
     def has_add_permission(self, request, *args) -> bool:

@@ -8,8 +8,12 @@ class ClinicsConfig(AppConfig):
     verbose_name = "Clinics and staff"
 
     def ready(self) -> None:
-        from clinics import access, receivers
+        from django.contrib.auth.signals import user_logged_in
+
+        from clinics import access, idle, receivers
         from clinics.models import Clinic, Membership, Organization, SecurityEvent
+
+        user_logged_in.connect(idle.start_the_clock, dispatch_uid="clinics.idle.start_the_clock")
 
         access.register(
             Organization,

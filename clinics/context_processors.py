@@ -1,4 +1,4 @@
-from clinics import access, selectors
+from clinics import access, idle, selectors
 
 
 def current_clinic(request) -> dict:
@@ -14,3 +14,11 @@ def current_clinic(request) -> dict:
         or access.is_platform_operator(user),
         "user_uses_admin": access.admin_site_permission(request),
     }
+
+
+def idle_timeout(request) -> dict:
+    """The idle limit of the login, for the page's warning (config/static/fascia/idle.js)."""
+    session = getattr(request, "session", None)
+    if session is None or idle.IDLE_SECONDS not in session:
+        return {}
+    return {"idle_seconds": session[idle.IDLE_SECONDS]}

@@ -4,7 +4,7 @@ import zoneinfo
 import pghistory
 import pgtrigger
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +24,12 @@ def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in sorted(zoneinfo.available_timezones())]
 
 
+STAFF_IDLE_MINUTES = 15
+"""A staff login ends after this long without activity, unless the organisation says otherwise
+(config/idle_timeout.py); also a superuser's."""
+IDLE_MINUTES_LEAST, IDLE_MINUTES_MOST = 5, 60
+
+
 class Role(models.TextChoices):
     ORG_ADMIN = "org_admin", _("Organisation admin")
     CLINIC_MANAGER = "clinic_manager", _("Clinic manager")
@@ -37,10 +43,26 @@ class Organization(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True)
+    idle_minutes = models.PositiveSmallIntegerField(
+        "minutes idle before logout",
+        default=STAFF_IDLE_MINUTES,
+        validators=[MinValueValidator(IDLE_MINUTES_LEAST), MaxValueValidator(IDLE_MINUTES_MOST)],
+        help_text=f"A staff login ends after this many minutes without activity "
+        f"({IDLE_MINUTES_LEAST} to {IDLE_MINUTES_MOST}). Someone with roles in several "
+        "organisations gets the shortest.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(idle_minutes__range=(IDLE_MINUTES_LEAST, IDLE_MINUTES_MOST)),
+                name="organization_idle_minutes_in_range",
+                violation_error_message=f"Minutes idle before logout must be from "
+                f"{IDLE_MINUTES_LEAST} to {IDLE_MINUTES_MOST}.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

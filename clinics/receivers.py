@@ -25,11 +25,15 @@ def login_failed(sender, credentials, request=None, **kwargs) -> None:
     )
 
 
+LOGOUT_REASONS = {"idle": "after the idle time-out", "expired": "at the end of the 12 hours"}
+"""Why Fascia logged someone out (config/idle_timeout.py sets request.fascia_logout_reason)."""
+
+
 def logged_out(sender, request, user, **kwargs) -> None:
     if user is None:  # the session had already ended
         return
     why = getattr(request, "fascia_logout_reason", "")
-    detail = "after the idle time-out" if why == "idle" else ""
+    detail = LOGOUT_REASONS.get(why, "")
     security_log.record(Kind.LOGOUT, request=request, user=user, detail=detail)
 
 

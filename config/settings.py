@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.no_store.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "config.idle_timeout.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "clinics.middleware.StaffMfaRequiredMiddleware",
@@ -76,7 +78,10 @@ MIDDLEWARE = [
 if not DEBUG:
     # Static files from the app server itself (after `manage.py collectstatic`);
     # in development runserver serves them.
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.csp.ContentSecurityPolicyMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -94,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clinics.context_processors.current_clinic",
+                "clinics.context_processors.idle_timeout",
             ],
         },
     },
@@ -222,6 +228,15 @@ ACCOUNT_RATE_LIMITS = {
 # clinical page. On by default in production, off for the local demo.
 FASCIA_REQUIRE_STAFF_MFA = env.flag("FASCIA_REQUIRE_STAFF_MFA", default=not DEBUG)
 FASCIA_API_TOKEN_DAYS = env.integer("FASCIA_API_TOKEN_DAYS", 90)  # a new API token's life
+
+# A patient's login ends after this many minutes without activity; staff logins after their
+# organisation's setting (Organization.idle_minutes, 15 unless changed). config/idle_timeout.py.
+FASCIA_PATIENT_IDLE_MINUTES = env.integer("FASCIA_PATIENT_IDLE_MINUTES", 30)
+if not 1 <= FASCIA_PATIENT_IDLE_MINUTES <= 12 * 60:
+    raise ConfigurationError(
+        f"FASCIA_PATIENT_IDLE_MINUTES={FASCIA_PATIENT_IDLE_MINUTES} is not a number of minutes "
+        "from 1 to 720 (the 12 hours a login lasts at most)"
+    )
 
 # Each app's demo loader, in dependency order (config wires the apps together).
 FASCIA_DEMO_LOADERS = [

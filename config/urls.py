@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from accounts import views as account_views
 from aftercare import api as aftercare_api
 from clinics import api as clinics_api
+from config import idle_timeout
 from config.views import healthz, home
 from patients import api as patients_api
 from sessions import api as sessions_api
@@ -87,6 +88,8 @@ urlpatterns = [
     path("aftercare/", include("aftercare.urls")),
     path("sessions/", include("sessions.urls")),
     path("accounts/api-token/", account_views.api_token, name="api_token"),
+    path("accounts/session/time-left/", idle_timeout.time_left, name="idle_time_left"),
+    path("accounts/session/stay/", idle_timeout.stay, name="idle_stay"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/me/", clinics_api.MeView.as_view(), name="api-me"),

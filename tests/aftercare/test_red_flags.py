@@ -217,6 +217,7 @@ def test_the_form_with_chest_pain_and_nothing_else_shows_the_emergency_page_at_o
     assert not CheckInAnswer.objects.exists()
 
     with when_due(check_in, 3 * HOUR):
+        client = client_of(patient.user)  # two hours idle: the first login has ended
         later = client.get(url)  # the same check-in, the rest still to answer
         assert "Get emergency care now" in text(later)
         assert "Send the rest of my answers" in text(later)
