@@ -164,3 +164,7 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id} on {self.host} (pid {self.pid})"
+
+
+# pghistory's context table, protected like the event tables (its triggers are on this proxy).
+from clinics.history import HistoryContext  # noqa: E402, F401 (a model: registered by its import)
