@@ -43,7 +43,8 @@ class HistoryContext(Context):
                 func="""
                     IF NEW.id IS DISTINCT FROM OLD.id
                         OR NEW.created_at IS DISTINCT FROM OLD.created_at
-                        OR OLD.id::text IS DISTINCT FROM current_setting('pghistory.context_id', true)
+                        OR OLD.id::text
+                            IS DISTINCT FROM current_setting('pghistory.context_id', true)
                         OR EXISTS (
                             SELECT FROM jsonb_object_keys(OLD.metadata) AS kept(key)
                             WHERE NEW.metadata -> kept.key IS NULL
