@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from clinics.audit_chain import CHAINED_MODELS, GENESIS, HashChained
 from patients.models import ReadVia, RecordPart, RecordRead
 from patients.services.audit import record_read, record_reads
+from patients.services.merge import merge_patients
 from tests.patients.factories import PatientFactory
 from tests.processes import wait_for
 
@@ -330,3 +331,12 @@ def test_two_connections_logging_at_once_keep_one_unbroken_chain(world, patient)
     rows = list(RecordRead.objects.order_by("chain_seq"))
     assert [row.chain_seq for row in rows] == list(range(1, 161))
     assert "patients_recordread: 160 rows in 1 chains, every row intact and linked" in verify()
+
+
+def test_a_merge_of_two_records_leaves_the_access_log_as_written(world, patient):
+    twin = PatientFactory(home_clinic=world.kelowna, first_name="Pat", last_name="Morgan")
+    kept_read, twin_read = read(world, patient), read(world, twin)
+    merge_patients(keep=patient, merge_away=twin, by=world.org_admin, reason="Registered twice")
+    assert RecordRead.objects.get(pk=twin_read.pk).patient_id == twin.pk
+    assert RecordRead.objects.get(pk=kept_read.pk).patient_id == patient.pk
+    assert "The audit is intact." in verify()
