@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from clinics.audit_chain import HashChained, chain_order, hash_chain
+
 phone_number = RegexValidator(
     r"^\+?[0-9 ().-]{7,25}$",
     "Enter a phone number of 7 to 25 digits; spaces, brackets, dots and dashes are allowed.",
@@ -208,7 +210,7 @@ class SecurityEventKind(models.TextChoices):
     TOKEN_REVOKED = "token_revoked", _("API token revoked")
 
 
-class SecurityEvent(models.Model):
+class SecurityEvent(HashChained):
     """One security event (a login, a refused code, a role granted...), as its organisation sees it.
 
     An event about a person is written once for each organisation they belong to
@@ -216,8 +218,8 @@ class SecurityEvent(models.Model):
     organisation's admins see it and no other's; an event about nobody known
     (a login failed for an unknown address) has no organisation and is for the
     platform operator. Written by clinics.security_log only; never changed
-    (a trigger), with its creation time and no inbound foreign keys, so it can be
-    partitioned by month.
+    (a trigger) and hash-chained per organisation (clinics.audit_chain), with its
+    creation time and no inbound foreign keys, so it can be partitioned by month.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -259,9 +261,15 @@ class SecurityEvent(models.Model):
                 fields=["organization", "user", "-occurred_at"], name="security_event_user"
             ),
         ]
+        constraints = [chain_order("clinics_securityevent")]
         triggers = [
-            pgtrigger.Protect(name="never_changed", operation=pgtrigger.Update | pgtrigger.Delete)
+            pgtrigger.Protect(name="never_changed", operation=pgtrigger.Update | pgtrigger.Delete),
+            hash_chain(),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.user or self.email or 'unknown'}"
+
+
+# pghistory's context table, protected like the event tables (its triggers are on this proxy).
+from clinics.history import HistoryContext  # noqa: E402, F401 (a model: registered by its import)

@@ -314,6 +314,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
+# Every pghistory event table refuses UPDATE and DELETE by trigger, in every app, present
+# and future (clinics/history.py checks it; docs/security.md#history).
+PGHISTORY_APPEND_ONLY = True
+
 LANGUAGE_CODE = "en-ca"
 TIME_ZONE = "UTC"
 USE_I18N = True

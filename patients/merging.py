@@ -2,8 +2,10 @@
 
 Every model with a foreign key to Patient (in patients, sessions, aftercare
 and whatever app comes next) has rows that a merge moves, except the history
-pghistory keeps (an event says what a row was when it happened, and stays so)
-and the merges themselves. Finding them here, generically, lets patients stay
+pghistory keeps (an event says what a row was when it happened, and stays so),
+the hash-chained logs (the access log: a row says whose record was read, as
+it was then, and its hash covers the patient; the merged-away record points
+at the kept one) and the merges themselves. Finding them here, generically, lets patients stay
 below sessions and aftercare (it imports neither), and a new model that names
 a patient is moved without anyone remembering to register it.
 
@@ -37,6 +39,7 @@ from django.db import models
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.lookups import Exact
 
+from clinics.audit_chain import HashChained
 from patients.models import Patient, PatientMerge
 
 
@@ -72,7 +75,9 @@ def movers() -> tuple[Mover, ...]:
     """
     found = []
     for model in apps.get_models(include_auto_created=True):
-        if model in (Patient, PatientMerge) or issubclass(model, pghistory.models.Event):
+        if model in (Patient, PatientMerge) or issubclass(
+            model, pghistory.models.Event | HashChained
+        ):
             continue
         found += [
             Mover(model, field)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from clinics.audit_chain import HashChained, chain_order, hash_chain
 from clinics.models import Organization
 from patients.models.records import Patient, never_changed
 
@@ -24,11 +25,13 @@ class ReadVia(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
-class RecordRead(models.Model):
+class RecordRead(HashChained):
     """One read of a patient's record: who opened which part, when, and through what.
 
     Append-only (a trigger refuses UPDATE and DELETE), with its creation time
-    and no inbound foreign keys, so it can be partitioned by month.
+    and no inbound foreign keys, so it can be partitioned by month. Hash-chained
+    per organisation by the database (clinics/audit_chain.py), so `verify_audit`
+    finds a row changed, removed or moved by someone holding the database.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -51,7 +54,8 @@ class RecordRead(models.Model):
             ),
             models.Index(fields=["organization", "-read_at"], name="record_read_time"),
         ]
-        triggers = [never_changed()]
+        constraints = [chain_order("patients_recordread")]
+        triggers = [never_changed(), hash_chain()]
 
     def __str__(self) -> str:
         return f"{self.reader} read {self.get_part_display().lower()} of {self.patient}"

@@ -4,7 +4,13 @@ from patients.models import Patient, ReadVia, RecordPart, RecordRead
 
 
 def record_reads(*, reader, patients, part: RecordPart, via: ReadVia) -> None:
-    """Log one read per patient of a list that showed `part` of their records (one insert)."""
+    """Log one read per patient of a list that showed `part` of their records (one insert).
+
+    Rows go in by organisation: each organisation's chain is locked as its first row is
+    chained (clinics/audit_chain.py), so two lists spanning the same organisations lock
+    them in one order and never wait for each other in a circle.
+    """
+    unique = {patient.pk: patient for patient in patients}.values()
     RecordRead.objects.bulk_create(
         RecordRead(
             organization_id=patient.organization_id,
@@ -13,7 +19,7 @@ def record_reads(*, reader, patients, part: RecordPart, via: ReadVia) -> None:
             part=part,
             via=via,
         )
-        for patient in {patient.pk: patient for patient in patients}.values()
+        for patient in sorted(unique, key=lambda patient: str(patient.organization_id))
     )
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clinics", "0006_security_log"),
+        ("clinics", "0005_worker_heartbeat"),
     ]
 
     operations = [
