@@ -182,7 +182,7 @@ class AlertViewSet(
         "clinic", "patient", "therapist", "acknowledged_by", "resolved_by"
     ).order_by(*Alert._meta.ordering, "id")
     serializer_class = CheckInAlertSerializer
-    read_part = RecordPart.CHECK_IN
+    read_part = RecordPart.DETAILS  # answers shown are logged as check_in (alert_answer)
     list_part = RecordPart.LIST
     filterset_class = AlertFilter
     lookup_value_regex = UUID_PATTERN
