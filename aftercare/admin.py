@@ -34,6 +34,7 @@ from clinics import access
 from clinics.admin_history import EventHistoryMixin
 from clinics.admin_services import ReadOnlyMixin, SavedByServiceForm, ServiceAdmin
 from patients import services as patient_services
+from patients.admin.records import LoggedReadsMixin
 from patients.admin.versions import organization_to_prefill
 from patients.models import ReadVia, RecordPart
 from sessions.admin import ChartInline, on_clinic_clock
@@ -281,6 +282,7 @@ class OnTheClinicsClock:
 
 @admin.register(AftercarePlan)
 class AftercarePlanAdmin(
+    LoggedReadsMixin,
     OnTheClinicsClock,
     AftercareReadsMixin,
     EventHistoryMixin,
@@ -291,6 +293,7 @@ class AftercarePlanAdmin(
     """Read-only: a draft is written while the session is charted, an issued plan never."""
 
     read_part = RecordPart.AFTERCARE
+    list_part = RecordPart.LIST
     inlines = [PlanExerciseInline, PlanReadInline]
     list_display = ["session_starts", "patient", "clinic", "therapist", "status", "read_by_patient"]
     list_filter = ["status", ("clinic", admin.RelatedOnlyFieldListFilter)]
@@ -364,6 +367,7 @@ class EmailAttemptInline(RowsInline):
 
 @admin.register(CheckIn)
 class CheckInAdmin(
+    LoggedReadsMixin,
     OnTheClinicsClock,
     AftercareReadsMixin,
     EventHistoryMixin,
@@ -374,6 +378,7 @@ class CheckInAdmin(
     """Read-only: check-ins are scheduled on signing, e-mailed when due, answered once."""
 
     read_part = RecordPart.CHECK_IN
+    list_part = RecordPart.LIST
     logs_history = False  # the e-mails' history, not the answers
     inlines = [CheckInAnswerInline, EmailAttemptInline]
     list_display = ["due", "hours_after", "patient", "clinic", "sent", "answered"]
@@ -478,7 +483,7 @@ class AlertForm(SavedByServiceForm):
 
 
 @admin.register(Alert)
-class AlertAdmin(OnTheClinicsClock, ServiceAdmin):
+class AlertAdmin(LoggedReadsMixin, OnTheClinicsClock, ServiceAdmin):
     """Alerts are raised by check-in answers; here they are read, acknowledged and resolved.
 
     The page of an open alert offers its clinic's clinical staff (clinic
@@ -487,6 +492,8 @@ class AlertAdmin(OnTheClinicsClock, ServiceAdmin):
     alert are on its check-in's page.
     """
 
+    read_part = RecordPart.CHECK_IN  # the alert's notes and red flags
+    list_part = RecordPart.LIST
     form = AlertForm
     inlines = [AlertNoteInline]
     list_display = ["raised", "level", "patient", "clinic", "therapist", "state"]

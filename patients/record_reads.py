@@ -1,9 +1,10 @@
 """Who opened a patient's record: the access log as the patient sees it in the portal.
 
-Each read by someone else (staff, or the platform operator through the admin) with
-the reader's name, their roles in the patient's organisation and where they hold
-them, newest first. Roles are the reader's current ones: the log keeps who read,
-and a role removed since shows as "no longer on staff".
+Each read by someone else (staff, or the platform operator through the admin), of
+this record or one merged into it, with the reader's name, their roles in the
+patient's organisation and where they hold them, newest first. Roles are the
+reader's current ones: the log keeps who read, and a role removed since shows as
+"no longer on staff".
 """
 
 import datetime
@@ -11,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
+from django.db.models import Q
 
 from clinics.models import Membership
 from patients.models import Patient, RecordRead
@@ -29,7 +31,9 @@ class Read:
 def reads_by_others(patient: Patient, *, page_number) -> Page:
     """One page of the reads of `patient`'s record by anyone but the patient's own login."""
     reads = (
-        RecordRead.objects.filter(organization_id=patient.organization_id, patient=patient)
+        # A record merged into this one keeps its reads (the chain covers the patient).
+        RecordRead.objects.filter(organization_id=patient.organization_id)
+        .filter(Q(patient=patient) | Q(patient__merged_into=patient))
         .exclude(reader_id=patient.user_id)
         .select_related("reader")
         .order_by("-read_at", "-id")

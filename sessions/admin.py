@@ -17,6 +17,7 @@ from clinics import access
 from clinics.admin_history import EventHistoryMixin
 from clinics.admin_services import ReadOnlyMixin, SavedByServiceForm, ServiceAdmin
 from patients import services as patient_services
+from patients.admin.records import LoggedReadsMixin
 from patients.admin.versions import organization_to_prefill
 from patients.contraindications import Contraindication
 from patients.models import ReadVia, RecordPart
@@ -203,7 +204,12 @@ class AddendumInline(RowsInline):
 
 @admin.register(TreatmentSession)
 class TreatmentSessionAdmin(
-    ChartReadsMixin, EventHistoryMixin, ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin
+    LoggedReadsMixin,
+    ChartReadsMixin,
+    EventHistoryMixin,
+    ReadOnlyMixin,
+    access.ScopedAdminMixin,
+    admin.ModelAdmin,
 ):
     """Read-only: bookings change on the pages and through the API, a signed chart never."""
 
@@ -215,8 +221,12 @@ class TreatmentSessionAdmin(
         "starts_at",
     ]
     list_select_related = ["clinic", "patient", "therapist"]
-    logs_lists = False  # bookings, no chart: as on the day's list
-    logs_history = False  # the booking's history, not its chart's
+    read_part = RecordPart.DETAILS
+    list_part = RecordPart.LIST
+    # Bookings, no chart: the list and the booking's history are logged as reads of the
+    # patient's details (LoggedReadsMixin), the chart on the session's page (ChartReadsMixin).
+    logs_lists = False
+    logs_history = False
     search_fields = ["patient__first_name", "patient__last_name", "therapist__full_name"]
     search_help_text = "Search by the patient's or the therapist's name."
     ordering = ["-starts_at"]

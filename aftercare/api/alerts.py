@@ -18,6 +18,7 @@ from aftercare.models import Alert, AlertLevel, AlertNote, NoteKind
 from clinics import access
 from clinics.api import UUID_PATTERN, visible_clinics
 from patients import services as patient_services
+from patients.api.reads import LoggedResponsesMixin
 from patients.api.references import visible_patients
 from patients.models import ReadVia, RecordPart
 from sessions.api.references import (
@@ -168,6 +169,7 @@ class AlertFilter(filters.FilterSet):
 
 
 class AlertViewSet(
+    LoggedResponsesMixin,
     access.ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -180,6 +182,8 @@ class AlertViewSet(
         "clinic", "patient", "therapist", "acknowledged_by", "resolved_by"
     ).order_by(*Alert._meta.ordering, "id")
     serializer_class = CheckInAlertSerializer
+    read_part = RecordPart.DETAILS  # answers shown are logged as check_in (alert_answer)
+    list_part = RecordPart.LIST
     filterset_class = AlertFilter
     lookup_value_regex = UUID_PATTERN
 

@@ -32,6 +32,7 @@ from clinics import access
 from clinics.api import UUID_PATTERN, visible_clinics
 from patients import services as patient_services
 from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
+from patients.api.reads import LoggedResponsesMixin
 from patients.api.references import visible_patients
 from patients.models import ReadVia, RecordPart
 from sessions.api.safety import visible_sessions
@@ -293,6 +294,7 @@ class CheckInFilter(filters.FilterSet):
 
 
 class CheckInViewSet(
+    LoggedResponsesMixin,
     access.ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -308,6 +310,8 @@ class CheckInViewSet(
         "-due_at", "id"
     )
     serializer_class = CheckInSerializer
+    read_part = RecordPart.DETAILS
+    list_part = RecordPart.LIST
     filterset_class = CheckInFilter
     lookup_value_regex = UUID_PATTERN
 

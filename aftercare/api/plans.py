@@ -19,6 +19,7 @@ from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from patients import services as patient_services
 from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
+from patients.api.reads import LoggedResponsesMixin
 from patients.api.references import visible_patients
 from patients.models import ReadVia, RecordPart
 from sessions.api.references import StaffNameSerializer
@@ -144,6 +145,7 @@ EXERCISE_ID = OpenApiParameter("exercise_id", OpenApiTypes.UUID, location=OpenAp
 
 
 class AftercarePlanViewSet(
+    LoggedResponsesMixin,
     access.ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -159,6 +161,7 @@ class AftercarePlanViewSet(
         "patient", "session__therapist", "issued_by", "updated_by", "read"
     ).order_by(F("issued_at").desc(nulls_first=True), "-updated_at", "id")
     serializer_class = AftercarePlanSerializer
+    read_part = RecordPart.AFTERCARE
     filterset_class = AftercarePlanFilter
     lookup_value_regex = UUID_PATTERN
 

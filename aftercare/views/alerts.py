@@ -15,7 +15,7 @@ from aftercare.models import Alert, AlertLevel
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
 from patients.models import ReadVia, RecordPart
-from patients.services import record_read
+from patients.services import record_read, record_reads_of
 from patients.views.scope import refuse, staff_page
 
 
@@ -31,6 +31,7 @@ def alert_list(request):
     if chosen and site is None:
         raise Http404("No such site among yours.")
     alerts = list(selectors.alerts_of(request.user, site)) if sites else []
+    record_reads_of(reader=request.user, rows=alerts, part=RecordPart.LIST, via=ReadVia.PAGE)
     return render(
         request,
         "aftercare/alert_list.html",

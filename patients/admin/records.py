@@ -27,42 +27,51 @@ from patients.services import merge
 
 
 class LoggedReadsMixin:
-    """Opening part of a patient's record in the admin is written in the access log.
-
-    As on the pages and in the API: a record's page and its history page are
-    one read; a list is a read of each patient's record on the page shown.
+    """Every admin page of a patient-record model that shows a patient's rows is written in the
+    access log, by construction: a row's page, its history and its delete page are a read of
+    `read_part` of that patient's record; a list, one read of `list_part` per patient on the page
+    shown (one insert). What a subclass logged itself (a chart, with its session) is not logged
+    twice. As on the pages and in the API.
     """
 
-    read_part: RecordPart
-    logs_lists = True
-
-    def patient_of(self, record) -> Patient:
-        return record.patient
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if obj is not None:
-            self.log_reads(request, [obj])
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    def history_view(self, request, object_id, extra_context=None):
-        response = super().history_view(request, object_id, extra_context)
-        self.log_reads(request, [response.context_data["object"]])
-        return response
+    read_part: RecordPart = RecordPart.DETAILS
+    list_part: RecordPart | None = None  # read_part unless the list shows less
 
     def changelist_view(self, request, extra_context=None):
-        response = super().changelist_view(request, extra_context)
-        changelist = (getattr(response, "context_data", None) or {}).get("cl")
-        if self.logs_lists and changelist is not None:
-            self.log_reads(request, changelist.result_list)
+        with services.one_response():
+            response = super().changelist_view(request, extra_context)
+            changelist = (getattr(response, "context_data", None) or {}).get("cl")
+            if changelist is not None:
+                # Read once, here; the page shows the same rows.
+                changelist.result_list = list(changelist.result_list)
+                self.log_reads(request, changelist.result_list, self.list_part or self.read_part)
         return response
 
-    def log_reads(self, request, records) -> None:
-        services.record_reads(
-            reader=request.user,
-            patients=[self.patient_of(record) for record in records],
-            part=self.read_part,
-            via=ReadVia.ADMIN,
-        )
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        with services.one_response():
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            self.log_page(request, response, "original")
+        return response
+
+    def history_view(self, request, object_id, extra_context=None):
+        with services.one_response():
+            response = super().history_view(request, object_id, extra_context)
+            self.log_page(request, response, "object")
+        return response
+
+    def delete_view(self, request, object_id, extra_context=None):
+        with services.one_response():
+            response = super().delete_view(request, object_id, extra_context)
+            self.log_page(request, response, "object")
+        return response
+
+    def log_page(self, request, response, name: str) -> None:
+        row = (getattr(response, "context_data", None) or {}).get(name)
+        if response.status_code == 200 and row is not None:
+            self.log_reads(request, [row], self.read_part)
+
+    def log_reads(self, request, rows, part: RecordPart) -> None:
+        services.record_reads_of(reader=request.user, rows=rows, part=part, via=ReadVia.ADMIN)
 
 
 class RecordAdmin(
@@ -130,7 +139,7 @@ class PatientForm(SavedByServiceForm):
 @admin.register(Patient)
 class PatientAdmin(LoggedReadsMixin, ServiceAdmin):
     read_part = RecordPart.DETAILS
-    logs_lists = False  # names and dates of birth, as on the patient list page
+    list_part = RecordPart.LIST
     form = PatientForm
     list_display = ["name", "date_of_birth", "home_clinic", "portal_login"]
     list_filter = [("home_clinic", admin.RelatedOnlyFieldListFilter)]
@@ -159,9 +168,6 @@ class PatientAdmin(LoggedReadsMixin, ServiceAdmin):
         if obj is not None:
             fieldsets.append(("Record", {"fields": self.readonly_fields}))
         return fieldsets
-
-    def patient_of(self, record: Patient) -> Patient:
-        return record
 
     @admin.display(description="name", ordering="last_name")
     def name(self, patient: Patient) -> str:
@@ -273,7 +279,7 @@ class ConsentWithdrawalAdmin(RecordAdmin):
 
 @admin.register(PatientInvitation)
 class PatientInvitationAdmin(
-    EventHistoryMixin, ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin
+    LoggedReadsMixin, EventHistoryMixin, ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin
 ):
     list_display = ["patient", "email", "created_at", "expires_at", "accepted_at"]
     list_select_related = ["patient"]
@@ -290,8 +296,13 @@ class PatientInvitationAdmin(
 
 
 @admin.register(RecordRead)
-class RecordReadAdmin(ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin):
-    """The access log, for organisation admins: who read which part of whose record."""
+class RecordReadAdmin(LoggedReadsMixin, ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin):
+    """The access log, for organisation admins: who read which part of whose record.
+
+    It names the patients, so reading it is itself logged (as a list of names).
+    """
+
+    read_part = RecordPart.LIST
 
     list_display = ["read_at", "reader", "patient", "part", "via"]
     list_filter = ["part", "via"]

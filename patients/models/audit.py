@@ -10,6 +10,7 @@ from patients.models.records import Patient, never_changed
 
 
 class RecordPart(models.TextChoices):
+    LIST = "list", "Patient list"
     DETAILS = "details", "Patient record"
     INTAKE = "intake", "Intake"
     SCREENING = "screening", "Screening answers"
@@ -26,7 +27,7 @@ class ReadVia(models.TextChoices):
 
 
 class RecordRead(HashChained):
-    """One read of a patient's record: who opened which part, when, and through what.
+    """One read of a patient's record: who opened which part, when, from where, through what.
 
     Append-only (a trigger refuses UPDATE and DELETE), with its creation time
     and no inbound foreign keys, so it can be partitioned by month. Hash-chained
@@ -44,6 +45,10 @@ class RecordRead(HashChained):
         null=True, blank=True, help_text="Which one was read, where a part has many (a chart)."
     )
     read_at = models.DateTimeField(default=timezone.now, editable=False)
+    # From where: the request's address and browser (accounts.client.current_origin); none
+    # for a read outside a request (a command), and for the rows written before they were kept.
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=1000, blank=True, default="")
 
     class Meta:
         ordering = ["-read_at"]

@@ -1,6 +1,12 @@
 """Every write on patient records that carries a rule: keyword arguments, one transaction."""
 
-from patients.services.audit import record_read, record_reads
+from patients.services.audit import (
+    one_response,
+    patient_of_row,
+    record_read,
+    record_reads,
+    record_reads_of,
+)
 from patients.services.consent import sign_consent, withdraw_consent
 from patients.services.forms import (
     current_consent_template,
@@ -34,11 +40,14 @@ __all__ = [
     "invitation_for",
     "invite_patient",
     "may_send_forms",
+    "one_response",
+    "patient_of_row",
     "policy_for",
     "publish_consent_template",
     "publish_questionnaire",
     "record_read",
     "record_reads",
+    "record_reads_of",
     "register_patient",
     "report_health_change",
     "save_intake",

@@ -1,25 +1,34 @@
-"""The access log: every read of a patient's record is written down."""
+"""The access log: every read of a patient's record is written down, with where it came from."""
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from accounts.client import current_origin
 from patients.models import Patient, ReadVia, RecordPart, RecordRead
 
+_logged: ContextVar[set | None] = ContextVar("fascia_reads_logged", default=None)
+"""The patients whose reads the response being made has logged (inside `one_response`)."""
 
-def record_reads(*, reader, patients, part: RecordPart, via: ReadVia) -> None:
-    """Log one read per patient of a list that showed `part` of their records (one insert).
 
-    Rows go in by organisation: each organisation's chain is locked as its first row is
-    chained (clinics/audit_chain.py), so two lists spanning the same organisations lock
-    them in one order and never wait for each other in a circle.
-    """
-    unique = {patient.pk: patient for patient in patients}.values()
-    RecordRead.objects.bulk_create(
-        RecordRead(
-            organization_id=patient.organization_id,
-            patient=patient,
-            reader=reader,
-            part=part,
-            via=via,
-        )
-        for patient in sorted(unique, key=lambda patient: str(patient.organization_id))
+@contextmanager
+def one_response() -> Iterator[None]:
+    """While a response is made: `record_reads_of` leaves out the patients already logged in it,
+    so a view that logged a read itself (a chart, with its session) is not logged twice."""
+    token = _logged.set(set())
+    try:
+        yield
+    finally:
+        _logged.reset(token)
+
+
+def record_reads(*, reader, patients: Iterable[Patient], part: RecordPart, via: ReadVia) -> None:
+    """Log one read per patient of a list that showed `part` of their records (one insert)."""
+    _write(
+        reader,
+        {patient.pk: patient.organization_id for patient in patients},
+        part=part,
+        via=via,
     )
 
 
@@ -28,11 +37,70 @@ def record_read(*, reader, patient: Patient, part: RecordPart, via: ReadVia, ite
 
     `item` is the one read where the part has many (the session whose chart it was).
     """
-    RecordRead.objects.create(
-        organization_id=patient.organization_id,
-        patient=patient,
-        reader=reader,
+    _write(
+        reader,
+        {patient.pk: patient.organization_id},
         part=part,
         via=via,
         item_id=getattr(item, "pk", None),
     )
+
+
+def record_reads_of(*, reader, rows: Iterable, part: RecordPart, via: ReadVia) -> None:
+    """Log a read of the record of each patient whose rows (of any part) a response showed.
+
+    One insert for a whole page; patients this response already logged are left out.
+    """
+    already = _logged.get() or set()
+    patients = {}
+    for row in rows:
+        whose = patient_of_row(row)
+        if whose is not None and whose[0] not in already:
+            patients.setdefault(*whose)
+    _write(reader, patients, part=part, via=via)
+
+
+def patient_of_row(row) -> tuple | None:
+    """(patient id, organisation id) of a row of a patient's record; None for any other row.
+
+    Read off ids already loaded: the patient's own row, a row naming its patient
+    (a session, a consent, a check-in), or a row of a session or plan that does.
+    """
+    if isinstance(row, Patient):
+        return row.pk, row.organization_id
+    if getattr(row, "patient_id", None) is not None:
+        return row.patient_id, row.organization_id
+    for parent in ("session", "plan", "check_in", "alert"):
+        if getattr(row, f"{parent}_id", None) is not None:
+            return patient_of_row(getattr(row, parent))
+    return None
+
+
+def _write(reader, patients: dict, *, part: RecordPart, via: ReadVia, item_id=None) -> None:
+    """One insert of a read of each patient in `patients` ({patient id: organisation id}).
+
+    Rows go in by organisation: each organisation's chain is locked as its first row is
+    chained (clinics/audit_chain.py), so two lists spanning the same organisations lock
+    them in one order and never wait for each other in a circle.
+    """
+    if not patients:
+        return
+    origin = current_origin()
+    RecordRead.objects.bulk_create(
+        RecordRead(
+            organization_id=organization_id,
+            patient_id=patient_id,
+            reader=reader,
+            part=part,
+            via=via,
+            item_id=item_id,
+            ip_address=origin.ip_address,
+            user_agent=origin.user_agent,
+        )
+        for patient_id, organization_id in sorted(
+            patients.items(), key=lambda pair: (str(pair[1]), str(pair[0]))
+        )
+    )
+    logged = _logged.get()
+    if logged is not None:
+        logged.update(patients)

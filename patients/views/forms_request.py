@@ -22,6 +22,8 @@ from patients.models import (
     FormsSentAs,
     Patient,
     PatientForm,
+    ReadVia,
+    RecordPart,
     ScreeningResponse,
 )
 from patients.services.forms_request import send_failed
@@ -120,6 +122,7 @@ def forms_on_tablet(request, patient: Patient):
                 "or send the forms and the patient signs in the portal.",
             )
         )
+    services.record_read(reader=user, patient=patient, part=RecordPart.DETAILS, via=ReadVia.PAGE)
     return render(
         request,
         "patients/forms_on_tablet.html",

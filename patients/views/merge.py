@@ -49,6 +49,9 @@ def choose(request, patient: Patient):
         and other.pk != patient.pk
         and other.organization_id == patient.organization_id
     ]
+    services.record_reads(
+        reader=user, patients=[patient, *others], part=RecordPart.LIST, via=ReadVia.PAGE
+    )
     return render(
         request,
         "patients/merge_choose.html",

@@ -50,6 +50,9 @@ def patient_list(request):
         page = Paginator(everyone, PAGE_SIZE).get_page(request.GET.get("page"))
         patients = list(page)
     summaries = safety.summaries_for(request.user, patients)
+    services.record_reads(
+        reader=request.user, patients=patients, part=RecordPart.LIST, via=ReadVia.PAGE
+    )
     return render(
         request,
         "patients/patient_list.html",
@@ -200,6 +203,7 @@ def edit(request, patient: Patient):
         else:
             messages.success(request, f"{patient.full_name}'s details are saved.")
             return redirect("patients:detail", patient_id=patient.pk)
+    services.record_read(reader=user, patient=patient, part=RecordPart.DETAILS, via=ReadVia.PAGE)
     return render(
         request,
         "patients/patient_edit.html",
@@ -260,12 +264,25 @@ def intake(request, patient: Patient):
 
 @staff_page
 def screening_new(request, patient: Patient):
-    return clinical.screening(request, Place(patient=patient, portal=False))
+    return _with_details_read(
+        request, patient, clinical.screening(request, Place(patient=patient, portal=False))
+    )
 
 
 @staff_page
 def consent_sign(request, patient: Patient):
-    return clinical.consent_sign(request, Place(patient=patient, portal=False))
+    return _with_details_read(
+        request, patient, clinical.consent_sign(request, Place(patient=patient, portal=False))
+    )
+
+
+def _with_details_read(request, patient: Patient, response):
+    """A form page about the patient (their name, date of birth) shown is a read of the record."""
+    if response.status_code == 200:
+        services.record_read(
+            reader=request.user, patient=patient, part=RecordPart.DETAILS, via=ReadVia.PAGE
+        )
+    return response
 
 
 @staff_page

@@ -17,8 +17,10 @@ from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic, Role
 from patients import safety
 from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
+from patients.api.reads import LoggedResponsesMixin
 from patients.api.references import patient_field, visible_patients
 from patients.api.safety import NoticeSerializer
+from patients.models import RecordPart
 from sessions import clock, services
 from sessions.api.chart import ChartActions
 from sessions.models import WAITING_FOR_THE_NEEDLE, Status, TreatmentSession
@@ -185,6 +187,7 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class TreatmentSessionViewSet(
+    LoggedResponsesMixin,
     ChartActions,
     access.ScopedQuerysetMixin,
     mixins.ListModelMixin,
@@ -200,6 +203,8 @@ class TreatmentSessionViewSet(
         "clinic", "organization", "patient__home_clinic", "patient__organization"
     ).order_by("starts_at", "id")
     serializer_class = SessionSerializer
+    read_part = RecordPart.DETAILS
+    list_part = RecordPart.LIST
     filterset_class = SessionFilter
     lookup_value_regex = UUID_PATTERN
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from clinics import access
 from clinics.api import UUID_PATTERN, visible_clinics
 from patients import services as patient_services
+from patients.api.reads import LoggedResponsesMixin
 from patients.api.references import visible_patients
 from patients.models import ReadVia, RecordPart
 from sessions import selectors, services
@@ -340,6 +341,7 @@ class AdverseEventFilter(filters.FilterSet):
 
 
 class AdverseEventViewSet(
+    LoggedResponsesMixin,
     access.ScopedQuerysetMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -358,6 +360,7 @@ class AdverseEventViewSet(
         "review__reviewed_by",
     ).order_by("recorded_at", "id")
     serializer_class = AdverseEventListSerializer
+    read_part = RecordPart.CHART
     filterset_class = AdverseEventFilter
     lookup_value_regex = UUID_PATTERN
 

@@ -14,7 +14,8 @@ from clinics.models import Role
 from clinics.selectors import current_clinic
 from patients import safety
 from patients.forms import show_error
-from patients.models import Patient
+from patients.models import Patient, ReadVia, RecordPart
+from patients.services import record_reads, record_reads_of
 from patients.views.scope import refuse, staff_page
 from sessions import selectors, services
 from sessions.forms import BookForm
@@ -43,6 +44,7 @@ def day_list(request):
     )
     waiting = [session.patient for session in sessions if session.status in WAITING_FOR_THE_NEEDLE]
     summaries = safety.summaries_for(request.user, waiting, clinic=clinic)
+    record_reads_of(reader=request.user, rows=sessions, part=RecordPart.LIST, via=ReadVia.PAGE)
     return render(
         request,
         "sessions/day_list.html",
@@ -106,4 +108,6 @@ def book(request):
         else:
             messages.success(request, f"Booked: {session.patient.full_name}.")
             return redirect("sessions:detail", session_id=session.pk)
+    # The form's list of patients is the organisation's directory: each name shown is logged.
+    record_reads(reader=user, patients=patients, part=RecordPart.LIST, via=ReadVia.PAGE)
     return render(request, "sessions/book.html", {"clinic": clinic, "form": form})

@@ -284,18 +284,19 @@ def test_a_check_in_shows_its_answers_and_nothing_adds_changes_or_deletes_them(
     assert rows_of(aftercare) == before
 
 
-def test_opening_a_plan_or_a_check_in_in_the_admin_is_logged_and_the_lists_are_not(
+def test_opening_a_plan_or_a_check_in_in_the_admin_is_logged_and_the_lists_as_lists(
     world, client_of, aftercare
 ):
     plan = plan_of(aftercare.check_in.session)
     client = client_of(world.manager)
     client.get(page("aftercareplan_changelist"))
     client.get(page("checkin_changelist"))
-    assert not RecordRead.objects.filter(reader=world.manager).exists()
     client.get(page("aftercareplan_change", plan.pk))
     client.get(page("checkin_change", aftercare.check_in.pk))
     reads = RecordRead.objects.filter(reader=world.manager).order_by("read_at")
     assert [(read.part, read.item_id, read.via, read.patient) for read in reads] == [
+        (RecordPart.LIST, None, ReadVia.ADMIN, plan.patient),  # the lists name the patient
+        (RecordPart.LIST, None, ReadVia.ADMIN, plan.patient),
         (RecordPart.AFTERCARE, plan.pk, ReadVia.ADMIN, plan.patient),
         (RecordPart.CHECK_IN, aftercare.pk, ReadVia.ADMIN, plan.patient),
     ]

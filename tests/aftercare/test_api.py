@@ -573,6 +573,7 @@ def test_reading_an_answer_is_written_to_the_access_log(world, patient, session,
     reads = RecordRead.objects.order_by("read_at")
     assert [(r.reader, r.patient, r.part, r.item_id) for r in reads] == [
         (world.therapist, patient, "check_in", answered.pk),
+        (world.therapist, patient, "details", None),  # no answer yet: the name and times
         (world.therapist, patient, "check_in", None),
     ]
 
@@ -595,7 +596,8 @@ def test_clinical_staff_read_an_alert_with_its_answers_and_resolve_it(
     assert shown["answer"]["triage_reasons"] == ["Chest pain"]
     assert shown["answer"]["comments"] == "Sharp when I breathe"
     assert shown["notes"] == []
-    read = RecordRead.objects.get()
+    listed_read, read = RecordRead.objects.order_by("read_at")
+    assert (listed_read.reader, listed_read.part) == (world.therapist, "list")
     answer_id = uuid.UUID(shown["answer"]["id"])
     assert (read.reader, read.part, read.item_id) == (world.therapist, "check_in", answer_id)
 
@@ -638,7 +640,11 @@ def test_the_front_desk_sees_an_alert_but_not_its_answers_and_cannot_act(world, 
     urgent.refresh_from_db()
     assert urgent.resolved_at is None
     assert AlertNote.objects.count() == 1
-    assert not RecordRead.objects.exists()
+    # The patient's name was shown, never the answers: no read of check-in answers.
+    assert list(RecordRead.objects.order_by("read_at").values_list("part", flat=True)) == [
+        "list",
+        "details",
+    ]
 
 
 def test_alerts_of_other_clinics_and_organisations_are_not_found(world, patient, urgent, client_of):

@@ -76,7 +76,7 @@ from sessions.models import (
     TreatmentSession,
 )
 from tests.conftest import fresh
-from tests.organisation_rows import WRITTEN_BY_LOGGING_IN, organisation_rows
+from tests.organisation_rows import LOGS, organisation_rows
 from tests.patients.factories import PatientFactory, with_portal_login
 
 # How to find a row of the other organisation, for each model with access rules.
@@ -188,7 +188,7 @@ def row_counts():
     return {
         model: model.objects.count()
         for model in OTHER_ORGANIZATION_ROWS
-        if model not in WRITTEN_BY_LOGGING_IN
+        if model not in LOGS
     }
 
 

@@ -20,7 +20,7 @@ from tests.patients.factories import PatientFactory
 from tests.processes import wait_for
 
 chain_existing_reads = importlib.import_module(
-    "patients.migrations.0010_access_log_hash_chained"
+    "patients.migrations.0011_access_log_hash_chained"
 ).CHAIN_EXISTING_READS
 
 

@@ -42,7 +42,7 @@ ALTER TABLE patients_recordread ENABLE TRIGGER USER;
 class Migration(migrations.Migration):
     dependencies = [
         ("clinics", "0008_audit_hash_chain"),
-        ("patients", "0009_history_refuses_changes"),
+        ("patients", "0010_access_log_origin"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
