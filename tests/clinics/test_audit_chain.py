@@ -198,8 +198,8 @@ def test_a_row_forged_at_the_end_of_the_chain_is_found(world, patient):
     forged = uuid.uuid4()
     as_the_database_owner(
         "INSERT INTO patients_recordread (id, organization_id, patient_id, reader_id, part, via,"
-        " read_at, chain_seq, chain_previous_hash, chain_hash)"
-        " VALUES (%s, %s, %s, %s, 'consent', 'page', now(), 3, %s, %s)",
+        " user_agent, read_at, chain_seq, chain_previous_hash, chain_hash)"
+        " VALUES (%s, %s, %s, %s, 'consent', 'page', '', now(), 3, %s, %s)",
         [
             forged,
             world.organization.pk,
