@@ -19,7 +19,10 @@ api_docs = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSA
     SpectacularSwaggerSplitView.as_view(url_name="api-schema")
 )
 
+# No `.json` twin of each route: JSON is the only format, and actions that take no
+# `format` argument answered those twins with a server error.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("clinics", clinics_api.ClinicViewSet, basename="clinic")
 router.register("staff-roles", clinics_api.StaffRoleViewSet, basename="staff-role")
 router.register("security-events", clinics_api.SecurityEventViewSet, basename="security-event")

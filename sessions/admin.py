@@ -586,6 +586,11 @@ class OrganizationMuscleAdmin(ServiceAdmin):
         fields = ["organization", "name", "code", "region", "pneumothorax_risk"]
         return [*fields, "added_by", "added_at"]
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # A muscle named in charts keeps its meaning: once added it is fixed, for the
+        # platform operator too (who alone was offered a form, and it failed).
+        return obj is None and super().has_change_permission(request, obj)
+
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         organization = organization_to_prefill(request, OrganizationMuscle)

@@ -12,13 +12,18 @@ written at least one row of the access log for Ada, by that reader.
 Routes that answer without a patient's data (sign-in, the clinic's settings)
 simply pass. Routes the walk cannot ask are in NOT_WALKED, each with the reason
 and where they are tested instead; a new route that cannot be asked fails.
+
+The same walk checks that no answer may be kept by a browser or proxy
+(`Cache-Control: no-store`, config/no_store.py); the routes it does not ask for
+the log are asked for that alone.
 """
 
 import re
 
 import pytest
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.test import Client
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, resolve, reverse
 from drf_spectacular.generators import SchemaGenerator
 
 from clinics import access
@@ -42,9 +47,6 @@ NOT_WALKED = {
     "(?P<app_label>",
     "admin/logout/",
     "admin/(?P<url>.*)$",
-    # DRF's `.json` twin of every API route: the same view, walked once through the schema.
-    "(?P<format>",
-    "<drf_format_suffix:format>",
 }
 """Routes (by the start of their pattern, or a part of it) the walk does not ask."""
 
@@ -171,8 +173,14 @@ def reads_logged(record, reader) -> int:
 
 
 def assert_logged_when_it_carries_her_data(record, reader, before, response, what):
+    assert_stored_nowhere(response, what)
     if response.status_code < 400 and carries_adas_data(record, response):
         assert reads_logged(record, reader) > before, f"{what}: Ada's data, no access-log row"
+
+
+def assert_stored_nowhere(response, what):
+    directives = {part.strip().lower() for part in response.get("Cache-Control", "").split(",")}
+    assert "no-store" in directives, f"{what}: Cache-Control {response.get('Cache-Control')!r}"
 
 
 @pytest.mark.parametrize(("route", "name", "keywords"), list(page_routes()))
@@ -200,6 +208,30 @@ def test_every_api_operation_with_a_patients_data_logs_who_read_it(world, client
     response = getattr(client_of(reader), method)(url, ACTION_BODY, content_type="application/json")
     assert response.status_code < 500, url
     assert_logged_when_it_carries_her_data(record, reader, before, response, f"{method} {url}")
+
+
+def any_url(route: str, name: str | None, keywords: list[str]) -> str:
+    """A URL of a route the walk does not ask, with made-up values for its keywords."""
+    if not name:
+        return "/" + re.sub(r"\(\?P<\w+>[^)]*\)|<[^>]+>", "1", route).replace("^", "").rstrip("$")
+    for value in ("not-a-real-key", NOBODYS, "1", "clinics"):
+        try:
+            return reverse(name, kwargs=dict.fromkeys(keywords, value))
+        except NoReverseMatch:
+            continue
+    raise AssertionError(f"{route}: no URL can be made for it")
+
+
+def test_the_routes_not_walked_for_the_log_store_nothing_either(world, client_of):
+    asked = 0
+    for route, name, keywords in url_routes():
+        if walked(route) and not (route.startswith("admin/") and route.endswith("object_id>/")):
+            continue
+        url = any_url(route, name, keywords)
+        for client in (Client(), client_of(world.org_admin)):
+            assert_stored_nowhere(client.get(url), url)
+        asked += 1
+    assert asked > 20
 
 
 def test_the_schema_walk_reaches_every_api_route_of_the_url_conf():

@@ -23,6 +23,7 @@ from sessions.models import (
     TreatmentSession,
 )
 from sessions.services.templates import create_chart_template
+from tests.accounts.factories import UserFactory
 from tests.patients.factories import PatientFactory, answers_for, tomorrow_at
 from tests.sessions.factories import site_fields, this_minute
 
@@ -361,6 +362,18 @@ def test_adding_a_muscle_in_the_admin_goes_through_the_service(world, client_of)
     assert OrganizationMuscle.objects.count() == 1
     view = client.get(page("organizationmuscle_change", muscle.pk))
     assert 'name="_save"' not in view.content.decode()
+
+
+def test_a_muscle_once_added_is_shown_fixed_to_the_platform_operator_too(world, client_of):
+    client_of(world.org_admin).post(page("organizationmuscle_add"), muscle_form(world, "Psoas"))
+    muscle = OrganizationMuscle.objects.get()
+    operator = client_of(UserFactory(is_superuser=True, is_staff=True))
+    view = operator.get(page("organizationmuscle_change", muscle.pk))
+    assert view.status_code == 200
+    assert 'name="_save"' not in view.content.decode()
+    refused = operator.post(page("organizationmuscle_change", muscle.pk), muscle_form(world, "X"))
+    assert refused.status_code == 403
+    assert OrganizationMuscle.objects.get().name == "Psoas"
 
 
 def test_only_org_admins_add_muscles(world, client_of):
