@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from accounts.models import ApiToken
 from clinics import security_log
+from clinics import views as security_log_views
 from clinics.models import Role, SecurityEvent
 from clinics.models import SecurityEventKind as Kind
 from tests.accounts.factories import PASSWORD
@@ -259,3 +260,12 @@ def test_a_page_of_events_costs_the_same_queries_however_many(
     with django_assert_max_num_queries(len(few)):
         admin.get(LOG_PAGE)
         admin.get(API)
+
+
+def test_the_next_page_keeps_the_filters(world, client_of):
+    for _ in range(security_log_views.SECURITY_LOG_PAGE_SIZE + 1):
+        security_log.record(Kind.LOGIN_FAILED, user=world.therapist)
+    page = client_of(world.org_admin).get(LOG_PAGE, {"kind": Kind.LOGIN_FAILED})
+    assert 'href="?kind=login_failed&amp;page=2"' in page.content.decode()
+    second = client_of(world.org_admin).get(LOG_PAGE, {"kind": Kind.LOGIN_FAILED, "page": 2})
+    assert [event.kind for event in second.context["page"].object_list] == [Kind.LOGIN_FAILED]
