@@ -10,9 +10,11 @@ lower app cannot write into a higher one's table.
 from django.dispatch import Signal
 
 login_locked_out = Signal()
-"""A login was refused because too many failed for that account from that address.
+"""A login was refused because too many failed: passwords for that account from that
+address, or two-factor codes for that account.
 
-Keyword arguments: `request`, `email` (as typed).
+Keyword arguments: `request`, `email` (as typed), and `step` ("two_factor" when it was
+the code step; absent for the password).
 """
 
 api_token_created = Signal()

@@ -37,9 +37,13 @@ def logged_out(sender, request, user, **kwargs) -> None:
     security_log.record(Kind.LOGOUT, request=request, user=user, detail=detail)
 
 
-def locked_out(sender, request, email, **kwargs) -> None:
+def locked_out(sender, request, email, step="password", **kwargs) -> None:
     security_log.record(
-        Kind.LOCKED_OUT, request=request, user=security_log.account_of(email), email=email
+        Kind.LOCKED_OUT,
+        request=request,
+        user=security_log.account_of(email),
+        email=email,
+        detail="at the two-factor code" if step == "two_factor" else "",
     )
 
 

@@ -198,6 +198,8 @@ ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Fascia"
+# The code step at login tells the security log when too many wrong codes stop it.
+MFA_FORMS = {"authenticate": "accounts.forms.TwoFactorCodeForm"}
 
 # One cache for every process, in PostgreSQL (Django's database cache): it holds allauth's
 # login limits, the TOTP codes already used and the API's throttling, so a limit is the

@@ -115,6 +115,30 @@ def test_a_refused_two_factor_code_and_a_new_authenticator_are_recorded(
     assert failed.detail == "TOTP Authenticator"
 
 
+def test_a_login_refused_for_too_many_failures_is_recorded(world):
+    client = browser("198.51.100.9")
+    for _ in range(6):
+        log_in(client, world.front_desk.email, "not-the-password")
+    [locked] = events(Kind.LOCKED_OUT, user=world.front_desk)
+    assert (locked.ip_address, locked.detail) == ("198.51.100.9", "")
+
+
+def test_too_many_wrong_two_factor_codes_are_recorded_as_a_lockout(world, settings):
+    settings.FASCIA_REQUIRE_STAFF_MFA = True
+    client = browser()
+    log_in(client, world.therapist.email)
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    secret = client.get(reverse("mfa_activate_totp")).context["form"].secret
+    client.post(reverse("mfa_activate_totp"), {"code": code_for(secret)})
+    client.post(reverse("account_logout"))
+    log_in(client, world.therapist.email)
+    for _ in range(6):
+        refused = client.post(reverse("mfa_authenticate"), {"code": "000000"})
+    assert "Too many failed login attempts" in refused.content.decode()
+    [locked] = events(Kind.LOCKED_OUT, user=world.therapist)
+    assert locked.detail == "at the two-factor code"
+
+
 def test_granting_and_removing_a_role_is_recorded_in_that_organisation_only(world, client_of):
     admin = client_of(world.org_admin)
     granted = admin.post(
