@@ -2,7 +2,8 @@
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -81,3 +82,19 @@ def _as_list(messages) -> list:
     if isinstance(messages, list):
         return messages
     return [messages]
+
+
+def not_found(request, exception):
+    """handler404: an address that is no API route answers in the API's shape (JSON), not
+    with an HTML page; every other address gets Django's page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(
+            {
+                "detail": f"No such address in the API: {request.path_info}. "
+                "Ids are UUIDs; see /api/docs/.",
+                "code": "not_found",
+                "fields": {},
+            },
+            status=404,
+        )
+    return defaults.page_not_found(request, exception)

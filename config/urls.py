@@ -81,6 +81,8 @@ api_outside_the_router = [
 
 # A database that does not answer is a 503 to try again, the rest a 500 (DEBUG off).
 handler500 = "config.outage.server_error"
+# An address under /api/ that is no route answers JSON, like the API's own 404s.
+handler404 = "config.api.not_found"
 
 urlpatterns = [
     path("", home, name="home"),

@@ -829,3 +829,25 @@ def test_each_signature_says_whether_consent_rests_on_it(world, client_of, patie
     services.withdraw_consent(signature=second, by=patient.user)
     one = client.get(reverse("consent-signature-detail", args=[second.pk])).json()
     assert one["state"] == "withdrawn"
+
+
+@pytest.mark.parametrize(
+    "address", ["/api/v1/patients/not-a-uuid/", "/api/v1/no-such-resource/", "/api/v2/"]
+)
+def test_an_address_that_is_no_api_route_answers_json(world, client_of, settings, address):
+    settings.DEBUG = False  # with DEBUG on, Django shows its own page for developers
+    response = client_of(world.therapist).get(address)
+    assert response.status_code == 404
+    assert response.json() == {
+        "detail": f"No such address in the API: {address}. Ids are UUIDs; see /api/docs/.",
+        "code": "not_found",
+        "fields": {},
+    }
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_a_page_address_that_does_not_exist_still_gets_the_page(world, client_of, settings):
+    settings.DEBUG = False
+    response = client_of(world.therapist).get("/patients/not-a-uuid/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
