@@ -11,7 +11,7 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def emergency_access_banner(context, patient: Patient) -> str:
-    """"Emergency access until HH:MM (clinic clock) — reason: …", or nothing."""
+    """The banner ("Emergency access until HH:MM … — reason: …"), or nothing."""
     user = getattr(context.get("request"), "user", None)
     if user is None:
         return ""

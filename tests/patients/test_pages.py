@@ -272,6 +272,8 @@ FRONT_DESK_REFUSED = {
     "patients:merge": 403,
     # A withdrawal is the patient's (portal) or recorded by clinical staff who heard it.
     "patients:consent_withdraw": 403,
+    # Break-glass is for clinical staff (tests/patients/test_break_glass.py).
+    "patients:open_in_emergency": 404,
 }
 
 
