@@ -199,7 +199,8 @@ def _emergency_organizations(user, rule: Rule) -> set:
     if rule.patient is None or not _emergency:
         return set()
     readers = CLINICAL & rule.roles["view"]
-    return {grant.organization_id for grant in grants_of(user) if grant.role in readers}
+    reading = {grant.organization_id for grant in grants_of(user) if grant.role in readers}
+    return reading & emergency_organizations(user)
 
 
 def _through_emergency_access(user, rule: Rule) -> Q | None:

@@ -3,6 +3,7 @@ emergency. He states a reason and reads her record for a few hours, never writes
 organisation's admins see that he did, and every read is in Ada's access log."""
 
 import datetime
+import threading
 
 import pytest
 import time_machine
@@ -195,6 +196,34 @@ def test_a_double_click_makes_one_access_and_one_event(
     assert granted.reason == REASON
     assert SecurityEvent.objects.filter(kind=SecurityEventKind.BREAK_GLASS).count() == 1
     assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_at_the_same_moment_make_one_access(world):
+    patient = PatientFactory(home_clinic=world.kelowna, first_name="Bo", last_name="Nakai")
+    granted = []
+    barrier = threading.Barrier(2)
+
+    def click():
+        try:
+            barrier.wait()
+            granted.append(
+                services.grant_emergency_access(
+                    patient=patient, by=world.vernon_therapist, reason=REASON
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(granted) == 2
+    assert granted[0] == granted[1] == EmergencyAccess.objects.get()
+    assert SecurityEvent.objects.filter(kind=SecurityEventKind.BREAK_GLASS).count() == 1
 
 
 def test_breaking_the_glass_is_in_the_security_log_and_mailed_to_the_admins(
