@@ -34,6 +34,7 @@ class AftercareConfig(AppConfig):
             change=access.CLINICAL,
             own="patient__user",
             own_when=Q(status=models.PlanStatus.ISSUED),
+            patient="patient",
         )
         access.register(
             models.PlanExercise,
@@ -43,6 +44,7 @@ class AftercareConfig(AppConfig):
             delete=access.CLINICAL,
             own="plan__patient__user",
             own_when=Q(plan__status=models.PlanStatus.ISSUED),
+            patient="plan__patient",
         )
         access.register(
             models.PlanRead,
@@ -50,22 +52,40 @@ class AftercareConfig(AppConfig):
             view=access.CLINICAL,
             own="plan__patient__user",
             own_may=("view", "add"),
+            patient="plan__patient",
         )
-        access.register(models.CheckIn, clinic="clinic", view=access.CLINICAL, own="patient__user")
+        access.register(
+            models.CheckIn,
+            clinic="clinic",
+            view=access.CLINICAL,
+            own="patient__user",
+            patient="patient",
+        )
         access.register(
             models.CheckInAnswer,
             clinic="check_in__clinic",
             view=access.CLINICAL,
             own="patient__user",
             own_may=("view", "add"),
+            patient="patient",
         )
         # Who was e-mailed about a check-in or an alert, and what the mail server said.
         access.register(models.EmailAttempt, clinic="clinic", view=access.CLINICAL)
         # The front desk sees that an alert exists (who, how urgent, whether
         # someone is on it), never the answers or the notes behind it.
-        access.register(models.Alert, clinic="clinic", view=access.STAFF, change=access.CLINICAL)
         access.register(
-            models.AlertNote, clinic="alert__clinic", view=access.CLINICAL, add=access.CLINICAL
+            models.Alert,
+            clinic="clinic",
+            view=access.STAFF,
+            change=access.CLINICAL,
+            patient="patient",
+        )
+        access.register(
+            models.AlertNote,
+            clinic="alert__clinic",
+            view=access.CLINICAL,
+            add=access.CLINICAL,
+            patient="alert__patient",
         )
 
         session_signed.connect(receivers.issue_aftercare, dispatch_uid="aftercare.issue_aftercare")

@@ -17,7 +17,12 @@ def session_section(request, session) -> str:
     """On a session's page: the aftercare being written, or the plan issued and its check-ins."""
     user = request.user
     if session.status not in (Status.IN_PROGRESS, Status.SIGNED) or not access.can_at(
-        user, "view", AftercarePlan, organization=session.organization, clinic=session.clinic
+        user,
+        "view",
+        AftercarePlan,
+        organization=session.organization,
+        clinic=session.clinic,
+        patient=session.patient,
     ):
         return ""
     plan = selectors.plan_of(user, session)

@@ -8,6 +8,12 @@ checks writes with `can` / `can_add`. The default is deny: no role, no rows;
 an unregistered model is an error. Rows of another organisation are simply
 not in the queryset, so they answer 404, never 403.
 
+Break-glass: a clinician who holds an unexpired emergency access to a patient of
+another site of their organisation (patients.EmergencyAccess, registered with
+`register_emergency_access`) reads that patient's records as if the patient's
+home clinic were theirs: every model registered with a `patient` lookup. Reading
+only: `view`, never `add`, `change` or `delete`.
+
 The platform operator (a superuser) sees everything.
 """
 
@@ -19,6 +25,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from rest_framework import permissions
 
 from clinics.models import Clinic, Membership, Organization, Role
@@ -51,6 +58,9 @@ class Rule:
     """What that user may do with their own rows, whatever roles they hold."""
     own_when: Q | None = None
     """What else must hold of a row before it is its owner's (an aftercare plan once issued)."""
+    patient: str | None = None
+    """Lookup to the id of the patient whose record the row is part of ("pk" for the patient
+    itself): an emergency access to that patient reaches the row."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,7 @@ def register(
     own: str | None = None,
     own_may: Iterable[Action] = ("view",),
     own_when: Q | None = None,
+    patient: str | None = None,
 ) -> None:
     """Declare who may do what with `model`; called from each app's AppConfig.ready()."""
     _rules[model] = Rule(
@@ -91,6 +102,7 @@ def register(
         own=own,
         own_may=frozenset(own_may),
         own_when=own_when,
+        patient=patient,
     )
 
 
@@ -119,6 +131,96 @@ def organizations_of(user) -> set:
             )
         )
     return ids
+
+
+@dataclass(frozen=True)
+class EmergencyGrants:
+    """Where break-glass accesses are kept: the model and the lookups of its rows."""
+
+    model: type[models.Model]
+    user: str
+    patient: str
+    organization: str
+    granted: str
+    expires: str
+
+
+_emergency: list[EmergencyGrants] = []
+
+
+def register_emergency_access(
+    model: type[models.Model],
+    *,
+    user: str = "user",
+    patient: str = "patient",
+    organization: str = "organization",
+    granted: str = "granted_at",
+    expires: str = "expires_at",
+) -> None:
+    """Declare the model whose rows are break-glass accesses (clinics cannot import patients):
+    the clinician (`user`), the patient, and the time from which until which it holds."""
+    _emergency[:] = [EmergencyGrants(model, user, patient, organization, granted, expires)]
+
+
+def active_emergency_access(user, *, organization_id=None) -> QuerySet:
+    """The break-glass accesses `user` holds now (of one organisation, if given).
+
+    Whether they still reach anything also depends on the user's clinical roles
+    (`visible_to`); this is only the rows, for a banner or a double click.
+    """
+    if not _emergency:
+        raise NotRegistered("No model holds emergency accesses (register_emergency_access).")
+    grants = _emergency[0]
+    if user is None or user.pk is None:
+        return grants.model._default_manager.none()
+    now = timezone.now()
+    rows = grants.model._default_manager.filter(
+        **{grants.user: user.pk, f"{grants.granted}__lte": now, f"{grants.expires}__gt": now}
+    )
+    if organization_id is not None:
+        rows = rows.filter(**{grants.organization: organization_id})
+    return rows
+
+
+def emergency_organizations(user) -> set:
+    """The organisations in which `user` may break the glass: where they hold a clinical role
+    at a clinic (an organisation admin reads every site's patients already).
+
+    Never the front desk, never another organisation: the patient must be of one of these.
+    """
+    clinical = {grant.organization_id for grant in grants_of(user) if grant.role in CLINICAL}
+    everywhere = {grant.organization_id for grant in grants_of(user) if grant.clinic_id is None}
+    return clinical - everywhere
+
+
+def _emergency_organizations(user, rule: Rule) -> set:
+    """The organisations where `user` holds a clinical role that reads `rule`'s rows: where an
+    emergency access of theirs reaches them. Nothing for rows that are not a patient's."""
+    if rule.patient is None or not _emergency:
+        return set()
+    readers = CLINICAL & rule.roles["view"]
+    reading = {grant.organization_id for grant in grants_of(user) if grant.role in readers}
+    return reading & emergency_organizations(user)
+
+
+def _through_emergency_access(user, rule: Rule) -> Q | None:
+    """The rows `user` reads through their emergency accesses: a subquery of the accesses held
+    now, per organisation where a clinical role lets them, so a list stays one query."""
+    condition = None
+    for organization_id in sorted(_emergency_organizations(user, rule), key=str):
+        patients = active_emergency_access(user, organization_id=organization_id).values(
+            _emergency[0].patient
+        )
+        reached = Q(**{rule.organization: organization_id, f"{rule.patient}__in": patients})
+        condition = reached if condition is None else condition | reached
+    return condition
+
+
+def may_review_emergency_access(user) -> bool:
+    """Does `user` read the organisation's list of break-glass accesses (its admins do)?"""
+    if not _emergency:
+        return False
+    return may_use(user, _emergency[0].model, "view")
 
 
 def registered_models() -> list[type[models.Model]]:
@@ -167,8 +269,14 @@ def holds_role(user, roles: Iterable[Role]) -> bool:
     return any(grant.role in wanted for grant in grants_of(user))
 
 
-def visible_to(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
+def visible_to(
+    user, queryset: QuerySet, action: Action = "view", *, emergency: bool = True
+) -> QuerySet:
     """`queryset` narrowed to the rows `user` may `action`.
+
+    Reading includes the records of the patients `user` holds an emergency access
+    to (see the module's docstring); `emergency=False` leaves them out, for a write
+    that must be sure the user works with the patient (booking them).
 
     Related rows a caller forgot to select are fetched for all peers in one
     query (Django's FETCH_PEERS), so a list never costs a query per row.
@@ -194,13 +302,18 @@ def visible_to(user, queryset: QuerySet, action: Action = "view") -> QuerySet:
         condition |= Q(**{rule.organization: grant.organization_id}) & at_clinic
     if rule.own and action in rule.own_may:
         condition |= Q(**{rule.own: user.pk}) & (rule.own_when or Q())
+    if action == "view" and emergency:
+        reached = _through_emergency_access(user, rule)
+        if reached is not None:
+            condition |= reached
     return queryset.filter(condition)
 
 
-def can(user, action: Action, obj: models.Model) -> bool:
-    """May `user` `action` this existing row?"""
+def can(user, action: Action, obj: models.Model, *, emergency: bool = True) -> bool:
+    """May `user` `action` this existing row? (`emergency`: see `visible_to`.)"""
     model = type(obj)
-    return visible_to(user, model._default_manager.filter(pk=obj.pk), action).exists()
+    rows = model._default_manager.filter(pk=obj.pk)
+    return visible_to(user, rows, action, emergency=emergency).exists()
 
 
 def can_add(
@@ -223,11 +336,13 @@ def can_at(
     organization: Organization,
     clinic: Clinic | None = None,
     owner=None,
+    patient: models.Model | None = None,
 ) -> bool:
     """May `user` `action` `model` rows of this organisation (and clinic)?
 
     `owner` is the user whose own record the rows are (a patient's login):
-    the rule's `own_may` lets them act without any role.
+    the rule's `own_may` lets them act without any role. `patient`, whose record
+    the rows are part of: an emergency access to them lets `user` read them.
     """
     if is_platform_operator(user):
         return True
@@ -238,11 +353,20 @@ def can_at(
         return True
     allowed = rule.roles[action]
     clinic_id = clinic.pk if clinic is not None else None
-    return any(
+    if any(
         grant.organization_id == organization.pk
         and grant.role in allowed
         and (grant.clinic_id is None or rule.clinic is None or grant.clinic_id == clinic_id)
         for grant in grants_of(user)
+    ):
+        return True
+    return (
+        action == "view"
+        and patient is not None
+        and organization.pk in _emergency_organizations(user, rule)
+        and active_emergency_access(user, organization_id=organization.pk)
+        .filter(**{_emergency[0].patient: patient.pk})
+        .exists()
     )
 
 

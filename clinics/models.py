@@ -208,6 +208,7 @@ class SecurityEventKind(models.TextChoices):
     ROLE_REVOKED = "role_revoked", _("Role removed")
     TOKEN_CREATED = "token_created", _("API token made")
     TOKEN_REVOKED = "token_revoked", _("API token revoked")
+    BREAK_GLASS = "break_glass", _("Emergency access to a patient of another site")
 
 
 class SecurityEvent(HashChained):

@@ -30,6 +30,8 @@ def clinic_list(request):
             "can_add_clinic": access.may_use(request.user, Clinic, "add"),
             "can_manage_staff": access.may_use(request.user, Membership, "add"),
             "can_read_security_log": access.may_use(request.user, SecurityEvent, "view"),
+            # The list is the patients app's page (its model); the access module says who reads it.
+            "can_review_emergency_access": access.may_review_emergency_access(request.user),
             "can_manage_api_tokens": api_token_views.opens_the_page(request.user),
             "credentials_to_renew": selectors.credentials_to_renew(request.user),
             "credential_notice_days": selectors.CREDENTIAL_NOTICE.days,

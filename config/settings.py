@@ -230,6 +230,7 @@ ACCOUNT_RATE_LIMITS = {
 # clinical page. On by default in production, off for the local demo.
 FASCIA_REQUIRE_STAFF_MFA = env.flag("FASCIA_REQUIRE_STAFF_MFA", default=not DEBUG)
 FASCIA_API_TOKEN_DAYS = env.integer("FASCIA_API_TOKEN_DAYS", 90)  # a new API token's life
+FASCIA_BREAK_GLASS_HOURS = env.integer("FASCIA_BREAK_GLASS_HOURS", 4)  # an emergency access's life
 
 # A patient's login ends after this many minutes without activity; staff logins after their
 # organisation's setting (Organization.idle_minutes, 15 unless changed). config/idle_timeout.py.

@@ -20,6 +20,7 @@ class PatientsConfig(AppConfig):
             add=access.STAFF,
             change=access.STAFF,
             own="user",
+            patient="pk",
         )
         # A patient's portal login is one of the organisation's people: its admins see
         # the login's security events.
@@ -31,11 +32,19 @@ class PatientsConfig(AppConfig):
             change=access.ORG_ADMINS,
         )
         access.register(
-            models.PatientInvitation, clinic=at_home_clinic, view=access.STAFF, add=access.STAFF
+            models.PatientInvitation,
+            clinic=at_home_clinic,
+            view=access.STAFF,
+            add=access.STAFF,
+            patient="patient",
         )
         # Sending the patient the forms is the front desk's job as much as anyone's.
         access.register(
-            models.FormsRequest, clinic=at_home_clinic, view=access.STAFF, add=access.STAFF
+            models.FormsRequest,
+            clinic=at_home_clinic,
+            view=access.STAFF,
+            add=access.STAFF,
+            patient="patient",
         )
         for record in (models.Intake, models.Surgery):
             access.register(
@@ -47,6 +56,7 @@ class PatientsConfig(AppConfig):
                 delete=access.CLINICAL,
                 own="patient__user",
                 own_may=("view", "add", "change", "delete"),
+                patient="patient",
             )
         for form in (models.Questionnaire, models.Question, models.ConsentTemplate):
             access.register(form, view=access.STAFF, add=access.ORG_ADMINS)
@@ -58,12 +68,14 @@ class PatientsConfig(AppConfig):
             change=access.STAFF,  # the only change: "the patient reports a change in health"
             own="patient__user",
             own_may=("view", "add", "change"),
+            patient="patient",
         )
         access.register(
             models.ScreeningAnswer,
             clinic="response__patient__home_clinic",
             view=access.CLINICAL,
             own="response__patient__user",
+            patient="response__patient",
         )
         # Two records of one person are merged by an organisation admin, who
         # reads every site's records; the merges are their record of it.
@@ -71,6 +83,11 @@ class PatientsConfig(AppConfig):
         # The access log is the organisation's audit trail: its admins read it;
         # rows are written by services.record_read, never through a form.
         access.register(models.RecordRead, view=access.ORG_ADMINS)
+        # Break-glass: a clinician reads the record of a patient of another site for a few
+        # hours (clinics.access). Organisation admins review every access; the clinician
+        # sees their own. Written by services.grant_emergency_access only, never changed.
+        access.register(models.EmergencyAccess, view=access.ORG_ADMINS, own="user")
+        access.register_emergency_access(models.EmergencyAccess)
         # The front desk takes consent (the patient signs on the clinic's tablet); a
         # withdrawal is the patient's own, in the portal, or recorded by clinical staff
         # who heard it.
@@ -81,6 +98,7 @@ class PatientsConfig(AppConfig):
             add=access.STAFF,
             own="patient__user",
             own_may=("view", "add"),
+            patient="patient",
         )
         access.register(
             models.ConsentWithdrawal,
@@ -89,6 +107,7 @@ class PatientsConfig(AppConfig):
             add=access.CLINICAL,
             own="patient__user",
             own_may=("view", "add"),
+            patient="patient",
         )
 
         from patients import own_record

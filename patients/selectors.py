@@ -48,6 +48,7 @@ def may(user, action: access.Action, model, patient: Patient) -> bool:
         organization=patient.organization,
         clinic=patient.home_clinic,
         owner=patient.user,
+        patient=patient,
     )
 
 
@@ -206,9 +207,6 @@ def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Pati
     misspellings still find the patient. Search is a staff tool: it looks in
     the organisations where the user's roles let them see patients.
     """
-    query = " ".join(query.split())
-    if not query:
-        return []
     organizations = list(
         access.organizations_for(user, Patient, "view").values_list("pk", flat=True)
     )
@@ -217,13 +215,51 @@ def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Pati
     patients = access.visible_to(
         user, Patient.objects.filter(organization__in=organizations).select_related("home_clinic")
     )
+    return _matching(patients, query, limit=limit)
+
+
+def search_other_sites(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Patient]:
+    """The patients of the other sites of `user`'s organisations that match `query` by name or
+    date of birth, for opening one in an emergency (break-glass), best first.
+
+    Only clinical staff search here (the organisations where they may break the
+    glass), and only patients they do not see already. Their pages show no more
+    than the name, date of birth and home clinic; contact details are not searched
+    (a phone number or an e-mail finds nothing here), so the search is not a way
+    to learn who a number belongs to.
+    """
+    query = " ".join(query.split())
+    organizations = access.emergency_organizations(user)
+    contact = "@" in query or (_as_date(query) is None and _as_phone(query) is not None)
+    if not organizations or contact:
+        return []
+    seen = access.visible_to(user, Patient.objects.all()).values("pk")
+    patients = (
+        Patient.objects.filter(organization__in=organizations)
+        .exclude(pk__in=seen)
+        .select_related("home_clinic")
+    )
+    return _matching(patients, query, limit=limit)
+
+
+def _as_phone(query: str) -> str | None:
+    """The digits of `query` when it reads as a phone number (four digits or more)."""
+    digits = re.sub(r"\D", "", query)
+    return digits if PHONE_LIKE.fullmatch(query) and len(digits) >= 4 else None
+
+
+def _matching(patients: QuerySet, query: str, *, limit: int) -> list[Patient]:
+    """`patients` that match `query` (see search_patients), best first."""
+    query = " ".join(query.split())
+    if not query:
+        return []
     birth_date = _as_date(query)
     if birth_date is not None:
         return list(patients.filter(date_of_birth=birth_date)[:limit])
     if "@" in query:
         return list(patients.filter(email__icontains=query)[:limit])
-    digits = re.sub(r"\D", "", query)
-    if PHONE_LIKE.fullmatch(query) and len(digits) >= 4:
+    digits = _as_phone(query)
+    if digits is not None:
         return list(patients.filter(phone_digits__contains=digits)[:limit])
     name = query.lower()
     # Every word typed must be like part of the name: close in trigrams
@@ -251,6 +287,22 @@ def search_patients(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[Pati
             .annotate(similarity=TrigramWordSimilarity(name, "search_name"))
             .order_by("-similarity", "last_name", "first_name")[:limit]
         )
+
+
+def emergency_access_of(user, patient: Patient):
+    """The emergency access through which `user` reads `patient`'s record now, if that is how
+    (for the banner on the patient's pages); None when they see the patient anyway."""
+    if patient.organization_id not in access.emergency_organizations(user):
+        return None  # no clinical role at a site, or one reaching every site: no query
+    held = (
+        access.active_emergency_access(user, organization_id=patient.organization_id)
+        .filter(patient=patient)
+        .order_by("-expires_at")
+        .first()
+    )
+    if held is None or access.can(user, "view", patient, emergency=False):
+        return None
+    return held
 
 
 @dataclass(frozen=True)

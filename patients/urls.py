@@ -1,12 +1,14 @@
 from django.urls import path
 
-from patients.views import forms_request, merge, staff
+from patients.views import emergency, forms_request, merge, staff
 
 app_name = "patients"
 
 urlpatterns = [
     path("", staff.patient_list, name="list"),
     path("register/", staff.register, name="register"),
+    path("other-sites/", emergency.other_sites, name="other_sites"),
+    path("emergency-access/", emergency.emergency_access_list, name="emergency_access_list"),
     path("<uuid:patient_id>/", staff.detail, name="detail"),
     path("<uuid:patient_id>/edit/", staff.edit, name="edit"),
     path("<uuid:patient_id>/intake/", staff.intake, name="intake"),
@@ -32,5 +34,10 @@ urlpatterns = [
     path("<uuid:patient_id>/forms/", forms_request.forms_on_tablet, name="forms_on_tablet"),
     path("<uuid:patient_id>/health-change/", staff.report_change, name="report_change"),
     path("<uuid:patient_id>/merge/", merge.choose, name="merge_choose"),
+    path(
+        "<uuid:patient_id>/emergency-access/",
+        emergency.open_in_emergency,
+        name="open_in_emergency",
+    ),
     path("<uuid:patient_id>/merge/<uuid:other_id>/", merge.compare, name="merge"),
 ]

@@ -25,12 +25,20 @@ class TreatmentSessionsConfig(AppConfig):
             add=access.STAFF,
             change=access.STAFF,
             own="patient__user",
+            patient="patient",
         )
         access.register(
-            models.ContraindicationOverride, clinic="session__clinic", view=access.CLINICAL
+            models.ContraindicationOverride,
+            clinic="session__clinic",
+            view=access.CLINICAL,
+            patient="session__patient",
         )
         access.register(
-            models.Chart, clinic="session__clinic", view=access.CLINICAL, change=access.CLINICAL
+            models.Chart,
+            clinic="session__clinic",
+            view=access.CLINICAL,
+            change=access.CLINICAL,
+            patient="session__patient",
         )
         for row in (
             models.NeedleSite,
@@ -44,9 +52,14 @@ class TreatmentSessionsConfig(AppConfig):
                 view=access.CLINICAL,
                 add=access.CLINICAL,
                 delete=access.CLINICAL,
+                patient="session__patient",
             )
         access.register(
-            models.Addendum, clinic="session__clinic", view=access.CLINICAL, add=access.CLINICAL
+            models.Addendum,
+            clinic="session__clinic",
+            view=access.CLINICAL,
+            add=access.CLINICAL,
+            patient="session__patient",
         )
         # A suspected pneumothorax is reviewed for the whole organisation.
         access.register(
@@ -54,6 +67,7 @@ class TreatmentSessionsConfig(AppConfig):
             clinic="adverse_event__session__clinic",
             view=access.CLINICAL,
             add=access.ORG_ADMINS,
+            patient="adverse_event__session__patient",
         )
         # A recall notice is part of the patient's record and belongs to the clinic
         # that sends it, where the patient was first needled with the lot: its
@@ -64,6 +78,7 @@ class TreatmentSessionsConfig(AppConfig):
             view=access.CLINICAL,
             add=access.CLINICAL,
             change=access.CLINICAL,
+            patient="patient",
         )
         # Organisation-wide: every clinical role reads them, organisation admins keep them.
         access.register(

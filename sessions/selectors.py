@@ -65,7 +65,12 @@ class ChartView:
 def chart_view(user, session: TreatmentSession) -> ChartView | None:
     """The chart of `session` as `user` may read it, or None (front desk, patients)."""
     if not access.can(user, "view", session) or not access.can_at(
-        user, "view", Chart, organization=session.organization, clinic=session.clinic
+        user,
+        "view",
+        Chart,
+        organization=session.organization,
+        clinic=session.clinic,
+        patient=session.patient,
     ):
         return None
 

@@ -25,6 +25,7 @@ def _may_read(request, session: TreatmentSession) -> bool:
         AftercarePlan,
         organization=session.organization,
         clinic=session.clinic,
+        patient=session.patient,
     )
 
 

@@ -7,6 +7,7 @@ from patients.models.consent import (
     ConsentWithdrawal,
     sha256_of,
 )
+from patients.models.emergency import EmergencyAccess
 from patients.models.forms_request import FormsRequest, FormsSentAs, PatientForm
 from patients.models.merge import PatientMerge
 from patients.models.records import (
@@ -28,6 +29,7 @@ __all__ = [
     "ConsentSignature",
     "ConsentTemplate",
     "ConsentWithdrawal",
+    "EmergencyAccess",
     "FormsRequest",
     "FormsSentAs",
     "Intake",

@@ -8,6 +8,7 @@ from patients.services.audit import (
     record_reads_of,
 )
 from patients.services.consent import sign_consent, withdraw_consent
+from patients.services.emergency import grant_emergency_access
 from patients.services.forms import (
     current_consent_template,
     current_questionnaire,
@@ -37,6 +38,7 @@ __all__ = [
     "current_questionnaire",
     "derive_flags",
     "forms_due",
+    "grant_emergency_access",
     "invitation_for",
     "invite_patient",
     "may_send_forms",

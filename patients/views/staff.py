@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from clinics import access
 from clinics.exceptions import FasciaError
+from clinics.models import Organization
 from clinics.selectors import current_clinic
 from patients import panels, safety, selectors, services
 from patients.contraindications import Contraindication
@@ -62,6 +63,10 @@ def patient_list(request):
             "page": page,
             "rows": [(patient, summaries[patient.pk].marks) for patient in patients],
             "may_register": access.clinics_for(request.user, Patient, "add").exists(),
+            # Read only when there is a search (a lazy queryset).
+            "other_sites_of": Organization.objects.filter(
+                pk__in=access.emergency_organizations(request.user)
+            ).order_by("name"),
         },
     )
 

@@ -68,7 +68,10 @@ def book_session(
         raise NotPermitted(
             f"Your role does not allow you to book sessions at {clinic.name}.", field="clinic"
         )
-    if patient.organization_id != organization.pk or not access.can(by, "view", patient):
+    # Not through an emergency access: it lets a clinician read a record, never book it.
+    if patient.organization_id != organization.pk or not access.can(
+        by, "view", patient, emergency=False
+    ):
         raise NotPermitted("No such patient that you can book.", field="patient")
     if not clinic.is_active:
         raise BookingRefused(f"{clinic.name} is closed (inactive).", field="clinic")

@@ -48,6 +48,7 @@ from patients.models import (
     ConsentSignature,
     ConsentTemplate,
     ConsentWithdrawal,
+    EmergencyAccess,
     FormsRequest,
     Intake,
     Patient,
@@ -60,6 +61,7 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
+from patients.services.emergency import grant_emergency_access
 from patients.services.merge import merge_patients
 from sessions.models import (
     Addendum,
@@ -75,6 +77,7 @@ from sessions.models import (
     RecallNotice,
     TreatmentSession,
 )
+from tests.clinics.factories import ClinicFactory, staff
 from tests.conftest import fresh
 from tests.organisation_rows import LOGS, organisation_rows
 from tests.patients.factories import PatientFactory, with_portal_login
@@ -122,6 +125,7 @@ OTHER_ORGANIZATION_ROWS = {
     CheckInAnswer: lambda world: world.other_record().aftercare.answer,
     Alert: lambda world: world.other_record().aftercare.alert,
     AlertNote: lambda world: world.other_record().aftercare.note,
+    EmergencyAccess: lambda world: an_emergency_access_at_harbourside(world),
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}
@@ -185,11 +189,7 @@ def snapshot(world):
 
 
 def row_counts():
-    return {
-        model: model.objects.count()
-        for model in OTHER_ORGANIZATION_ROWS
-        if model not in LOGS
-    }
+    return {model: model.objects.count() for model in OTHER_ORGANIZATION_ROWS if model not in LOGS}
 
 
 def test_every_model_with_access_rules_is_in_the_matrix():
@@ -370,6 +370,15 @@ CLINICAL_ANSWERS = frozenset(
 
 def rows_of(record, model):
     return model.objects.filter(**{PATIENT_RECORDS[model]: record.patient.pk}).order_by("pk")
+
+
+def test_every_part_of_a_patients_record_names_its_patient_for_emergency_access():
+    """Break-glass reaches a row through its rule's `patient` lookup: every model of a
+    patient's record declares one, leading to the patient its clinic lookup runs through."""
+    for model, lookup in PATIENT_RECORDS.items():
+        assert access.rule_for(model).patient == lookup, model.__name__
+    for model in set(access.registered_models()) - set(PATIENT_RECORDS):
+        assert access.rule_for(model).patient is None, model.__name__
 
 
 def another_patients_login(world) -> User:
@@ -636,6 +645,19 @@ def a_merge_at_halifax(world) -> PatientMerge:
             keep=kept, merge_away=merged, by=world.other_admin, reason="Registered twice"
         )
     return world._other_merge
+
+
+def an_emergency_access_at_harbourside(world) -> EmergencyAccess:
+    """A therapist at Harbourside's other site, Dartmouth, opening a Halifax patient's record
+    in an emergency (made once)."""
+    if not hasattr(world, "_other_emergency_access"):
+        dartmouth = ClinicFactory(organization=world.other_organization, name="Dartmouth")
+        world._other_emergency_access = grant_emergency_access(
+            patient=world.other_record().patient,
+            by=staff(Role.THERAPIST, clinic=dartmouth),
+            reason="Fainted in the waiting room at Dartmouth",
+        )
+    return world._other_emergency_access
 
 
 def an_event_at_harbourside(world) -> SecurityEvent:
