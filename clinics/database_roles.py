@@ -27,7 +27,7 @@ DELETE back if it is an evidence table.
 """
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 
 import pghistory.models
 import pgtrigger
@@ -117,18 +117,21 @@ def updatable_columns() -> dict[str, set[str]]:
     return dict(sorted(columns.items()))
 
 
-def grant_statements(*, role: str, quote: Callable[[str], str]) -> list[str]:
-    """The SQL that gives `role` exactly its privileges, run as the owner of the tables."""
+def grant_statements(
+    *, role: str, quote: Callable[[str], str], tables: Collection[str] | None = None
+) -> list[str]:
+    """The SQL that gives `role` exactly its privileges, run as the owner of the tables;
+    `tables`, those there are (the migrations of one app may have run, not all)."""
     role = quote(role)
-    tables = "ALL TABLES IN SCHEMA public"
+    every = "ALL TABLES IN SCHEMA public"
     statements = [
         # PostgreSQL before 15 let every role create tables in the public schema.
         "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
         f"GRANT USAGE ON SCHEMA public TO {role}",
         # From scratch: this also takes back column privileges granted before.
-        f"REVOKE ALL ON {tables} FROM {role}",
+        f"REVOKE ALL ON {every} FROM {role}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}",
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {every} TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
         # Tables and sequences the owner makes later (the next migrations).
         "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
@@ -136,8 +139,12 @@ def grant_statements(*, role: str, quote: Callable[[str], str]) -> list[str]:
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}",
     ]
     for table, refused in evidence_tables().items():
+        if tables is not None and table not in tables:
+            continue
         statements.append(f"REVOKE {', '.join(sorted(refused))} ON {quote(table)} FROM {role}")
     for table, columns in updatable_columns().items():
+        if tables is not None and table not in tables:
+            continue
         listed = ", ".join(quote(column) for column in sorted(columns))
         statements.append(f"GRANT UPDATE ({listed}) ON {quote(table)} TO {role}")
     return statements
@@ -150,7 +157,11 @@ def grant_app_role(*, using: str) -> list[str]:
     connection = connections[using]
     if role is None or connection.settings_dict["USER"] == role:
         return []
-    statements = grant_statements(role=role, quote=connection.ops.quote_name)
+    statements = grant_statements(
+        role=role,
+        quote=connection.ops.quote_name,
+        tables=set(connection.introspection.table_names()),
+    )
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements))
     return statements
