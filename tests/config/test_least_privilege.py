@@ -23,6 +23,7 @@ from django.db import ProgrammingError, connection, transaction
 from clinics import database_roles
 from clinics.audit_chain import chained_models
 from patients.models import ConsentSignature, Patient
+from tests.config.test_configuration import manage
 from tests.config.test_run_stops import (
     ROOT,
     assert_all_stop_in_time,
@@ -186,6 +187,39 @@ def test_a_table_a_later_migration_makes_gets_the_ordinary_grants(as_database_ow
             [APP_ROLE],
         )
         assert cursor.fetchone() == (True,)
+
+
+_APP = "postgresql://fascia_app:secret@db.example:5432/fascia"
+
+
+@pytest.mark.parametrize(
+    ("environment", "cause"),
+    [
+        ({"DATABASE_OWNER_URL": _APP}, "DATABASE_OWNER_URL is set but DATABASE_URL is not"),
+        (
+            {"DATABASE_URL": _APP, "DATABASE_OWNER_URL": "owner@db.example/fascia"},
+            "DATABASE_OWNER_URL must be a PostgreSQL URL",
+        ),
+        (
+            {
+                "DATABASE_URL": _APP,
+                "DATABASE_OWNER_URL": "postgresql://fascia_owner:s@db.example:5432/other",
+            },
+            "DATABASE_OWNER_URL must name the same server and database as DATABASE_URL",
+        ),
+        (
+            {"DATABASE_URL": _APP, "DATABASE_OWNER_URL": _APP},
+            "DATABASE_OWNER_URL names the same role as DATABASE_URL",
+        ),
+    ],
+    ids=["owner-alone", "not-a-url", "another-database", "same-role"],
+)
+def test_an_owner_url_that_cannot_be_right_is_refused_in_one_line(environment, cause):
+    done = manage("check", DEBUG="true", **environment)
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("fascia: ")
+    assert cause in line
 
 
 # --- make run -----------------------------------------------------------------------------
