@@ -32,10 +32,13 @@ from pathlib import Path
 
 import psycopg
 from django.apps import apps
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from pghistory.models import Context, Event
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from clinics.database_roles import OWNER
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = 1
@@ -73,10 +76,12 @@ class Database:
         return env
 
 
-def configured_database() -> Database:
-    """The database of settings.DATABASES["default"] (the embedded server's unless
-    DATABASE_URL is set), as this process's connection reaches it."""
-    connection = connections[DEFAULT_DB_ALIAS]
+def configured_database(alias: str = DEFAULT_DB_ALIAS) -> Database:
+    """The database of settings.DATABASES[alias] (the embedded server's unless
+    DATABASE_URL is set), as this process's connection reaches it: "default" as the role
+    Fascia runs as, which may read every table (a backup), "owner" as the owner of the
+    tables, who may make them (a restore)."""
+    connection = connections[alias]
     params = connection.get_connection_params()  # starts the embedded server if need be
     # Keep what libpq understands; Django adds Python objects (cursor factory, adapters).
     params = {
@@ -405,7 +410,9 @@ def restore(path: Path, *, database: Database | None = None, pg_bin: str | None 
     path = Path(path).absolute()
     manifest = read_manifest(path)
     check_dump(path, manifest)
-    database = database or configured_database()
+    if database is None:
+        owner = OWNER if OWNER in settings.DATABASES else DEFAULT_DB_ALIAS
+        database = configured_database(owner)
     try:
         connection = database.connect(autocommit=True)
     except psycopg.OperationalError as error:

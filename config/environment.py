@@ -52,20 +52,20 @@ def integer(name: str, default: int) -> int:
         raise ConfigurationError(f"{name}={raw!r} is not a whole number") from None
 
 
-def database(url: str) -> dict:
+def database(url: str, variable: str = "DATABASE_URL") -> dict:
     """Django's DATABASES entry for a PostgreSQL URL; anything else is refused."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme not in POSTGRES_SCHEMES:
         raise ConfigurationError(
-            "DATABASE_URL must be a PostgreSQL URL such as "
+            f"{variable} must be a PostgreSQL URL such as "
             "postgresql://user:password@host:5432/fascia (Fascia runs only on PostgreSQL)"
         )
     try:
         config = _env.db_url_config(url)
     except ValueError as error:
-        raise ConfigurationError(f"DATABASE_URL is malformed: {error}") from None
+        raise ConfigurationError(f"{variable} is malformed: {error}") from None
     if not config.get("NAME"):
-        raise ConfigurationError("DATABASE_URL names no database: end it with /<database name>")
+        raise ConfigurationError(f"{variable} names no database: end it with /<database name>")
     return config
 
 

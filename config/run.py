@@ -23,6 +23,10 @@ Why one process rather than a shell recipe:
   is killed and started at odd moments) started the embedded server again and
   left it running. The children are given the address of the server started
   here (DATABASE_URL), so only this process ever starts or stops it.
+
+The children log in as the embedded server's two roles: the web server, the worker
+and the demo data as the role Fascia runs as, which owns nothing (DATABASE_URL); the
+migrations as the owner of the tables (DATABASE_OWNER_URL, which `migrate` uses).
 """
 
 import argparse
@@ -74,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         _say(str(error))
         return 1
     if database is not None:
-        children.database_url = database.uri()
+        children.database_urls = {
+            "DATABASE_URL": database.app_uri(),
+            "DATABASE_OWNER_URL": database.uri(),
+        }
     steps = [("migrations", ["migrate", "--noinput"]), ("demo data", ["demo_data"])]
     if options.serve_only:
         steps = []
@@ -102,7 +109,7 @@ class Children:
 
     def __init__(self) -> None:
         self.stop_signal: int | None = None
-        self.database_url: str | None = None
+        self.database_urls: dict[str, str] = {}
         self.running: dict[str, subprocess.Popen] = {}
 
     def ask_to_stop(self, signum: int, frame: object) -> None:
@@ -187,9 +194,7 @@ class Children:
     def _start(self, arguments: list[str]) -> subprocess.Popen:
         # Marked, so that every process started from here is found when stopping,
         # even one whose parent died and left it to init.
-        environment = {**os.environ, MARK: str(os.getpid())}
-        if self.database_url:
-            environment["DATABASE_URL"] = self.database_url
+        environment = {**os.environ, MARK: str(os.getpid()), **self.database_urls}
         command = [*MANAGE, *arguments]  # our own manage.py, with arguments fixed here
         return subprocess.Popen(command, cwd=BASE_DIR, env=environment)  # noqa: S603
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.utils.csp import CSP
 
-from config import database_pool
+from config import database_pool, embedded_db
 from config import environment as env
 from config.environment import ConfigurationError
 
@@ -107,11 +107,35 @@ TEMPLATES = [
 
 # Database: PostgreSQL only. Without DATABASE_URL the embedded server under
 # var/postgres (or FASCIA_POSTGRES_DIR) is started on first use (config/embedded_db).
+# Two roles (docs/operations.md#the-two-database-roles): Fascia runs as DATABASE_URL's,
+# which owns nothing; `migrate` (and `flush`, `restore`) connect as DATABASE_OWNER_URL's,
+# the "owner" alias, which owns the tables and grants the first what it may do
+# (clinics/database_roles.py). Without DATABASE_OWNER_URL, one role does both.
 _database_url = env.text("DATABASE_URL")
+_owner_url = env.text("DATABASE_OWNER_URL")
 if _database_url:
     _database = env.database(_database_url)
+    _owner = env.database(_owner_url, "DATABASE_OWNER_URL") if _owner_url else None
 else:
-    _database = {"ENGINE": "config.embedded_db", "NAME": "fascia", "USER": "postgres"}
+    if _owner_url:
+        raise ConfigurationError(
+            "DATABASE_OWNER_URL is set but DATABASE_URL is not: set both (the role Fascia "
+            "runs as, and the owner), or neither for the embedded database"
+        )
+    _database = {"ENGINE": "config.embedded_db", "NAME": "fascia", "USER": embedded_db.APP_ROLE}
+    _owner = {**_database, "USER": embedded_db.OWNER_ROLE}
+if _owner is not None:
+    _where = ("HOST", "PORT", "NAME")
+    if [_owner.get(key) for key in _where] != [_database.get(key) for key in _where]:
+        raise ConfigurationError(
+            "DATABASE_OWNER_URL must name the same server and database as DATABASE_URL, "
+            "with the owner's role and password"
+        )
+    if _owner.get("USER") == _database.get("USER"):
+        raise ConfigurationError(
+            "DATABASE_OWNER_URL names the same role as DATABASE_URL: Fascia must run as a "
+            "role that owns nothing; leave DATABASE_OWNER_URL unset to use one role for both"
+        )
 _database.setdefault("OPTIONS", {})
 
 
@@ -159,6 +183,15 @@ _database["CONN_MAX_AGE"] = 0  # the pool, not Django, keeps connections open
 # in one checkout do not drop each other's; pytest-django removes it at the end.
 _database["TEST"] = {"NAME": env.text("TEST_DATABASE_NAME", f"test_fascia_{os.getpid()}")}
 DATABASES = {"default": _database}
+# The role Fascia runs as, which `migrate` grants to; None with one role for both.
+DATABASE_APP_ROLE = None
+if _owner is not None:
+    DATABASE_APP_ROLE = _database["USER"]
+    # Used a few times a day, by commands: no pool. In tests, the test database is its.
+    _owner.setdefault("OPTIONS", {})
+    _owner["OPTIONS"].setdefault("connect_timeout", _database["OPTIONS"]["connect_timeout"])
+    _owner["TEST"] = {"MIRROR": "default"}
+    DATABASES["owner"] = _owner
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

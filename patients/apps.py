@@ -6,8 +6,12 @@ class PatientsConfig(AppConfig):
     verbose_name = "Patients"
 
     def ready(self) -> None:
-        from clinics import access
-        from patients import models
+        from clinics import access, database_roles
+        from patients import merging, models
+
+        # A merge moves signed rows to the kept record: the database lets Fascia's role
+        # update their patient column, and nothing else of them.
+        database_roles.allow_update(merging.columns_a_merge_updates)
 
         at_home_clinic = "patient__home_clinic"
         # A patient's own login reads (and, where the portal lets them, writes)

@@ -290,6 +290,21 @@ def _winner(mover: Mover, theirs, ours):
     )
 
 
+def columns_a_merge_updates() -> list[tuple[type[models.Model], str]]:
+    """(model, field) a merge UPDATEs on rows whose triggers refuse UPDATE: the patient, and
+    a key two such rows trade for a moment when they swap (merge._swap). The role Fascia
+    runs as may update these columns of such tables and no other (clinics/database_roles)."""
+    found = []
+    for mover in movers():
+        if not mover.protected_by:
+            continue
+        found.append((mover.model, mover.field.name))
+        for rule in one_per_patient_rules(mover):
+            if rule.settled_by_merge and not rule.only_one and rule.swap_key is not None:
+                found.append((mover.model, rule.swap_key))
+    return found
+
+
 # --- No row for a merged record -------------------------------------------------------
 
 PATIENT_MERGED = "patient_not_merged"

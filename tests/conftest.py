@@ -7,12 +7,13 @@ Vernon; "Harbourside" is another organisation with one clinic, Halifax.
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import Client, override_settings
 
 from accounts.models import User
-from clinics import access
+from clinics import access, database_roles
 from clinics.models import Clinic, Membership, Organization, Role
 from patients.models import Patient
 from tests.accounts.factories import UserFactory
@@ -74,11 +75,52 @@ class World:
         return self._kelowna_record
 
 
+APP, OWNER = "app", "owner"
+_roles: dict[str, tuple[str, str]] = {}
+
+
+def connect_as(role: str) -> None:
+    """Make the "default" alias connect as the app role or as the owner from now on."""
+    if "owner" not in settings.DATABASES:
+        return  # one role for both (DATABASE_URL without DATABASE_OWNER_URL)
+    default = connections["default"]
+    if not _roles:
+        owner = connections["owner"].settings_dict
+        _roles[APP] = (default.settings_dict["USER"], default.settings_dict["PASSWORD"])
+        _roles[OWNER] = (owner["USER"], owner["PASSWORD"])
+    database_roles.log_in_as(default, *_roles[role])
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, django_db_blocker):
-    """Each test database is a copy of one migrated template (tests/migrated_template.py)."""
+    """Each test database is a copy of one migrated template (tests/migrated_template.py),
+    made and migrated by the database owner."""
+    connect_as(OWNER)
     with django_db_blocker.unblock():
         use_migrated_template()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The tests run as the role Fascia runs as, which owns nothing (docs/security.md, "Least
+    privilege in the database"), so each proves Fascia works with no more; the owner drops
+    the test database at the end. A transactional test's flush runs as the owner (clinics'
+    `flush` command), as the app role may not TRUNCATE."""
+    connect_as(APP)
+    yield
+    connect_as(OWNER)
+
+
+@pytest.fixture
+def as_database_owner(django_db_setup, django_db_blocker):
+    """The test's connection is the database owner's, not Fascia's: for tests that play
+    someone who holds the database and rewrites it behind Fascia's back. Ask for it before
+    `db` (or a fixture that uses it), so that the test's transaction is the owner's."""
+    with django_db_blocker.unblock():
+        connect_as(OWNER)
+    yield
+    with django_db_blocker.unblock():
+        connect_as(APP)
 
 
 @pytest.fixture(scope="session", autouse=True)

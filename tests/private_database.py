@@ -26,7 +26,8 @@ import psycopg
 from django.db import connection as suite_connection
 from psycopg.conninfo import make_conninfo
 
-from config.embedded_db import server
+from clinics import database_roles
+from config.embedded_db import APP_ROLE, server
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE = "fascia"
@@ -44,10 +45,20 @@ class PrivateDatabase:
 
     @property
     def url(self) -> str:
-        """The DATABASE_URL that reaches it; the same after a restart."""
+        """The DATABASE_URL that reaches it as the role Fascia runs as; the same after a
+        restart."""
+        return self._server.app_uri(DATABASE)
+
+    @property
+    def owner_url(self) -> str:
+        """The DATABASE_OWNER_URL: as the owner of the tables (the server's superuser)."""
+        return self._server.uri(DATABASE)
+
+    @property
+    def _server(self) -> server.RunningServer:
         if self._running is None:
             raise RuntimeError("the private database was never started")
-        return self._running.uri(DATABASE)
+        return self._running
 
     @property
     def is_running(self) -> bool:
@@ -66,7 +77,12 @@ class PrivateDatabase:
     def environment(self, **variables: str) -> dict[str, str]:
         """The environment for a Fascia process that uses this database, and `variables`."""
         passed_on = {name: value for name, value in os.environ.items() if name not in NOT_PASSED_ON}
-        return {**passed_on, "DATABASE_URL": self.url, **variables}
+        return {
+            **passed_on,
+            "DATABASE_URL": self.url,
+            "DATABASE_OWNER_URL": self.owner_url,
+            **variables,
+        }
 
     def manage(self, *arguments: str, **variables: str) -> subprocess.CompletedProcess:
         """`manage.py <arguments>` on this database; fails the test if the command fails."""
@@ -82,8 +98,9 @@ class PrivateDatabase:
         return done
 
     def query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
-        """Rows of one statement, on a connection of the test's own (closed after it)."""
-        with psycopg.connect(self.url, autocommit=True) as connection:
+        """Rows of one statement, on a connection of the test's own (closed after it), as the
+        owner: what an operator sees."""
+        with psycopg.connect(self.owner_url, autocommit=True) as connection:
             cursor = connection.execute(sql, parameters)
             return cursor.fetchall() if cursor.description else []
 
@@ -112,9 +129,17 @@ class PrivateDatabase:
         )
         assert dump.returncode == 0, dump.stderr.decode(errors="replace")
         restore = subprocess.run(
-            [server.BIN_DIR / "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", self.url],
+            [
+                *(server.BIN_DIR / "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"),
+                *("--dbname", self.owner_url),
+            ],
             input=dump.stdout,
             capture_output=True,
             timeout=120,
         )
         assert restore.returncode == 0, restore.stderr.decode(errors="replace")
+        # The dump leaves out privileges (another server's roles): granted as `migrate` does.
+        grants = database_roles.grant_statements(
+            role=APP_ROLE, quote=suite_connection.ops.quote_name
+        )
+        self.query("; ".join(grants))

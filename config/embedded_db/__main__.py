@@ -2,8 +2,9 @@
 
 For what must not start the server itself: a test run under faketime (the
 start waits in time.sleep, which fails there; see docs/testing.md), or psql.
-Prints the DATABASE_URL that reaches the server. Ctrl-C or SIGTERM stops the
-server, unless another process of the checkout still uses it.
+Prints the DATABASE_URL that reaches the server as the role Fascia runs as, then,
+on a second line, the DATABASE_OWNER_URL that migrations and test databases use.
+Ctrl-C or SIGTERM stops the server, unless another process of the checkout still uses it.
 """
 
 import signal
@@ -25,7 +26,7 @@ def main() -> int:
         return 1
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop)
-    print(running.uri(), flush=True)
+    print(running.app_uri(), running.uri(), sep="\n", flush=True)
     try:
         signal.pause()
     except (KeyboardInterrupt, SystemExit):

@@ -18,6 +18,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from config.embedded_db import APP_ROLE, OWNER_ROLE
 from config.environment import ConfigurationError
 
 with warnings.catch_warnings():
@@ -45,8 +46,12 @@ class RunningServer:
     port: int
     handle: object
 
-    def uri(self, database: str = DATABASE) -> str:
-        return f"postgresql://postgres@/{database}?host={self.socket_dir}&port={self.port}"
+    def uri(self, database: str = DATABASE, role: str = OWNER_ROLE) -> str:
+        return f"postgresql://{role}@/{database}?host={self.socket_dir}&port={self.port}"
+
+    def app_uri(self, database: str = DATABASE) -> str:
+        """The address as the role Fascia runs as."""
+        return self.uri(database, role=APP_ROLE)
 
     def stop(self) -> bool:
         """Stop the server unless another live process uses it; True when it is stopped."""
@@ -169,6 +174,7 @@ def _last_log_line(data_dir: Path) -> str:
 
 def _create_database(running: RunningServer, database: str) -> None:
     with psycopg.connect(running.uri("postgres"), autocommit=True) as connection:
+        _create_app_role(connection)
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [database]
         ).fetchone()
@@ -177,3 +183,19 @@ def _create_database(running: RunningServer, database: str) -> None:
         # Another process of the checkout (a second test worker) may make it at this moment.
         with contextlib.suppress(psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def _create_app_role(connection: psycopg.Connection) -> None:
+    """The role Fascia runs as: it may log in and nothing else; `migrate` grants it the rest
+    (clinics/database_roles.py)."""
+    exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE])
+    if exists.fetchone():
+        return
+    # Another process of the checkout may make it at this moment.
+    with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+        connection.execute(
+            sql.SQL(
+                "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                "NOBYPASSRLS NOINHERIT"
+            ).format(sql.Identifier(APP_ROLE))
+        )

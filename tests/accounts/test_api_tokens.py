@@ -403,7 +403,9 @@ def test_the_operator_lists_and_revokes_tokens_in_the_admin_through_the_service(
 # --- The migration from DRF's clear tokens -----------------------------------------
 
 
-def test_the_migration_turns_an_old_clear_token_into_a_hashed_one_that_still_works(world):
+def test_the_migration_turns_an_old_clear_token_into_a_hashed_one_that_still_works(
+    as_database_owner, world
+):
     key = "0123456789abcdef0123456789abcdef01234567"
     with connection.cursor() as cursor:
         cursor.execute(

@@ -124,7 +124,7 @@ def test_the_newest_row_of_each_chain_is_printed_to_keep_elsewhere(world, patien
     ) in out.getvalue()
 
 
-def test_a_changed_row_is_found(world, patient):
+def test_a_changed_row_is_found(as_database_owner, world, patient):
     _, second, _ = reads(world, patient, 3)
     as_the_database_owner(
         "UPDATE patients_recordread SET part = 'consent' WHERE id = %s", [second.pk]
@@ -136,7 +136,9 @@ def test_a_changed_row_is_found(world, patient):
     ) in output
 
 
-def test_a_changed_row_whose_hash_was_recomputed_is_found_by_the_next_row(world, patient):
+def test_a_changed_row_whose_hash_was_recomputed_is_found_by_the_next_row(
+    as_database_owner, world, patient
+):
     _, second, third = reads(world, patient, 3)
     as_the_database_owner(
         "UPDATE patients_recordread SET part = 'consent' WHERE id = %s", [second.pk]
@@ -150,14 +152,14 @@ def test_a_changed_row_whose_hash_was_recomputed_is_found_by_the_next_row(world,
     assert "changed:" not in output
 
 
-def test_a_deleted_row_is_found(world, patient):
+def test_a_deleted_row_is_found(as_database_owner, world, patient):
     _, second, third = reads(world, patient, 3)
     as_the_database_owner("DELETE FROM patients_recordread WHERE id = %s", [second.pk])
     output = verify_fails()
     assert f"row {third.pk} (seq 3): missing before it: seq 2 (deleted)" in output
 
 
-def test_two_rows_swapped_in_order_are_found(world, patient):
+def test_two_rows_swapped_in_order_are_found(as_database_owner, world, patient):
     first, second, third, _ = reads(world, patient, 4)
     for seq, row in ((-1, second), (2, third), (3, second)):
         as_the_database_owner(
@@ -175,7 +177,7 @@ def test_two_rows_swapped_in_order_are_found(world, patient):
     assert "changed:" not in output
 
 
-def test_a_row_inserted_with_the_chain_trigger_off_is_found(world, patient):
+def test_a_row_inserted_with_the_chain_trigger_off_is_found(as_database_owner, world, patient):
     reads(world, patient, 2)
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
@@ -193,7 +195,7 @@ def test_a_row_inserted_with_the_chain_trigger_off_is_found(world, patient):
     assert f"row {slipped.pk} (seq 0): not chained" in output
 
 
-def test_a_row_forged_at_the_end_of_the_chain_is_found(world, patient):
+def test_a_row_forged_at_the_end_of_the_chain_is_found(as_database_owner, world, patient):
     _, second = reads(world, patient, 2)
     forged = uuid.uuid4()
     as_the_database_owner(
@@ -213,7 +215,7 @@ def test_a_row_forged_at_the_end_of_the_chain_is_found(world, patient):
     assert f"row {forged} (seq 3): changed: its content no longer matches its hash" in output
 
 
-def test_a_disabled_chain_or_history_trigger_is_reported(world, patient):
+def test_a_disabled_chain_or_history_trigger_is_reported(as_database_owner, world, patient):
     read(world, patient)
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending checks: ALTER may run
@@ -224,7 +226,9 @@ def test_a_disabled_chain_or_history_trigger_is_reported(world, patient):
     assert "clinics_membershipevent: trigger append_only is disabled in the database" in output
 
 
-def test_reads_logged_before_the_chain_are_chained_in_the_order_they_were_read(world, patient):
+def test_reads_logged_before_the_chain_are_chained_in_the_order_they_were_read(
+    as_database_owner, world, patient
+):
     with connection.cursor() as cursor:
         # As before the migration: no chain order yet, rows without chain values.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")

@@ -10,12 +10,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, connections
 from django.test import override_settings
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from clinics import backup
+from clinics.database_roles import OWNER
 from clinics.models import Organization
 
 
@@ -29,7 +30,7 @@ class Fresh:
     """An empty database beside the test database, on the same server."""
 
     def __init__(self, name: str):
-        configured = backup.configured_database()
+        configured = backup.configured_database(OWNER)  # a restore makes tables: the owner
         self.database = backup.Database(
             params={**configured.params, "dbname": name},
             password=configured.password,
@@ -51,11 +52,11 @@ class Fresh:
 @pytest.fixture
 def fresh(db):
     name = f"{connection.settings_dict['NAME']}_restored"
-    with connection._nodb_cursor() as cursor:
+    with connections[OWNER]._nodb_cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cursor.execute(f'CREATE DATABASE "{name}"')
     yield Fresh(name)
-    with connection._nodb_cursor() as cursor:
+    with connections[OWNER]._nodb_cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -8,6 +8,8 @@ from clinics.history import HistoryContext, history_models, unprotected_history
 from patients.models import Patient, PatientEvent
 
 
+# The triggers refuse even the owner of the tables, which the tests below log in as; the role
+# Fascia runs as lacks the privilege in the first place (tests/config/test_least_privilege.py).
 def _refused(sql: str, params=()) -> None:
     with (
         pytest.raises(DatabaseError, match=r"Cannot|only the context"),
@@ -31,7 +33,7 @@ def test_every_history_table_of_every_app_refuses_update_and_delete(db):
     assert unprotected_history() == []
 
 
-def test_a_disabled_or_missing_history_trigger_is_reported(db):
+def test_a_disabled_or_missing_history_trigger_is_reported(as_database_owner, db):
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE treatment_sessions_chartevent DISABLE TRIGGER ALL")
         cursor.execute(
@@ -46,7 +48,7 @@ def test_a_disabled_or_missing_history_trigger_is_reported(db):
     ]
 
 
-def test_an_event_row_is_neither_changed_nor_deleted(world, patient):
+def test_an_event_row_is_neither_changed_nor_deleted(as_database_owner, world, patient):
     event = PatientEvent.objects.filter(pgh_obj=patient).get()
     _refused("UPDATE patients_patientevent SET last_name = 'Else' WHERE pgh_id = %s", [event.pk])
     _refused("DELETE FROM patients_patientevent WHERE pgh_id = %s", [event.pk])
@@ -55,7 +57,9 @@ def test_an_event_row_is_neither_changed_nor_deleted(world, patient):
     assert PatientEvent.objects.get(pk=event.pk).last_name == patient.last_name
 
 
-def test_the_running_request_adds_to_its_context_and_nothing_changes_it_later(world, patient):
+def test_the_running_request_adds_to_its_context_and_nothing_changes_it_later(
+    as_database_owner, world, patient
+):
     with pghistory.context(user=str(world.org_admin.pk), url="/patients/"):
         Patient.objects.filter(pk=patient.pk).update(phone="+1 250 555 0100")
         # pghistory upserts the context row again when the request adds to its metadata.

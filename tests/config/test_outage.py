@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.test import Client, RequestFactory
 from psycopg import sql
@@ -278,7 +279,9 @@ def test_the_suite_database_refusing_connections_is_a_503_and_its_return_a_200()
     api.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
 
     connection.close()  # its connection goes back to the pool, to die there with the rest
-    with connections_refused(connection.settings_dict):
+    owner = settings.DATABASES["owner"]  # ALTER DATABASE is the owner's
+    as_owner = {**connection.settings_dict, "USER": owner["USER"], "PASSWORD": owner["PASSWORD"]}
+    with connections_refused(as_owner):
         reading = browser.get(PAGE)
         saving = browser.post("/patients/register/", {"first_name": "Ada", "last_name": "Quinn"})
 

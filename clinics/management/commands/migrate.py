@@ -1,0 +1,27 @@
+"""`manage.py migrate`, as the owner of the tables, then the app role's grants.
+
+With DATABASE_OWNER_URL set (and always with the embedded database) the
+migrations run logged in as the owner, so the tables are the owner's and the
+role Fascia runs as owns nothing; then that role is granted what it may do, from
+scratch (clinics/database_roles.py), which also closes any new history or log
+table to UPDATE and DELETE.
+"""
+
+from django.core.management.commands import migrate
+
+from clinics import database_roles
+
+
+class Command(migrate.Command):
+    help = migrate.Command.help + " Runs as the database owner and grants Fascia's role."
+
+    def handle(self, *args, **options):
+        with database_roles.as_owner(options["database"]):
+            super().handle(*args, **options)
+            if options["plan"] or options["check_unapplied"] or options["prune"]:
+                return
+            granted = database_roles.grant_app_role(using=options["database"])
+        if granted and options["verbosity"] >= 1:
+            self.stdout.write(
+                f"Granted the role Fascia runs as its privileges ({len(granted)} statements)."
+            )
