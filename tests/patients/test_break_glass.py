@@ -346,7 +346,7 @@ def test_patient_lists_cost_the_same_queries_with_emergency_accesses(world, ada,
     assert everyone.count() == 5  # Ivy, Joe and the three opened in an emergency
 
 
-def test_an_emergency_access_is_never_changed(world, ada, client_of):
+def test_an_emergency_access_is_never_changed(as_database_owner, world, ada, client_of):
     break_the_glass(client_of(world.vernon_therapist), ada.patient)
     granted = EmergencyAccess.objects.get()
 
