@@ -5,6 +5,7 @@ from django.db import transaction
 
 from accounts import services
 from accounts.models import ApiToken, User
+from accounts.signals import password_set_by_operator
 
 
 class PasswordChangeEndsTokens(AdminPasswordChangeForm):
@@ -15,6 +16,9 @@ class PasswordChangeEndsTokens(AdminPasswordChangeForm):
             user = super().save(commit)
             if commit:
                 services.revoke_tokens(user=user, by=None, reason=services.CREDENTIALS_CHANGED)
+                transaction.on_commit(
+                    lambda: password_set_by_operator.send(sender=type(user), user=user)
+                )
         return user
 
 

@@ -23,3 +23,7 @@ api_token_created = Signal()
 api_token_revoked = Signal()
 """A personal API token was revoked. Keyword arguments: `request` (None when a password
 change revoked it), `token`, `by` (the user who revoked it, or None), `reason` (text)."""
+
+password_set_by_operator = Signal()
+"""The platform operator set a person's password in the admin (the person's API tokens are
+revoked with it). Keyword argument: `user`."""

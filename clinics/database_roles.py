@@ -21,15 +21,22 @@ app role, from scratch, exactly this (`grant_statements`):
 Privileges are checked before any trigger runs, so `SET pgtrigger.ignore`
 (which makes pgtrigger's triggers skip themselves, and which any role may set)
 cannot open an evidence table to UPDATE, DELETE or TRUNCATE: the role lacks
-the privilege. Default privileges give a table made by a later migration the
-ordinary grants at once; the `migrate` that made it then takes UPDATE and
-DELETE back if it is an evidence table.
+the privilege. And the triggers that write history and guard the logs are
+never skipped, whoever asks (`never_skipped`): `migrate` also replaces
+pgtrigger's "should this trigger skip itself?" function with one that answers
+no for them, so a protection skipped on purpose (the merge's) or by abuse of
+the app role still leaves its history row.
+
+Default privileges give a table made by a later migration the ordinary grants
+at once; the `migrate` that made it then takes UPDATE and DELETE back if it is
+an evidence table.
 """
 
 import contextlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 
 import pghistory.models
+import pghistory.trigger
 import pgtrigger
 from django.apps import apps
 from django.conf import settings
@@ -148,6 +155,47 @@ def grant_statements(
         listed = ", ".join(quote(column) for column in sorted(columns))
         statements.append(f"GRANT UPDATE ({listed}) ON {quote(table)} TO {role}")
     return statements
+
+
+def never_skipped() -> list[str]:
+    """The triggers `pgtrigger.ignore` never skips (their ids in the database): every
+    trigger that writes a history row, and the protections of history and the logs."""
+    kept = {"append_only", "hash_chain", "context_never_deleted", "context_updated_by_its_request"}
+    return sorted(
+        trigger.get_pgid(model)
+        for model in apps.get_models(include_auto_created=True)
+        for trigger in getattr(model._meta, "triggers", [])
+        if isinstance(trigger, pghistory.trigger.Event) or trigger.name in kept
+    )
+
+
+SHOULD_IGNORE = """
+CREATE OR REPLACE FUNCTION public._pgtrigger_should_ignore(trigger_name NAME)
+RETURNS BOOLEAN AS $$
+    DECLARE
+        _pgtrigger_ignore TEXT[];
+    BEGIN
+        -- Fascia (clinics/database_roles.py): history and the logs are written whoever asks.
+        IF trigger_name = ANY(%s::name[]) THEN
+            RETURN FALSE;
+        END IF;
+        BEGIN
+            SELECT INTO _pgtrigger_ignore CURRENT_SETTING('pgtrigger.ignore');
+            EXCEPTION WHEN OTHERS THEN
+        END;
+        RETURN COALESCE(trigger_name = ANY(_pgtrigger_ignore), FALSE);
+    END;
+$$ LANGUAGE plpgsql
+"""
+"""pgtrigger's own function, as every pgtrigger trigger calls it, with the kept triggers
+first; every migration that installs a trigger writes pgtrigger's back, so `migrate`
+writes this one again after it (`keep_history_unskippable`)."""
+
+
+def keep_history_unskippable(*, using: str) -> None:
+    """Make pgtrigger's skip function answer no for `never_skipped` (as the owner)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(SHOULD_IGNORE, [never_skipped()])
 
 
 def grant_app_role(*, using: str) -> list[str]:

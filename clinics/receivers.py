@@ -9,7 +9,8 @@ from allauth.mfa import signals as mfa_signals
 from django.contrib.auth import signals as auth_signals
 
 from accounts import signals as account_signals
-from clinics import security_log
+from clinics import access, security_log
+from clinics.models import Role
 from clinics.models import SecurityEventKind as Kind
 
 
@@ -54,6 +55,12 @@ def password_event(kind: Kind):
     return receiver
 
 
+def password_set_by_operator(sender, user, **kwargs) -> None:
+    security_log.record(
+        Kind.PASSWORD_SET, user=user, detail="by the platform operator, in the admin"
+    )
+
+
 def mfa_failed(sender, request, user, authenticator, reauthentication=False, **kwargs) -> None:
     detail = authenticator.get_type_display()
     if reauthentication:
@@ -75,12 +82,23 @@ def token_created(sender, request, token, **kwargs) -> None:
 
 def token_revoked(sender, token, request=None, by=None, reason="", **kwargs) -> None:
     detail = f"{token}: {reason}" if reason else str(token)
+    someone_else = by if by is not None and by.pk != token.user_id else None
+    organizations = access.organizations_of(token.user)
+    if someone_else is not None and not access.is_platform_operator(someone_else):
+        # An organisation admin's revoke is their organisation's business, not that of the
+        # owner's other organisations (who would see the admin's name and address).
+        organizations &= {
+            grant.organization_id
+            for grant in access.grants_of(someone_else)
+            if grant.role == Role.ORG_ADMIN
+        }
     security_log.record(
         Kind.TOKEN_REVOKED,
         request=request,
         user=token.user,
-        by=by if by is not None and by.pk != token.user_id else None,
+        by=someone_else,
         detail=detail,
+        organizations=organizations,
     )
 
 
@@ -93,6 +111,7 @@ RECEIVERS = [
     (allauth_signals.password_changed, password_event(Kind.PASSWORD_CHANGED)),
     (allauth_signals.password_set, password_event(Kind.PASSWORD_SET)),
     (allauth_signals.password_reset, password_event(Kind.PASSWORD_RESET)),
+    (account_signals.password_set_by_operator, password_set_by_operator),
     (mfa_signals.authentication_failed, mfa_failed),
     (mfa_signals.authenticator_added, mfa_event(Kind.MFA_ADDED)),
     (mfa_signals.authenticator_removed, mfa_event(Kind.MFA_REMOVED)),

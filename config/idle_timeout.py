@@ -36,14 +36,16 @@ class IdleTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.headers.get("Authorization", "").startswith("Bearer "):
-            return self.get_response(request)
         session = request.session
-        if SESSION_KEY not in session:
+        if SESSION_KEY not in session:  # no login session: a token, or nobody
             return self.get_response(request)
+        # A token request is no activity of the login session its cookie may name; the
+        # session's limits still hold for it (a made-up token header opens no idle page).
+        by_token = request.headers.get("Authorization", "").startswith("Bearer ")
         now = time.time()
         if LAST_ACTIVITY not in session:  # a login older than this clock
-            _count_activity(request, now)
+            if not by_token:
+                _count_activity(request, now)
         elif now - session.get(LOGGED_IN_AT, now) > settings.SESSION_COOKIE_AGE:
             return _log_out(request, "expired")
         elif now - session[LAST_ACTIVITY] >= WRITE_EVERY and request.user.is_authenticated:
@@ -52,7 +54,7 @@ class IdleTimeoutMiddleware:
                 return _log_out(request, "idle", limit)
             if session.get(IDLE_SECONDS) != limit:
                 session[IDLE_SECONDS] = limit  # the organisation changed it: the page tells
-            if request.path != reverse(NOT_ACTIVITY):
+            if request.path != reverse(NOT_ACTIVITY) and not by_token:
                 session[LAST_ACTIVITY] = now
         return self.get_response(request)
 

@@ -248,9 +248,10 @@ def _swap(clash: Settlement, *, keep: Patient, away: Patient) -> None:
     """`away`'s row becomes `keep`'s and `keep`'s becomes `away`'s, nothing else changing.
 
     A unique rule is checked row by row, so the two cannot trade places in one
-    statement: `keep`'s row first takes a key no row has, with no trigger firing
-    (neither its protection nor its history: it takes its own key back below, in
-    this transaction); then each moves, as any moved row, in the history.
+    statement: `keep`'s row first takes a key no row has, past its protection (it
+    takes its own key back below, in this transaction), and its history records that
+    step as every other: history triggers are never skipped (clinics/database_roles.py);
+    then each moves, as any moved row, in the history.
     """
     mover, key = clash.rule.mover, clash.rule.swap_key
     manager, patient = mover.model._base_manager, mover.field.attname

@@ -14,7 +14,7 @@ from clinics import security_log
 from clinics import views as security_log_views
 from clinics.models import Role, SecurityEvent
 from clinics.models import SecurityEventKind as Kind
-from tests.accounts.factories import PASSWORD
+from tests.accounts.factories import PASSWORD, UserFactory, api_token_for
 from tests.accounts.totp import code_for
 from tests.clinics.factories import MembershipFactory
 
@@ -189,6 +189,43 @@ def test_making_and_revoking_an_api_token_is_recorded_and_so_is_a_revoke_by_the_
     [revoked] = events(Kind.TOKEN_REVOKED, user=world.therapist)
     assert revoked.by == world.org_admin
     assert revoked.detail.endswith(": left the clinic")
+
+
+def test_an_admins_revoke_stays_in_the_admins_organisation(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    MembershipFactory(
+        user=world.therapist,
+        organization=world.other_organization,
+        clinic=world.halifax,
+        role=Role.FRONT_DESK,
+    )
+    api_token_for(world.therapist, name="Reports")
+    token = ApiToken.objects.get(user=world.therapist)
+    with django_capture_on_commit_callbacks(execute=True):
+        client_of(world.org_admin).post(
+            reverse("clinics:revoke_api_token", args=[token.pk]), {"reason": "left"}
+        )
+    revoked = events(Kind.TOKEN_REVOKED, user=world.therapist)
+    assert [event.organization for event in revoked] == [world.organization]
+
+
+def test_a_password_the_operator_sets_in_the_admin_is_recorded(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    operator = client_of(UserFactory(is_superuser=True, is_staff=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        set_it = operator.post(
+            reverse("admin:auth_user_password_change", args=[world.therapist.pk]),
+            {
+                "password1": "a new long passphrase 42",
+                "password2": "a new long passphrase 42",
+                "usable_password": "true",
+            },
+        )
+    assert set_it.status_code == 302
+    [event] = events(Kind.PASSWORD_SET, user=world.therapist)
+    assert event.detail == "by the platform operator, in the admin"
 
 
 def test_the_log_cannot_be_changed_or_deleted(as_database_owner, world):

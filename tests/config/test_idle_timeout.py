@@ -14,7 +14,8 @@ from tests.accounts.factories import UserFactory, api_token_for
 from tests.clinics.factories import MembershipFactory, OrganizationFactory
 from tests.conftest import World
 
-START = datetime.datetime(2027, 5, 12, 16, 30, tzinfo=datetime.UTC)
+START = datetime.datetime.now(tz=datetime.UTC).replace(microsecond=0)
+"""The clock stands still from now: the world the tests log into is made on the real clock."""
 MINUTE = datetime.timedelta(minutes=1)
 SECOND = datetime.timedelta(seconds=1)
 
@@ -213,3 +214,10 @@ def test_the_organisation_admin_sets_the_idle_minutes_in_the_admin(world: World,
     assert world.organization.idle_minutes == 10
     refused = client.post(url, {"name": world.organization.name, "idle_minutes": 90})
     assert "less than or equal to 60" in refused.content.decode()
+
+
+def test_a_made_up_token_header_keeps_no_idle_page_open(world: World, client_of, clock):
+    client = client_of(world.therapist)
+    clock.shift(16 * MINUTE)
+    response = client.get(reverse("patients:list"), headers={"Authorization": "Bearer made-up"})
+    assert logged_out(response)

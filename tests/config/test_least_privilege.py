@@ -126,6 +126,31 @@ def test_asking_pgtrigger_to_ignore_the_protection_does_not_open_an_evidence_tab
     assert ConsentSignature.objects.get(pk=signature.pk).signer_name == signature.signer_name
 
 
+def test_skipping_every_trigger_of_a_signed_session_still_writes_its_history(world):
+    """What the app role may update it may reach past a protection with pgtrigger.ignore
+    (the merge must), but never past the history: the change is always on record."""
+    session = world.kelowna_record().session
+    history = apps.get_model("treatment_sessions", "TreatmentSessionEvent")
+    before = history.objects.filter(pgh_obj_id=session.pk).count()
+    every_trigger = one_value(
+        "SELECT string_agg(tgname, ',') FROM pg_trigger WHERE tgrelid = %s::regclass",
+        ["treatment_sessions_treatmentsession"],
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        ignored = "{" + every_trigger + "}"
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", [ignored])
+        cursor.execute(
+            "UPDATE treatment_sessions_treatmentsession SET cancellation_reason = 'Rewritten'"
+            " WHERE id = %s",
+            [session.pk],
+        )
+    assert history.objects.filter(pgh_obj_id=session.pk).count() == before + 1
+    history_triggers = one_value(
+        "SELECT array_agg(tgname) FROM pg_trigger WHERE tgname LIKE 'pgtrigger_update_update%%'"
+    )
+    assert set(database_roles.never_skipped()) >= set(history_triggers)
+
+
 def test_a_merge_may_move_a_signed_row_to_another_patient_and_change_nothing_else(world):
     """The merge's one need (patients/services/merge.py): the patient column, with the
     protection ignored; its own check refuses a move that changed anything else."""

@@ -2,9 +2,10 @@
 
 With DATABASE_OWNER_URL set (and always with the embedded database) the
 migrations run logged in as the owner, so the tables are the owner's and the
-role Fascia runs as owns nothing; then that role is granted what it may do, from
-scratch (clinics/database_roles.py), which also closes any new history or log
-table to UPDATE and DELETE.
+role Fascia runs as owns nothing; then the triggers that write history are made
+unskippable and that role is granted what it may do, from scratch
+(clinics/database_roles.py), which also closes any new history or log table to
+UPDATE and DELETE.
 """
 
 from django.core.management.commands import migrate
@@ -20,6 +21,7 @@ class Command(migrate.Command):
             super().handle(*args, **options)
             if options["plan"] or options["check_unapplied"] or options["prune"]:
                 return
+            database_roles.keep_history_unskippable(using=options["database"])
             granted = database_roles.grant_app_role(using=options["database"])
         if granted and options["verbosity"] >= 1:
             self.stdout.write(
