@@ -28,7 +28,7 @@ To chain another table (the security log), in its model:
 then `makemigrations` (its migration must depend on clinics 0008, which makes
 the functions) and add the model to CHAINED_MODELS below; `verify_audit` then
 walks it. A table with rows already must chain them in the migration that adds
-the columns (patients migration 0010 does it for the access log).
+the columns (patients migration 0011 does it for the access log).
 """
 
 import hashlib

@@ -13,7 +13,9 @@ pghistory's own; `HistoryContext`, a proxy of it, carries its triggers:
   the context row of the transaction's own context (the id pghistory sets in
   `pghistory.context_id` before every statement), keeping its id and creation
   time and every key its metadata had. A context of an earlier request, whose
-  id no later request uses again, cannot change.
+  id no later request uses again, cannot change through Fascia; a session that
+  sets `pghistory.context_id` itself can add to it (what privileges allow the
+  app role is in clinics/database_roles.py).
 
 `unprotected_history()` lists the tables whose protection is missing,
 outdated or disabled in the database; the test suite and `verify_audit` ask it.
