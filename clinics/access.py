@@ -404,6 +404,12 @@ def organizations_for(user, model: type[models.Model], action: Action) -> QueryS
     return Organization.objects.filter(pk__in=ids)
 
 
+def manages_api_tokens(user) -> bool:
+    """May `user` list and revoke other people's API tokens at all (`api_tokens_managed_by`
+    says whose): organisation admins and the platform operator."""
+    return holds_role(user, ORG_ADMINS) or is_platform_operator(user)
+
+
 def api_tokens_managed_by(user, queryset: QuerySet) -> QuerySet:
     """The personal API tokens (`queryset` of accounts.ApiToken) `user` may list and revoke
     for their owners: those of everyone holding a role in an organisation `user` is an
@@ -556,6 +562,7 @@ __all__ = [
     "grants_of",
     "holds_role",
     "holds_staff_role",
+    "manages_api_tokens",
     "may_use",
     "organizations_for",
     "organizations_of",

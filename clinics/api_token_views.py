@@ -16,13 +16,8 @@ PAGE_SIZE = 50
 REASON_LENGTH = 150
 
 
-def opens_the_page(user) -> bool:
-    """Organisation admins (and the platform operator); to anyone else the page is not there."""
-    return access.holds_role(user, access.ORG_ADMINS) or access.is_platform_operator(user)
-
-
 def _managed_tokens(request):
-    if not opens_the_page(request.user):
+    if not access.manages_api_tokens(request.user):  # to anyone else the page is not there
         raise Http404("No such page.")
     return access.api_tokens_managed_by(
         request.user, ApiToken.objects.select_related("user", "revoked_by")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from clinics import access, api_token_views, security_log, selectors
+from clinics import access, security_log, selectors
 from clinics.models import Clinic, Membership, Role, SecurityEvent
 from clinics.spreadsheet import streamed_csv
 
@@ -32,7 +32,7 @@ def clinic_list(request):
             "can_read_security_log": access.may_use(request.user, SecurityEvent, "view"),
             # The list is the patients app's page (its model); the access module says who reads it.
             "can_review_emergency_access": access.may_review_emergency_access(request.user),
-            "can_manage_api_tokens": api_token_views.opens_the_page(request.user),
+            "can_manage_api_tokens": access.manages_api_tokens(request.user),
             "credentials_to_renew": selectors.credentials_to_renew(request.user),
             "credential_notice_days": selectors.CREDENTIAL_NOTICE.days,
         },

@@ -253,3 +253,22 @@ def test_the_walk_finds_ada_on_lists_records_the_admin_and_the_portal(world):
     assert {"patients:list", "patients:detail", "portal:record"} <= routes
     assert "admin:patients_patient_changelist" in routes
     assert Patient in PATIENT_RECORDS
+
+
+@pytest.mark.parametrize(
+    ("route", "name", "keywords"),
+    [
+        param
+        for param in page_routes()
+        if param.values[1]
+        in {"patients:detail", "portal:record", "admin:patients_patient_change", "patients:list"}
+    ],
+)
+def test_the_walk_sees_adas_data_where_it_is_known_to_be(world, client_of, route, name, keywords):
+    """The walk passes a route whose answer holds none of Ada's data: here, where it must hold
+    some, it does (her ids fill the address, her reader is let in, her name is found)."""
+    record = world.kelowna_record()
+    reader = reader_of(route, world)
+    response = client_of(reader).get(page_url(name, keywords, world, reader))
+    assert response.status_code == 200, route
+    assert carries_adas_data(record, response), route
