@@ -14,3 +14,20 @@ def wait_for(condition, *, seconds: float, what: str, every: float = 0.1) -> Non
     while not condition():
         assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
         threading.Event().wait(every)
+
+
+def wait_until_a_session_waits_on_a_lock(*, seconds: float = 5) -> None:
+    """Until another connection to this test's database waits on a lock: the second of two
+    racing requests has reached the row the first holds. Fails if it never does, so a race
+    test cannot pass without the race."""
+    from django.db import connection  # the tests of real processes need no Django here
+
+    def waiting() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            return cursor.fetchone()[0] > 0
+
+    wait_for(waiting, seconds=seconds, what="the second request to wait on the first's lock")

@@ -20,6 +20,7 @@ from accounts import services
 from accounts.models import ApiToken
 from accounts.signals import api_token_created, api_token_revoked
 from tests.accounts.factories import PASSWORD, UserFactory, api_token_for
+from tests.processes import wait_until_a_session_waits_on_a_lock
 
 NOW = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.UTC)
 
@@ -151,15 +152,7 @@ def test_a_double_click_racing_the_first_makes_one_token_and_names_the_field(wor
     one.start()
     made.wait(10)
     two.start()
-    for _ in range(100):  # until the second's INSERT waits on the first's row
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                break
-        threading.Event().wait(0.05)  # not time.sleep: it fails under faketime
+    wait_until_a_session_waits_on_a_lock()  # the second's INSERT, on the first's row
     release.set()
     one.join()
     two.join()

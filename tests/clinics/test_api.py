@@ -11,6 +11,7 @@ from django.urls import reverse
 from clinics.models import Clinic, Membership, Role
 from tests.accounts.factories import api_token_for
 from tests.clinics.factories import ClinicFactory
+from tests.processes import wait_until_a_session_waits_on_a_lock
 
 
 def ids(response) -> set[str]:
@@ -242,15 +243,7 @@ def test_two_renames_racing_to_one_name_get_one_rename_and_a_409_naming_the_fiel
     one.start()
     renamed.wait(10)
     two.start()
-    for _ in range(100):  # until the second's UPDATE waits on the first's row
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                break
-        threading.Event().wait(0.05)  # not time.sleep: it fails under faketime
+    wait_until_a_session_waits_on_a_lock()  # the second's UPDATE, on the first's row
     release.set()
     one.join()
     two.join()

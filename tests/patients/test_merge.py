@@ -34,6 +34,7 @@ from sessions.models import Chart, NeedleSite, NoticeStatus, RecallNotice, Treat
 from sessions.services import book_session
 from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory, tomorrow_at, with_portal_login
+from tests.processes import wait_until_a_session_waits_on_a_lock
 
 REASON = "Registered twice: same person, same phone, name misspelt at the Vernon desk"
 
@@ -467,15 +468,6 @@ def test_every_table_that_names_a_patient_refuses_rows_for_a_merged_record():
     )
 
 
-def _lock_waits() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_booking_on_its_way_while_a_merge_commits_is_refused_naming_the_patient(world):
     away = PatientFactory(home_clinic=world.kelowna, first_name="Emma", last_name="Clarke")
@@ -510,10 +502,7 @@ def test_a_booking_on_its_way_while_a_merge_commits_is_refused_naming_the_patien
     assert merged.wait(10)
     booking = threading.Thread(target=book)
     booking.start()
-    for _ in range(200):  # the booking waits for the merge's lock on the patient
-        if _lock_waits():
-            break
-        threading.Event().wait(0.02)  # not time.sleep: it fails under faketime
+    wait_until_a_session_waits_on_a_lock()  # the booking, on the merge's lock on the patient
     release.set()
     merging.join()
     booking.join()

@@ -24,6 +24,7 @@ from sessions.models.recall import QUEUED_TOO_LONG
 from sessions.selectors import NotifyStep
 from sessions.services.recall import catch_up_recall_notices
 from tests.patients.factories import PatientFactory, tomorrow_at
+from tests.processes import wait_until_a_session_waits_on_a_lock
 from tests.sessions.factories import ready_to_needle, site_fields, started_session, this_minute
 
 LOT = "LOT-9"
@@ -533,21 +534,10 @@ def test_two_managers_notifying_at_once_send_one_email(world):
     for thread in threads:
         thread.start()
     inserted.wait(10)
-    waited_for_the_lock = False
-    for _ in range(100):  # until the second request's insert waits on the first's row
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                waited_for_the_lock = True
-                break
-        threading.Event().wait(0.05)  # not time.sleep: it fails under faketime
+    wait_until_a_session_waits_on_a_lock()  # the second request's insert, on the first's row
     release.set()
     for thread in threads:
         thread.join()
-    assert waited_for_the_lock
     assert outcomes["first"].queued == [ann]
     assert (outcomes["second"].queued, outcomes["second"].already_notified) == ([], [ann])
     notice = RecallNotice.objects.get()
