@@ -246,16 +246,20 @@ def verify_table(model: type[models.Model], *, using: str = "default") -> TableR
 
 def unchained(using: str = "default") -> list[str]:
     """Chained tables whose chain trigger is missing, outdated or disabled."""
-    problems = []
-    for model in chained_models():
-        table = model._meta.db_table
-        trigger = next((t for t in model._meta.triggers if t.name == HASH_CHAIN), None)
-        if trigger is None:
-            problems.append(f"{table}: no {HASH_CHAIN} trigger declared on {model._meta.label}")
-            continue
-        status, enabled = trigger.get_installation_status(model, database=using)
-        if status != INSTALLED:
-            problems.append(f"{table}: trigger {HASH_CHAIN} is {status.lower()} in the database")
-        elif not enabled:
-            problems.append(f"{table}: trigger {HASH_CHAIN} is disabled in the database")
-    return problems
+    problems = (trigger_problem(model, HASH_CHAIN, using=using) for model in chained_models())
+    return [problem for problem in problems if problem]
+
+
+def trigger_problem(model: type[models.Model], name: str, *, using: str) -> str | None:
+    """What is wrong with `model`'s trigger `name`: not declared, not installed as declared,
+    or disabled in the database; None when it holds. (History and chains alike ask it.)"""
+    table = model._meta.db_table
+    trigger = next((t for t in getattr(model._meta, "triggers", []) if t.name == name), None)
+    if trigger is None:
+        return f"{table}: no {name} trigger declared on {model._meta.label}"
+    status, enabled = trigger.get_installation_status(model, database=using)
+    if status != INSTALLED:
+        return f"{table}: trigger {name} is {status.lower()} in the database"
+    if not enabled:
+        return f"{table}: trigger {name} is disabled in the database"
+    return None

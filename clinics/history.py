@@ -24,7 +24,8 @@ outdated or disabled in the database; the test suite and `verify_audit` ask it.
 import pgtrigger
 from django.apps import apps
 from pghistory.models import Context, Event
-from pgtrigger.core import INSTALLED
+
+from clinics.audit_chain import trigger_problem
 
 APPEND_ONLY = "append_only"
 CONTEXT_NEVER_DELETED = "context_never_deleted"
@@ -96,14 +97,9 @@ def unprotected_history(using: str = "default") -> list[str]:
         declared = {trigger.name: trigger for trigger in model._meta.triggers}
         for name in _expected_triggers(model):
             trigger = declared.get(name)
-            if trigger is None:
-                problems.append(f"{table}: no {name} trigger declared on {model._meta.label}")
-                continue
-            if name == APPEND_ONLY and not _refuses_update_and_delete(trigger):
+            if name == APPEND_ONLY and trigger and not _refuses_update_and_delete(trigger):
                 problems.append(f"{table}: {name} does not refuse every UPDATE and DELETE")
-            status, enabled = trigger.get_installation_status(model, database=using)
-            if status != INSTALLED:
-                problems.append(f"{table}: trigger {name} is {status.lower()} in the database")
-            elif not enabled:
-                problems.append(f"{table}: trigger {name} is disabled in the database")
+            problem = trigger_problem(model, name, using=using)
+            if problem:
+                problems.append(problem)
     return problems

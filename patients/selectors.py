@@ -242,6 +242,17 @@ def search_other_sites(user, query: str, *, limit: int = SEARCH_LIMIT) -> list[P
     return _matching(patients, query, limit=limit)
 
 
+def patient_of_another_site(user, patient_id) -> Patient | None:
+    """The patient `user` may open in an emergency (break-glass): one of an organisation where
+    they may break the glass, whether or not they see it already; None for any other."""
+    return (
+        Patient.objects.filter(organization__in=access.emergency_organizations(user))
+        .select_related("home_clinic")
+        .filter(pk=patient_id)
+        .first()
+    )
+
+
 def _as_phone(query: str) -> str | None:
     """The digits of `query` when it reads as a phone number (four digits or more)."""
     digits = re.sub(r"\D", "", query)

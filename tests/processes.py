@@ -31,3 +31,20 @@ def wait_until_a_session_waits_on_a_lock(*, seconds: float = 5) -> None:
             return cursor.fetchone()[0] > 0
 
     wait_for(waiting, seconds=seconds, what="the second request to wait on the first's lock")
+
+
+def race(first, second, *, holding: threading.Event, release: threading.Event) -> None:
+    """Two requests at once, each in a thread of its own: `first` takes its lock and sets
+    `holding`, then waits for `release`; `second` starts and must come to wait on that lock;
+    then `first` goes on and both end. (Each closes its own connection.)"""
+    one, two = threading.Thread(target=first), threading.Thread(target=second)
+    one.start()
+    try:
+        assert holding.wait(10), "the first request never took its lock"
+        two.start()
+        wait_until_a_session_waits_on_a_lock()
+    finally:
+        release.set()
+        one.join()
+        if two.ident is not None:  # started
+            two.join()

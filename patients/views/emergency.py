@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from clinics import access
@@ -16,7 +16,7 @@ from clinics.exceptions import FasciaError
 from clinics.models import Organization
 from patients import selectors, services
 from patients.forms import show_error
-from patients.models import EmergencyAccess, Patient, ReadVia, RecordPart
+from patients.models import EmergencyAccess, ReadVia, RecordPart
 from patients.models.emergency import REASON_MIN_LENGTH
 from patients.views.scope import staff_page
 
@@ -69,12 +69,10 @@ def open_in_emergency(request, patient_id):
     patient is one they do not (yet). Any patient of the organisations where the
     user may break the glass is found; any other answers 404.
     """
-    organizations = _clinical_staff_only(request.user)
-    patient = get_object_or_404(
-        Patient.objects.select_related("home_clinic"),
-        pk=patient_id,
-        organization__in=organizations,
-    )
+    _clinical_staff_only(request.user)
+    patient = selectors.patient_of_another_site(request.user, patient_id)
+    if patient is None:
+        raise Http404("No such patient.")
     if access.can(request.user, "view", patient):
         # Seen already (their own site, or an access that still holds): nothing to break.
         return redirect("patients:detail", patient_id=patient.pk)

@@ -20,7 +20,7 @@ from accounts import services
 from accounts.models import ApiToken
 from accounts.signals import api_token_created, api_token_revoked
 from tests.accounts.factories import PASSWORD, UserFactory, api_token_for
-from tests.processes import wait_until_a_session_waits_on_a_lock
+from tests.processes import race
 
 NOW = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.UTC)
 
@@ -148,14 +148,7 @@ def test_a_double_click_racing_the_first_makes_one_token_and_names_the_field(wor
         finally:
             connection.close()
 
-    one, two = threading.Thread(target=first), threading.Thread(target=second)
-    one.start()
-    made.wait(10)
-    two.start()
-    wait_until_a_session_waits_on_a_lock()  # the second's INSERT, on the first's row
-    release.set()
-    one.join()
-    two.join()
+    race(first, second, holding=made, release=release)  # the second's INSERT waits
     answer = answers["second"]
     assert answer.status_code == 200
     assert list(answer.context["form"].errors) == ["name"]

@@ -11,7 +11,7 @@ from django.urls import reverse
 from clinics.models import Clinic, Membership, Role
 from tests.accounts.factories import api_token_for
 from tests.clinics.factories import ClinicFactory
-from tests.processes import wait_until_a_session_waits_on_a_lock
+from tests.processes import race
 
 
 def ids(response) -> set[str]:
@@ -239,14 +239,7 @@ def test_two_renames_racing_to_one_name_get_one_rename_and_a_409_naming_the_fiel
         finally:
             connection.close()
 
-    one, two = threading.Thread(target=first), threading.Thread(target=second)
-    one.start()
-    renamed.wait(10)
-    two.start()
-    wait_until_a_session_waits_on_a_lock()  # the second's UPDATE, on the first's row
-    release.set()
-    one.join()
-    two.join()
+    race(first, second, holding=renamed, release=release)  # the second's UPDATE waits
     answer = answers["second"]
     assert answer.status_code == 409
     assert answer.json() == {

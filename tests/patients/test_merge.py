@@ -34,7 +34,7 @@ from sessions.models import Chart, NeedleSite, NoticeStatus, RecallNotice, Treat
 from sessions.services import book_session
 from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory, tomorrow_at, with_portal_login
-from tests.processes import wait_until_a_session_waits_on_a_lock
+from tests.processes import race
 
 REASON = "Registered twice: same person, same phone, name misspelt at the Vernon desk"
 
@@ -497,15 +497,7 @@ def test_a_booking_on_its_way_while_a_merge_commits_is_refused_naming_the_patien
         finally:
             connection.close()
 
-    merging = threading.Thread(target=merge)
-    merging.start()
-    assert merged.wait(10)
-    booking = threading.Thread(target=book)
-    booking.start()
-    wait_until_a_session_waits_on_a_lock()  # the booking, on the merge's lock on the patient
-    release.set()
-    merging.join()
-    booking.join()
+    race(merge, book, holding=merged, release=release)  # the booking waits on the patient
 
     assert "booked" not in outcome
     refused = outcome["refused"]

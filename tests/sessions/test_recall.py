@@ -24,7 +24,7 @@ from sessions.models.recall import QUEUED_TOO_LONG
 from sessions.selectors import NotifyStep
 from sessions.services.recall import catch_up_recall_notices
 from tests.patients.factories import PatientFactory, tomorrow_at
-from tests.processes import wait_until_a_session_waits_on_a_lock
+from tests.processes import race
 from tests.sessions.factories import ready_to_needle, site_fields, started_session, this_minute
 
 LOT = "LOT-9"
@@ -525,19 +525,11 @@ def test_two_managers_notifying_at_once_send_one_email(world):
 
     def second():
         try:
-            inserted.wait(10)
             outcomes["second"] = services.notify_recall(lot_number=LOT, by=world.org_admin)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=first), threading.Thread(target=second)]
-    for thread in threads:
-        thread.start()
-    inserted.wait(10)
-    wait_until_a_session_waits_on_a_lock()  # the second request's insert, on the first's row
-    release.set()
-    for thread in threads:
-        thread.join()
+    race(first, second, holding=inserted, release=release)  # the second's insert waits
     assert outcomes["first"].queued == [ann]
     assert (outcomes["second"].queued, outcomes["second"].already_notified) == ([], [ann])
     notice = RecallNotice.objects.get()
