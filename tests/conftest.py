@@ -54,10 +54,18 @@ class World:
         return Membership.objects.get(user=self.other_therapist)
 
     def other_record(self) -> PatientRecord:
-        """A patient of the other organisation with one of every record (made once)."""
+        """Maren Halvorsen, of the other organisation, with one of every record (made once).
+
+        Named, not generated: tests look for her name in what others receive, and a
+        generated surname can be a word of the record's own text ("Sharp pain").
+        """
         if not hasattr(self, "_other_record"):
             self._other_record = full_record(
-                clinic=self.halifax, therapist=self.other_therapist, admin=self.other_admin
+                clinic=self.halifax,
+                therapist=self.other_therapist,
+                admin=self.other_admin,
+                first_name="Maren",
+                last_name="Halvorsen",
             )
         return self._other_record
 

@@ -133,6 +133,21 @@ def test_text_typed_while_offline_is_saved_when_the_connection_is_back(world, op
     )
 
 
+def test_text_typed_before_the_page_finished_loading_is_saved(world, open_as):
+    """On a slow connection the chart can be typed in before its script arrives."""
+    session = started(world)
+    page = open_as(world.therapist)
+    held = []
+    page.route("**/chart.js", lambda route: held.append(route))  # the script is on its way
+    page.goto(f"/sessions/{session.pk}/", wait_until="commit")
+    page.get_by_role("textbox", name="Assessment").fill("Taut band, right infraspinatus")
+    assert len(held) == 1
+    held[0].continue_()
+
+    expect(page.get_by_role("status").filter(has_text="Saved at")).to_be_visible()
+    assert Chart.objects.get(session=session).assessment == "Taut band, right infraspinatus"
+
+
 def test_a_colleagues_save_is_shown_and_nothing_is_overwritten(world, open_as):
     session = started(world)
     page = open_as(world.therapist)

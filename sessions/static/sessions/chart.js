@@ -409,5 +409,13 @@ if (chartForm.dataset.sentBack === "true" && dirty()) {
   // unsent. It is kept, and saved when the user types again or presses Save.
   keepOnThisDevice();
   say("Not saved: compare with what is marked above, then type on or press Save the draft.");
+  offerBack();
+} else {
+  offerBack();
+  if (dirty()) {
+    // Typed while the page was still loading, before this script listened: saved as typed.
+    keepOnThisDevice();
+    timer = setTimeout(save, 1000);
+    say("Typing… (saves itself)");
+  }
 }
-offerBack();
