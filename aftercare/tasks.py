@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.tasks import Task, task
 from django.utils import timezone
 
+from clinics import row_security
+
 
 def run_at(job: Task, when: datetime, **kwargs) -> None:
     """Queue `job` to run at `when`, once the current transaction commits."""
@@ -34,6 +36,7 @@ def run_now(job: Task, **kwargs) -> None:
 
 
 @task
+@row_security.every_organization()  # work for the clinics, not for one person
 def send_check_in(check_in_id: str) -> str:
     from aftercare.services import check_ins
 
@@ -41,6 +44,7 @@ def send_check_in(check_in_id: str) -> str:
 
 
 @task
+@row_security.every_organization()  # work for the clinics, not for one person
 def notify_alert(alert_id: str, attempt: int = 1) -> str:
     from aftercare.services import alerts
 
@@ -48,6 +52,7 @@ def notify_alert(alert_id: str, attempt: int = 1) -> str:
 
 
 @task
+@row_security.every_organization()  # work for the clinics, not for one person
 def escalate_alert(alert_id: str) -> str:
     from aftercare.services import alerts
 
@@ -55,6 +60,7 @@ def escalate_alert(alert_id: str) -> str:
 
 
 @task
+@row_security.every_organization()  # work for the clinics, not for one person
 def catch_up() -> dict[str, int]:
     """Send every check-in that is due and escalate every urgent alert that is overdue."""
     from aftercare.models import Alert, AlertLevel, CheckIn

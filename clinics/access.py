@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -117,20 +117,22 @@ def register_person_record(
     _person_records.append((model, user, organization))
 
 
+def person_records() -> list[tuple[type[models.Model], str, str]]:
+    """The models registered with `register_person_record`: (model, user, organisation)."""
+    return list(_person_records)
+
+
 def organizations_of(user) -> set:
     """The ids of the organisations `user` belongs to: a staff role, or a record of theirs
     (a patient). Whether or not the account is active: the security log asks it of
-    accounts that failed to log in."""
+    accounts that failed to log in. Asked of the database's `fascia_organizations_of`
+    (made from the staff roles and `register_person_record`, clinics/row_security.py),
+    the same answer row-level security gives a request of theirs."""
     if user is None or user.pk is None:
         return set()
-    ids = set(Membership.objects.filter(user=user).values_list("organization_id", flat=True))
-    for model, user_lookup, organization in _person_records:
-        ids.update(
-            model._default_manager.filter(**{user_lookup: user}).values_list(
-                organization, flat=True
-            )
-        )
-    return ids
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT fascia_organizations_of(%s)", [user.pk])
+        return set(cursor.fetchone()[0])
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django_filters import rest_framework as filters
 
 from accounts import client
 from accounts.models import User, UserManager
-from clinics import access
+from clinics import access, row_security
 from clinics.models import SecurityEvent, SecurityEventKind
 from clinics.spreadsheet import safe_cell
 
@@ -40,7 +40,15 @@ def record(
     belongs to. The client's address and browser come from `request`, or else
     from the request being served (accounts.client), or are left empty (a
     command, the task worker).
+
+    Written for every organisation concerned whoever is logged in, or nobody
+    (a failed login): past the request's row-level security (clinics/row_security.py).
     """
+    with row_security.every_organization():
+        return _write(kind, request, user, email, by, detail, organizations)
+
+
+def _write(kind, request, user, email, by, detail, organizations) -> list[SecurityEvent]:
     if organizations is None:
         organizations = access.organizations_of(user) if user is not None else set()
     origin = client.origin_of(request) if request is not None else client.current_origin()

@@ -31,8 +31,8 @@ def exception_handler(exc, context):
         return _error(refusal.status, refusal.message, refusal.code, fields)
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(_django_errors(exc))
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound("Not found: no such record, or not one you can see.")
+    if isinstance(exc, Http404) or refusals.beyond_row_security(exc):
+        exc = exceptions.NotFound(refusals.NOT_YOURS)
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, exceptions.NotAuthenticated):

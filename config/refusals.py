@@ -4,18 +4,25 @@ The serializers, forms and services check first, with clear messages; the databa
 the same rules (unique and exclusion constraints, foreign keys, checks, triggers) and is
 the last word when two requests race past the checks together. Its refusal is answered
 as what it is: a clash 409, a broken rule 400, naming the field, never a 500.
+
+A write that row-level security refuses (clinics/row_security.py: a row of an
+organisation the request does not reach) is answered as the access rules answer
+it: not found, saying nothing of what is there.
 """
 
 import re
 from dataclasses import dataclass
 
 from django.apps import apps
-from django.db import IntegrityError
+from django.db import IntegrityError, ProgrammingError
 from django.db.models import UniqueConstraint
+from django.http import Http404
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
 UNIQUE, EXCLUSION, FOREIGN_KEY, NOT_NULL = "23505", "23P01", "23503", "23502"
+INSUFFICIENT_PRIVILEGE = "42501"
+NOT_YOURS = "Not found: no such record, or not one you can see."
 KEY = re.compile(r"Key \(([^)]*)\)")
 
 
@@ -52,6 +59,16 @@ def explain(error: IntegrityError) -> Refusal:
     return Refusal(400, "invalid", message, field)
 
 
+def beyond_row_security(error: Exception) -> bool:
+    """Whether `error` is row-level security refusing a row of another organisation."""
+    cause = getattr(error, "__cause__", None)
+    return (
+        isinstance(error, ProgrammingError)
+        and getattr(cause, "sqlstate", None) == INSUFFICIENT_PRIVILEGE
+        and "row-level security" in str(error)
+    )
+
+
 class DatabaseRefusalMiddleware:
     """The pages' side: a write the database refused shows what was refused (409 or 400)
     with a way back, not a server error. The API answers it itself (config.api)."""
@@ -63,6 +80,8 @@ class DatabaseRefusalMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if beyond_row_security(exception):
+            raise Http404(NOT_YOURS) from exception
         if not isinstance(exception, IntegrityError):
             return None
         refusal = explain(exception)

@@ -10,6 +10,8 @@ them when they run.
 from django.db import transaction
 from django.tasks import Task, task
 
+from clinics import row_security
+
 
 def run_now(job: Task, **kwargs) -> None:
     """Queue `job` to run as soon as a worker is free, once the current transaction commits."""
@@ -17,6 +19,7 @@ def run_now(job: Task, **kwargs) -> None:
 
 
 @task
+@row_security.every_organization()  # work for the clinics, not for one person
 def send_recall_notice(notice_id: str) -> str:
     """E-mail one queued recall notice (sessions.services.recall.send_recall_notice)."""
     from sessions.services import recall

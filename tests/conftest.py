@@ -4,13 +4,17 @@ The world: "Kelowna Physio" (organisation) runs two clinics, Kelowna and
 Vernon; "Harbourside" is another organisation with one clinic, Halifax.
 """
 
+import threading
 from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections, transaction
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 from django.test import Client, override_settings
+from django.test.testcases import LiveServerThread
 
 from accounts.models import User
 from clinics import access, database_roles
@@ -81,6 +85,23 @@ class World:
                 email="ada@example.test",
             )
         return self._kelowna_record
+
+
+def serving_a_live_request() -> bool:
+    """Whether this thread is a live server's (the browser tests'), or one of its requests'."""
+    thread = threading.current_thread()
+    return isinstance(thread, LiveServerThread) or thread.name.endswith("(process_request_thread)")
+
+
+@receiver(connection_created)
+def see_every_organization(sender, connection, **kwargs):
+    """The tests' own queries (factories, assertions) see every organisation's rows, as an
+    observer of the whole database. Not a live server's: its requests and
+    the real processes some tests start are limited as Fascia's are (clinics/row_security.py),
+    and a request through the test client sets its own scope for its duration."""
+    if not serving_a_live_request():
+        with connection.connection.cursor() as cursor:
+            cursor.execute("SET fascia.every_organization = 'on'")
 
 
 APP, OWNER = "app", "owner"

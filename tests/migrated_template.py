@@ -26,8 +26,9 @@ LOCK_KEY = 0x46A5C1A  # pg_advisory_lock key shared by every test process of Fas
 def fingerprint() -> str:
     digest = hashlib.sha256((BASE_DIR / "requirements.txt").read_bytes())
     # What `migrate` does after the migrations (the app role's grants, the unskippable
-    # history triggers) is part of the template too.
+    # history triggers, row-level security) is part of the template too.
     digest.update((BASE_DIR / "clinics" / "database_roles.py").read_bytes())
+    digest.update((BASE_DIR / "clinics" / "row_security.py").read_bytes())
     for app in sorted(apps.get_app_configs(), key=lambda app: app.label):
         folder = Path(app.path) / "migrations"
         if not folder.is_relative_to(BASE_DIR) or not folder.is_dir():

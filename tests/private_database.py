@@ -122,8 +122,12 @@ class PrivateDatabase:
         )
         password = {"PGPASSWORD": settings["PASSWORD"]} if settings["PASSWORD"] else {}
         dump = subprocess.run(
-            [server.BIN_DIR / "pg_dump", "--no-owner", "--no-privileges", "--dbname", source],
-            env={**os.environ, **password},
+            [
+                *(server.BIN_DIR / "pg_dump", "--no-owner", "--no-privileges"),
+                *("--enable-row-security", "--dbname", source),
+            ],
+            # Every organisation's rows, past row-level security (clinics/row_security.py).
+            env={**os.environ, **password, "PGOPTIONS": "-c fascia.every_organization=on"},
             capture_output=True,
             timeout=120,
         )

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User, UserManager
-from clinics import access
+from clinics import access, row_security
 from clinics.models import Clinic
 from patients import selectors
 from patients.exceptions import (
@@ -389,6 +389,16 @@ def invitation_for(token: str, *, user: User | None = None) -> PatientInvitation
     A used link still answers its own patient's login (who is then simply sent
     to the portal); to anyone else it says only that it was used.
     """
+    # Its holder may have no login yet: the link itself admits them to its organisation
+    # (clinics/row_security.py), and to nothing else.
+    with row_security.every_organization():
+        organization_id = (
+            PatientInvitation.objects.filter(token_sha256=_digest(token))
+            .values_list("organization_id", flat=True)
+            .first()
+        )
+    if organization_id is not None:
+        row_security.admit(organization_id)
     invitation = (
         PatientInvitation.objects.select_related("patient", "patient__home_clinic")
         .filter(token_sha256=_digest(token))

@@ -55,13 +55,15 @@ SERVED = {
 ARRANGE = """
 import json
 from django.test import Client
+from clinics import row_security
 from clinics.models import Role
 from tests.accounts.factories import api_token_for
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
 
-organization = OrganizationFactory(name="Kelowna Physio")
-ClinicFactory(organization=organization, name="Kelowna")
-admin = staff(Role.ORG_ADMIN, email="olivia@kelowna.test", organization=organization)
+with row_security.every_organization():  # a shell sees no organisation's rows by itself
+    organization = OrganizationFactory(name="Kelowna Physio")
+    ClinicFactory(organization=organization, name="Kelowna")
+    admin = staff(Role.ORG_ADMIN, email="olivia@kelowna.test", organization=organization)
 browser = Client()
 browser.force_login(admin)
 print(json.dumps({"session": browser.cookies["sessionid"].value,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from clinics import backup
+from clinics import backup, row_security
 
 
 class Command(BaseCommand):
@@ -22,6 +22,7 @@ class Command(BaseCommand):
             help="the directory of pg_dump (of the server's PostgreSQL version)",
         )
 
+    @row_security.every_organization()  # a command works for the clinics, not one person
     def handle(self, *args, path, force, pg_bin, **options):
         try:
             manifest = backup.backup(path, force=force, pg_bin=pg_bin)

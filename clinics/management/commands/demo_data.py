@@ -3,12 +3,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.module_loading import import_string
 
+from clinics import row_security
 from clinics.demo import DEMO_PASSWORD
 
 
 class Command(BaseCommand):
     help = "Load the demo organisations, clinics and people (idempotent) and print the logins."
 
+    @row_security.every_organization()  # a command works for the clinics, not one person
     def handle(self, *args, **options):
         if not settings.DEBUG:
             # Demo accounts share a published password: never in a real installation.

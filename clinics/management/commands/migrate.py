@@ -5,12 +5,13 @@ migrations run logged in as the owner, so the tables are the owner's and the
 role Fascia runs as owns nothing; then the triggers that write history are made
 unskippable and that role is granted what it may do, from scratch
 (clinics/database_roles.py), which also closes any new history or log table to
-UPDATE and DELETE.
+UPDATE and DELETE. Last, every tenant table gets its row-level security
+(clinics/row_security.py).
 """
 
 from django.core.management.commands import migrate
 
-from clinics import database_roles
+from clinics import database_roles, row_security
 
 
 class Command(migrate.Command):
@@ -23,6 +24,7 @@ class Command(migrate.Command):
                 return
             database_roles.keep_history_unskippable(using=options["database"])
             granted = database_roles.grant_app_role(using=options["database"])
+            row_security.protect_tenant_tables(using=options["database"])
         if granted and options["verbosity"] >= 1:
             self.stdout.write(
                 f"Granted the role Fascia runs as its privileges ({len(granted)} statements)."

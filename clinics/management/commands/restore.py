@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clinics import backup
+from clinics import backup, row_security
 
 
 class Command(BaseCommand):
@@ -22,6 +22,7 @@ class Command(BaseCommand):
             help="the directory of pg_restore (of the target server's PostgreSQL version)",
         )
 
+    @row_security.every_organization()  # a command works for the clinics, not one person
     def handle(self, *args, path, database_url, pg_bin, **options):
         try:
             target = backup.database_at(database_url) if database_url else None

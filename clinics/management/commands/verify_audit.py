@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from clinics import audit_chain, history
+from clinics import audit_chain, history, row_security
 
 
 class Command(BaseCommand):
@@ -21,6 +21,7 @@ class Command(BaseCommand):
             "server: a later run that no longer finds them shows rows removed at the end)",
         )
 
+    @row_security.every_organization()  # a command works for the clinics, not one person
     def handle(self, *args, database, heads, **options):
         problems = 0
         for model in audit_chain.chained_models():

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from clinics import row_security
 from sessions.models.recall import QUEUED_TOO_LONG
 from sessions.services.recall import catch_up_recall_notices
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
         "run any time."
     )
 
+    @row_security.every_organization()  # a command works for the clinics, not one person
     def handle(self, *args, **options):
         done = catch_up_recall_notices()
         self.stdout.write(
