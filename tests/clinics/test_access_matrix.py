@@ -290,10 +290,10 @@ def test_admin_refuses_every_role_every_page_of_another_organisations_row(
     assert snapshot(world) == before
 
 
-def test_creating_at_another_organisations_clinic_is_refused_and_creates_nothing(world, client_of):
-    client = client_of(world.org_admin)
-    before = Membership.objects.count()
-    response = client.post(
+def create_at_another_organisation(client, world):
+    """The Kelowna admin's two tries: a staff role at Halifax, a clinic in Halifax's
+    organisation. Returns both answers."""
+    staff_role = client.post(
         reverse("staff-role-list"),
         {
             "organization": str(world.organization.pk),
@@ -303,17 +303,23 @@ def test_creating_at_another_organisations_clinic_is_refused_and_creates_nothing
         },
         content_type="application/json",
     )
-    assert response.status_code == 400
-    assert response.json()["fields"]["clinic"] == [
-        f"No clinic with id {world.halifax.pk} that you can see."
-    ]
-    response = client.post(
+    clinic = client.post(
         reverse("clinic-list"),
         {"organization": str(world.other_organization.pk), "name": "Annex"},
         content_type="application/json",
     )
-    assert response.status_code == 400
-    assert "organization" in response.json()["fields"]
+    return staff_role, clinic
+
+
+def test_creating_at_another_organisations_clinic_is_refused_and_creates_nothing(world, client_of):
+    before = Membership.objects.count()
+    staff_role, clinic = create_at_another_organisation(client_of(world.org_admin), world)
+    assert staff_role.status_code == 400
+    assert staff_role.json()["fields"]["clinic"] == [
+        f"No clinic with id {world.halifax.pk} that you can see."
+    ]
+    assert clinic.status_code == 400
+    assert "organization" in clinic.json()["fields"]
     assert Membership.objects.count() == before
     assert not Clinic.objects.filter(name="Annex").exists()
 
