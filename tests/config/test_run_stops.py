@@ -202,7 +202,10 @@ def test_make_run_stops_with_its_database_on_ctrl_c_in_a_terminal(data_dir):
         signalled = time.monotonic()
         os.write(controller, b"\x03")
         assert_all_stop_in_time(make, data_dir, since=signalled)
-        assert make.returncode == -signal.SIGINT  # make dies of it, as a shell expects
+        # Make dies of it, as a shell expects; or, when make reaps the recipe (dead of
+        # the same ^C) before its own handler runs, it reports the recipe's Interrupt
+        # and fails with 2 (GNU make 4.3's own race; seen once).
+        assert make.returncode in (-signal.SIGINT, 2)
     finally:
         kill_what_is_left(data_dir)
         make.wait(timeout=STOP_SECONDS)
