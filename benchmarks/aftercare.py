@@ -88,6 +88,7 @@ from aftercare.models import (
     Triage,
 )
 from aftercare.services import OPEN_FOR, current_template
+from benchmarks.database import open_benchmark_database
 from clinics.models import Clinic, Membership, Organization, Role
 from patients import services as patient_services
 from patients.models import Patient
@@ -345,9 +346,7 @@ def _database(*, fresh: bool) -> None:
     # A pooled connection to the database being dropped would stop the DROP.
     connection.close()
     connection.close_pool()
-    connection.creation.create_test_db(
-        verbosity=0, autoclobber=True, keepdb=not fresh, serialize=False
-    )
+    open_benchmark_database(fresh=fresh)
     if not Muscle.objects.exists():
         sync_default_muscles()
 

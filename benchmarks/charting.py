@@ -49,6 +49,7 @@ from django.utils import timezone
 from faker import Faker
 
 from accounts.models import User
+from benchmarks.database import open_benchmark_database
 from clinics.models import Clinic, Membership, Organization, Role
 from patients import services as patient_services
 from patients.models import Patient
@@ -124,9 +125,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="drop and refill the database")
     options = parser.parse_args()
 
-    connection.creation.create_test_db(
-        verbosity=0, autoclobber=True, keepdb=not options.fresh, serialize=False
-    )
+    open_benchmark_database(fresh=options.fresh)
     if not Muscle.objects.exists():
         sync_default_muscles()
     world = _world() or _fill(options.sessions)

@@ -30,6 +30,7 @@ from django.db import connection
 from faker import Faker
 
 from accounts.models import User
+from benchmarks.database import open_benchmark_database
 from clinics.models import Clinic, Membership, Organization, Role
 from patients import selectors
 from patients.models import Patient
@@ -44,9 +45,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="drop and refill the database")
     options = parser.parse_args()
 
-    connection.creation.create_test_db(
-        verbosity=0, autoclobber=True, keepdb=not options.fresh, serialize=False
-    )
+    open_benchmark_database(fresh=options.fresh)
     admin = _fill(options.patients)
     known = Patient.objects.filter(organization__name="Benchmark Physio").order_by("?").first()
     queries = {

@@ -61,13 +61,29 @@ def allow_update(columns: Callable[[], Iterable[tuple[type[models.Model], str]]]
 @contextlib.contextmanager
 def as_owner(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """`alias`'s connection logs in as the owner of the tables inside the block: for the
-    owner's work (migrate, flush, restore). Nothing changes when no owner is configured
-    (one role does both) or when `alias` already logs in as it (the tests' template)."""
+    owner's work (migrate, flush, restore), which sees every organisation's rows. The login
+    stays when no owner is configured (one role does both) or when `alias` already logs in
+    as it (the tests' template)."""
     connection = connections[alias]
     owner = settings.DATABASES.get(OWNER)
     ours = connection.settings_dict
     if alias != DEFAULT_DB_ALIAS or owner is None or ours["USER"] == owner["USER"]:
-        yield
+        # Already the owner's login (one role for both, or the tests' template): its work
+        # sees every organisation's rows all the same, and then the login is as it was.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(current_setting('fascia.every_organization', true), ''), "
+                "set_config('fascia.every_organization', 'on', false)"
+            )
+            (before, _) = cursor.fetchone()
+        try:
+            yield
+        finally:
+            if not connection.needs_rollback:  # else the error is the news, not this
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config('fascia.every_organization', %s, false)", [before]
+                    )
         return
     if connection.in_atomic_block:
         raise RuntimeError("the database owner's work cannot run inside a transaction")

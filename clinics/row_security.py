@@ -63,11 +63,23 @@ LANGUAGE sql STABLE AS $$
 $$;
 """
 
+# Reads the staff roles and person records of every organisation for the moment it runs,
+# then puts the setting back. Set inside the body, not in a SET clause: PostgreSQL lets
+# only a superuser put a custom setting in a function's SET clause, and the owner of a
+# managed database is none. A failure aborts the (sub)transaction, which undoes it too.
 ORGANIZATIONS_OF = """
 CREATE OR REPLACE FUNCTION fascia_organizations_of(person uuid) RETURNS uuid[]
-LANGUAGE sql STABLE SECURITY DEFINER
-SET fascia.every_organization = 'on' SET search_path = {schema}, pg_temp AS $$
-    SELECT coalesce(array_agg(DISTINCT organization_id), '{{}}') FROM ({people}) AS of_person
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
+DECLARE
+    before text := coalesce(current_setting('fascia.every_organization', true), '');
+    reached uuid[];
+BEGIN
+    PERFORM set_config('fascia.every_organization', 'on', true);
+    SELECT coalesce(array_agg(DISTINCT organization_id), '{{}}') INTO reached
+        FROM ({people}) AS of_person;
+    PERFORM set_config('fascia.every_organization', before, true);
+    RETURN reached;
+END
 $$;
 REVOKE ALL ON FUNCTION fascia_organizations_of(uuid) FROM PUBLIC;
 """
@@ -325,3 +337,41 @@ def protect_tenant_tables(*, using: str) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements))
     return statements
+
+
+SEARCH_FUNCTIONS = (
+    "word_similarity_commutator_op(text, text)",  # %>: a name like the words typed
+    "dmetaphone(text)",  # a name alike in sound
+    "upper(text)",  # an e-mail address, in any case
+    "textlike(text, text)",  # LIKE: part of an e-mail address or phone number
+)
+"""The functions patient search filters with. Under row-level security PostgreSQL checks a
+row's policy before any condition whose functions are not marked LEAKPROOF, so it cannot use
+an index for them: a search then reads every row of the organisation. None of these
+reveals anything of a row by failing on it, and only a superuser may mark them."""
+
+
+def leakproof_search(*, using: str) -> list[str]:
+    """Mark SEARCH_FUNCTIONS LEAKPROOF when the owner may (a superuser: the embedded
+    database, most servers of one's own); else return the statements for whoever may."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT signature FROM unnest(%s::text[]) AS signature "
+            "WHERE to_regprocedure(signature) IS NULL OR NOT (SELECT proleakproof FROM pg_proc "
+            "WHERE oid = to_regprocedure(signature))",
+            [list(SEARCH_FUNCTIONS)],
+        )
+        statements = [f"ALTER FUNCTION {function} LEAKPROOF" for (function,) in cursor.fetchall()]
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        superuser = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM unnest(%s::text[]) AS signature "
+            "WHERE to_regprocedure(signature) IS NULL",
+            [list(SEARCH_FUNCTIONS)],
+        )
+        missing = cursor.fetchone()[0]  # an extension not made yet (migrating backwards)
+        if not statements or not superuser or missing:
+            return statements
+        cursor.execute("; ".join(statements))
+    return []

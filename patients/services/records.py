@@ -389,16 +389,15 @@ def invitation_for(token: str, *, user: User | None = None) -> PatientInvitation
     A used link still answers its own patient's login (who is then simply sent
     to the portal); to anyone else it says only that it was used.
     """
-    # Its holder may have no login yet: the link itself admits them to its organisation
-    # (clinics/row_security.py), and to nothing else.
+    # Its holder may have no login yet: a usable link admits them to its organisation
+    # (clinics/row_security.py), and to nothing else; an unusable one to nothing.
     with row_security.every_organization():
-        organization_id = (
-            PatientInvitation.objects.filter(token_sha256=_digest(token))
-            .values_list("organization_id", flat=True)
-            .first()
-        )
-    if organization_id is not None:
-        row_security.admit(organization_id)
+        invitation = _usable_invitation(token, user=user)
+    row_security.admit(invitation.organization_id)
+    return invitation
+
+
+def _usable_invitation(token: str, *, user: User | None) -> PatientInvitation:
     invitation = (
         PatientInvitation.objects.select_related("patient", "patient__home_clinic")
         .filter(token_sha256=_digest(token))

@@ -20,7 +20,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import ProgrammingError, connection, transaction
 
-from clinics import database_roles
+from clinics import database_roles, row_security
 from clinics.audit_chain import chained_models
 from patients.models import ConsentSignature, Patient
 from tests.config.test_configuration import manage
@@ -295,3 +295,32 @@ def test_make_run_serves_and_works_as_the_app_role(served_data_dir):
         since = time.monotonic()
         os.killpg(make.pid, signal.SIGTERM)
         assert_all_stop_in_time(make, served_data_dir, since)
+
+
+def test_an_owner_that_is_no_superuser_makes_the_functions_and_they_work(as_database_owner, world):
+    """A managed PostgreSQL's owner is no superuser (docs/operations.md): `migrate` makes the
+    policies' functions as such an owner, and they read a person's organisations through
+    row-level security, leaving the transaction's setting as it was."""
+    owner = f"fascia_managed_owner_{os.getpid()}"
+    statements = row_security.policy_statements(
+        tables={},
+        existing=set(connection.introspection.table_names()),
+        quote=connection.ops.quote_name,
+        role=None,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {owner} NOSUPERUSER NOBYPASSRLS")
+        cursor.execute(f"CREATE SCHEMA fascia_managed AUTHORIZATION {owner}")
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {owner}")
+        cursor.execute(f"GRANT SELECT ON clinics_membership, patients_patient TO {owner}")
+        cursor.execute(f"SET LOCAL ROLE {owner}")
+        cursor.execute("SET LOCAL search_path = fascia_managed, public")
+        cursor.execute("; ".join(statements))
+        cursor.execute("SELECT set_config(%s, '', true)", [row_security.EVERY])
+        cursor.execute(
+            "SELECT fascia_managed.fascia_organizations_of(%s), current_setting(%s, true)",
+            [world.therapist.pk, row_security.EVERY],
+        )
+        reached, every = cursor.fetchone()
+    assert set(reached) == {world.organization.pk}
+    assert every == ""

@@ -3,6 +3,8 @@
 import datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from patients import selectors
 from tests.patients.factories import PatientFactory
@@ -89,3 +91,33 @@ def test_statuses_cost_the_same_queries_for_one_patient_or_many(world, django_as
         selectors.clinical_statuses(few)
     with django_assert_num_queries(5):
         selectors.clinical_statuses(many)
+
+
+def test_the_functions_search_filters_with_are_leakproof(world, patients):
+    """Under row-level security PostgreSQL uses an index for a condition before the row's
+    policy only when its functions are LEAKPROOF (clinics/row_security.py marks them at
+    `migrate`): every function of every condition of each kind of search is."""
+    not_leakproof = set()
+    for query in ("Margret Thompsen", "maggie.t@", "555 0142", "1962-04-30"):
+        with CaptureQueriesContext(connection) as captured:
+            assert selectors.search_patients(world.therapist, query)
+        search = next(
+            sql["sql"]
+            for sql in reversed(captured.captured_queries)
+            if '"patients_patient"' in sql["sql"] and "LIMIT" in sql["sql"]
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (VERBOSE) {search}")
+            plan = "\n".join(line for (line,) in cursor.fetchall())
+        for name in ("word_similarity_commutator_op", "dmetaphone", "upper", "textlike"):
+            operator = {"word_similarity_commutator_op": "%>", "textlike": "~~"}.get(name, name)
+            if operator in plan:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT bool_and(proleakproof) FROM pg_proc WHERE proname = %s "
+                        "AND proargtypes[0] = 'text'::regtype",
+                        [name],
+                    )
+                    if not cursor.fetchone()[0]:
+                        not_leakproof.add(name)
+    assert not_leakproof == set()
