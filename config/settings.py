@@ -346,6 +346,8 @@ SPECTACULAR_SETTINGS = {
         "SecurityEventKindEnum": "clinics.models.SecurityEventKind",
         "AdverseEventKindEnum": "sessions.models.chart.AdverseEventKind",
         "AlertNoteKindEnum": "aftercare.models.alerts.NoteKind",
+        "ScheduleChangeKindEnum": "sessions.models.schedule.ChangeKind",
+        "WeekdayEnum": "sessions.models.schedule.Weekday",
     },
     # The schema describes the API; it is no secret, and the docs must open before login.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],

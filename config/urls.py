@@ -45,6 +45,13 @@ router.register("sessions", sessions_api.TreatmentSessionViewSet, basename="sess
 router.register("chart-templates", sessions_api.ChartTemplateViewSet, basename="chart-template")
 router.register("adverse-events", sessions_api.AdverseEventViewSet, basename="adverse-event")
 router.register(
+    "appointment-types", sessions_api.AppointmentTypeViewSet, basename="appointment-type"
+)
+router.register("availability", sessions_api.AvailabilityViewSet, basename="availability")
+router.register(
+    "availability-changes", sessions_api.AvailabilityChangeViewSet, basename="availability-change"
+)
+router.register(
     "aftercare-templates", aftercare_api.AftercareTemplateViewSet, basename="aftercare-template"
 )
 router.register(
@@ -55,7 +62,8 @@ router.register("check-ins", aftercare_api.CheckInViewSet, basename="check-in")
 router.register("alerts", aftercare_api.AlertViewSet, basename="alert")
 
 # Outside the router: lists that are not one organisation's rows of one model (the
-# muscle vocabulary; the recall, which needs its lot number), and the DELETEs of a
+# muscle vocabulary; the recall, which needs its lot number; the free slots, worked out
+# from several models), and the DELETEs of a
 # chart row and of a plan's exercise, which name two ids. Their scoping is tested in
 # tests/sessions/test_chart_api.py, tests/sessions/test_recall.py and
 # tests/aftercare/test_api.py; the router's is generated (test_access_matrix).
@@ -64,6 +72,7 @@ api_outside_the_router = [
     path("needle-sites/", sessions_api.NeedleSiteRecallView.as_view(), name="needle-site-list"),
     path("recall/patients/", sessions_api.RecallPatientsView.as_view(), name="recall-patient-list"),
     path("recall/notify/", sessions_api.RecallNotifyView.as_view(), name="recall-notify"),
+    path("slots/", sessions_api.SlotsView.as_view(), name="slot-list"),
     *(
         path(
             f"sessions/<uuid:pk>/{kind}/<uuid:row_id>/",

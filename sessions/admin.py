@@ -630,3 +630,6 @@ class MuscleAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+from sessions import schedule_admin  # noqa: E402, F401 (registers the calendar's admin pages)

@@ -88,6 +88,30 @@ class TreatmentSessionsConfig(AppConfig):
             change=access.ORG_ADMINS,
         )
         access.register(models.OrganizationMuscle, view=access.CLINICAL, add=access.ORG_ADMINS)
+        # The calendar's makings: every role books, so every role reads them; organisation
+        # admins keep the types, they and the clinic managers each clinic's hours.
+        access.register(
+            models.AppointmentType,
+            view=access.STAFF,
+            add=access.ORG_ADMINS,
+            change=access.ORG_ADMINS,
+        )
+        access.register(
+            models.WorkingHours,
+            clinic="clinic",
+            view=access.STAFF,
+            add=access.MANAGERS,
+            change=access.MANAGERS,
+            delete=access.MANAGERS,
+        )
+        # Added and removed, never changed: a change of plan is a new row.
+        access.register(
+            models.ScheduleChange,
+            clinic="clinic",
+            view=access.STAFF,
+            add=access.MANAGERS,
+            delete=access.MANAGERS,
+        )
 
         post_migrate.connect(vocabulary.sync_default_muscles, sender=self)
         patient_safety.register(

@@ -39,6 +39,7 @@ from sessions import services
 from sessions.models import (
     HOLDS_THE_SLOT,
     AdverseEvent,
+    AppointmentType,
     Chart,
     ChartTemplate,
     ContraindicationOverride,
@@ -49,6 +50,7 @@ from sessions.models import (
     Status,
     TreatmentSession,
 )
+from sessions.services.schedule import create_appointment_type
 from sessions.services.templates import create_chart_template
 
 DEMO = "Fascia Demo Physiotherapy"
@@ -283,6 +285,26 @@ TORONTO_PATIENTS = [
 ]
 
 
+APPOINTMENT_TYPES = [
+    {"name": "Initial assessment with needling", "minutes": 60, "colour": "#2f6f8f"},
+    {"name": "Follow-up with needling", "minutes": 30, "colour": "#3f8f5f"},
+    {
+        "name": "Manual therapy",
+        "minutes": 45,
+        "needling": False,
+        "colour": "#8f6f2f",
+        "bookable_online": True,
+    },
+    {
+        "name": "Exercise review",
+        "minutes": 30,
+        "needling": False,
+        "colour": "#6f4f8f",
+        "bookable_online": True,
+    },
+]
+
+
 def load() -> list[tuple[str, str]]:
     """Write the demo week; no new logins, so nothing to print."""
     demo = Clinic.objects.get(organization__name=DEMO, name="Kelowna").organization
@@ -297,6 +319,9 @@ def load() -> list[tuple[str, str]]:
         templates[spec["name"]] = template or create_chart_template(
             organization=demo, by=olivia, **spec
         )
+    for spec in APPOINTMENT_TYPES:
+        if not AppointmentType.objects.filter(organization=demo, name=spec["name"]).exists():
+            create_appointment_type(organization=demo, by=olivia, **spec)
     if not OrganizationMuscle.objects.filter(
         organization=demo, code="obliquus-capitis-inferior"
     ).exists():

@@ -9,6 +9,7 @@ __all__ = [
     "Conflict",
     "DoubleBooked",
     "NotPermitted",
+    "OutsideWorkingHours",
     "RecallInvalid",
     "RiskNotAcknowledged",
     "SessionSigned",
@@ -20,6 +21,12 @@ __all__ = [
 
 class BookingRefused(FasciaError):
     code = "booking_refused"
+
+
+class OutsideWorkingHours(BookingRefused):
+    """The therapist does not work then (hours, an absence, a closure): a reason books it."""
+
+    code = "outside_working_hours"
 
 
 class DoubleBooked(Conflict):

@@ -254,9 +254,25 @@ class BookForm(forms.Form):
         help_text="Untick for manual therapy, exercise or education only: no screening or "
         "needling consent is needed, and a child can be booked.",
     )
+    appointment_type = forms.ChoiceField(
+        required=False,
+        help_text="A type gives the length and whether it includes needling (the two fields "
+        "above are then not read).",
+    )
+    outside_hours_reason = forms.CharField(
+        label="Reason to book outside working hours",
+        required=False,
+        max_length=500,
+        help_text="Only when the therapist does not work at that time: say why it is booked "
+        "all the same.",
+    )
 
-    def __init__(self, *args, patients=(), therapists=(), **kwargs):
+    def __init__(self, *args, patients=(), therapists=(), appointment_types=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["appointment_type"].choices = [("", "No type: the length above")] + [
+            (str(t.pk), f"{t.name} ({t.minutes} min{', needling' if t.needling else ''})")
+            for t in appointment_types
+        ]
         self.fields["patient"].choices = [("", "Choose a patient")] + [
             (str(p.pk), f"{p.full_name} (born {p.date_of_birth:%d %b %Y})") for p in patients
         ]

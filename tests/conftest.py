@@ -28,6 +28,7 @@ from tests.patients.factories import (
     PatientRecord,
     full_record,
 )
+from tests.sessions.factories import ScheduleRecord, schedule_at
 
 
 @dataclass
@@ -72,6 +73,12 @@ class World:
                 last_name="Halvorsen",
             )
         return self._other_record
+
+    def other_schedule(self) -> ScheduleRecord:
+        """Halifax's appointment type, a therapist's working hours and a day away (made once)."""
+        if not hasattr(self, "_other_schedule"):
+            self._other_schedule = schedule_at(self.halifax, admin=self.other_admin)
+        return self._other_schedule
 
     def kelowna_record(self) -> PatientRecord:
         """Ada Quinn, a Kelowna patient with one of every record and a portal login (made once)."""
@@ -178,6 +185,7 @@ def module_world(django_db_setup, django_db_blocker) -> World:
         shared = make_world(mailbox="shared")
         shared.other_record()
         shared.kelowna_record()
+        shared.other_schedule()
         yield shared
         transaction.set_rollback(True)
 

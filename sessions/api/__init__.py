@@ -5,6 +5,7 @@ chart.py     /sessions/{id}/chart/, .../chart/template/, .../sign/ (mixed into t
 rows.py      /sessions/{id}/needle-sites/ and the other rows, and .../addenda/ (likewise)
 vocabulary.py  /muscles/ and /chart-templates/
 safety.py    /needle-sites/?lot_number= and /recall/ (recalls), /adverse-events/ (reviews)
+schedule.py  /appointment-types/, /availability/, /availability-changes/ and /slots/
 headers.py   If-Match, ETag and Idempotency-Key
 """
 
@@ -17,16 +18,26 @@ from sessions.api.safety import (
     RecallNotifyView,
     RecallPatientsView,
 )
+from sessions.api.schedule import (
+    AppointmentTypeViewSet,
+    AvailabilityChangeViewSet,
+    AvailabilityViewSet,
+    SlotsView,
+)
 from sessions.api.vocabulary import ChartTemplateViewSet, MuscleVocabularyView
 
 __all__ = [
     "CHART_ROWS",
     "AdverseEventViewSet",
+    "AppointmentTypeViewSet",
+    "AvailabilityChangeViewSet",
+    "AvailabilityViewSet",
     "ChartTemplateViewSet",
     "MuscleVocabularyView",
     "NeedleSiteRecallView",
     "RecallNotifyView",
     "RecallPatientsView",
+    "SlotsView",
     "TreatmentSessionViewSet",
     "chart_row_view",
 ]

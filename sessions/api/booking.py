@@ -23,7 +23,7 @@ from patients.api.safety import NoticeSerializer
 from patients.models import RecordPart
 from sessions import clock, services
 from sessions.api.chart import ChartActions
-from sessions.models import WAITING_FOR_THE_NEEDLE, Status, TreatmentSession
+from sessions.models import WAITING_FOR_THE_NEEDLE, AppointmentType, Status, TreatmentSession
 
 
 def visible_therapists(request):
@@ -105,6 +105,8 @@ class SessionSerializer(serializers.ModelSerializer):
             "no_show_reason",
             "started_at",
             "needling",
+            "appointment_type",
+            "outside_hours_reason",
             "can_start_today",
             "start_refusal",
             "before_the_needle",
@@ -165,6 +167,22 @@ class BookSessionSerializer(serializers.Serializer):
         default=True,
         help_text="false for manual therapy, exercise or education only: no screening or "
         "needling consent is asked at the start, and no needle site can be charted.",
+    )
+    appointment_type = scoped_field(
+        AppointmentType,
+        lambda user: access.visible_to(user, AppointmentType.objects.filter(is_active=True)),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An active appointment type of the organisation: it gives the length and "
+        "needling (length_minutes and needling are then not read).",
+    )
+    outside_hours_reason = serializers.CharField(
+        allow_blank=True,
+        default="",
+        max_length=500,
+        help_text="Why the session is booked outside the therapist's working hours: without "
+        "it such a booking is refused (outside_working_hours).",
     )
 
 

@@ -28,6 +28,13 @@ from sessions.models.chart import (
     TwitchResponse,
 )
 from sessions.models.recall import NoticeStatus, RecallNotice
+from sessions.models.schedule import (
+    AppointmentType,
+    ChangeKind,
+    ScheduleChange,
+    Weekday,
+    WorkingHours,
+)
 from sessions.models.vocabulary import Muscle, OrganizationMuscle, View
 
 __all__ = [
@@ -38,6 +45,8 @@ __all__ = [
     "AdverseEvent",
     "AdverseEventKind",
     "AdverseEventReview",
+    "AppointmentType",
+    "ChangeKind",
     "Chart",
     "ChartTemplate",
     "ContraindicationOverride",
@@ -51,6 +60,7 @@ __all__ = [
     "PressurePainThreshold",
     "RangeOfMotion",
     "RecallNotice",
+    "ScheduleChange",
     "Severity",
     "Side",
     "Status",
@@ -59,4 +69,6 @@ __all__ = [
     "TreatmentSession",
     "TwitchResponse",
     "View",
+    "Weekday",
+    "WorkingHours",
 ]

@@ -14,6 +14,7 @@ from django.utils import timezone
 from clinics.models import Clinic, Organization
 from patients.contraindications import Contraindication
 from patients.models import Patient
+from sessions.models.schedule import AppointmentType
 
 
 def unchanged_once_signed() -> pgtrigger.Trigger:
@@ -115,6 +116,19 @@ class TreatmentSession(models.Model):
         default=True,
         help_text="Off for manual therapy, exercise or education only: no needle is used, no "
         "needle site is charted, and neither needling consent nor screening is asked.",
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty for a session booked before appointment types.",
+    )
+    outside_hours_reason = models.TextField(
+        "why booked outside working hours",
+        blank=True,
+        help_text="Given by whoever booked a time the therapist does not work.",
     )
     version = models.PositiveIntegerField(default=1, editable=False)
     submission_key = models.UUIDField(null=True, blank=True, editable=False)

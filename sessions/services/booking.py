@@ -14,16 +14,18 @@ from patients.exceptions import SubmissionKeyReused
 from patients.merging import merged_patient_refusal
 from patients.models import Patient
 from patients.selectors import ConsentState, ScreeningState, clinical_status
-from sessions import clock
+from sessions import availability, clock
 from sessions.exceptions import (
     BookingRefused,
     DoubleBooked,
     NotPermitted,
+    OutsideWorkingHours,
     SessionStateRefused,
     StartRefused,
 )
 from sessions.models import (
     HOLDS_THE_SLOT,
+    AppointmentType,
     Chart,
     ContraindicationOverride,
     Status,
@@ -52,12 +54,21 @@ def book_session(
     by,
     length: datetime.timedelta = DEFAULT_LENGTH,
     needling: bool = True,
+    appointment_type: AppointmentType | None = None,
+    outside_hours_reason: str = "",
     submission_key=None,
 ) -> TreatmentSession:
     """Book `patient` with `therapist` at `clinic`; refused with a message naming any clash.
 
     `needling` False books manual therapy, exercise or education only: anyone
     may have it, a child or a patient with an absolute contraindication too.
+    An `appointment_type` gives the length and needling instead, and a needling
+    type needs a therapist whose dry-needling credential is current on the day.
+
+    A time outside the therapist's working hours at the clinic (or in a closure
+    or an absence) is refused with `OutsideWorkingHours` unless a reason is given,
+    kept with the booking. A therapist with no working hours recorded at the
+    clinic has none to be outside of.
 
     The database refuses a second session that overlaps the therapist's or the
     patient's (exclusion constraints), so two desks booking one slot at the
@@ -96,8 +107,16 @@ def book_session(
             "A session cannot be booked in the past (more than 15 minutes ago).",
             field="starts_at",
         )
+    if appointment_type is not None:
+        if appointment_type.organization_id != organization.pk or not appointment_type.is_active:
+            raise BookingRefused(
+                "No such appointment type offered by the organisation.", field="appointment_type"
+            )
+        length = datetime.timedelta(minutes=appointment_type.minutes)
+        needling = appointment_type.needling
     if not SHORTEST <= length <= LONGEST:
         raise BookingRefused("A session lasts 5 minutes to 4 hours.", field="length")
+    outside_hours_reason = " ".join(str(outside_hours_reason or "").split())
     session = TreatmentSession(
         organization=organization,
         clinic=clinic,
@@ -106,9 +125,24 @@ def book_session(
         starts_at=starts_at,
         ends_at=starts_at + length,
         needling=needling,
+        appointment_type=appointment_type,
+        outside_hours_reason=outside_hours_reason,
         booked_by=by,
         submission_key=submission_key,
     )
+    if appointment_type is not None and needling:
+        _check_credential_for(session, field="appointment_type")
+    if (
+        not outside_hours_reason
+        and availability.has_working_hours(therapist, clinic=clinic)
+        and not availability.within_working_hours(session, clinic=clinic)
+    ):
+        hours = availability.hours_of_the_day(therapist, clinic=clinic, on=session.starts_at)
+        raise OutsideWorkingHours(
+            f"{therapist.get_full_name()} does not work at {clinic.name} then ({hours}). "
+            "Choose a free slot, or give a reason to book outside their hours.",
+            field="starts_at",
+        )
     try:
         with transaction.atomic():
             session.save()
@@ -282,6 +316,28 @@ def start_session(
     session.save()
     Chart.objects.create(organization_id=session.organization_id, session=session)
     return session
+
+
+def _check_credential_for(session: TreatmentSession, *, field: str) -> None:
+    """A needling appointment is booked with a therapist whose credential holds on its day."""
+    day = timezone.localdate(session.starts_at, timezone=session.clinic.zone)
+    expires = (
+        Membership.objects.filter(
+            organization_id=session.organization_id,
+            clinic_id=session.clinic_id,
+            user_id=session.therapist_id,
+            role=Role.THERAPIST,
+        )
+        .exclude(credential="")
+        .values_list("credential_expires_on", flat=True)
+        .first()
+    )
+    if expires is None or expires < day:
+        raise BookingRefused(
+            f"{session.therapist.get_full_name()} has no dry-needling credential current on "
+            f"{day:%d %B %Y}: choose a type without needling, or another therapist.",
+            field=field,
+        )
 
 
 def _check_credential(session: TreatmentSession) -> None:

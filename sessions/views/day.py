@@ -19,7 +19,7 @@ from patients.services import record_reads, record_reads_of
 from patients.views.scope import refuse, staff_page
 from sessions import selectors, services
 from sessions.forms import BookForm
-from sessions.models import WAITING_FOR_THE_NEEDLE, TreatmentSession
+from sessions.models import WAITING_FOR_THE_NEEDLE, AppointmentType, TreatmentSession
 
 
 def _day(request, clinic) -> datetime.date:
@@ -90,8 +90,18 @@ def book(request):
     initial = {"day": _day(request, clinic), "patient": request.GET.get("patient", "")}
     if access.holds_role(user, [Role.THERAPIST]):
         initial["therapist"] = str(user.pk)
-    form = BookForm(request.POST or None, initial=initial, patients=patients, therapists=therapists)
+    appointment_types = access.visible_to(
+        user, AppointmentType.objects.filter(organization=clinic.organization, is_active=True)
+    )
+    form = BookForm(
+        request.POST or None,
+        initial=initial,
+        patients=patients,
+        therapists=therapists,
+        appointment_types=appointment_types,
+    )
     if request.method == "POST" and form.is_valid():
+        chosen = form.cleaned_data["appointment_type"]
         try:
             session = services.book_session(
                 clinic=clinic,
@@ -100,6 +110,8 @@ def book(request):
                 starts_at=form.starts_at(clinic.zone),
                 length=datetime.timedelta(minutes=form.cleaned_data["length_minutes"]),
                 needling=form.cleaned_data["needling"],
+                appointment_type=appointment_types.get(pk=chosen) if chosen else None,
+                outside_hours_reason=form.cleaned_data["outside_hours_reason"],
                 by=user,
                 submission_key=form.cleaned_data["key"],
             )

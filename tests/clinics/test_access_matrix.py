@@ -67,6 +67,7 @@ from sessions.models import (
     Addendum,
     AdverseEvent,
     AdverseEventReview,
+    AppointmentType,
     Chart,
     ChartTemplate,
     ContraindicationOverride,
@@ -75,7 +76,9 @@ from sessions.models import (
     PressurePainThreshold,
     RangeOfMotion,
     RecallNotice,
+    ScheduleChange,
     TreatmentSession,
+    WorkingHours,
 )
 from tests.clinics.factories import ClinicFactory, staff
 from tests.conftest import fresh
@@ -126,6 +129,9 @@ OTHER_ORGANIZATION_ROWS = {
     Alert: lambda world: world.other_record().aftercare.alert,
     AlertNote: lambda world: world.other_record().aftercare.note,
     EmergencyAccess: lambda world: an_emergency_access_at_harbourside(world),
+    AppointmentType: lambda world: world.other_schedule().appointment_type,
+    WorkingHours: lambda world: world.other_schedule().working_hours,
+    ScheduleChange: lambda world: world.other_schedule().schedule_change,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

@@ -25,17 +25,20 @@ from patients.models import (
 from sessions import services as session_services
 from sessions.models import (
     AdverseEvent,
+    AppointmentType,
     ChartTemplate,
     NeedleSite,
     PressurePainThreshold,
     RangeOfMotion,
+    ScheduleChange,
     TreatmentSession,
+    WorkingHours,
 )
 from tests.accounts.factories import api_token_for
 from tests.aftercare.factories import draft_plan
 from tests.conftest import World, make_world
 from tests.patients.factories import PatientFactory, tomorrow_at
-from tests.sessions.factories import ready_to_needle, site_fields, started_session
+from tests.sessions.factories import ready_to_needle, schedule_at, site_fields, started_session
 
 FUZZ_CLOCK = datetime.datetime(2027, 5, 12, 16, 30, tzinfo=datetime.UTC)
 """A Wednesday, 09:30 in Kelowna, when the world is made and the fuzz runs (the clock
@@ -62,6 +65,9 @@ RESOURCES = {
     "range-of-motion": RangeOfMotion,
     "pressure-pain-thresholds": PressurePainThreshold,
     "exercises": PlanExercise,
+    "appointment-types": AppointmentType,
+    "availability": WorkingHours,
+    "availability-changes": ScheduleChange,
 }
 """The rows an id in a path names, by the path segment before it (/sessions/{id}/,
 /sessions/{id}/needle-sites/{row_id}/)."""
@@ -76,6 +82,7 @@ REFERENCES = {
     "session": TreatmentSession,
     "questionnaire": Questionnaire,
     "template": ConsentTemplate,
+    "appointment_type": AppointmentType,
 }
 """The rows a body field or filter of that name refers to (`therapist`: the staff)."""
 
@@ -111,6 +118,8 @@ def seed() -> FuzzWorld:
     world.other_record()  # the other organisation's: never to be reached
     _session_in_progress(world)
     booked = _session_booked(world)
+    schedule_at(world.kelowna, admin=world.org_admin, manager=world.manager)
+    world.other_schedule()
     for therapist in (world.therapist, world.other_therapist):  # the security log's rows
         security_log.record(SecurityEventKind.LOGIN, user=therapist)
     ids = {name: _ids(model, world) for name, model in {**RESOURCES, **REFERENCES}.items()}

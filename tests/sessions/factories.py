@@ -7,12 +7,15 @@ from decimal import Decimal
 import time_machine
 from django.utils import timezone
 
+from clinics.models import Role
 from patients import services as patient_services
 from sessions import services
 from sessions.models import (
     Addendum,
     AdverseEvent,
     AdverseEventReview,
+    AppointmentType,
+    ChangeKind,
     Chart,
     ChartTemplate,
     NeedleSite,
@@ -20,8 +23,11 @@ from sessions.models import (
     PressurePainThreshold,
     RangeOfMotion,
     RecallNotice,
+    ScheduleChange,
     TreatmentSession,
+    WorkingHours,
 )
+from tests.clinics.factories import staff
 
 RISK_MUSCLE = "upper-trapezius"
 """Over the lung apex: charting it needs the pneumothorax risk acknowledged."""
@@ -198,3 +204,56 @@ def started_session(
         by=therapist,
     )
     return services.start_session(session=session, by=therapist, override_reason=override_reason)
+
+
+@dataclass
+class ScheduleRecord:
+    """A clinic's calendar makings: a type, a therapist's Monday hours, and their day away."""
+
+    appointment_type: AppointmentType
+    therapist: object
+    working_hours: WorkingHours
+    schedule_change: ScheduleChange
+
+
+def schedule_at(clinic, *, admin, manager=None) -> ScheduleRecord:
+    """An appointment type, and a therapist of its own (so that no other test's bookings fall
+    outside someone's hours) working Mondays 08:00-12:00 with a day away next month."""
+    therapist = staff(Role.THERAPIST, clinic=clinic, full_name="Ines Moreau")
+    appointment_type = services.create_appointment_type(
+        organization=clinic.organization,
+        by=admin,
+        name=f"Follow-up with needling {clinic.pk.hex[:6]}",
+        minutes=45,
+        needling=True,
+    )
+    hours = services.add_working_hours(
+        clinic=clinic,
+        therapist=therapist,
+        weekday=0,
+        starts=datetime.time(8),
+        ends=datetime.time(12),
+        by=manager or admin,
+    )
+    away = tomorrow_start(clinic) + datetime.timedelta(days=30)
+    change = services.add_schedule_change(
+        clinic=clinic,
+        kind=ChangeKind.AWAY,
+        therapist=therapist,
+        starts_at=away,
+        ends_at=away + datetime.timedelta(days=1),
+        reason="Course in Toronto",
+        by=manager or admin,
+    )
+    return ScheduleRecord(
+        appointment_type=appointment_type,
+        therapist=therapist,
+        working_hours=hours,
+        schedule_change=change,
+    )
+
+
+def tomorrow_start(clinic) -> datetime.datetime:
+    """Midnight at the start of tomorrow, on the clinic's clock."""
+    day = timezone.localdate(timezone=clinic.zone) + datetime.timedelta(days=1)
+    return datetime.datetime.combine(day, datetime.time(), tzinfo=clinic.zone)

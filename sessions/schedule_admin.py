@@ -1,0 +1,169 @@
+"""The calendar's makings in the Django admin: appointment types, working hours, changes.
+
+Every save and delete goes through sessions.services.schedule, so the admin
+refuses what the API and the pages refuse, with the same words. Imported by
+sessions/admin.py.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+
+from accounts.models import User
+from clinics import access
+from clinics.admin_services import SavedByServiceForm, ServiceAdmin
+from clinics.models import Membership, Role
+from patients.admin.versions import organization_to_prefill
+from sessions.models import AppointmentType, ScheduleChange, WorkingHours
+from sessions.services import schedule
+from sessions.services.schedule import TYPE_FIELDS
+
+
+def therapists_for(user, model) -> QuerySet:
+    """The therapists of the clinics where `user` keeps `model`'s rows."""
+    clinics = access.clinics_for(user, model, "add")
+    return User.objects.filter(
+        pk__in=Membership.objects.filter(clinic__in=clinics, role=Role.THERAPIST).values("user")
+    ).order_by("full_name", "email")
+
+
+class AppointmentTypeForm(SavedByServiceForm):
+    class Meta:
+        model = AppointmentType
+        fields = ["organization", *TYPE_FIELDS]
+        widgets = {"colour": forms.TextInput(attrs={"type": "color"})}
+        help_texts = {"is_active": "Untick to retire the type: sessions booked with it keep it."}
+
+    def validate_constraints(self):
+        pass  # the service says "already has an appointment type named ..." in plain words
+
+    def call_service(self) -> AppointmentType:
+        fields = {name: self.cleaned_data[name] for name in TYPE_FIELDS}
+        if self.adding:
+            return schedule.create_appointment_type(
+                organization=self.cleaned_data["organization"], by=self.by, **fields
+            )
+        return schedule.update_appointment_type(
+            appointment_type=self.instance, by=self.by, **fields
+        )
+
+
+@admin.register(AppointmentType)
+class AppointmentTypeAdmin(ServiceAdmin):
+    """Organisation admins keep the types; retired ones (not active) are never deleted."""
+
+    form = AppointmentTypeForm
+    list_display = ["name", "minutes", "needling", "bookable_online", "is_active", "organization"]
+    list_filter = ["needling", "bookable_online", "is_active"]
+    list_select_related = ["organization"]
+    search_fields = ["name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organization"] if obj is not None else []
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        organization = organization_to_prefill(request, AppointmentType)
+        if organization is not None:
+            initial.setdefault("organization", organization)
+        return initial
+
+
+class ScheduleAdmin(ServiceAdmin):
+    """Rows kept by a clinic's managers: saved and deleted through the services."""
+
+    list_select_related = ["clinic", "therapist"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return access.ScopedAdminMixin.has_delete_permission(self, request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "therapist":
+            kwargs["queryset"] = therapists_for(request.user, self.model)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def delete_model(self, request, obj):
+        self.remove(obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.remove(obj, by=request.user)
+
+    def remove(self, obj, *, by) -> None:
+        raise NotImplementedError
+
+
+class WorkingHoursForm(SavedByServiceForm):
+    class Meta:
+        model = WorkingHours
+        fields = ["clinic", "therapist", "weekday", "starts", "ends"]
+
+    def validate_constraints(self):
+        pass  # the service names the hours that overlap
+
+    def call_service(self) -> WorkingHours:
+        data = self.cleaned_data
+        if self.adding:
+            return schedule.add_working_hours(
+                clinic=data["clinic"],
+                therapist=data["therapist"],
+                weekday=data["weekday"],
+                starts=data["starts"],
+                ends=data["ends"],
+                by=self.by,
+            )
+        return schedule.change_working_hours(
+            hours=self.instance, by=self.by, starts=data["starts"], ends=data["ends"]
+        )
+
+
+@admin.register(WorkingHours)
+class WorkingHoursAdmin(ScheduleAdmin):
+    form = WorkingHoursForm
+    list_display = ["therapist", "clinic", "weekday", "starts", "ends"]
+    list_filter = ["clinic", "weekday"]
+    search_fields = ["therapist__full_name", "therapist__email"]
+    ordering = ["therapist__full_name", "weekday", "starts"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["clinic", "therapist", "weekday"] if obj is not None else []
+
+    def remove(self, obj, *, by) -> None:
+        schedule.remove_working_hours(hours=obj, by=by)
+
+
+class ScheduleChangeForm(SavedByServiceForm):
+    class Meta:
+        model = ScheduleChange
+        fields = ["clinic", "kind", "therapist", "starts_at", "ends_at", "reason"]
+
+    def validate_constraints(self):
+        pass  # the service says which of therapist and kind is wrong
+
+    def call_service(self) -> ScheduleChange:
+        data = self.cleaned_data
+        return schedule.add_schedule_change(
+            clinic=data["clinic"],
+            kind=data["kind"],
+            therapist=data.get("therapist"),
+            starts_at=data["starts_at"],
+            ends_at=data["ends_at"],
+            reason=data.get("reason", ""),
+            by=self.by,
+        )
+
+
+@admin.register(ScheduleChange)
+class ScheduleChangeAdmin(ScheduleAdmin):
+    """Added and removed, never changed: a change of plan is a new row."""
+
+    form = ScheduleChangeForm
+    list_display = ["kind", "therapist", "clinic", "starts_at", "ends_at", "reason"]
+    list_filter = ["kind", "clinic"]
+    ordering = ["-starts_at"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def remove(self, obj, *, by) -> None:
+        schedule.remove_schedule_change(change=obj, by=by)
