@@ -8,7 +8,8 @@ from rest_framework import serializers
 
 class ErrorSerializer(serializers.Serializer):
     """Every error answer (config.api.exception_handler). Some carry more keys: a likely
-    duplicate lists its `matches`, a chart conflict says who saved and what changed."""
+    duplicate lists its `matches`, a chart conflict says who saved and what changed, a
+    double booking offers the `next_slots`."""
 
     detail = serializers.CharField(help_text="A sentence for a person.")
     code = serializers.CharField(help_text="Machine-readable, e.g. `invalid`, `not_found`.")

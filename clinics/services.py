@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import UserManager
 from accounts.services import find_or_invite_user
-from clinics import access, security_log
+from clinics import access, security_log, signals
 from clinics.exceptions import LastOrganizationAdmin, NotPermitted, RoleAlreadyHeld
 from clinics.models import Clinic, Membership, Organization, Role, SecurityEventKind
 
@@ -123,6 +123,7 @@ def revoke_role(*, membership: Membership, by) -> None:
             )
     membership.delete()
     access.forget_grants(membership.user)
+    signals.role_revoked.send(sender=Membership, membership=membership)
     security_log.record(
         SecurityEventKind.ROLE_REVOKED,
         user=membership.user,

@@ -114,6 +114,10 @@ class TreatmentSessionsConfig(AppConfig):
         )
 
         post_migrate.connect(vocabulary.sync_default_muscles, sender=self)
+        from clinics.signals import role_revoked
+        from sessions.services.schedule import forget_hours_of_revoked_role
+
+        role_revoked.connect(forget_hours_of_revoked_role, dispatch_uid="sessions-hours")
         patient_safety.register(
             notices=safety.events_under_review, blockers=safety.unreviewed_events
         )

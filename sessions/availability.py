@@ -25,6 +25,7 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -40,7 +41,6 @@ from sessions.models import (
 
 STEP = datetime.timedelta(minutes=15)
 """Slots start on the quarter hour of the clinic's clock."""
-LONGEST_SEARCH = datetime.timedelta(days=62)
 
 Interval = tuple[datetime.datetime, datetime.datetime]
 
@@ -57,6 +57,14 @@ class Slot:
             "ends_at": self.ends_at,
             "therapist": self.therapist,
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class Wanted:
+    """What a slot must fit when no appointment type says it: a booking's own length."""
+
+    minutes: int
+    needling: bool
 
 
 def _local(day: datetime.date, time: datetime.time, zone) -> datetime.datetime:
@@ -140,19 +148,14 @@ def free_time(
         organization_id=clinic.organization_id, clinic=clinic, therapist_id__in=ids
     ):
         weekly[(hours.therapist_id, hours.weekday)].append((hours.starts, hours.ends))
+    # The clinic's closures and every change of its therapists, at any clinic: away is
+    # away everywhere, and extra hours at another clinic are time taken there.
     changes = list(
         ScheduleChange.objects.filter(
             organization_id=clinic.organization_id,
             starts_at__lt=ends_at,
             ends_at__gt=starts_at,
-        ).filter(clinic=clinic)
-        | ScheduleChange.objects.filter(
-            organization_id=clinic.organization_id,
-            starts_at__lt=ends_at,
-            ends_at__gt=starts_at,
-            therapist_id__in=ids,
-            kind=ChangeKind.AWAY,
-        )
+        ).filter(Q(clinic=clinic, kind=ChangeKind.CLOSED) | Q(therapist_id__in=ids))
     )
     bookings = TreatmentSession.objects.filter(
         organization_id=clinic.organization_id,
@@ -191,7 +194,8 @@ def free_time(
         away = [
             (c.starts_at, c.ends_at)
             for c in changes
-            if c.kind == ChangeKind.AWAY and c.therapist_id == therapist_id
+            if c.therapist_id == therapist_id
+            and (c.kind == ChangeKind.AWAY or c.clinic_id != clinic.pk)
         ]
         intervals = _minus(_union(working), [*away, *closed, *busy[therapist_id], *patient_busy])
         free[therapist_id] = [
@@ -214,7 +218,7 @@ def _first_step(moment: datetime.datetime, zone) -> datetime.datetime:
 def free_slots(
     clinic: Clinic,
     *,
-    appointment_type: AppointmentType,
+    appointment_type: AppointmentType | Wanted,
     starts_at: datetime.datetime,
     ends_at: datetime.datetime,
     therapist: User | None = None,
@@ -227,6 +231,8 @@ def free_slots(
     zone = clinic.zone
     length = datetime.timedelta(minutes=appointment_type.minutes)
     starts_at = max(starts_at, timezone.now())
+    if not clinic.is_active:
+        return []
     therapists = therapists_at(clinic, needling=appointment_type.needling)
     if therapist is not None:
         therapists = [(user, expires) for user, expires in therapists if user.pk == therapist.pk]
@@ -292,3 +298,21 @@ def hours_of_the_day(therapist: User, *, clinic: Clinic, on: datetime.datetime) 
     if not rows:
         return f"not on {name}s"
     return f"{name} " + ", ".join(f"{row.starts:%H:%M}-{row.ends:%H:%M}" for row in rows)
+
+
+def change_in_the_way(session_like, *, clinic: Clinic) -> ScheduleChange | None:
+    """The closure of `clinic`, or absence of the therapist, that a booking's time meets."""
+    return (
+        ScheduleChange.objects.filter(
+            organization_id=clinic.organization_id,
+            starts_at__lt=session_like.ends_at,
+            ends_at__gt=session_like.starts_at,
+        )
+        .filter(
+            Q(clinic=clinic, kind=ChangeKind.CLOSED)
+            | Q(therapist=session_like.therapist, kind=ChangeKind.AWAY)
+        )
+        .select_related("clinic")
+        .order_by("starts_at")
+        .first()
+    )

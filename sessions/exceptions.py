@@ -30,9 +30,29 @@ class OutsideWorkingHours(BookingRefused):
 
 
 class DoubleBooked(Conflict):
-    """The therapist or the patient already has a session at that time."""
+    """The therapist or the patient already has a session at that time; `next_slots` are the
+    therapist's next free slots from it (sessions.availability), where the clinic keeps hours."""
 
     code = "double_booked"
+
+    def __init__(self, message: str, *, field: str | None = None, next_slots=()):
+        super().__init__(message, field=field)
+        self.next_slots = list(next_slots)
+
+    def details(self) -> dict:
+        return {
+            "next_slots": [
+                {
+                    "starts_at": slot.starts_at.isoformat(),
+                    "ends_at": slot.ends_at.isoformat(),
+                    "therapist": {
+                        "id": str(slot.therapist.pk),
+                        "full_name": slot.therapist.get_full_name(),
+                    },
+                }
+                for slot in self.next_slots
+            ]
+        }
 
 
 class SessionStateRefused(Conflict):

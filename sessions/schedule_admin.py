@@ -5,9 +5,13 @@ refuses what the API and the pages refuse, with the same words. Imported by
 sessions/admin.py.
 """
 
+import datetime
+
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from clinics import access
@@ -132,22 +136,34 @@ class WorkingHoursAdmin(ScheduleAdmin):
         schedule.remove_working_hours(hours=obj, by=by)
 
 
+def on_the_clinics_clock(entered: datetime.datetime, clinic) -> datetime.datetime:
+    """A date and time typed into the admin (read on the server's clock, UTC) as the same
+    wall-clock time at `clinic`: "09:00" means nine in the morning there."""
+    wall = timezone.localtime(entered, datetime.UTC).replace(tzinfo=None)
+    return timezone.make_aware(wall, clinic.zone)
+
+
 class ScheduleChangeForm(SavedByServiceForm):
     class Meta:
         model = ScheduleChange
         fields = ["clinic", "kind", "therapist", "starts_at", "ends_at", "reason"]
+        help_texts = {
+            "starts_at": "On the clinic's clock.",
+            "ends_at": "On the clinic's clock.",
+        }
 
     def validate_constraints(self):
         pass  # the service says which of therapist and kind is wrong
 
     def call_service(self) -> ScheduleChange:
         data = self.cleaned_data
+        clinic = data["clinic"]
         return schedule.add_schedule_change(
-            clinic=data["clinic"],
+            clinic=clinic,
             kind=data["kind"],
             therapist=data.get("therapist"),
-            starts_at=data["starts_at"],
-            ends_at=data["ends_at"],
+            starts_at=on_the_clinics_clock(data["starts_at"], clinic),
+            ends_at=on_the_clinics_clock(data["ends_at"], clinic),
             reason=data.get("reason", ""),
             by=self.by,
         )
@@ -158,9 +174,25 @@ class ScheduleChangeAdmin(ScheduleAdmin):
     """Added and removed, never changed: a change of plan is a new row."""
 
     form = ScheduleChangeForm
-    list_display = ["kind", "therapist", "clinic", "starts_at", "ends_at", "reason"]
+    list_display = ["kind", "therapist", "clinic", "starts", "ends", "reason"]
     list_filter = ["kind", "clinic"]
     ordering = ["-starts_at"]
+
+    @admin.display(description="from (clinic time)", ordering="starts_at")
+    def starts(self, change: ScheduleChange) -> str:
+        return f"{timezone.localtime(change.starts_at, change.clinic.zone):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="to (clinic time)", ordering="ends_at")
+    def ends(self, change: ScheduleChange) -> str:
+        return f"{timezone.localtime(change.ends_at, change.clinic.zone):%Y-%m-%d %H:%M}"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        change = self.get_object(request, unquote(object_id))
+        with timezone.override(change.clinic.zone):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # inside the override: the template reads the clock
+        return response
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -200,6 +200,24 @@ class StartSerializer(serializers.Serializer):
     )
 
 
+class RescheduleSerializer(serializers.Serializer):
+    starts_at = AwareDateTimeField(help_text="The new start; the length stays.")
+    therapist = scoped_field(
+        User,
+        therapists_for,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Another therapist of the session's clinic; the same one when left out.",
+    )
+    outside_hours_reason = serializers.CharField(
+        allow_blank=True,
+        default="",
+        max_length=500,
+        help_text="Why the new time is outside the therapist's working hours, if it is.",
+    )
+
+
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True, default="")
 
@@ -287,6 +305,19 @@ class TreatmentSessionViewSet(
         reason.is_valid(raise_exception=True)
         session = services.cancel_session(
             session=self.get_object(), by=request.user, **reason.validated_data
+        )
+        return self.answer(session)
+
+    @extend_schema(request=RescheduleSerializer, responses=SessionSerializer)
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        """Move a booked session to another time or therapist of its clinic; its history
+        keeps where it was. A clash answers 409 `double_booked` with the `next_slots`."""
+        session = self.get_object()
+        move = RescheduleSerializer(data=request.data, context=self.get_serializer_context())
+        move.is_valid(raise_exception=True)
+        session = services.reschedule_session(
+            session=session, by=request.user, **move.validated_data
         )
         return self.answer(session)
 

@@ -7,6 +7,7 @@
 """
 
 import datetime
+import re
 
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -125,7 +126,12 @@ class ClockTimeField(serializers.TimeField):
     zone gives it, whatever the day's)."""
 
     def __init__(self, **kwargs):
-        super().__init__(format="%H:%M", input_formats=["%H:%M", "%H:%M:%S"], **kwargs)
+        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str) or not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
+            raise serializers.ValidationError("Give a time of day as HH:MM, such as 08:30.")
+        return super().to_internal_value(value)
 
 
 class WorkingHoursSerializer(serializers.ModelSerializer):
@@ -282,6 +288,9 @@ class AvailabilityChangeViewSet(
 # --- Free slots -------------------------------------------------------------------------
 
 
+FURTHEST = datetime.timedelta(days=366)
+
+
 class SlotQuerySerializer(serializers.Serializer):
     clinic = scoped_field(Clinic, lambda user: access.clinics_for(user, TreatmentSession, "add"))
     appointment_type = scoped_field(
@@ -303,6 +312,11 @@ class SlotQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=100, default=20, help_text="At most this many slots: 1 to 100."
     )
+
+    def validate_starting(self, starting):
+        if starting is not None and abs(starting - timezone.now()) > FURTHEST:
+            raise serializers.ValidationError("Look from a time within a year of now.")
+        return starting
 
     def validate(self, data):
         clinic, appointment_type = data["clinic"], data["appointment_type"]
@@ -353,7 +367,8 @@ class SlotsView(generics.GenericAPIView):
         )
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        starting = data["starting"] or timezone.now()
+        # Never in the past: a search from then looks its days ahead from now.
+        starting = max(data["starting"] or timezone.now(), timezone.now())
         slots = availability.free_slots(
             data["clinic"],
             appointment_type=data["appointment_type"],

@@ -6,6 +6,7 @@ from sessions.services.booking import (
     book_session,
     cancel_session,
     mark_no_show,
+    reschedule_session,
     start_refusals,
     start_session,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "remove_chart_row",
     "remove_schedule_change",
     "remove_working_hours",
+    "reschedule_session",
     "review_adverse_event",
     "save_chart",
     "send_recall_notice",

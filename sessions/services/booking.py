@@ -4,7 +4,7 @@ import datetime
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from accounts.models import User
 from clinics import access
@@ -26,6 +26,7 @@ from sessions.exceptions import (
 from sessions.models import (
     HOLDS_THE_SLOT,
     AppointmentType,
+    ChangeKind,
     Chart,
     ContraindicationOverride,
     Status,
@@ -132,17 +133,7 @@ def book_session(
     )
     if appointment_type is not None and needling:
         _check_credential_for(session, field="appointment_type")
-    if (
-        not outside_hours_reason
-        and availability.has_working_hours(therapist, clinic=clinic)
-        and not availability.within_working_hours(session, clinic=clinic)
-    ):
-        hours = availability.hours_of_the_day(therapist, clinic=clinic, on=session.starts_at)
-        raise OutsideWorkingHours(
-            f"{therapist.get_full_name()} does not work at {clinic.name} then ({hours}). "
-            "Choose a free slot, or give a reason to book outside their hours.",
-            field="starts_at",
-        )
+    _within_hours_or_said_why(session)
     try:
         with transaction.atomic():
             session.save()
@@ -179,8 +170,12 @@ def _booked_with(key, organization, by, clinic, therapist, patient, starts_at):
     return earlier
 
 
+NEXT_SLOTS = 5
+"""Free slots a double-booking refusal offers instead, from the time asked for on."""
+
+
 def _clash(session: TreatmentSession, who: str, by) -> DoubleBooked:
-    """Name the session in the way, as far as `by` may see it."""
+    """Name the session in the way, as far as `by` may see it, and offer the next free slots."""
     other = (
         TreatmentSession.objects.filter(
             organization_id=session.organization_id,
@@ -189,6 +184,7 @@ def _clash(session: TreatmentSession, who: str, by) -> DoubleBooked:
             ends_at__gt=session.starts_at,
             **{who: getattr(session, who)},
         )
+        .exclude(pk=session.pk)
         .select_related("clinic", "patient", "therapist")
         .order_by("starts_at")
         .first()
@@ -208,7 +204,129 @@ def _clash(session: TreatmentSession, who: str, by) -> DoubleBooked:
     if other is not None and access.can(by, "view", other):
         partner = other.patient.full_name if who == "therapist" else other.therapist.get_full_name()
         where = f" with {partner} at {other.clinic.name}"
-    return DoubleBooked(f"{subject} {when}{where}. Choose another time.", field="starts_at")
+    slots = availability.free_slots(
+        session.clinic,
+        appointment_type=session.appointment_type
+        or availability.Wanted(
+            minutes=int((session.ends_at - session.starts_at).total_seconds() // 60),
+            needling=session.needling,
+        ),
+        starts_at=session.starts_at,
+        ends_at=session.starts_at + datetime.timedelta(days=14),
+        therapist=session.therapist,
+        patient_id=session.patient_id,
+        limit=NEXT_SLOTS,
+    )
+    offered = ""
+    if slots:
+        times = ", ".join(
+            dateformat.format(timezone.localtime(slot.starts_at, zone), "D j M H:i")
+            for slot in slots
+        )
+        offered = f" Free with {session.therapist.get_full_name()}: {times}."
+    return DoubleBooked(
+        f"{subject} {when}{where}. Choose another time.{offered}",
+        field="starts_at",
+        next_slots=slots,
+    )
+
+
+@transaction.atomic
+def reschedule_session(
+    *,
+    session: TreatmentSession,
+    by,
+    starts_at: datetime.datetime,
+    therapist: User | None = None,
+    outside_hours_reason: str = "",
+) -> TreatmentSession:
+    """Move a booked session to another time, or another therapist of its clinic, or both.
+
+    Its length, type and patient stay; its history keeps where it was before
+    (the booking is tracked). The same rules as booking apply to where it goes:
+    no clash (the exclusion constraints), not in the past, the therapist's
+    working hours unless a reason is given, and a current credential for a
+    needling type. A session started, signed, cancelled or a no-show stays put.
+    """
+    session = _locked(session, by)
+    if session.status != Status.BOOKED:
+        raise SessionStateRefused(
+            f"A session that is {session.get_status_display().lower()} cannot be moved."
+        )
+    clinic = session.clinic
+    therapist = therapist or session.therapist
+    if (
+        therapist.pk != session.therapist_id
+        and not Membership.objects.filter(
+            organization_id=session.organization_id,
+            clinic=clinic,
+            user=therapist,
+            role=Role.THERAPIST,
+        ).exists()
+    ):
+        raise BookingRefused(
+            f"{therapist.get_full_name()} is not a therapist at {clinic.name}.", field="therapist"
+        )
+    if starts_at is None or timezone.is_naive(starts_at):
+        raise BookingRefused(
+            "Give the start as a date and time with its timezone.", field="starts_at"
+        )
+    starts_at = starts_at.astimezone(datetime.UTC)
+    if starts_at < timezone.now() - BOOKING_GRACE:
+        raise BookingRefused(
+            "A session cannot be moved into the past (more than 15 minutes ago).",
+            field="starts_at",
+        )
+    length = session.ends_at - session.starts_at
+    session.starts_at, session.ends_at = starts_at, starts_at + length
+    session.therapist = therapist
+    session.outside_hours_reason = " ".join(str(outside_hours_reason or "").split())
+    if session.appointment_type_id is not None and session.needling:
+        _check_credential_for(session, field="therapist")
+    _within_hours_or_said_why(session)
+    session.version += 1
+    try:
+        with transaction.atomic():
+            session.save()
+    except IntegrityError as error:
+        constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
+        if constraint in CLASHES:
+            raise _clash(session, CLASHES[constraint], by) from None
+        raise
+    return session
+
+
+def _within_hours_or_said_why(session: TreatmentSession) -> None:
+    """Refuse a time in a closure of the clinic or an absence of the therapist, or outside
+    their working hours at the clinic (where it keeps any for them), unless the session
+    carries a reason."""
+    clinic, therapist = session.clinic, session.therapist
+    if session.outside_hours_reason:
+        return
+    change = availability.change_in_the_way(session, clinic=clinic)
+    if change is not None:
+        zone = clinic.zone
+        until = dateformat.format(timezone.localtime(change.ends_at, zone), "D j M H:i")
+        why = f" ({change.reason})" if change.reason else ""
+        who = (
+            f"{clinic.name} is closed"
+            if change.kind == ChangeKind.CLOSED
+            else f"{therapist.get_full_name()} is away"
+        )
+        raise OutsideWorkingHours(
+            f"{who} then, until {until}{why}. Choose a free slot, or give a reason to book "
+            "all the same.",
+            field="starts_at",
+        )
+    if availability.has_working_hours(
+        therapist, clinic=clinic
+    ) and not availability.within_working_hours(session, clinic=clinic):
+        hours = availability.hours_of_the_day(therapist, clinic=clinic, on=session.starts_at)
+        raise OutsideWorkingHours(
+            f"{therapist.get_full_name()} does not work at {clinic.name} then ({hours}). "
+            "Choose a free slot, or give a reason to book outside their hours.",
+            field="starts_at",
+        )
 
 
 @transaction.atomic

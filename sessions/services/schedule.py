@@ -290,3 +290,14 @@ def remove_schedule_change(*, change: ScheduleChange, by) -> None:
     change = ScheduleChange.objects.select_for_update().select_related("clinic").get(pk=change.pk)
     _may_keep(by, ScheduleChange, change.clinic, "delete")
     change.delete()
+
+
+def forget_hours_of_revoked_role(sender, *, membership: Membership, **kwargs) -> None:
+    """clinics' `role_revoked`: a therapist who no longer works at a clinic has no working
+    hours there (their history keeps them)."""
+    if membership.role == Role.THERAPIST and membership.clinic_id is not None:
+        WorkingHours.objects.filter(
+            organization_id=membership.organization_id,
+            clinic_id=membership.clinic_id,
+            therapist_id=membership.user_id,
+        ).delete()

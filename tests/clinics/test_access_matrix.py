@@ -525,6 +525,7 @@ FRONT_DESK_ACTIONS = {
     # record's session (signed) is refused as for anyone, in tests/sessions.
     ("session", "cancel", "post"): THEIRS,
     ("session", "no-show", "post"): THEIRS,
+    ("session", "reschedule", "post"): THEIRS,
     **{
         ("session", action, method): 403  # the chart and its rows are clinical
         for action, method in (

@@ -7,10 +7,18 @@ import zoneinfo
 import pytest
 import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
+from clinics import services as clinic_services
 from clinics.models import Membership, Role
-from sessions import services
-from sessions.exceptions import BookingRefused, NotPermitted, OutsideWorkingHours
+from sessions import availability, services
+from sessions.exceptions import (
+    BookingRefused,
+    DoubleBooked,
+    NotPermitted,
+    OutsideWorkingHours,
+    SessionStateRefused,
+)
 from sessions.models import (
     AppointmentType,
     ChangeKind,
@@ -19,6 +27,7 @@ from sessions.models import (
     WorkingHours,
 )
 from sessions.services import ScheduleInvalid
+from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory
 
 VANCOUVER = zoneinfo.ZoneInfo("America/Vancouver")
@@ -504,3 +513,234 @@ def test_a_closure_with_a_therapist_is_refused_in_the_admin(world, client_of):
     assert response.status_code == 200
     assert "a closure is the whole clinic&#x27;s" in response.content.decode()
     assert not ScheduleChange.objects.exists()
+
+
+# --- Rescheduling, and a clash that offers the next free slots ---------------------------
+
+
+def test_a_booking_moves_to_another_time_and_therapist_and_its_history_keeps_where_it_was(world):
+    hours(world, starts=8, ends=12)
+    colleague = staff(Role.THERAPIST, clinic=world.kelowna, full_name="Ana Alvarez")
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=PatientFactory(home_clinic=world.kelowna),
+        starts_at=at(MONDAY, 9),
+        length=datetime.timedelta(minutes=45),
+        by=world.front_desk,
+    )
+    moved = services.reschedule_session(
+        session=session, by=world.front_desk, starts_at=at(MONDAY, 10, 30)
+    )
+    assert (moved.starts_at, moved.ends_at) == (at(MONDAY, 10, 30), at(MONDAY, 11, 15))
+    assert moved.version == 2
+    moved = services.reschedule_session(
+        session=moved, by=world.front_desk, starts_at=at(MONDAY, 14), therapist=colleague
+    )  # Ana keeps no hours here: nothing to be outside of
+    assert moved.therapist == colleague
+    starts = list(
+        TreatmentSession.pgh_event_model.objects.filter(pgh_obj_id=session.pk)
+        .order_by("pgh_id")
+        .values_list("starts_at", flat=True)
+    )
+    assert starts == [at(MONDAY, 9), at(MONDAY, 10, 30), at(MONDAY, 14)]
+
+
+def test_a_move_is_refused_as_a_booking_would_be(world):
+    hours(world, starts=8, ends=12)
+    patient = PatientFactory(home_clinic=world.kelowna)
+    book = {"clinic": world.kelowna, "therapist": world.therapist, "by": world.front_desk}
+    session = services.book_session(patient=patient, starts_at=at(MONDAY, 9), **book)
+    services.book_session(
+        patient=PatientFactory(home_clinic=world.kelowna), starts_at=at(MONDAY, 10), **book
+    )
+    with pytest.raises(OutsideWorkingHours):
+        services.reschedule_session(session=session, by=world.front_desk, starts_at=at(MONDAY, 13))
+    with pytest.raises(DoubleBooked, match="already has a session 10:00 to 10:30") as clash:
+        services.reschedule_session(
+            session=session, by=world.front_desk, starts_at=at(MONDAY, 10, 15)
+        )
+    # The refusal offers the next free times from the one asked for, on the clinic's clock.
+    assert "Free with " in clash.value.message and "Mon 19 Oct 10:30" in clash.value.message
+    assert [slot.starts_at for slot in clash.value.next_slots][:2] == [
+        at(MONDAY, 10, 30),
+        at(MONDAY, 10, 45),
+    ]
+    with pytest.raises(BookingRefused, match="cannot be moved into the past"):
+        services.reschedule_session(
+            session=session, by=world.front_desk, starts_at=at(MONDAY - datetime.timedelta(2), 9)
+        )
+    session.refresh_from_db()
+    assert session.starts_at == at(MONDAY, 9) and session.version == 1
+
+
+def test_a_started_or_cancelled_session_stays_put(world):
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=PatientFactory(home_clinic=world.kelowna),
+        starts_at=at(MONDAY, 9),
+        by=world.front_desk,
+    )
+    services.cancel_session(session=session, by=world.front_desk, reason="Flu")
+    with pytest.raises(SessionStateRefused, match="A session that is cancelled cannot be moved"):
+        services.reschedule_session(session=session, by=world.front_desk, starts_at=at(MONDAY, 11))
+
+
+def test_the_api_moves_a_session_and_a_clash_answers_409_with_the_next_slots(world, client_of):
+    hours(world, starts=8, ends=12)
+    patient = PatientFactory(home_clinic=world.kelowna)
+    book = {"clinic": world.kelowna, "therapist": world.therapist, "by": world.front_desk}
+    session = services.book_session(patient=patient, starts_at=at(MONDAY, 9), **book)
+    services.book_session(
+        patient=PatientFactory(home_clinic=world.kelowna), starts_at=at(MONDAY, 11), **book
+    )
+    desk = client_of(world.front_desk)
+    url = reverse("session-reschedule", args=[session.pk])
+    clash = desk.post(url, {"starts_at": "2026-10-19T11:00:00-07:00"}, "application/json")
+    assert clash.status_code == 409
+    assert clash.json()["code"] == "double_booked"
+    assert clash.json()["next_slots"][0]["starts_at"] == "2026-10-19T18:30:00+00:00"
+    moved = desk.post(url, {"starts_at": "2026-10-19T10:00:00-07:00"}, "application/json")
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["starts_at"] == "2026-10-19T17:00:00Z"
+    other = client_of(world.other_admin).post(url, {"starts_at": "2026-10-19T10:00:00-07:00"})
+    assert other.status_code == 404
+
+
+# --- What review found ------------------------------------------------------------------
+
+
+def test_a_closure_or_an_absence_needs_a_reason_even_where_no_hours_are_kept(world):
+    book = {
+        "clinic": world.kelowna,
+        "therapist": world.therapist,
+        "patient": PatientFactory(home_clinic=world.kelowna),
+        "by": world.front_desk,
+    }
+    services.add_schedule_change(
+        clinic=world.kelowna,
+        kind=ChangeKind.CLOSED,
+        starts_at=at(MONDAY, 0),
+        ends_at=at(MONDAY + datetime.timedelta(days=1), 0),
+        reason="Thanksgiving",
+        by=world.manager,
+    )
+    closed = r"Kelowna is closed then, until Tue 20 Oct 00:00 \(Thanksgiving\)"
+    with pytest.raises(OutsideWorkingHours, match=closed):
+        services.book_session(starts_at=at(MONDAY, 10), **book)
+    services.add_schedule_change(
+        clinic=world.kelowna,
+        kind=ChangeKind.AWAY,
+        therapist=world.therapist,
+        starts_at=at(MONDAY + datetime.timedelta(days=1), 0),
+        ends_at=at(MONDAY + datetime.timedelta(days=2), 0),
+        by=world.manager,
+    )
+    with pytest.raises(OutsideWorkingHours, match="is away then"):
+        services.book_session(starts_at=at(MONDAY + datetime.timedelta(days=1), 10), **book)
+    booked = services.book_session(
+        starts_at=at(MONDAY, 10), outside_hours_reason="Emergency", **book
+    )
+    assert booked.outside_hours_reason == "Emergency"
+
+
+def test_extra_hours_at_another_clinic_are_time_taken_here(world):
+    shared = world.therapist
+    Membership.objects.create(
+        organization=world.organization, clinic=world.vernon, user=shared, role=Role.THERAPIST
+    )
+    hours(world, shared, starts=8, ends=12)
+    services.add_schedule_change(
+        clinic=world.vernon,
+        kind=ChangeKind.EXTRA,
+        therapist=shared,
+        starts_at=at(MONDAY, 9),
+        ends_at=at(MONDAY, 11),
+        by=world.org_admin,
+    )
+    exercise = services.create_appointment_type(
+        organization=world.organization, by=world.org_admin, name="Ex", minutes=60, needling=False
+    )
+    found = availability.free_slots(
+        world.kelowna,
+        appointment_type=exercise,
+        starts_at=at(MONDAY, 0),
+        ends_at=at(MONDAY, 23),
+        therapist=shared,
+    )
+    assert [timezone.localtime(slot.starts_at, VANCOUVER).hour for slot in found] == [8, 11]
+
+
+def test_a_revoked_therapist_role_takes_its_working_hours_along(world):
+    shared = world.therapist
+    Membership.objects.create(
+        organization=world.organization, clinic=world.vernon, user=shared, role=Role.THERAPIST
+    )
+    hours(world, shared, starts=8, ends=12)
+    clinic_services.revoke_role(
+        membership=Membership.objects.get(user=shared, clinic=world.kelowna), by=world.org_admin
+    )
+    assert not WorkingHours.objects.filter(therapist=shared).exists()
+    hours(world, shared, starts=9, ends=11, clinic=world.vernon, by=world.org_admin)
+
+
+def test_slots_refuse_a_start_a_year_away_and_look_ahead_from_now(world, client_of):
+    hours(world, starts=8, ends=10)
+    kind = services.create_appointment_type(
+        organization=world.organization, by=world.org_admin, name="Needling", minutes=60
+    )
+    desk = client_of(world.front_desk)
+    query = {"clinic": str(world.kelowna.pk), "appointment_type": str(kind.pk)}
+    far = desk.get(reverse("slot-list"), {**query, "starting": "9999-12-20T00:00:00Z"})
+    assert far.status_code == 400
+    assert far.json()["fields"]["starting"] == ["Look from a time within a year of now."]
+    past = desk.get(
+        reverse("slot-list"), {**query, "starting": "2026-10-01T00:00:00Z", "days": 2}
+    ).json()
+    assert past and past[0]["starts_at"] == "2026-10-19T15:00:00Z"
+    world.kelowna.is_active = False
+    world.kelowna.save()
+    assert (
+        availability.free_slots(
+            world.kelowna, appointment_type=kind, starts_at=at(MONDAY, 0), ends_at=at(MONDAY, 23)
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize("typed", ["7:5", "24:00", "08:30:00", "8h30"])
+def test_working_hours_are_typed_as_hh_mm(world, client_of, typed):
+    response = client_of(world.manager).post(
+        reverse("availability-list"),
+        {
+            "clinic": str(world.kelowna.pk),
+            "therapist": str(world.therapist.pk),
+            "weekday": 0,
+            "starts": typed,
+            "ends": "12:00",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["fields"]["starts"] == ["Give a time of day as HH:MM, such as 08:30."]
+
+
+def test_a_closure_typed_in_the_admin_is_on_the_clinics_clock(world, client_of):
+    response = client_of(world.manager).post(
+        admin_page("schedulechange_add"),
+        {
+            "clinic": str(world.kelowna.pk),
+            "kind": "closed",
+            "starts_at_0": "2026-10-19",
+            "starts_at_1": "09:00",
+            "ends_at_0": "2026-10-19",
+            "ends_at_1": "17:00",
+            "reason": "Staff training",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    change = ScheduleChange.objects.get()
+    assert (change.starts_at, change.ends_at) == (at(MONDAY, 9), at(MONDAY, 17))
+    listed = client_of(world.manager).get(admin_page("schedulechange_changelist"))
+    assert "2026-10-19 09:00" in listed.content.decode()
