@@ -74,6 +74,16 @@ def _local(day: datetime.date, time: datetime.time, zone) -> datetime.datetime:
     return datetime.datetime.combine(day, time, tzinfo=zone).astimezone(datetime.UTC)
 
 
+MIDNIGHT_ENDS = datetime.time(23, 59)
+"""Hours that end at 23:59 end at midnight: with the next day's from 00:00, a night shift."""
+
+
+def _day_end(day: datetime.date, time: datetime.time, zone) -> datetime.datetime:
+    if time >= MIDNIGHT_ENDS:
+        return _local(day + datetime.timedelta(days=1), datetime.time(), zone)
+    return _local(day, time, zone)
+
+
 def _minus(intervals: list[Interval], taken: Iterable[Interval]) -> list[Interval]:
     """`intervals` with every moment of `taken` removed (half-open ranges)."""
     for start, end in sorted(taken):
@@ -180,7 +190,7 @@ def free_time(
     free = {}
     for therapist_id in ids:
         working = [
-            (_local(day, start, zone), _local(day, end, zone))
+            (_local(day, start, zone), _day_end(day, end, zone))
             for day in days
             for start, end in weekly[(therapist_id, day.weekday())]
         ]

@@ -1,5 +1,7 @@
 """The rules a session write can break; config.api and the pages show `message` as it is."""
 
+from django.utils import dateformat, timezone
+
 from clinics.exceptions import Conflict, FasciaError, NotPermitted
 
 __all__ = [
@@ -12,6 +14,7 @@ __all__ = [
     "OutsideWorkingHours",
     "RecallInvalid",
     "RiskNotAcknowledged",
+    "SeriesRefused",
     "SessionSigned",
     "SessionStateRefused",
     "SigningRefused",
@@ -27,6 +30,31 @@ class OutsideWorkingHours(BookingRefused):
     """The therapist does not work then (hours, an absence, a closure): a reason books it."""
 
     code = "outside_working_hours"
+
+
+class SeriesRefused(BookingRefused):
+    """Weeks of a weekly series that cannot be booked; nothing of the series was."""
+
+    code = "series_refused"
+
+    def __init__(self, *, weeks: int, refused: list, zone):
+        self.refused = [(when, reason) for when, reason in refused]
+        listed = "; ".join(
+            f"{dateformat.format(timezone.localtime(when, zone), 'D j M Y H:i')}: {reason}"
+            for when, reason in self.refused
+        )
+        count = len(self.refused)
+        super().__init__(
+            f"{count} of the {weeks} weeks cannot be booked, so none was: {listed}",
+            field="starts_at",
+        )
+
+    def details(self) -> dict:
+        return {
+            "weeks_refused": [
+                {"starts_at": when.isoformat(), "reason": reason} for when, reason in self.refused
+            ]
+        }
 
 
 class DoubleBooked(Conflict):

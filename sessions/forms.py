@@ -259,6 +259,16 @@ class BookForm(forms.Form):
         help_text="A type gives the length and whether it includes needling (the two fields "
         "above are then not read).",
     )
+    weeks = forms.IntegerField(
+        label="Every week for",
+        required=False,
+        initial=1,
+        min_value=1,
+        max_value=52,
+        widget=_number(1, 52, 1),
+        help_text="Weeks, this one included: 1 books this session only. Every week is booked "
+        "or none: the weeks that cannot be are listed.",
+    )
     outside_hours_reason = forms.CharField(
         label="Reason to book outside working hours",
         required=False,

@@ -107,6 +107,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "needling",
             "appointment_type",
             "outside_hours_reason",
+            "series",
             "can_start_today",
             "start_refusal",
             "before_the_needle",
@@ -197,6 +198,12 @@ class StartSerializer(serializers.Serializer):
         help_text="true starts a session booked with needling without it (manual therapy, "
         "exercise, education): consent, screening and contraindications to needling are not "
         "asked, and no needle site can be charted. Settled once started.",
+    )
+
+
+class BookWeeklySerializer(BookSessionSerializer):
+    weeks = serializers.IntegerField(
+        min_value=2, max_value=52, help_text="How many weeks, the first included: 2 to 52."
     )
 
 
@@ -307,6 +314,26 @@ class TreatmentSessionViewSet(
             session=self.get_object(), by=request.user, **reason.validated_data
         )
         return self.answer(session)
+
+    @extend_schema(request=BookWeeklySerializer, responses={201: SessionSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def weekly(self, request):
+        """Book the same time every week for `weeks` weeks, each week its own session: all or
+        none. Weeks that cannot be booked answer 400 `series_refused`, listed in
+        `weeks_refused`, and nothing is booked."""
+        book = BookWeeklySerializer(data=request.data, context=self.get_serializer_context())
+        book.is_valid(raise_exception=True)
+        data = dict(book.validated_data)
+        sessions = services.book_weekly(
+            by=request.user,
+            length=datetime.timedelta(minutes=data.pop("length_minutes")),
+            **data,
+        )
+        context = self.get_serializer_context()
+        return Response(
+            SessionSerializer(sessions, many=True, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(request=RescheduleSerializer, responses=SessionSerializer)
     @action(detail=True, methods=["post"])

@@ -130,6 +130,12 @@ class TreatmentSession(models.Model):
         blank=True,
         help_text="Given by whoever booked a time the therapist does not work.",
     )
+    series = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Shared by the sessions booked together as a weekly series.",
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     submission_key = models.UUIDField(null=True, blank=True, editable=False)
 

@@ -22,6 +22,7 @@ from django.contrib.postgres.fields import RangeOperators
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Func, Q
+from django.db.models.functions import Lower
 
 from clinics.models import Clinic, Organization
 
@@ -72,7 +73,8 @@ class AppointmentType(models.Model):
         verbose_name = "appointment type"
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "name"],
+                F("organization"),
+                Lower("name"),
                 name="appointment_type_name_once",
                 violation_error_message="The organisation already has an appointment type of "
                 "this name.",

@@ -1,6 +1,7 @@
 """Booking, cancelling, no-shows and the start gate: one transaction each."""
 
 import datetime
+import uuid
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -20,6 +21,7 @@ from sessions.exceptions import (
     DoubleBooked,
     NotPermitted,
     OutsideWorkingHours,
+    SeriesRefused,
     SessionStateRefused,
     StartRefused,
 )
@@ -58,6 +60,7 @@ def book_session(
     appointment_type: AppointmentType | None = None,
     outside_hours_reason: str = "",
     submission_key=None,
+    series=None,
 ) -> TreatmentSession:
     """Book `patient` with `therapist` at `clinic`; refused with a message naming any clash.
 
@@ -130,6 +133,7 @@ def book_session(
         outside_hours_reason=outside_hours_reason,
         booked_by=by,
         submission_key=submission_key,
+        series=series,
     )
     if appointment_type is not None and needling:
         _check_credential_for(session, field="appointment_type")
@@ -150,6 +154,58 @@ def book_session(
             raise BookingRefused(merged, field="patient") from None
         raise
     return session
+
+
+SERIES_WEEKS = (2, 52)
+
+
+@transaction.atomic
+def book_weekly(
+    *,
+    clinic: Clinic,
+    therapist: User,
+    patient: Patient,
+    starts_at: datetime.datetime,
+    weeks: int,
+    by,
+    **booking,
+) -> list[TreatmentSession]:
+    """Book the same time every week for `weeks` weeks: each week its own session, all of
+    them or none. The time is the clinic's: across a clock change the series stays at
+    10:00 there. Every week that cannot be booked (a clash, outside the hours, ...) is
+    listed in one SeriesRefused before anything is saved."""
+    least, most = SERIES_WEEKS
+    if isinstance(weeks, bool) or not isinstance(weeks, int) or not least <= weeks <= most:
+        raise BookingRefused(f"weeks: a series lasts {least} to {most} weeks.", field="weeks")
+    if starts_at is None or timezone.is_naive(starts_at):
+        raise BookingRefused(
+            "Give the start as a date and time with its timezone.", field="starts_at"
+        )
+    zone = clinic.zone
+    wall = timezone.localtime(starts_at, zone).replace(tzinfo=None)
+    series = uuid.uuid4()
+    booked, refused = [], []
+    for week in range(weeks):
+        when = timezone.make_aware(wall + datetime.timedelta(weeks=week), zone)
+        try:
+            booked.append(
+                book_session(
+                    clinic=clinic,
+                    therapist=therapist,
+                    patient=patient,
+                    starts_at=when,
+                    by=by,
+                    series=series,
+                    **booking,
+                )
+            )
+        except (BookingRefused, DoubleBooked) as refusal:
+            if week == 0 and refusal.field not in ("starts_at", "appointment_type", None):
+                raise  # not about a week: about the patient, the therapist, the clinic
+            refused.append((when, refusal.message))
+    if refused:
+        raise SeriesRefused(weeks=weeks, refused=refused, zone=zone)
+    return booked
 
 
 def _booked_with(key, organization, by, clinic, therapist, patient, starts_at):

@@ -101,25 +101,31 @@ def book(request):
         appointment_types=appointment_types,
     )
     if request.method == "POST" and form.is_valid():
-        chosen = form.cleaned_data["appointment_type"]
+        data = form.cleaned_data
+        chosen = data["appointment_type"]
+        booking = {
+            "clinic": clinic,
+            "therapist": therapists.get(pk=data["therapist"]),
+            "patient": patients.get(pk=data["patient"]),
+            "starts_at": form.starts_at(clinic.zone),
+            "length": datetime.timedelta(minutes=data["length_minutes"]),
+            "needling": data["needling"],
+            "appointment_type": appointment_types.get(pk=chosen) if chosen else None,
+            "outside_hours_reason": data["outside_hours_reason"],
+            "by": user,
+        }
         try:
-            session = services.book_session(
-                clinic=clinic,
-                therapist=therapists.get(pk=form.cleaned_data["therapist"]),
-                patient=patients.get(pk=form.cleaned_data["patient"]),
-                starts_at=form.starts_at(clinic.zone),
-                length=datetime.timedelta(minutes=form.cleaned_data["length_minutes"]),
-                needling=form.cleaned_data["needling"],
-                appointment_type=appointment_types.get(pk=chosen) if chosen else None,
-                outside_hours_reason=form.cleaned_data["outside_hours_reason"],
-                by=user,
-                submission_key=form.cleaned_data["key"],
-            )
+            if (data["weeks"] or 1) > 1:
+                sessions = services.book_weekly(weeks=data["weeks"], **booking)
+            else:
+                sessions = [services.book_session(submission_key=data["key"], **booking)]
         except (FasciaError, ValidationError) as error:
             show_error(form, error)
         else:
-            messages.success(request, f"Booked: {session.patient.full_name}.")
-            return redirect("sessions:detail", session_id=session.pk)
+            first = sessions[0]
+            weekly = f" every week for {len(sessions)} weeks" if len(sessions) > 1 else ""
+            messages.success(request, f"Booked: {first.patient.full_name}{weekly}.")
+            return redirect("sessions:detail", session_id=first.pk)
     # The form's list of patients is the organisation's directory: each name shown is logged.
     record_reads(reader=user, patients=patients, part=RecordPart.LIST, via=ReadVia.PAGE)
     return render(request, "sessions/book.html", {"clinic": clinic, "form": form})

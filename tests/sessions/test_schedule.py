@@ -91,6 +91,7 @@ def test_an_organisation_admin_adds_a_type_and_nobody_else_may(world):
         ({"name": "Red", "minutes": 30, "colour": "red"}, "colour", "colour: give # and six"),
         ({"minutes": 30}, "name", "name: this field is required"),
         ({"name": "Follow-up", "minutes": 30}, "name", "already has an appointment type named"),
+        ({"name": "FOLLOW-UP", "minutes": 45}, "name", "already has an appointment type named"),
     ],
 )
 def test_a_type_that_cannot_be_is_refused_naming_its_field(world, fields, field, message):
@@ -744,3 +745,36 @@ def test_a_closure_typed_in_the_admin_is_on_the_clinics_clock(world, client_of):
     assert (change.starts_at, change.ends_at) == (at(MONDAY, 9), at(MONDAY, 17))
     listed = client_of(world.manager).get(admin_page("schedulechange_changelist"))
     assert "2026-10-19 09:00" in listed.content.decode()
+
+
+def test_the_booking_page_books_every_week_or_lists_the_weeks_it_cannot(world, client_of):
+    hours(world, starts=8, ends=12)
+    patient = PatientFactory(home_clinic=world.kelowna)
+    desk = client_of(world.front_desk)
+    form = {
+        "patient": str(patient.pk),
+        "therapist": str(world.therapist.pk),
+        "day": MONDAY.isoformat(),
+        "time": "11:00",
+        "length_minutes": "45",
+        "weeks": "3",
+    }
+    services.add_schedule_change(
+        clinic=world.kelowna,
+        kind=ChangeKind.CLOSED,
+        starts_at=at(MONDAY + datetime.timedelta(weeks=1), 0),
+        ends_at=at(MONDAY + datetime.timedelta(weeks=1, days=1), 0),
+        reason="Staff day",
+        by=world.manager,
+    )
+    refused = desk.post(reverse("sessions:book"), form).content.decode()
+    assert "1 of the 3 weeks cannot be booked, so none was: Mon 26 Oct 2026 11:00" in refused
+    assert not TreatmentSession.objects.filter(patient=patient).exists()
+    booked = desk.post(reverse("sessions:book"), {**form, "time": "10:00", "weeks": "1"})
+    assert booked.status_code == 302
+    weekly = desk.post(
+        reverse("sessions:book"),
+        {**form, "day": (MONDAY + datetime.timedelta(weeks=2)).isoformat(), "weeks": "2"},
+    )
+    assert weekly.status_code == 302
+    assert TreatmentSession.objects.filter(patient=patient).count() == 3

@@ -13,11 +13,12 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from clinics.models import Membership, Role
 from sessions import availability, services
-from sessions.exceptions import DoubleBooked
-from sessions.models import ChangeKind
+from sessions.exceptions import DoubleBooked, SeriesRefused
+from sessions.models import ChangeKind, TreatmentSession
 from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory
 
@@ -265,3 +266,121 @@ def test_a_month_of_search_costs_the_same_queries_for_few_bookings_or_many(world
                 by=world.front_desk,
             )
     assert queries() == few <= 6
+
+
+def test_a_night_shift_is_two_rows_that_meet_at_midnight(world, calendar):
+    _, ben, _, exercise = calendar
+    for weekday, starts, ends in (
+        (0, datetime.time(22), datetime.time(23, 59)),
+        (1, datetime.time(), datetime.time(2)),
+    ):
+        services.add_working_hours(
+            clinic=world.kelowna,
+            therapist=ben,
+            weekday=weekday,
+            starts=starts,
+            ends=ends,
+            by=world.manager,
+        )
+    found = local_starts(slots(world, exercise, therapist=ben, days=2))
+    assert {"Mon 22:45", "Mon 23:00", "Mon 23:30", "Tue 00:00", "Tue 01:00"} <= set(found)
+    assert "Tue 01:15" not in found
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=ben,
+        patient=PatientFactory(home_clinic=world.kelowna),
+        starts_at=at(MONDAY, 23, 30),
+        appointment_type=exercise,
+        by=world.front_desk,
+    )
+    assert session.outside_hours_reason == ""
+
+
+# --- Weekly series ----------------------------------------------------------------------
+
+
+def test_a_weekly_series_keeps_its_time_on_the_clinics_clock_across_the_clock_change(
+    world, calendar
+):
+    ana, _, needling, _ = calendar
+    patient = PatientFactory(home_clinic=world.kelowna)
+    sessions = services.book_weekly(
+        clinic=world.kelowna,
+        therapist=ana,
+        patient=patient,
+        starts_at=at(datetime.date(2026, 10, 26), 10),
+        weeks=3,
+        appointment_type=needling,
+        by=world.front_desk,
+    )
+    assert local_starts(sessions) == ["Mon 10:00", "Mon 10:00", "Mon 10:00"]
+    assert [session.starts_at.hour for session in sessions] == [14, 15, 15]  # EDT, then EST
+    assert len({session.series for session in sessions}) == 1
+    assert sessions[0].series is not None
+
+
+def test_a_series_with_a_week_that_cannot_be_booked_books_none_and_lists_each(world, calendar):
+    ana, _, needling, _ = calendar
+    services.book_session(
+        clinic=world.kelowna,
+        therapist=ana,
+        patient=PatientFactory(home_clinic=world.kelowna),
+        starts_at=at(datetime.date(2026, 11, 2), 10, 15),
+        by=world.front_desk,
+    )
+    services.add_schedule_change(
+        clinic=world.kelowna,
+        kind=ChangeKind.CLOSED,
+        starts_at=at(datetime.date(2026, 11, 9), 0),
+        ends_at=at(datetime.date(2026, 11, 10), 0),
+        reason="Staff day",
+        by=world.manager,
+    )
+    patient = PatientFactory(home_clinic=world.kelowna)
+    with pytest.raises(SeriesRefused) as refused:
+        services.book_weekly(
+            clinic=world.kelowna,
+            therapist=ana,
+            patient=patient,
+            starts_at=at(datetime.date(2026, 10, 26), 10),
+            weeks=4,
+            appointment_type=needling,
+            by=world.front_desk,
+        )
+    message = refused.value.message
+    assert message.startswith("2 of the 4 weeks cannot be booked, so none was:")
+    assert "Mon 2 Nov 2026 10:00: Ana Alvarez already has a session 10:15 to 10:45" in message
+    assert "Mon 9 Nov 2026 10:00: Kelowna is closed then" in message
+    assert [when for when, _ in refused.value.refused] == [
+        at(datetime.date(2026, 11, 2), 10),
+        at(datetime.date(2026, 11, 9), 10),
+    ]
+    assert not TreatmentSession.objects.filter(patient=patient).exists()
+
+
+def test_the_api_books_a_series_or_says_which_weeks_cannot_be(world, calendar, client_of):
+    ana, _, needling, _ = calendar
+    desk = client_of(world.front_desk)
+    body = {
+        "clinic": str(world.kelowna.pk),
+        "therapist": str(ana.pk),
+        "patient": str(PatientFactory(home_clinic=world.kelowna).pk),
+        "starts_at": "2026-10-19T09:00:00-04:00",
+        "appointment_type": str(needling.pk),
+        "weeks": 2,
+    }
+    made = desk.post(reverse("session-weekly"), body, content_type="application/json")
+    assert made.status_code == 201, made.content
+    assert [row["starts_at"] for row in made.json()] == [
+        "2026-10-19T13:00:00Z",
+        "2026-10-26T13:00:00Z",
+    ]
+    again = desk.post(reverse("session-weekly"), body, content_type="application/json")
+    assert again.status_code == 400
+    assert again.json()["code"] == "series_refused"
+    assert len(again.json()["weeks_refused"]) == 2
+    too_long = desk.post(
+        reverse("session-weekly"), {**body, "weeks": 53}, content_type="application/json"
+    )
+    assert too_long.status_code == 400 and "weeks" in too_long.json()["fields"]
+    assert TreatmentSession.objects.filter(therapist=ana).count() == 2
