@@ -240,7 +240,7 @@ class ReviewForm(forms.Form):
 
 class BookForm(forms.Form):
     key = SubmissionKeyField()
-    patient = forms.ChoiceField()
+    patient = forms.UUIDField(widget=forms.HiddenInput)
     therapist = forms.ChoiceField()
     day = forms.DateField(label="Date", widget=DateInput)
     time = forms.TimeField(widget=forms.TimeInput(attrs={"type": "time", "step": 300}))
@@ -277,14 +277,11 @@ class BookForm(forms.Form):
         "all the same.",
     )
 
-    def __init__(self, *args, patients=(), therapists=(), appointment_types=(), **kwargs):
+    def __init__(self, *args, therapists=(), appointment_types=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["appointment_type"].choices = [("", "No type: the length above")] + [
             (str(t.pk), f"{t.name} ({t.minutes} min{', needling' if t.needling else ''})")
             for t in appointment_types
-        ]
-        self.fields["patient"].choices = [("", "Choose a patient")] + [
-            (str(p.pk), f"{p.full_name} (born {p.date_of_birth:%d %b %Y})") for p in patients
         ]
         self.fields["therapist"].choices = [("", "Choose a therapist")] + [
             (str(t.pk), t.get_full_name()) for t in therapists

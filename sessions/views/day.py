@@ -1,6 +1,7 @@
 """The day's sessions at a clinic, and booking one."""
 
 import datetime
+import uuid
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -13,6 +14,7 @@ from clinics.exceptions import FasciaError
 from clinics.models import Role
 from clinics.selectors import current_clinic
 from patients import safety
+from patients import selectors as patient_selectors
 from patients.forms import show_error
 from patients.models import Patient, ReadVia, RecordPart
 from patients.services import record_reads, record_reads_of
@@ -73,21 +75,36 @@ def day_list(request):
 
 @staff_page
 def book(request):
+    """Book a session: find the patient first (the patient list's search), then the rest.
+    Only the patients shown are read, never the whole directory."""
     user = request.user
     clinic = current_clinic(request)
     if clinic is None or not access.can_add(
         user, TreatmentSession, organization=clinic.organization, clinic=clinic
     ):
         return refuse(request, "Your role does not allow you to book sessions at this clinic.")
-    patients = access.visible_to(
-        user, Patient.objects.filter(organization=clinic.organization)
-    ).order_by("last_name", "first_name")
+    patients = access.visible_to(user, Patient.objects.filter(organization=clinic.organization))
+    patient = _chosen(patients, request.POST.get("patient") or request.GET.get("patient"))
+    query = " ".join(request.GET.get("q", "").split())
+    context = {"clinic": clinic, "patient": patient, "query": query, "day": _day(request, clinic)}
+    if patient is None:
+        found = (
+            [
+                match
+                for match in patient_selectors.search_patients(user, query)
+                if match.organization_id == clinic.organization_id
+            ]
+            if query
+            else []
+        )
+        record_reads(reader=user, patients=found, part=RecordPart.LIST, via=ReadVia.PAGE)
+        return render(request, "sessions/book.html", {**context, "found": found})
     therapists = (
         User.objects.filter(memberships__clinic=clinic, memberships__role=Role.THERAPIST)
         .distinct()
         .order_by("full_name")
     )
-    initial = {"day": _day(request, clinic), "patient": request.GET.get("patient", "")}
+    initial = {"day": context["day"], "patient": str(patient.pk)}
     if access.holds_role(user, [Role.THERAPIST]):
         initial["therapist"] = str(user.pk)
     appointment_types = access.visible_to(
@@ -96,7 +113,6 @@ def book(request):
     form = BookForm(
         request.POST or None,
         initial=initial,
-        patients=patients,
         therapists=therapists,
         appointment_types=appointment_types,
     )
@@ -106,7 +122,7 @@ def book(request):
         booking = {
             "clinic": clinic,
             "therapist": therapists.get(pk=data["therapist"]),
-            "patient": patients.get(pk=data["patient"]),
+            "patient": patient,
             "starts_at": form.starts_at(clinic.zone),
             "length": datetime.timedelta(minutes=data["length_minutes"]),
             "needling": data["needling"],
@@ -126,6 +142,14 @@ def book(request):
             weekly = f" every week for {len(sessions)} weeks" if len(sessions) > 1 else ""
             messages.success(request, f"Booked: {first.patient.full_name}{weekly}.")
             return redirect("sessions:detail", session_id=first.pk)
-    # The form's list of patients is the organisation's directory: each name shown is logged.
-    record_reads(reader=user, patients=patients, part=RecordPart.LIST, via=ReadVia.PAGE)
-    return render(request, "sessions/book.html", {"clinic": clinic, "form": form})
+    record_reads(reader=user, patients=[patient], part=RecordPart.LIST, via=ReadVia.PAGE)
+    return render(request, "sessions/book.html", {**context, "form": form})
+
+
+def _chosen(patients, value) -> Patient | None:
+    """The patient a booking is for, when the id given is one the booker may book."""
+    try:
+        patient_id = uuid.UUID(str(value))
+    except ValueError:
+        return None
+    return patients.select_related("home_clinic").filter(pk=patient_id).first()

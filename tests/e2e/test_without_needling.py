@@ -27,7 +27,10 @@ def test_a_child_booked_without_needling_is_charted_signed_and_advised_without_i
 
     desk = open_as(world.front_desk)
     desk.goto("/sessions/book/")
-    desk.get_by_label("Patient").select_option(str(nina.pk))
+    desk.get_by_label("Find the patient").fill("Nina Tompson")
+    desk.get_by_role("button", name="Search").click()
+    desk.get_by_role("link", name="Nina Thompson").click()
+    expect(desk.locator("#booking-patient")).to_contain_text("For Nina Thompson")
     desk.get_by_label("Therapist").select_option(str(world.therapist.pk))
     desk.get_by_label("Date").fill(f"{now:%Y-%m-%d}")
     desk.get_by_label("Time").fill(f"{now:%H:%M}")

@@ -414,7 +414,8 @@ def test_the_booking_page_offers_the_types_and_asks_why_outside_the_hours(world,
     )
     patient = PatientFactory(home_clinic=world.kelowna)
     desk = client_of(world.front_desk)
-    assert "Exercise review (40 min)" in desk.get(reverse("sessions:book")).content.decode()
+    chosen = {"patient": str(patient.pk)}
+    assert "Exercise review (40 min)" in desk.get(reverse("sessions:book"), chosen).content.decode()
     form = {
         "patient": str(patient.pk),
         "therapist": str(world.therapist.pk),
@@ -778,3 +779,25 @@ def test_the_booking_page_books_every_week_or_lists_the_weeks_it_cannot(world, c
     )
     assert weekly.status_code == 302
     assert TreatmentSession.objects.filter(patient=patient).count() == 3
+
+
+def test_booking_starts_by_finding_the_patient_and_reads_only_those_shown(world, client_of):
+    from patients.models import RecordRead
+
+    ada = PatientFactory(home_clinic=world.kelowna, first_name="Ada", last_name="Lovelace")
+    PatientFactory.create_batch(5, home_clinic=world.kelowna)
+    other = PatientFactory(home_clinic=world.halifax, first_name="Ada", last_name="Lovelace")
+    desk = client_of(world.front_desk)
+    first = desk.get(reverse("sessions:book")).content.decode()
+    assert "Find the patient" in first and 'name="therapist"' not in first
+    assert not RecordRead.objects.exists()
+    found = desk.get(reverse("sessions:book"), {"q": "Ada Lovelase"}).content.decode()
+    assert f"?patient={ada.pk}" in found and str(other.pk) not in found
+    assert list(RecordRead.objects.values_list("patient", flat=True)) == [ada.pk]
+    form = desk.get(reverse("sessions:book"), {"patient": str(ada.pk)}).content.decode()
+    assert "For <strong>Ada Lovelace</strong>" in form and 'name="therapist"' in form
+    # Another organisation's patient is not one to book: back to the search.
+    assert (
+        "Find the patient"
+        in desk.get(reverse("sessions:book"), {"patient": str(other.pk)}).content.decode()
+    )
