@@ -90,27 +90,11 @@ def book_session(
         raise NotPermitted("No such patient that you can book.", field="patient")
     if not clinic.is_active:
         raise BookingRefused(f"{clinic.name} is closed (inactive).", field="clinic")
-    if not Membership.objects.filter(
-        organization=organization, clinic=clinic, user=therapist, role=Role.THERAPIST
-    ).exists():
-        raise BookingRefused(
-            f"{therapist.get_full_name()} is not a therapist at {clinic.name}.", field="therapist"
-        )
+    _therapist_at(clinic, therapist)
     earlier = _booked_with(submission_key, organization, by, clinic, therapist, patient, starts_at)
     if earlier is not None:
         return earlier
-    if starts_at is None or timezone.is_naive(starts_at):
-        raise BookingRefused(
-            "Give the start as a date and time with its timezone.", field="starts_at"
-        )
-    # In UTC, so that the length is real minutes: on a clinic's clock, 01:45 plus 30
-    # minutes is not 02:15 on the night the clocks go forward.
-    starts_at = starts_at.astimezone(datetime.UTC)
-    if starts_at < timezone.now() - BOOKING_GRACE:
-        raise BookingRefused(
-            "A session cannot be booked in the past (more than 15 minutes ago).",
-            field="starts_at",
-        )
+    starts_at = _start(starts_at, doing="booked")
     if appointment_type is not None:
         if appointment_type.organization_id != organization.pk or not appointment_type.is_active:
             raise BookingRefused(
@@ -206,6 +190,33 @@ def book_weekly(
     if refused:
         raise SeriesRefused(weeks=weeks, refused=refused, zone=zone)
     return booked
+
+
+def _therapist_at(clinic: Clinic, therapist: User) -> None:
+    if not Membership.objects.filter(
+        organization_id=clinic.organization_id, clinic=clinic, user=therapist, role=Role.THERAPIST
+    ).exists():
+        raise BookingRefused(
+            f"{therapist.get_full_name()} is not a therapist at {clinic.name}.", field="therapist"
+        )
+
+
+def _start(starts_at: datetime.datetime | None, *, doing: str) -> datetime.datetime:
+    """A session's start as given, in UTC, or why it cannot be `doing` ("booked", "moved")."""
+    if starts_at is None or timezone.is_naive(starts_at):
+        raise BookingRefused(
+            "Give the start as a date and time with its timezone.", field="starts_at"
+        )
+    # In UTC, so that the length is real minutes: on a clinic's clock, 01:45 plus 30
+    # minutes is not 02:15 on the night the clocks go forward.
+    starts_at = starts_at.astimezone(datetime.UTC)
+    if starts_at < timezone.now() - BOOKING_GRACE:
+        where = "in" if doing == "booked" else "into"
+        raise BookingRefused(
+            f"A session cannot be {doing} {where} the past (more than 15 minutes ago).",
+            field="starts_at",
+        )
+    return starts_at
 
 
 def _booked_with(key, organization, by, clinic, therapist, patient, starts_at):
@@ -311,28 +322,9 @@ def reschedule_session(
         )
     clinic = session.clinic
     therapist = therapist or session.therapist
-    if (
-        therapist.pk != session.therapist_id
-        and not Membership.objects.filter(
-            organization_id=session.organization_id,
-            clinic=clinic,
-            user=therapist,
-            role=Role.THERAPIST,
-        ).exists()
-    ):
-        raise BookingRefused(
-            f"{therapist.get_full_name()} is not a therapist at {clinic.name}.", field="therapist"
-        )
-    if starts_at is None or timezone.is_naive(starts_at):
-        raise BookingRefused(
-            "Give the start as a date and time with its timezone.", field="starts_at"
-        )
-    starts_at = starts_at.astimezone(datetime.UTC)
-    if starts_at < timezone.now() - BOOKING_GRACE:
-        raise BookingRefused(
-            "A session cannot be moved into the past (more than 15 minutes ago).",
-            field="starts_at",
-        )
+    if therapist.pk != session.therapist_id:
+        _therapist_at(clinic, therapist)
+    starts_at = _start(starts_at, doing="moved")
     length = session.ends_at - session.starts_at
     session.starts_at, session.ends_at = starts_at, starts_at + length
     session.therapist = therapist
