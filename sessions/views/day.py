@@ -2,6 +2,7 @@
 
 import datetime
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -19,7 +20,7 @@ from patients.forms import show_error
 from patients.models import Patient, ReadVia, RecordPart
 from patients.services import record_reads, record_reads_of
 from patients.views.scope import refuse, staff_page
-from sessions import selectors, services
+from sessions import calendar, selectors, services
 from sessions.forms import BookForm
 from sessions.models import WAITING_FOR_THE_NEEDLE, AppointmentType, TreatmentSession
 
@@ -86,7 +87,18 @@ def book(request):
     patients = access.visible_to(user, Patient.objects.filter(organization=clinic.organization))
     patient = _chosen(patients, request.POST.get("patient") or request.GET.get("patient"))
     query = " ".join(request.GET.get("q", "").split())
-    context = {"clinic": clinic, "patient": patient, "query": query, "day": _day(request, clinic)}
+    # What the calendar's free slot chose (day, time, therapist), kept through the search.
+    carried = {
+        key: request.GET[key] for key in ("date", "time", "therapist") if request.GET.get(key)
+    }
+    context = {
+        "clinic": clinic,
+        "patient": patient,
+        "query": query,
+        "day": _day(request, clinic),
+        "carried": carried,
+        "carried_query": urlencode(carried),
+    }
     if patient is None:
         found = (
             [
@@ -107,6 +119,10 @@ def book(request):
     initial = {"day": context["day"], "patient": str(patient.pk)}
     if access.holds_role(user, [Role.THERAPIST]):
         initial["therapist"] = str(user.pk)
+    if "therapist" in carried:
+        initial["therapist"] = carried["therapist"]
+    if "time" in carried:
+        initial["time"] = carried["time"]
     appointment_types = access.visible_to(
         user, AppointmentType.objects.filter(organization=clinic.organization, is_active=True)
     )
@@ -153,3 +169,33 @@ def _chosen(patients, value) -> Patient | None:
     except ValueError:
         return None
     return patients.select_related("home_clinic").filter(pk=patient_id).first()
+
+
+@staff_page
+def calendar_day(request):
+    """The clinic's day as a calendar: therapists as columns, each free quarter hour of their
+    working time a link to book it."""
+    clinic = current_clinic(request)
+    if clinic is None:
+        return render(request, "sessions/calendar_day.html", {"clinic": None})
+    day = _day(request, clinic)
+    shown = calendar.day_of(request.user, clinic=clinic, day=day)
+    record_reads_of(
+        reader=request.user, rows=shown.sessions, part=RecordPart.LIST, via=ReadVia.PAGE
+    )
+    return render(
+        request,
+        "sessions/calendar_day.html",
+        {
+            "clinic": clinic,
+            "calendar": shown,
+            "day": day,
+            "today": timezone.localdate(timezone=clinic.zone),
+            "previous_day": day - datetime.timedelta(days=1),
+            "next_day": day + datetime.timedelta(days=1),
+            "types": {session.appointment_type for session in shown.sessions} - {None},
+            "may_book": access.can_add(
+                request.user, TreatmentSession, organization=clinic.organization, clinic=clinic
+            ),
+        },
+    )
