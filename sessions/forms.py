@@ -226,6 +226,28 @@ class StartForm(forms.Form):
     )
 
 
+class MoveForm(forms.Form):
+    """Another day, time or therapist for a booked session; its length stays."""
+
+    day = forms.DateField(label="Date", widget=DateInput)
+    time = forms.TimeField(
+        widget=forms.TimeInput(format="%H:%M", attrs={"type": "time", "step": 300})
+    )
+    therapist = forms.ChoiceField()
+    outside_hours_reason = forms.CharField(
+        label="Reason to book outside working hours", required=False, max_length=500
+    )
+
+    def __init__(self, *args, therapists=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["therapist"].choices = [(str(t.pk), t.get_full_name()) for t in therapists]
+
+    def starts_at(self, zone) -> datetime.datetime:
+        return datetime.datetime.combine(
+            self.cleaned_data["day"], self.cleaned_data["time"], tzinfo=zone
+        )
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("<uuid:session_id>/", session.detail, name="detail"),
     path("<uuid:session_id>/start/", session.start, name="start"),
     path("<uuid:session_id>/cancel/", session.cancel, name="cancel"),
+    path("<uuid:session_id>/move/", session.move, name="move"),
     path("<uuid:session_id>/no-show/", session.no_show, name="no_show"),
     path("<uuid:session_id>/chart/", session.save_chart, name="save_chart"),
     path("<uuid:session_id>/chart/template/", session.apply_template, name="apply_template"),

@@ -16,8 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
+from accounts.models import User
 from clinics import access
 from clinics.exceptions import FasciaError
+from clinics.models import Role
 from patients import safety
 from patients.forms import show_error
 from patients.models import ReadVia, RecordPart
@@ -32,6 +34,7 @@ from sessions.forms import (
     AddendumForm,
     AdverseEventForm,
     ChartForm,
+    MoveForm,
     NeedleSiteForm,
     PressurePainThresholdForm,
     RangeOfMotionForm,
@@ -49,6 +52,7 @@ from sessions.models import (
     NeedleSite,
     PressurePainThreshold,
     RangeOfMotion,
+    Status,
     TreatmentSession,
 )
 from sessions.sections import render_sections
@@ -147,6 +151,17 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
     if context["may_change_booking"]:
         context["cancel_form"] = bound.get("cancel_form") or ReasonForm(prefix="cancel")
         context["no_show_form"] = bound.get("no_show_form") or ReasonForm(prefix="no_show")
+        if session.status == Status.BOOKED:
+            local = timezone.localtime(session.starts_at, session.clinic.zone)
+            context["move_form"] = bound.get("move_form") or MoveForm(
+                prefix="move",
+                initial={
+                    "day": local.date(),
+                    "time": local.time(),
+                    "therapist": str(session.therapist_id),
+                },
+                therapists=_therapists_of(session),
+            )
     if context["may_chart"]:
         chart = view.chart
         regions = muscles_by_region(session.organization_id)
@@ -294,6 +309,37 @@ def start(request, session):
 @require_POST
 def cancel(request, session):
     return _with_reason(request, session, "cancel", services.cancel_session, "Cancelled.")
+
+
+@session_page
+@require_POST
+def move(request, session):
+    """Another day, time or therapist for a booked session (sessions.services.reschedule)."""
+    form = MoveForm(request.POST, prefix="move", therapists=_therapists_of(session))
+    if not form.is_valid():
+        return _page(request, session, status=400, move_form=form)
+    data = form.cleaned_data
+    therapist = next(t for t in _therapists_of(session) if str(t.pk) == data["therapist"])
+    try:
+        services.reschedule_session(
+            session=session,
+            by=request.user,
+            starts_at=form.starts_at(session.clinic.zone),
+            therapist=therapist,
+            outside_hours_reason=data["outside_hours_reason"],
+        )
+    except FasciaError as error:
+        return _refused(request, session, error, "move_form", form)
+    messages.success(request, "Moved.")
+    return redirect("sessions:detail", session_id=session.pk)
+
+
+def _therapists_of(session) -> list:
+    """The therapists of the session's clinic, its own first, for moving it."""
+    others = User.objects.filter(
+        memberships__clinic_id=session.clinic_id, memberships__role=Role.THERAPIST
+    ).exclude(pk=session.therapist_id)
+    return [session.therapist, *others.distinct().order_by("full_name")]
 
 
 @session_page

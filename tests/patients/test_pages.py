@@ -714,6 +714,7 @@ FRONT_DESK_OPENS = {
         for name in (
             "start",
             "cancel",
+            "move",
             "no_show",
             "save_chart",
             "apply_template",

@@ -801,3 +801,34 @@ def test_booking_starts_by_finding_the_patient_and_reads_only_those_shown(world,
         "Find the patient"
         in desk.get(reverse("sessions:book"), {"patient": str(other.pk)}).content.decode()
     )
+
+
+def test_the_session_page_moves_a_booking_and_says_why_it_cannot(world, client_of):
+    hours(world, starts=8, ends=12)
+    colleague = staff(Role.THERAPIST, clinic=world.kelowna, full_name="Ana Alvarez")
+    session = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=PatientFactory(home_clinic=world.kelowna),
+        starts_at=at(MONDAY, 9),
+        by=world.front_desk,
+    )
+    desk = client_of(world.front_desk)
+    detail = reverse("sessions:detail", args=[session.pk])
+    shown = desk.get(detail).content.decode()
+    assert "Move to another time or therapist" in shown and 'value="09:00"' in shown
+    move = reverse("sessions:move", args=[session.pk])
+    form = {
+        "move-day": MONDAY.isoformat(),
+        "move-time": "13:00",
+        "move-therapist": str(world.therapist.pk),
+    }
+    refused = desk.post(move, form)
+    assert refused.status_code == 400
+    assert "does not work at Kelowna then (Monday 08:00-12:00)" in refused.content.decode()
+    moved = desk.post(move, {**form, "move-therapist": str(colleague.pk)})
+    assert moved.status_code == 302
+    session.refresh_from_db()
+    assert (session.therapist, session.starts_at) == (colleague, at(MONDAY, 13))
+    services.cancel_session(session=session, by=world.front_desk, reason="Flu")
+    assert "Move to another time" not in desk.get(detail).content.decode()
