@@ -16,6 +16,7 @@ needling type over 31 days: through `sessions.availability.free_slots` (in the
 process), and through `GET /api/v1/slots/` with Django's test client as the front
 desk (middleware, row-level security, access checks and serializers included);
 and the same for one therapist, and for a patient with bookings of their own.
+Then the day's calendar page of a full working day, as the front desk.
 """
 
 import argparse
@@ -70,12 +71,12 @@ def main() -> None:
     clinic = _filled(options.therapists)
     kind = AppointmentType.objects.get(organization=clinic.organization, minutes=45)
     desk = User.objects.get(email="desk@scheduling.test")
-    busy = (
+    first_ahead = (
         TreatmentSession.objects.filter(clinic=clinic, starts_at__gte=timezone.now())
         .order_by("starts_at")
         .first()
-        .patient
     )
+    busy, busy_session_start = first_ahead.patient, first_ahead.starts_at
     bookings = TreatmentSession.objects.filter(clinic=clinic).count()
     print(f"{options.therapists} therapists, {bookings} bookings over {WEEKS} weeks")
 
@@ -120,6 +121,16 @@ def main() -> None:
 
     measure("GET /api/v1/slots/, every therapist", api)
     measure("GET /api/v1/slots/, a booked patient", lambda: api(patient=str(busy.pk)))
+
+    busiest = timezone.localdate(busy_session_start, ZONE).isoformat()
+
+    def calendar():
+        response = client.get(reverse("sessions:calendar"), {"date": busiest})
+        if response.status_code != 200:
+            raise SystemExit(f"calendar: {response.status_code}")
+        return response.content
+
+    measure("GET /sessions/calendar/, a full day", calendar)
 
     print(f"{'what':<44} {'median ms':>9} {'queries':>7}")
     for label, median, queries in results:
