@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from clinics.models import Clinic, Membership, Role
+from sessions.exceptions import BookingRefused
 from sessions.models import (
     HOLDS_THE_SLOT,
     AppointmentType,
@@ -114,6 +115,13 @@ def _days(start: datetime.datetime, end: datetime.datetime, zone) -> list[dateti
     first = timezone.localtime(start, zone).date() - datetime.timedelta(days=1)
     last = timezone.localtime(end, zone).date()
     return [first + datetime.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def works_at(clinic: Clinic, therapist: User) -> bool:
+    """Whether `therapist` holds the therapist's role at `clinic`."""
+    return Membership.objects.filter(
+        organization_id=clinic.organization_id, clinic=clinic, user=therapist, role=Role.THERAPIST
+    ).exists()
 
 
 def therapists_at(
@@ -238,6 +246,13 @@ def free_slots(
 ) -> list[Slot]:
     """The first `limit` free slots for `appointment_type` at `clinic`, earliest first (at one
     time, therapists by name): with `therapist` only, or with any that may give it."""
+    if getattr(appointment_type, "organization_id", clinic.organization_id) != (
+        clinic.organization_id
+    ):
+        raise BookingRefused(
+            "appointment_type: not a type of the clinic's organisation.",
+            field="appointment_type",
+        )
     zone = clinic.zone
     length = datetime.timedelta(minutes=appointment_type.minutes)
     starts_at = max(starts_at, timezone.now())

@@ -318,14 +318,6 @@ class SlotQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError("Look from a time within a year of now.")
         return starting
 
-    def validate(self, data):
-        clinic, appointment_type = data["clinic"], data["appointment_type"]
-        if appointment_type.organization_id != clinic.organization_id:
-            raise serializers.ValidationError(
-                {"appointment_type": ["Not a type of the clinic's organisation."]}
-            )
-        return data
-
 
 class SlotSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField()

@@ -193,9 +193,7 @@ def book_weekly(
 
 
 def _therapist_at(clinic: Clinic, therapist: User) -> None:
-    if not Membership.objects.filter(
-        organization_id=clinic.organization_id, clinic=clinic, user=therapist, role=Role.THERAPIST
-    ).exists():
+    if not availability.works_at(clinic, therapist):
         raise BookingRefused(
             f"{therapist.get_full_name()} is not a therapist at {clinic.name}.", field="therapist"
         )

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import User
 from clinics import access
 from clinics.models import Clinic, Membership, Organization, Role
+from sessions import availability
 from sessions.exceptions import BookingRefused, NotPermitted
 from sessions.models import (
     AppointmentType,
@@ -120,12 +121,7 @@ def update_appointment_type(*, appointment_type: AppointmentType, by, **fields) 
 
 
 def _therapist_at(clinic: Clinic, therapist: User) -> None:
-    if not Membership.objects.filter(
-        organization_id=clinic.organization_id,
-        clinic=clinic,
-        user=therapist,
-        role=Role.THERAPIST,
-    ).exists():
+    if not availability.works_at(clinic, therapist):
         raise ScheduleInvalid(
             f"therapist: {therapist.get_full_name()} is not a therapist at {clinic.name}.",
             field="therapist",

@@ -82,8 +82,11 @@ def test_each_therapist_a_column_each_booking_a_cell_over_its_quarter_hours(
     assert "Ivy Stone" in html and "09:00-09:45 · Follow-up" in html
     assert "10:30-11:00 · without needling" in html
     assert f".type-{first.appointment_type_id.hex} {{ border-left-color: #aa3355; }}" in html
-    # Readiness, never the clinical facts: the front desk sees what is needed.
-    assert '<span class="badge' in html
+    # Readiness, never the clinical facts: the front desk sees what is needed (neither
+    # patient is screened; Max is booked without needling, so needs nothing for it).
+    ivy = html[html.index("Ivy Stone") : html.index("Max Reed")]
+    assert "Screening needed" in ivy
+    assert "Screening needed" not in html[html.index("Max Reed") :]
     # Priya's free quarter hours link to booking them; Ana keeps no hours, so none.
     book = reverse("sessions:book")
     assert f"{book}?date=2026-10-19&amp;time=08:00&amp;therapist={world.therapist.pk}" in html

@@ -401,6 +401,15 @@ def test_the_api_finds_slots_and_names_what_is_missing(world, client_of):
     )
     assert other.status_code == 400
     assert "clinic" in other.json()["fields"]
+    # Someone who sees both organisations still gets no slots of one with the other's type.
+    with pytest.raises(BookingRefused, match="not a type of the clinic's organisation") as mixed:
+        availability.free_slots(
+            world.halifax,
+            appointment_type=needling,
+            starts_at=at(MONDAY, 0),
+            ends_at=at(MONDAY, 23),
+        )
+    assert mixed.value.field == "appointment_type"
 
 
 def test_the_booking_page_offers_the_types_and_asks_why_outside_the_hours(world, client_of):
