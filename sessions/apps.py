@@ -104,6 +104,12 @@ class TreatmentSessionsConfig(AppConfig):
             change=access.MANAGERS,
             delete=access.MANAGERS,
         )
+        access.register(
+            models.BookingSettings,
+            view=access.STAFF,
+            add=access.ORG_ADMINS,
+            change=access.ORG_ADMINS,
+        )
         # Added and removed, never changed: a change of plan is a new row.
         access.register(
             models.ScheduleChange,

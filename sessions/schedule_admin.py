@@ -1,4 +1,5 @@
-"""The calendar's makings in the Django admin: appointment types, working hours, changes.
+"""The calendar's makings in the Django admin: appointment types, booking settings, working
+hours, changes.
 
 Every save and delete goes through sessions.services.schedule, so the admin
 refuses what the API and the pages refuse, with the same words. Imported by
@@ -18,9 +19,9 @@ from clinics import access
 from clinics.admin_services import SavedByServiceForm, ServiceAdmin
 from clinics.models import Membership, Role
 from patients.admin.versions import organization_to_prefill
-from sessions.models import AppointmentType, ScheduleChange, WorkingHours
+from sessions.models import AppointmentType, BookingSettings, ScheduleChange, WorkingHours
 from sessions.services import schedule
-from sessions.services.schedule import TYPE_FIELDS
+from sessions.services.schedule import SETTINGS_RANGES, TYPE_FIELDS
 
 
 def therapists_for(user, model) -> QuerySet:
@@ -68,6 +69,42 @@ class AppointmentTypeAdmin(ServiceAdmin):
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
         organization = organization_to_prefill(request, AppointmentType)
+        if organization is not None:
+            initial.setdefault("organization", organization)
+        return initial
+
+
+class BookingSettingsForm(SavedByServiceForm):
+    class Meta:
+        model = BookingSettings
+        fields = ["organization", *SETTINGS_RANGES]
+
+    def validate_constraints(self):
+        pass  # save_booking_settings names the field and the rule
+
+    def call_service(self) -> BookingSettings:
+        return schedule.save_booking_settings(
+            organization=self.cleaned_data.get("organization") or self.instance.organization,
+            by=self.by,
+            **{name: self.cleaned_data[name] for name in SETTINGS_RANGES},
+        )
+
+
+@admin.register(BookingSettings)
+class BookingSettingsAdmin(ServiceAdmin):
+    """One per organisation, saved through the service; without one, the defaults hold
+    (reminders 24 hours before, 24 hours' notice, online booking 60 days ahead)."""
+
+    form = BookingSettingsForm
+    list_display = ["organization", *SETTINGS_RANGES]
+    list_select_related = ["organization"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organization"] if obj is not None else []
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        organization = organization_to_prefill(request, BookingSettings)
         if organization is not None:
             initial.setdefault("organization", organization)
         return initial

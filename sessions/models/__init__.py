@@ -30,6 +30,7 @@ from sessions.models.chart import (
 from sessions.models.recall import NoticeStatus, RecallNotice
 from sessions.models.schedule import (
     AppointmentType,
+    BookingSettings,
     ChangeKind,
     ScheduleChange,
     Weekday,
@@ -46,6 +47,7 @@ __all__ = [
     "AdverseEventKind",
     "AdverseEventReview",
     "AppointmentType",
+    "BookingSettings",
     "ChangeKind",
     "Chart",
     "ChartTemplate",

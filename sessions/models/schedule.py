@@ -206,3 +206,61 @@ class ScheduleChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class BookingSettings(models.Model):
+    """An organisation's rules for reminders, cancellations and online booking.
+
+    Until an organisation admin saves them, the defaults hold (the unsaved row
+    `sessions.services.schedule.booking_settings_of` gives).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.OneToOneField(
+        Organization, on_delete=models.PROTECT, related_name="booking_settings"
+    )
+    reminder_hours = models.PositiveSmallIntegerField(
+        "send reminders (hours before)",
+        default=24,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24)],
+        help_text="How long before each booking its reminder is e-mailed: 1 to 168 hours.",
+    )
+    notice_hours = models.PositiveSmallIntegerField(
+        "notice period (hours)",
+        default=24,
+        validators=[MaxValueValidator(7 * 24)],
+        help_text="A cancellation later than this before the booking is recorded as late; "
+        "online, patients book no sooner than this ahead and reschedule no later. 0 to 168.",
+    )
+    online_days_ahead = models.PositiveSmallIntegerField(
+        "online booking window (days)",
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="How far ahead patients may book online: 1 to 365 days.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "booking settings"
+        verbose_name_plural = "booking settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reminder_hours__gte=1, reminder_hours__lte=7 * 24),
+                name="booking_settings_reminder_hours",
+                violation_error_message="Send reminders 1 to 168 hours before.",
+            ),
+            models.CheckConstraint(
+                condition=Q(notice_hours__lte=7 * 24),
+                name="booking_settings_notice_hours",
+                violation_error_message="The notice period is 0 to 168 hours.",
+            ),
+            models.CheckConstraint(
+                condition=Q(online_days_ahead__gte=1, online_days_ahead__lte=365),
+                name="booking_settings_online_days_ahead",
+                violation_error_message="The online booking window is 1 to 365 days.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Booking settings of {self.organization}"

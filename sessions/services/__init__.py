@@ -36,10 +36,12 @@ from sessions.services.schedule import (
     ScheduleInvalid,
     add_schedule_change,
     add_working_hours,
+    booking_settings_of,
     change_working_hours,
     create_appointment_type,
     remove_schedule_change,
     remove_working_hours,
+    save_booking_settings,
     update_appointment_type,
 )
 from sessions.services.templates import (
@@ -65,6 +67,7 @@ __all__ = [
     "apply_template",
     "book_session",
     "book_weekly",
+    "booking_settings_of",
     "cancel_session",
     "change_working_hours",
     "chart_of",
@@ -79,6 +82,7 @@ __all__ = [
     "remove_working_hours",
     "reschedule_session",
     "review_adverse_event",
+    "save_booking_settings",
     "save_chart",
     "send_recall_notice",
     "sign_session",

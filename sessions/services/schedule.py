@@ -1,7 +1,9 @@
-"""Writes on the calendar's makings: appointment types, working hours, schedule changes.
+"""Writes on the calendar's makings: appointment types, working hours, schedule changes,
+and the organisation's booking settings.
 
-Organisation admins keep the appointment types; organisation admins and clinic
-managers keep the working hours and the schedule changes of their clinics.
+Organisation admins keep the appointment types and the booking settings;
+organisation admins and clinic managers keep the working hours and the
+schedule changes of their clinics.
 An appointment type is never deleted (bookings name it): it is made inactive.
 """
 
@@ -18,6 +20,7 @@ from sessions import availability
 from sessions.exceptions import BookingRefused, NotPermitted
 from sessions.models import (
     AppointmentType,
+    BookingSettings,
     ChangeKind,
     ScheduleChange,
     Weekday,
@@ -26,6 +29,11 @@ from sessions.models import (
 from sessions.models.schedule import LONGEST_MINUTES, SHORTEST_MINUTES, colour
 
 TYPE_FIELDS = ("name", "minutes", "needling", "colour", "bookable_online", "is_active")
+SETTINGS_RANGES = {
+    "reminder_hours": (1, 7 * 24, "send reminders 1 to 168 hours before the booking"),
+    "notice_hours": (0, 7 * 24, "the notice period is 0 to 168 hours"),
+    "online_days_ahead": (1, 365, "patients may book online 1 to 365 days ahead"),
+}
 
 
 class ScheduleInvalid(BookingRefused):
@@ -115,6 +123,37 @@ def update_appointment_type(*, appointment_type: AppointmentType, by, **fields) 
     for name, value in _checked_type(fields).items():
         setattr(appointment_type, name, value)
     return _saved_type(appointment_type)
+
+
+# --- Booking settings -------------------------------------------------------------------
+
+
+def booking_settings_of(organization: Organization) -> BookingSettings:
+    """The organisation's settings; the defaults (unsaved) until an admin saves them."""
+    saved = BookingSettings.objects.filter(organization=organization).first()
+    return saved or BookingSettings(organization=organization)
+
+
+@transaction.atomic
+def save_booking_settings(*, organization: Organization, by, **fields) -> BookingSettings:
+    """Reminders already queued keep their time; the new rules hold from now on."""
+    if not access.can_at(by, "change", BookingSettings, organization=organization):
+        raise NotPermitted("Only an organisation admin can change the booking settings.")
+    checked = {}
+    for name, value in fields.items():
+        if name not in SETTINGS_RANGES:
+            raise ScheduleInvalid(f"{name}: not a booking setting.", field=name)
+        low, high, rule = SETTINGS_RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ScheduleInvalid(f"{name}: {rule}, in whole hours or days.", field=name)
+        checked[name] = value
+    saved, _ = BookingSettings.objects.select_for_update().get_or_create(
+        organization=organization, defaults=checked
+    )
+    for name, value in checked.items():
+        setattr(saved, name, value)
+    saved.save()
+    return saved
 
 
 # --- Working hours ----------------------------------------------------------------------

@@ -68,6 +68,7 @@ from sessions.models import (
     AdverseEvent,
     AdverseEventReview,
     AppointmentType,
+    BookingSettings,
     Chart,
     ChartTemplate,
     ContraindicationOverride,
@@ -132,6 +133,7 @@ OTHER_ORGANIZATION_ROWS = {
     AppointmentType: lambda world: world.other_schedule().appointment_type,
     WorkingHours: lambda world: world.other_schedule().working_hours,
     ScheduleChange: lambda world: world.other_schedule().schedule_change,
+    BookingSettings: lambda world: world.other_schedule().booking_settings,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

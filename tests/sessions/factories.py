@@ -15,6 +15,7 @@ from sessions.models import (
     AdverseEvent,
     AdverseEventReview,
     AppointmentType,
+    BookingSettings,
     ChangeKind,
     Chart,
     ChartTemplate,
@@ -214,11 +215,13 @@ class ScheduleRecord:
     therapist: object
     working_hours: WorkingHours
     schedule_change: ScheduleChange
+    booking_settings: BookingSettings
 
 
 def schedule_at(clinic, *, admin, manager=None) -> ScheduleRecord:
-    """An appointment type, and a therapist of its own (so that no other test's bookings fall
-    outside someone's hours) working Mondays 08:00-12:00 with a day away next month."""
+    """An appointment type, booking settings, and a therapist of its own (so that no other
+    test's bookings fall outside someone's hours) working Mondays 08:00-12:00 with a day away
+    next month."""
     therapist = staff(Role.THERAPIST, clinic=clinic, full_name="Ines Moreau")
     appointment_type = services.create_appointment_type(
         organization=clinic.organization,
@@ -245,8 +248,12 @@ def schedule_at(clinic, *, admin, manager=None) -> ScheduleRecord:
         reason="Course in Toronto",
         by=manager or admin,
     )
+    booking_settings = services.save_booking_settings(
+        organization=clinic.organization, by=admin, reminder_hours=48, notice_hours=12
+    )
     return ScheduleRecord(
         appointment_type=appointment_type,
+        booking_settings=booking_settings,
         therapist=therapist,
         working_hours=hours,
         schedule_change=change,

@@ -21,6 +21,7 @@ from sessions.exceptions import (
 )
 from sessions.models import (
     AppointmentType,
+    BookingSettings,
     ChangeKind,
     ScheduleChange,
     TreatmentSession,
@@ -141,6 +142,48 @@ def test_the_api_keeps_types_and_says_what_is_wrong(world, client_of):
 
 
 # --- Working hours ----------------------------------------------------------------------
+
+
+def test_booking_settings_hold_their_defaults_until_an_admin_saves_them(world, client_of):
+    defaults = services.booking_settings_of(world.organization)
+    assert (defaults.reminder_hours, defaults.notice_hours, defaults.online_days_ahead) == (
+        24,
+        24,
+        60,
+    )
+    assert BookingSettings.objects.count() == 0
+    with pytest.raises(NotPermitted, match="Only an organisation admin"):
+        services.save_booking_settings(
+            organization=world.organization, by=world.manager, reminder_hours=2
+        )
+    for fields, message in [
+        ({"reminder_hours": 0}, "reminder_hours: send reminders 1 to 168 hours"),
+        ({"notice_hours": 169}, "notice_hours: the notice period is 0 to 168"),
+        ({"online_days_ahead": "30"}, "online_days_ahead: patients may book online 1 to 365"),
+        ({"colour": 1}, "colour: not a booking setting"),
+    ]:
+        with pytest.raises(ScheduleInvalid, match=message):
+            services.save_booking_settings(
+                organization=world.organization, by=world.org_admin, **fields
+            )
+    assert BookingSettings.objects.count() == 0
+
+    services.save_booking_settings(
+        organization=world.organization, by=world.org_admin, reminder_hours=48, notice_hours=0
+    )
+    services.save_booking_settings(
+        organization=world.organization, by=world.org_admin, online_days_ahead=14
+    )
+    saved = services.booking_settings_of(world.organization)
+    assert (saved.reminder_hours, saved.notice_hours, saved.online_days_ahead) == (48, 0, 14)
+    assert BookingSettings.objects.count() == 1
+
+    admin = client_of(world.org_admin)
+    page = reverse("admin:treatment_sessions_bookingsettings_change", args=[saved.pk])
+    refused = admin.post(page, {"reminder_hours": 500, "notice_hours": 0, "online_days_ahead": 14})
+    assert "less than or equal to 168" in refused.content.decode()
+    admin.post(page, {"reminder_hours": 6, "notice_hours": 0, "online_days_ahead": 14})
+    assert services.booking_settings_of(world.organization).reminder_hours == 6
 
 
 def test_a_therapist_works_at_one_clinic_at_a_time(world):
