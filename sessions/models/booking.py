@@ -93,11 +93,25 @@ class TreatmentSession(models.Model):
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
+    booked_online = models.BooleanField(
+        default=False, help_text="Booked by the patient in the portal."
+    )
+    confirmed_at = models.DateTimeField(
+        "confirmed by the patient at",
+        null=True,
+        blank=True,
+        help_text="When the patient confirmed they are coming (from the reminder).",
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     cancellation_reason = models.TextField(blank=True)
+    cancelled_late = models.BooleanField(
+        "late cancellation",
+        default=False,
+        help_text="Cancelled within the organisation's notice period before the start.",
+    )
     no_show_at = models.DateTimeField("no-show recorded at", null=True, blank=True)
     no_show_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

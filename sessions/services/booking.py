@@ -34,6 +34,7 @@ from sessions.models import (
     Status,
     TreatmentSession,
 )
+from sessions.services.schedule import booking_settings_of
 
 DEFAULT_LENGTH = datetime.timedelta(minutes=30)
 SHORTEST = datetime.timedelta(minutes=5)
@@ -377,7 +378,11 @@ def _within_hours_or_said_why(session: TreatmentSession) -> None:
 
 @transaction.atomic
 def cancel_session(*, session: TreatmentSession, by, reason: str) -> TreatmentSession:
-    """Cancel a booked session with a reason; its time is free again."""
+    """Cancel a booked session with a reason; its time is free again.
+
+    A cancellation within the organisation's notice period before the start
+    (sessions.services.schedule.booking_settings_of) is recorded as late.
+    """
     session = _locked(session, by)
     if session.status == Status.CANCELLED:
         return session
@@ -391,9 +396,16 @@ def cancel_session(*, session: TreatmentSession, by, reason: str) -> TreatmentSe
     session.status = Status.CANCELLED
     session.cancelled_at, session.cancelled_by = timezone.now(), by
     session.cancellation_reason = reason
+    session.cancelled_late = is_late(session, session.cancelled_at)
     session.version += 1
     session.save()
     return session
+
+
+def is_late(session: TreatmentSession, moment) -> bool:
+    """Whether `moment` is within the organisation's notice period before the session."""
+    notice = datetime.timedelta(hours=booking_settings_of(session.organization).notice_hours)
+    return moment > session.starts_at - notice
 
 
 @transaction.atomic

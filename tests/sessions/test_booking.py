@@ -204,6 +204,20 @@ def test_a_cancellation_needs_a_reason_and_only_a_booked_session_is_cancelled(wo
         services.mark_no_show(session=session, by=world.front_desk)
 
 
+def test_a_cancellation_within_the_notice_period_is_recorded_as_late(world, ann, bob, client_of):
+    services.save_booking_settings(
+        organization=world.organization, by=world.org_admin, notice_hours=24
+    )
+    early, late = book(world, ann, 10), book(world, bob, 11)
+    with time_machine.travel(early.starts_at - datetime.timedelta(hours=25), tick=False):
+        early = services.cancel_session(session=early, by=world.front_desk, reason="Work")
+    with time_machine.travel(late.starts_at - datetime.timedelta(hours=23), tick=False):
+        late = services.cancel_session(session=late, by=world.front_desk, reason="Work")
+    assert (early.cancelled_late, late.cancelled_late) == (False, True)
+    page = client_of(world.front_desk).get(f"/sessions/{late.pk}/")
+    assert "Cancelled late (within the notice period)" in page.content.decode()
+
+
 def test_a_no_show_is_recorded_only_after_the_start(world, ann):
     later = book(world, ann)
     with pytest.raises(SessionStateRefused, match="only after its start"):
