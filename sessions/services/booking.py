@@ -383,7 +383,16 @@ def cancel_session(*, session: TreatmentSession, by, reason: str) -> TreatmentSe
     A cancellation within the organisation's notice period before the start
     (sessions.services.schedule.booking_settings_of) is recorded as late.
     """
-    session = _locked(session, by)
+    return record_cancellation(session=_locked(session, by), by=by, reason=reason)
+
+
+def record_cancellation(*, session: TreatmentSession, by, reason: str) -> TreatmentSession:
+    """Cancel `session`, locked (select_for_update) by a caller that has checked `by` may.
+
+    For the services where the patient cancels their own booking (a reminder's
+    link, the portal); staff go through cancel_session. Cancelling twice
+    changes nothing; late is worked out here, for every way of cancelling.
+    """
     if session.status == Status.CANCELLED:
         return session
     if session.status != Status.BOOKED:
