@@ -9,6 +9,12 @@ class ClinicsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in
+        from django.db.models import Field, ForeignObject
+
+        from clinics.lookups import AnyOf
+
+        Field.register_lookup(AnyOf)
+        ForeignObject.register_lookup(AnyOf)  # related fields keep lookups of their own
 
         from clinics import access, idle, receivers
         from clinics.models import Clinic, Membership, Organization, SecurityEvent

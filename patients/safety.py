@@ -31,11 +31,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import IntEnum
+from functools import cached_property
 from urllib.parse import urlencode
 
-from django.urls import reverse
-
 from clinics import access
+from clinics.routes import url_maker
 from patients.models import ConsentSignature, Patient, ScreeningResponse
 from patients.selectors import ClinicalStatus, ConsentState, ScreeningState, clinical_statuses
 
@@ -173,9 +173,10 @@ def summaries_for(
     if not patients:
         return {}
     statuses = statuses or clinical_statuses(patients)
-    clinical = {patient.pk: reads_clinical(user, patient, clinic=clinic) for patient in patients}
+    asked = _Asked(user, clinic)
+    clinical = {patient.pk: asked.reads_clinical(patient) for patient in patients}
     shown: dict[uuid.UUID, list[Notice]] = {
-        patient.pk: _own_notices(user, patient, statuses[patient.pk], clinical[patient.pk])
+        patient.pk: _own_notices(asked, patient, statuses[patient.pk], clinical[patient.pk])
         for patient in patients
     }
     for source in _notice_sources:
@@ -214,6 +215,55 @@ def start_blockers(patient: Patient, therapist) -> list[Blocker]:
     return [blocker for source in _blocker_sources for blocker in source(patient, therapist)]
 
 
+class _Asked:
+    """What the notices of many patients ask once each, not once per patient: who may
+    read what at each clinic (the same for every patient of it) and the links' routes."""
+
+    def __init__(self, user, clinic):
+        self.user, self.clinic = user, clinic
+        self._reads: dict = {}
+        self._takes: dict = {}
+
+    @cached_property
+    def screening(self):
+        return url_maker("patients:screening_detail", 2)
+
+    @cached_property
+    def patient(self):
+        return url_maker("patients:detail")
+
+    @cached_property
+    def screen_now(self):
+        return url_maker("patients:screening_new")
+
+    @cached_property
+    def forms(self):
+        return url_maker("patients:forms_on_tablet")
+
+    @cached_property
+    def consent(self):
+        return url_maker("patients:consent_sign")
+
+    def reads_clinical(self, patient: Patient) -> bool:
+        own = patient.user_id is not None and patient.user_id == self.user.pk
+        key = (patient.home_clinic_id, patient.organization_id, own)
+        if key not in self._reads:
+            self._reads[key] = reads_clinical(self.user, patient, clinic=self.clinic)
+        return self._reads[key]
+
+    def may_take_consent(self, patient: Patient) -> bool:
+        key = (patient.home_clinic_id, patient.organization_id)
+        if key not in self._takes:
+            self._takes[key] = access.can_at(
+                self.user,
+                "add",
+                ConsentSignature,
+                organization=patient.organization,
+                clinic=patient.home_clinic,
+            )
+        return self._takes[key]
+
+
 def reads_clinical(user, patient: Patient, *, clinic=None) -> bool:
     """Does `user` read this patient's clinical facts (everyone but the front desk)?
 
@@ -230,27 +280,28 @@ def reads_clinical(user, patient: Patient, *, clinic=None) -> bool:
             ScreeningResponse,
             organization=patient.organization,
             clinic=place,
-            owner=patient.user,
+            # The patient's own login, without reading their user row (a query per patient).
+            owner=user if patient.user_id is not None and patient.user_id == user.pk else None,
         )
         for place in places
     )
 
 
-def _own_notices(user, patient: Patient, status: ClinicalStatus, clinical: bool) -> list[Notice]:
-    notices = _clinical_facts(patient, status) if clinical else _next_steps(patient, status)
-    return notices + _consent_notices(user, patient, status)
+def _own_notices(
+    asked: _Asked, patient: Patient, status: ClinicalStatus, clinical: bool
+) -> list[Notice]:
+    if clinical:
+        notices = _clinical_facts(asked, patient, status)
+    else:
+        notices = _next_steps(asked, patient, status)
+    return notices + _consent_notices(asked, patient, status)
 
 
-def _clinical_facts(patient: Patient, status: ClinicalStatus) -> list[Notice]:
-    screening_url = (
-        reverse("patients:screening_detail", args=[patient.pk, status.screening.pk])
-        if status.screening is not None
-        else reverse("patients:detail", args=[patient.pk]) + "#details-heading"
-    )
+def _clinical_facts(asked: _Asked, patient: Patient, status: ClinicalStatus) -> list[Notice]:
     notices = []
     for flag in status.flags:
         from_screening = flag.contraindication in getattr(status.screening, "flags", ())
-        url = screening_url if from_screening else ""
+        url = _screening_url(asked, patient, status) if from_screening else ""
         link_text = "See the screening" if from_screening else ""
         if flag.absolute:
             notices.append(
@@ -286,16 +337,21 @@ def _clinical_facts(patient: Patient, status: ClinicalStatus) -> list[Notice]:
                 "danger",
                 screening,
                 "Screening needed",
-                reverse("patients:screening_new", args=[patient.pk]),
+                asked.screen_now(patient.pk),
                 "Screen now",
             )
         )
     return notices
 
 
-def _next_steps(patient: Patient, status: ClinicalStatus) -> list[Notice]:
+def _screening_url(asked: _Asked, patient: Patient, status: ClinicalStatus) -> str:
+    if status.screening is not None:
+        return asked.screening(patient.pk, status.screening.pk)
+    return asked.patient(patient.pk) + "#details-heading"
+
+
+def _next_steps(asked: _Asked, patient: Patient, status: ClinicalStatus) -> list[Notice]:
     """The front desk's view: what to do, never the clinical fact behind it."""
-    forms = reverse("patients:forms_on_tablet", args=[patient.pk])
     notices = []
     if status.absolute_flags:
         notices.append(
@@ -314,24 +370,16 @@ def _next_steps(patient: Patient, status: ClinicalStatus) -> list[Notice]:
                 "Screening needed: send the patient the screening form, or open it on the "
                 "clinic's tablet.",
                 "Screening needed",
-                forms,
+                asked.forms(patient.pk),
                 "Send or open the forms",
             )
         )
     return notices
 
 
-def _consent_notices(user, patient: Patient, status: ClinicalStatus) -> list[Notice]:
-    take = reverse("patients:consent_sign", args=[patient.pk])
-    may_take = access.can_at(
-        user,
-        "add",
-        ConsentSignature,
-        organization=patient.organization,
-        clinic=patient.home_clinic,
-    )
-    link_text = "Take consent" if may_take else ""
-    url = take if may_take else ""
+def _consent_notices(asked: _Asked, patient: Patient, status: ClinicalStatus) -> list[Notice]:
+    if status.consent_state == ConsentState.VALID:
+        return []  # most patients of a calendar: nothing to say, and nothing to work out
     version, current = (
         getattr(status.consent, "template_version", None),
         status.current_consent_version,
@@ -359,4 +407,6 @@ def _consent_notices(user, patient: Patient, status: ClinicalStatus) -> list[Not
     }.get(status.consent_state, (None, "", ""))
     if level is None:
         return []
-    return [Notice(Kind.CONSENT, level, text, mark, url, link_text)]
+    may_take = asked.may_take_consent(patient)
+    url = asked.consent(patient.pk) if may_take else ""
+    return [Notice(Kind.CONSENT, level, text, mark, url, "Take consent" if may_take else "")]

@@ -617,7 +617,7 @@ def _newest_per_patient(rows, patient_ids, time_field: str) -> dict:
     """Each patient's newest row by `time_field`, in one query (DISTINCT ON)."""
     return {
         row.patient_id: row
-        for row in rows.filter(patient_id__in=patient_ids)
+        for row in rows.filter(patient_id__any_of=patient_ids)
         .order_by("patient_id", f"-{time_field}")
         .distinct("patient_id")
     }

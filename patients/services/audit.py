@@ -4,6 +4,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.db import connection
+from django.utils import timezone
+
 from accounts.client import current_origin
 from patients.models import Patient, ReadVia, RecordPart, RecordRead
 
@@ -86,21 +89,35 @@ def _write(reader, patients: dict, *, part: RecordPart, via: ReadVia, item_id=No
     if not patients:
         return
     origin = current_origin()
-    RecordRead.objects.bulk_create(
-        RecordRead(
-            organization_id=organization_id,
-            patient_id=patient_id,
-            reader=reader,
-            part=part,
-            via=via,
-            item_id=item_id,
-            ip_address=origin.ip_address,
-            user_agent=origin.user_agent,
+    ordered = sorted(patients.items(), key=lambda pair: (str(pair[1]), str(pair[0])))
+    # One statement whatever the number of patients, the ids as two arrays: a week's
+    # calendar logs a thousand, which as model instances and a parameter each took
+    # longer to send than the database took to chain them. In this order (WITH
+    # ORDINALITY): the chain trigger locks each organisation's chain as it meets it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {RecordRead._meta.db_table}
+                (id, organization_id, patient_id, reader_id, part, via, item_id, read_at,
+                 ip_address, user_agent)
+            SELECT gen_random_uuid(), read.organization_id, read.patient_id, %s, %s, %s,
+                   %s::uuid, %s::timestamptz, %s::inet, %s
+            FROM unnest(%s::uuid[], %s::uuid[]) WITH ORDINALITY
+                AS read (patient_id, organization_id, place)
+            ORDER BY read.place
+            """,  # noqa: S608 (the table name is the model's own)
+            [
+                reader.pk,
+                part,
+                via,
+                item_id,
+                timezone.now(),
+                origin.ip_address,
+                origin.user_agent,
+                [patient_id for patient_id, _ in ordered],
+                [organization_id for _, organization_id in ordered],
+            ],
         )
-        for patient_id, organization_id in sorted(
-            patients.items(), key=lambda pair: (str(pair[1]), str(pair[0]))
-        )
-    )
     logged = _logged.get()
     if logged is not None:
         logged.update(patients)
