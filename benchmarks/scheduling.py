@@ -16,7 +16,8 @@ needling type over 31 days: through `sessions.availability.free_slots` (in the
 process), and through `GET /api/v1/slots/` with Django's test client as the front
 desk (middleware, row-level security, access checks and serializers included);
 and the same for one therapist, and for a patient with bookings of their own.
-Then the day's calendar page of a full working day, as the front desk.
+Then the day's calendar page of a full working day, and the week's calendar page of
+a full week (1,500 bookings with 30 therapists), as the front desk.
 """
 
 import argparse
@@ -131,6 +132,14 @@ def main() -> None:
         return response.content
 
     measure("GET /sessions/calendar/, a full day", calendar)
+
+    def week():
+        response = client.get(reverse("sessions:calendar_week"), {"date": busiest})
+        if response.status_code != 200:
+            raise SystemExit(f"week: {response.status_code}")
+        return response.content
+
+    measure("GET /sessions/calendar/week/, a full week", week)
 
     print(f"{'what':<44} {'median ms':>9} {'queries':>7}")
     for label, median, queries in results:

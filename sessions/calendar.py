@@ -1,10 +1,12 @@
-"""A clinic's day as a calendar: therapists as columns, quarter hours as rows.
+"""A clinic's day and week as calendars, therapists as columns.
 
-A read, for the calendar page: the day's bookings of the clinic, each therapist's
+Reads, for the calendar pages: the bookings of the clinic, each therapist's
 working time (sessions.availability) and the readiness of each patient waiting
-for the needle, in a fixed number of queries however many bookings. Built as
-table rows, a booking one cell spanning its quarter hours, so the page needs no
-script and reads as a table to a screen reader.
+for the needle, in a fixed number of queries however many bookings. Both are
+tables, so the pages need no script to read and book, and read as tables to a
+screen reader: the day has quarter hours as rows, a booking one cell spanning
+its quarter hours; the week has days as rows, each cell the therapist's day in
+order, bookings and free time.
 """
 
 import dataclasses
@@ -61,28 +63,51 @@ class Day:
     sessions: list[TreatmentSession]
 
 
-def day_of(user, *, clinic: Clinic, day: datetime.date) -> Day:
-    """`clinic`'s `day` as `user` may see it."""
-    zone = clinic.zone
-    start, end = selectors.day_bounds(day, zone)
-    sessions = [
-        session
-        for session in selectors.sessions_on(user, clinic=clinic, day=day).select_related(
-            "appointment_type"
-        )
-        if session.status in HOLDS_THE_SLOT
-    ]
+def _booked(user, clinic: Clinic, first: datetime.date, last: datetime.date):
+    """The bookings from `first` to `last`, the therapists to show (those working at the
+    clinic, and anyone since gone who still has bookings) and each booking's marks.
+
+    Readiness is for what is still to come: bookings from today on. An earlier
+    day's booking shows none: it can no longer be prepared for.
+    """
+    organization = clinic.organization
+    clinics = {each.pk: each for each in Clinic.objects.filter(organization=organization)}
+    sessions = list(
+        selectors.sessions_between(user, clinic=clinic, first=first, last=last)
+        .filter(status__any_of=list(HOLDS_THE_SLOT))
+        # The clinic and organisation are the same few rows: joined once each, not per booking.
+        .select_related(None)
+        .select_related("patient", "therapist", "appointment_type")
+    )
+    for session in sessions:
+        session.clinic = clinic
+        session.patient.organization = organization
+        session.patient.home_clinic = clinics[session.patient.home_clinic_id]
     therapists = [therapist for therapist, _ in availability.therapists_at(clinic, needling=False)]
-    for session in sessions:  # someone since gone still has the day's bookings shown
+    for session in sessions:
         if session.therapist not in therapists:
             therapists.append(session.therapist)
-    waiting = [session.patient for session in sessions if session.status in WAITING_FOR_THE_NEEDLE]
+    today = timezone.localdate(timezone=clinic.zone)
+    from_today = selectors.day_bounds(today, clinic.zone)[0]
+    waiting = [
+        session.patient
+        for session in sessions
+        if session.status in WAITING_FOR_THE_NEEDLE and session.starts_at >= from_today
+    ]
     summaries = safety.summaries_for(user, waiting, clinic=clinic)
     marks = {
         session.pk: summaries[session.patient_id].for_session(session).marks
         for session in sessions
-        if session.patient_id in summaries
+        if session.patient_id in summaries and session.starts_at >= from_today
     }
+    return sessions, therapists, marks
+
+
+def day_of(user, *, clinic: Clinic, day: datetime.date) -> Day:
+    """`clinic`'s `day` as `user` may see it."""
+    zone = clinic.zone
+    start, end = selectors.day_bounds(day, zone)
+    sessions, therapists, marks = _booked(user, clinic, day, day)
     working = availability.free_time(
         clinic, starts_at=start, ends_at=end, therapists=therapists, bookings_count=False
     )
@@ -137,6 +162,75 @@ def day_of(user, *, clinic: Clinic, day: datetime.date) -> Day:
             )
         rows.append(Row(starts_at=quarter, cells=cells))
     return Day(clinic=clinic, day=day, therapists=therapists, rows=rows, sessions=sessions)
+
+
+@dataclasses.dataclass(frozen=True)
+class Free:
+    """Free time in a therapist's day: from `starts_at` for `minutes`."""
+
+    therapist: User
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+
+@dataclasses.dataclass
+class WeekDay:
+    day: datetime.date
+    cells: list[list]
+    """Per therapist (in the week's order), their bookings and free times of the day."""
+
+
+@dataclasses.dataclass
+class Week:
+    clinic: Clinic
+    monday: datetime.date
+    therapists: list[User]
+    days: list[WeekDay]
+    sessions: list[TreatmentSession]
+
+
+def week_of(user, *, clinic: Clinic, monday: datetime.date) -> Week:
+    """`clinic`'s week from `monday` as `user` may see it: per day and therapist, the
+    bookings and the free time between them (working time less bookings, closures and
+    absences), in order."""
+    zone = clinic.zone
+    sunday = monday + datetime.timedelta(days=6)
+    sessions, therapists, marks = _booked(user, clinic, monday, sunday)
+    free = availability.free_time(
+        clinic,
+        starts_at=selectors.day_bounds(monday, zone)[0],
+        ends_at=selectors.day_bounds(sunday, zone)[1],
+        therapists=therapists,
+    )
+    column = {therapist.pk: index for index, therapist in enumerate(therapists)}
+    days = [monday + datetime.timedelta(days=offset) for offset in range(7)]
+    cells = {day: [[] for _ in therapists] for day in days}
+    for session in sessions:
+        day = timezone.localdate(session.starts_at, zone)
+        cells[day][column[session.therapist_id]].append(Booked(session, marks.get(session.pk, [])))
+    for therapist in therapists:
+        for starts_at, ends_at in free[therapist.pk]:
+            if ends_at - starts_at >= QUARTER:
+                day = timezone.localdate(starts_at, zone)
+                cells[day][column[therapist.pk]].append(Free(therapist, starts_at, ends_at))
+    for day in days:
+        for entries in cells[day]:
+            entries.sort(key=_starts)
+    return Week(
+        clinic=clinic,
+        monday=monday,
+        therapists=therapists,
+        days=[WeekDay(day, cells[day]) for day in days],
+        sessions=sessions,
+    )
+
+
+def _starts(entry) -> datetime.datetime:
+    return entry.session.starts_at if isinstance(entry, Booked) else entry.starts_at
 
 
 def _quarter_of(moment: datetime.datetime, first: datetime.datetime) -> int:

@@ -49,6 +49,7 @@ from sessions.models import (
     RangeOfMotion,
     Status,
     TreatmentSession,
+    WorkingHours,
 )
 from sessions.services.schedule import create_appointment_type
 from sessions.services.templates import create_chart_template
@@ -349,7 +350,34 @@ def load() -> list[tuple[str, str]]:
         if visit.outcome in (Status.SIGNED, Status.IN_PROGRESS):
             _credential_current(clinic)
         _play(visit, clinic, key, templates, now)
+    for name, clinic in clinics.items():
+        _working_hours(clinic, therapist=User.objects.get(email=THERAPISTS[name]))
     return []
+
+
+DEMO_HOURS = [
+    *[(weekday, "08:00", "12:30") for weekday in range(5)],
+    *[(weekday, "13:00", "18:00") for weekday in range(5)],
+    (5, "09:00", "13:00"),
+]
+"""Each site's therapist: weekdays with a half-hour lunch, and Saturday mornings."""
+
+
+def _working_hours(clinic: Clinic, *, therapist: User) -> None:
+    """Record the demo hours once, after the week: bookings already made stay where they
+    are (the demo books some at any hour of the day it is loaded)."""
+    if WorkingHours.objects.filter(clinic=clinic, therapist=therapist).exists():
+        return
+    manager = User.objects.get(email=ADMINS[clinic.organization.name])
+    for weekday, starts, ends in DEMO_HOURS:
+        services.add_working_hours(
+            clinic=clinic,
+            therapist=therapist,
+            weekday=weekday,
+            starts=datetime.time.fromisoformat(starts),
+            ends=datetime.time.fromisoformat(ends),
+            by=manager,
+        )
 
 
 def _credential_current(clinic: Clinic) -> None:

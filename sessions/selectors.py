@@ -35,7 +35,15 @@ def day_bounds(day: datetime.date, zone) -> tuple[datetime.datetime, datetime.da
 
 def sessions_on(user, *, clinic: Clinic, day: datetime.date, therapist=None) -> QuerySet:
     """The sessions at `clinic` on `day` (its own clock) that `user` may see, by start time."""
-    start, end = day_bounds(day, clinic.zone)
+    return sessions_between(user, clinic=clinic, first=day, last=day, therapist=therapist)
+
+
+def sessions_between(
+    user, *, clinic: Clinic, first: datetime.date, last: datetime.date, therapist=None
+) -> QuerySet:
+    """The sessions at `clinic` from `first` to `last` (both whole days, its own clock) that
+    `user` may see, by start time."""
+    start, end = day_bounds(first, clinic.zone)[0], day_bounds(last, clinic.zone)[1]
     sessions = TreatmentSession.objects.filter(
         clinic=clinic, starts_at__gte=start, starts_at__lt=end
     ).select_related("patient__home_clinic", "patient__organization", "therapist", "clinic")

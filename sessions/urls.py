@@ -8,6 +8,7 @@ urlpatterns = [
     path("", day.day_list, name="day"),
     path("book/", day.book, name="book"),
     path("calendar/", day.calendar_day, name="calendar"),
+    path("calendar/week/", day.calendar_week, name="calendar_week"),
     path("recall/", reviews.recall, name="recall"),
     path("recall/recall.csv", reviews.recall_csv, name="recall_csv"),
     path("recall/notify/", reviews.recall_notify, name="recall_notify"),

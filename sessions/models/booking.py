@@ -228,6 +228,11 @@ class TreatmentSession(models.Model):
     def is_signed(self) -> bool:
         return self.status == Status.SIGNED
 
+    @property
+    def minutes(self) -> int:
+        """The booking's length in minutes."""
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class ContraindicationOverride(models.Model):

@@ -67,9 +67,7 @@ def day_list(request):
                 )
                 for session in sessions
             ],
-            "may_book": access.can_add(
-                request.user, TreatmentSession, organization=clinic.organization, clinic=clinic
-            ),
+            "may_book": _may_book(request.user, clinic),
         },
     )
 
@@ -172,6 +170,40 @@ def _chosen(patients, value) -> Patient | None:
 
 
 @staff_page
+def calendar_week(request):
+    """The clinic's week as a calendar: therapists as columns, days as rows, each cell the
+    therapist's day of bookings and free times (each a link to book it)."""
+    clinic = current_clinic(request)
+    if clinic is None:
+        return render(request, "sessions/calendar_week.html", {"clinic": None})
+    day = _day(request, clinic)
+    monday = day - datetime.timedelta(days=day.weekday())
+    shown = calendar.week_of(request.user, clinic=clinic, monday=monday)
+    record_reads_of(
+        reader=request.user, rows=shown.sessions, part=RecordPart.LIST, via=ReadVia.PAGE
+    )
+    return render(
+        request,
+        "sessions/calendar_week.html",
+        {
+            "clinic": clinic,
+            "calendar": shown,
+            "monday": monday,
+            "sunday": monday + datetime.timedelta(days=6),
+            "today": timezone.localdate(timezone=clinic.zone),
+            "previous_week": monday - datetime.timedelta(days=7),
+            "next_week": monday + datetime.timedelta(days=7),
+            "types": {session.appointment_type for session in shown.sessions} - {None},
+            "may_book": _may_book(request.user, clinic),
+        },
+    )
+
+
+def _may_book(user, clinic) -> bool:
+    return access.can_add(user, TreatmentSession, organization=clinic.organization, clinic=clinic)
+
+
+@staff_page
 def calendar_day(request):
     """The clinic's day as a calendar: therapists as columns, each free quarter hour of their
     working time a link to book it."""
@@ -194,8 +226,6 @@ def calendar_day(request):
             "previous_day": day - datetime.timedelta(days=1),
             "next_day": day + datetime.timedelta(days=1),
             "types": {session.appointment_type for session in shown.sessions} - {None},
-            "may_book": access.can_add(
-                request.user, TreatmentSession, organization=clinic.organization, clinic=clinic
-            ),
+            "may_book": _may_book(request.user, clinic),
         },
     )

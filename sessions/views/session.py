@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import User
@@ -330,7 +331,17 @@ def move(request, session):
         )
     except FasciaError as error:
         return _refused(request, session, error, "move_form", form)
-    messages.success(request, "Moved.")
+    moved = timezone.localtime(form.starts_at(session.clinic.zone), session.clinic.zone)
+    messages.success(
+        request,
+        f"Moved {session.patient.full_name} to {dateformat.format(moved, 'l j F, H:i')} "
+        f"with {therapist.get_full_name()}.",
+    )
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)  # the calendar it was moved in
     return redirect("sessions:detail", session_id=session.pk)
 
 

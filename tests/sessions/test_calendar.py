@@ -132,3 +132,179 @@ def test_the_calendar_costs_the_same_queries_for_two_bookings_or_ten(
     with django_assert_max_num_queries(len(two.captured_queries)):
         response = page(client)
     assert response.content.decode().count('class="calendar-booking"') == 8
+
+
+# --- The week -------------------------------------------------------------------------
+
+
+def week(client, day=MONDAY):
+    return client.get(reverse("sessions:calendar_week"), {"date": day.isoformat()})
+
+
+def free(starts: str, ends: str) -> str:
+    return f"Free {starts}\N{EN DASH}{ends}"
+
+
+def cell(html: str, day: str, therapist: str) -> str:
+    """`therapist`'s cell in the row of `day` ("Mon 19 Oct")."""
+    head = html[html.index("<thead>") : html.index("</thead>")]
+    names = [part.split("</th>")[0] for part in head.split('<th scope="col">')[2:]]
+    row = html[html.index(f">{day}</a></th>") :]
+    row = row[: row.index("</tr>")]
+    cells = row.split('<td class="calendar-week-day">')[1:]
+    return cells[names.index(therapist)].split("</td>")[0]
+
+
+def test_the_week_shows_each_therapists_days_bookings_and_free_time(world, client_of, monday):
+    ana, first, second = monday
+    thursday = services.book_session(
+        clinic=world.kelowna,
+        therapist=ana,
+        patient=PatientFactory(home_clinic=world.kelowna, first_name="Lea", last_name="Roy"),
+        starts_at=at(14) + datetime.timedelta(days=3),
+        by=world.front_desk,
+    )
+    response = week(client_of(world.front_desk), MONDAY + datetime.timedelta(days=2))
+    html = response.content.decode()
+    assert "Week of 19 October at Kelowna" in html
+    priya = world.therapist.get_full_name()
+    monday_cell = cell(html, "Mon 19 Oct", priya)
+    # In order: free from 08:00 to the first booking, Ivy, free between, Max, free to noon.
+    order = [free("08:00", "09:00"), "09:00 Ivy Stone", free("09:45", "10:30")]
+    order += ["10:30 Max Reed", free("11:00", "12:00")]
+    assert [monday_cell.index(text) for text in order] == sorted(
+        monday_cell.index(text) for text in order
+    )
+    assert "Follow-up" in monday_cell and "without needling" in monday_cell
+    assert "Screening needed" in monday_cell  # readiness: Ivy needs screening to be needled
+    # Priya works Mondays only; Ana keeps no hours but has Thursday's booking.
+    assert "Free" not in cell(html, "Tue 20 Oct", priya)
+    assert "14:00 Lea Roy" in cell(html, "Thu 22 Oct", "Ana Alvarez")
+    book = reverse("sessions:book")
+    assert f"{book}?date=2026-10-19&amp;time=09:45&amp;therapist={world.therapist.pk}" in html
+    # Each booked session can be moved: dragged, or its Move button (shown by the script).
+    move = reverse("sessions:move", args=[first.pk])
+    assert f'draggable="true" data-move="{move}"' in html
+    assert f'data-moves="{move}" hidden>Move' in html
+    assert 'data-from="09:45" data-until="10:30"' in html
+    assert set(RecordRead.objects.values_list("patient", flat=True)) == {
+        first.patient_id,
+        second.patient_id,
+        thursday.patient_id,
+    }
+    later = week(client_of(world.front_desk), MONDAY + datetime.timedelta(days=7)).content
+    assert "Ivy Stone" not in later.decode()
+
+
+def test_the_week_shows_no_readiness_for_days_gone_and_no_free_time_when_closed(
+    world, client_of, monday
+):
+    services.add_schedule_change(
+        clinic=world.kelowna,
+        kind="closed",
+        starts_at=at(11),
+        ends_at=at(12),
+        reason="Fire drill",
+        by=world.manager,
+    )
+    with time_machine.travel(NOW + datetime.timedelta(days=3), tick=False):  # Wednesday
+        html = week(client_of(world.front_desk)).content.decode()
+    monday_cell = cell(html, "Mon 19 Oct", world.therapist.get_full_name())
+    assert "Ivy Stone" in monday_cell
+    assert "Screening needed" not in monday_cell  # that day has gone
+    assert "Free 11:00" not in monday_cell
+
+
+def test_the_week_costs_the_same_queries_for_two_bookings_or_twenty(
+    world, client_of, monday, django_assert_max_num_queries
+):
+    client = client_of(world.front_desk)
+    with django_assert_max_num_queries(40) as two:
+        week(client)
+    for day in range(5):
+        for hour in (8, 14):
+            services.book_session(
+                clinic=world.kelowna,
+                therapist=staff(Role.THERAPIST, clinic=world.kelowna),
+                patient=PatientFactory(home_clinic=world.kelowna),
+                starts_at=at(hour) + datetime.timedelta(days=day),
+                by=world.front_desk,
+            )
+    with django_assert_max_num_queries(len(two.captured_queries)):
+        response = week(client)
+    assert response.content.decode().count('class="calendar-entry"') == 12
+
+
+def test_a_booking_moved_from_the_calendar_returns_to_it(world, client_of, monday):
+    _, first, _ = monday
+    desk = client_of(world.front_desk)
+    back = reverse("sessions:calendar_week") + "?date=2026-10-19"
+    moved = desk.post(
+        reverse("sessions:move", args=[first.pk]),
+        {
+            "move-day": "2026-10-19",
+            "move-time": "11:00",
+            "move-therapist": str(world.therapist.pk),
+            "next": back,
+        },
+    )
+    assert (moved.status_code, moved["Location"]) == (302, back)
+    first.refresh_from_db()
+    assert first.starts_at == at(11)
+    shown = desk.get(back).content.decode()
+    assert "Moved Ivy Stone to Monday 19 October, 11:00" in shown
+    # Onto Max's time: refused on the session's page with the reason, nothing moved.
+    clash = desk.post(
+        reverse("sessions:move", args=[first.pk]),
+        {
+            "move-day": "2026-10-19",
+            "move-time": "10:30",
+            "move-therapist": str(world.therapist.pk),
+            "next": back,
+        },
+    )
+    assert clash.status_code in (400, 409)
+    assert "Max Reed" in clash.content.decode() or "booked" in clash.content.decode()
+    first.refresh_from_db()
+    assert first.starts_at == at(11)
+    # A link elsewhere is not followed: back to the session's page.
+    away = desk.post(
+        reverse("sessions:move", args=[first.pk]),
+        {
+            "move-day": "2026-10-19",
+            "move-time": "08:00",
+            "move-therapist": str(world.therapist.pk),
+            "next": "https://evil.test/",
+        },
+    )
+    assert away["Location"] == reverse("sessions:detail", args=[first.pk])
+
+
+def test_the_week_the_clocks_go_back_keeps_the_clinics_hours(world, client_of):
+    """Toronto's clocks go back on Sunday 1 November 2026: that day's hours and bookings are
+    still on the clinic's clock, the day an hour longer."""
+    world.kelowna.timezone = "America/Toronto"
+    world.kelowna.save(update_fields=["timezone"])
+    toronto = world.kelowna.zone
+    for weekday in (5, 6):
+        services.add_working_hours(
+            clinic=world.kelowna,
+            therapist=world.therapist,
+            weekday=weekday,
+            starts=datetime.time(8),
+            ends=datetime.time(12),
+            by=world.manager,
+        )
+    services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=PatientFactory(home_clinic=world.kelowna, first_name="Noa", last_name="Berg"),
+        starts_at=datetime.datetime(2026, 11, 1, 9, tzinfo=toronto),
+        by=world.front_desk,
+    )
+    html = week(client_of(world.front_desk), datetime.date(2026, 10, 28)).content.decode()
+    name = world.therapist.get_full_name()
+    assert free("08:00", "12:00") in cell(html, "Sat 31 Oct", name)
+    sunday = cell(html, "Sun 1 Nov", name)
+    assert [free("08:00", "09:00") in sunday, "09:00 Noa Berg" in sunday] == [True, True]
+    assert free("09:30", "12:00") in sunday

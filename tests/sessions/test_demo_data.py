@@ -1,5 +1,7 @@
 """The demo week: signed charts at both sites, today's list, a recall and a review to do."""
 
+import datetime
+
 from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
@@ -22,6 +24,7 @@ from sessions.models import (
     RangeOfMotion,
     Status,
     TreatmentSession,
+    WorkingHours,
 )
 
 ROWS = (
@@ -36,10 +39,10 @@ ROWS = (
     Addendum,
     ChartTemplate,
     OrganizationMuscle,
+    WorkingHours,
     Patient,
     User,
 )
-
 
 
 def person(email: str) -> User:
@@ -160,6 +163,21 @@ def test_the_demo_gives_the_organisation_chart_templates_and_a_muscle_of_its_own
     ) == {"Neck and shoulder", "Low back"}
     muscle = OrganizationMuscle.objects.get(organization=organization)
     assert NeedleSite.objects.filter(organization_muscle=muscle).exists()
+
+
+def test_each_sites_therapist_works_weekdays_with_lunch_and_the_calendar_offers_it(demo, client):
+    kelowna = clinic("Kelowna")
+    therapist = person("therapist@demo.fascia.test")
+    monday = [
+        (hours.starts.isoformat("minutes"), hours.ends.isoformat("minutes"))
+        for hours in WorkingHours.objects.filter(clinic=kelowna, therapist=therapist, weekday=0)
+    ]
+    assert sorted(monday) == [("08:00", "12:30"), ("13:00", "18:00")]
+    assert WorkingHours.objects.filter(weekday=6).count() == 0
+    client.force_login(person("frontdesk@demo.fascia.test"))
+    later = today_at(kelowna) + datetime.timedelta(days=21)  # no demo booking yet
+    week = client.get("/sessions/calendar/week/", {"date": later.isoformat()})
+    assert "Free 13:00\N{EN DASH}18:00" in week.content.decode()
 
 
 def test_walters_session_today_waits_for_his_urgent_alert(demo):
