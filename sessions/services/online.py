@@ -316,6 +316,8 @@ def _offered(
     """Refuse a time that online booking does not offer, naming the rule; the time in UTC."""
     if starts_at is None or timezone.is_naive(starts_at):
         raise BookingRefused("Choose one of the free times.", field="starts_at")
+    if clinic.organization_id != patient.organization_id or not clinic.is_active:
+        raise BookingRefused("No such clinic to book online.", field="clinic")
     if appointment_type.organization_id != clinic.organization_id or not (
         appointment_type.is_active and appointment_type.bookable_online
     ):
@@ -323,8 +325,6 @@ def _offered(
             f"{appointment_type.name} is not booked online: {_call(clinic)} to book it.",
             field="appointment_type",
         )
-    if clinic.organization_id != patient.organization_id or not clinic.is_active:
-        raise BookingRefused("No such clinic to book online.", field="clinic")
     window = window_of(clinic.organization)
     if starts_at < window.opens:
         raise BookingRefused(
