@@ -20,6 +20,7 @@ from clinics.models import Role
 from patients import services as patient_services
 from patients.models import ConsentSignature
 from sessions import services
+from sessions.exceptions import BookingRefused, NotPermitted
 from sessions.models import Status, TreatmentSession
 from sessions.services import online
 from tests.clinics.factories import staff
@@ -550,3 +551,24 @@ def test_the_book_page_url_keeps_the_choice_for_the_next_day(pat, clinic, ana, e
         {"appointment_type": exercise.pk, "clinic": clinic.pk, "day": TUESDAY.isoformat()}
     )
     assert following.replace("&", "&amp;") in page.content.decode()
+
+
+def test_only_the_patients_own_record_and_organisation_are_booked(
+    pat, world, patient, clinic, ana, exercise
+):
+    refused = confirm(pat, exercise, world.halifax, ana, at(MONDAY, 9))
+    assert "Choose one of the free times." in text(refused)
+    with pytest.raises(BookingRefused, match="No such clinic to book online"):
+        booked_online(patient, world.halifax, ana, exercise, at(MONDAY, 9))
+    someone_else = PatientFactory(home_clinic=clinic)
+    for user in (patient.user, world.front_desk):
+        with pytest.raises(NotPermitted, match="No such patient record of yours"):
+            online.book_online(
+                user=user,
+                patient=someone_else,
+                clinic=clinic,
+                appointment_type=exercise,
+                therapist=ana,
+                starts_at=at(MONDAY, 9),
+            )
+    assert not TreatmentSession.objects.exists()
