@@ -99,6 +99,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("portal/", include("patients.portal_urls")),
     path("portal/aftercare/", include("aftercare.portal_urls")),
+    path("portal/sessions/", include("sessions.portal_urls")),
     path("aftercare/", include("aftercare.urls")),
     path("sessions/", include("sessions.urls")),
     path("accounts/api-token/", account_views.api_token, name="api_token"),

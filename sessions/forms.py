@@ -313,3 +313,24 @@ class BookForm(forms.Form):
         return datetime.datetime.combine(
             self.cleaned_data["day"], self.cleaned_data["time"], tzinfo=zone
         )
+
+
+class OnlineTimeForm(forms.Form):
+    """A free time the patient chose in the portal (the Book or Move button sends it back)."""
+
+    key = SubmissionKeyField()
+    appointment_type = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    clinic = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    therapist = forms.UUIDField(widget=forms.HiddenInput)
+    starts_at = forms.DateTimeField(widget=forms.HiddenInput)
+    """With its UTC offset, as the list of free times wrote it."""
+
+
+class OnlineCancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Why you cancel (optional)",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The clinic reads it with the cancellation.",
+    )

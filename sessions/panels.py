@@ -9,6 +9,7 @@ from patients.services import record_read
 from sessions import selectors
 from sessions.models import Status, TreatmentSession
 from sessions.progress import progress_chart, with_follow_up
+from sessions.services import online
 
 
 def sessions_panel(request, patient) -> str:
@@ -46,21 +47,24 @@ def sessions_panel(request, patient) -> str:
 
 
 def portal_panel(request, patient) -> str:
-    """The portal's list of the patient's own sessions: upcoming first, then the past ones."""
-    sessions = list(
-        access.visible_to(
-            request.user,
-            TreatmentSession.objects.filter(patient=patient, patient__user=request.user),
-        )
-        .select_related("therapist", "clinic")
-        .order_by("-starts_at")[:30]
-    )
-    if not sessions:
+    """The portal's list of the patient's own sessions: upcoming first, each with Move (where
+    it can be moved online) and Cancel, then the past ones; and Book a session, where the
+    organisation books some types online."""
+    sessions = list(online.own_sessions(request.user, patient).order_by("-starts_at")[:30])
+    books_online = bool(online.online_types(patient.organization))
+    if not sessions and not books_online:
         return ""
     now = timezone.now()
     upcoming = [s for s in reversed(sessions) if s.starts_at >= now and s.status == Status.BOOKED]
+    window = online.window_of(patient.organization) if upcoming else None
     return render_to_string(
         "sessions/portal_panel.html",
-        {"upcoming": upcoming, "past": [s for s in sessions if s not in upcoming][:10]},
+        {
+            "upcoming": [(s, not online.move_refusal(s, window=window)) for s in upcoming],
+            "past": [s for s in sessions if s not in upcoming][:10],
+            "books_online": books_online,
+            "clinic": patient.home_clinic,
+            "notice_hours": window.notice_hours if window else None,
+        },
         request=request,
     )

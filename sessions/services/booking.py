@@ -89,6 +89,39 @@ def book_session(
         by, "view", patient, emergency=False
     ):
         raise NotPermitted("No such patient that you can book.", field="patient")
+    return save_booking(
+        clinic=clinic,
+        therapist=therapist,
+        patient=patient,
+        starts_at=starts_at,
+        by=by,
+        length=length,
+        needling=needling,
+        appointment_type=appointment_type,
+        outside_hours_reason=outside_hours_reason,
+        submission_key=submission_key,
+        series=series,
+    )
+
+
+def save_booking(
+    *,
+    clinic: Clinic,
+    therapist: User,
+    patient: Patient,
+    starts_at: datetime.datetime,
+    by,
+    length: datetime.timedelta = DEFAULT_LENGTH,
+    needling: bool = True,
+    appointment_type: AppointmentType | None = None,
+    outside_hours_reason: str = "",
+    submission_key=None,
+    series=None,
+    booked_online: bool = False,
+) -> TreatmentSession:
+    """The booking's own rules, for a caller that has checked `by` may book `patient` there:
+    book_session for staff, sessions.services.online for the patient in the portal."""
+    organization = clinic.organization
     if not clinic.is_active:
         raise BookingRefused(f"{clinic.name} is closed (inactive).", field="clinic")
     _therapist_at(clinic, therapist)
@@ -117,6 +150,7 @@ def book_session(
         appointment_type=appointment_type,
         outside_hours_reason=outside_hours_reason,
         booked_by=by,
+        booked_online=booked_online,
         submission_key=submission_key,
         series=series,
     )
@@ -314,7 +348,25 @@ def reschedule_session(
     working hours unless a reason is given, and a current credential for a
     needling type. A session started, signed, cancelled or a no-show stays put.
     """
-    session = _locked(session, by)
+    return record_move(
+        session=_locked(session, by),
+        by=by,
+        starts_at=starts_at,
+        therapist=therapist,
+        outside_hours_reason=outside_hours_reason,
+    )
+
+
+def record_move(
+    *,
+    session: TreatmentSession,
+    by,
+    starts_at: datetime.datetime,
+    therapist: User | None = None,
+    outside_hours_reason: str = "",
+) -> TreatmentSession:
+    """Move `session`, locked (select_for_update) by a caller that has checked `by` may:
+    reschedule_session for staff, sessions.services.online for the patient in the portal."""
     if session.status != Status.BOOKED:
         raise SessionStateRefused(
             f"A session that is {session.get_status_display().lower()} cannot be moved."

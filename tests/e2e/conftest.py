@@ -43,8 +43,9 @@ def open_as(browser, live_server):
     """A page in a fresh browser context, logged in as `user` through the login form."""
     contexts = []
 
-    def open_page(user, *, viewport=DESKTOP) -> Page:
-        context = browser.new_context(viewport=viewport, base_url=live_server.url)
+    def open_page(user, *, viewport=DESKTOP, **device) -> Page:
+        """`device`: more of the context's options (is_mobile, has_touch for a phone)."""
+        context = browser.new_context(viewport=viewport, base_url=live_server.url, **device)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
