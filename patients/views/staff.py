@@ -2,12 +2,14 @@
 
 import copy
 import uuid
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from clinics import access
@@ -78,6 +80,7 @@ def register(request):
     if not clinics.exists():
         return refuse(request, "Your role does not allow you to register patients.")
     matches = []
+    then = _then(request)
     if request.method == "POST":
         form = RegisterPatientForm(request.POST, clinics=clinics)
         if form.is_valid():
@@ -107,6 +110,9 @@ def register(request):
                 show_error(form, error)
             else:
                 messages.success(request, f"{patient.full_name} is registered.")
+                if then:  # registered from another page (booking): back to it, with the patient
+                    joiner = "&" if "?" in then else "?"
+                    return redirect(f"{then}{joiner}{urlencode({'patient': patient.pk})}")
                 return redirect("patients:detail", patient_id=patient.pk)
     else:
         here = current_clinic(request)
@@ -114,7 +120,21 @@ def register(request):
             clinics=clinics,
             initial={"home_clinic": here if here in clinics else clinics.first()},
         )
-    return render(request, "patients/patient_register.html", {"form": form, "matches": matches})
+    return render(
+        request,
+        "patients/patient_register.html",
+        {"form": form, "matches": matches, "then": then},
+    )
+
+
+def _then(request) -> str:
+    """The page to return to once registered (`?then=`), if it is one of this site's."""
+    then = request.POST.get("then") or request.GET.get("then") or ""
+    if then.startswith("/") and url_has_allowed_host_and_scheme(
+        then, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return then
+    return ""
 
 
 def _as_seen_by(duplicate: LikelyDuplicate) -> list[tuple[Patient, bool]]:

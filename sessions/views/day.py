@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -96,6 +97,10 @@ def book(request):
         "day": _day(request, clinic),
         "carried": carried,
         "carried_query": urlencode(carried),
+        # Registering a new patient comes back here with them, the chosen time kept.
+        "register_query": urlencode(
+            {"then": reverse("sessions:book") + (f"?{urlencode(carried)}" if carried else "")}
+        ),
     }
     if patient is None:
         found = (

@@ -4,6 +4,7 @@ import datetime
 import re
 import uuid
 from html import unescape
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.staticfiles import finders
@@ -137,6 +138,37 @@ def test_registering_a_patient_opens_their_page(world, client_of):
     assert "Robin Hale is registered." in html(response)
     assert patient.home_clinic == world.kelowna
     assert patient.created_by == world.front_desk
+
+
+def test_a_patient_registered_from_the_booking_page_is_booked_at_the_time_chosen(world, client_of):
+    desk = client_of(world.front_desk)
+    chosen = {"date": "2031-03-03", "time": "09:15", "therapist": str(world.therapist.pk)}
+    search = desk.get(reverse("sessions:book"), {**chosen, "q": "Robin Hale"})
+    booking = reverse("sessions:book") + "?" + urlencode(chosen)
+    register = reverse("patients:register") + "?" + urlencode({"then": booking})
+    assert register.replace("&", "&amp;") in html(search)
+    form = desk.get(register)
+    assert f'name="then" value="{booking.replace("&", "&amp;")}"' in html(form)
+    response = desk.post(reverse("patients:register"), register_form(world, then=booking))
+    patient = Patient.objects.get(last_name="Hale")
+    assert response["Location"] == f"{booking}&patient={patient.pk}"
+    page = html(desk.get(response["Location"]))
+    assert "For <strong>Robin Hale</strong>" in page and 'value="09:15"' in page
+    # A page of another site is never where registering leads.
+    elsewhere = desk.post(
+        reverse("patients:register"),
+        register_form(
+            world,
+            first_name="Sam",
+            last_name="Vale",
+            date_of_birth="1971-02-03",
+            email="sam@example.test",
+            phone="+1 250 555 0199",
+            then="https://elsewhere.test/",
+        ),
+    )
+    vale = Patient.objects.get(last_name="Vale")
+    assert elsewhere["Location"] == reverse("patients:detail", args=[vale.pk])
 
 
 def test_the_register_form_starts_at_the_current_clinic_and_offers_only_clinics_allowed(
