@@ -80,6 +80,14 @@ class TreatmentSessionsConfig(AppConfig):
             change=access.CLINICAL,
             patient="patient",
         )
+        # A booking's reminder e-mail: every staff role of the clinic reads where it stands;
+        # only the worker and the patient's links write it, nobody by hand.
+        access.register(
+            models.Reminder,
+            clinic="clinic",
+            view=access.STAFF,
+            patient="patient",
+        )
         # Organisation-wide: every clinical role reads them, organisation admins keep them.
         access.register(
             models.ChartTemplate,

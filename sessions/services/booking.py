@@ -34,6 +34,7 @@ from sessions.models import (
     Status,
     TreatmentSession,
 )
+from sessions.services.reminders import plan_reminder
 from sessions.services.schedule import booking_settings_of
 
 DEFAULT_LENGTH = datetime.timedelta(minutes=30)
@@ -138,6 +139,7 @@ def book_session(
         if merged is not None:
             raise BookingRefused(merged, field="patient") from None
         raise
+    plan_reminder(session=session)
     return session
 
 
@@ -340,6 +342,7 @@ def reschedule_session(
         if constraint in CLASHES:
             raise _clash(session, CLASHES[constraint], by) from None
         raise
+    plan_reminder(session=session)  # the old time's reminder is never sent (its sender checks)
     return session
 
 
