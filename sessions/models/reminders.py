@@ -112,6 +112,15 @@ class Reminder(models.Model):
         return self.used_at if self.answer == ReminderAnswer.CANCELLED else None
 
     @property
+    def retrying(self) -> bool:
+        """Refused by the mail server, with a try to come before the start."""
+        return (
+            self.sent_at is None
+            and self.next_attempt_at is not None
+            and self.next_attempt_at < self.for_starts_at
+        )
+
+    @property
     def replaced(self) -> bool:
         """The booking was moved since (needs `session`): this reminder is never sent."""
         return self.sent_at is None and self.session.starts_at != self.for_starts_at

@@ -2,8 +2,9 @@
 
 When: `reminder_hours` (the organisation's booking settings) before the start.
 A booking made inside that lead time gets its reminder SETTLE after booking,
-if the session is still more than LAST_USEFUL away; closer than that, none (the
-patient has just booked: a reminder then only adds noise). SETTLE also means a
+if the session is still more than LAST_USEFUL away; closer than that, none is
+sent (the patient has just booked: a reminder then only adds noise), and the
+reminder's row says so. SETTLE also means a
 booking corrected at once (moved, cancelled) never e-mails the wrong time.
 
 Once, through crashes, retries and a second worker (as aftercare's check-ins):
@@ -67,45 +68,52 @@ LINK_SALT = "sessions.reminder-link"
 ACTIONS = ("confirm", "cancel")
 
 NO_EMAIL = "No e-mail address on the patient's record: call them."
+TOO_CLOSE = "Not sent: booked less than 2 hours before the start."
 HANDED_OVER_NOTE = (
     "The sender stopped after handing this reminder to the mail server and before its answer: "
     "it was probably delivered, and is not sent again so that it never arrives twice."
 )
 
 
-def plan_reminder(*, session: TreatmentSession) -> Reminder | None:
+def plan_reminder(*, session: TreatmentSession) -> Reminder:
     """Plan the reminder of a session just booked or moved (in the booking's transaction).
 
     One per session and start time: planned again for the same time (a double
     click, a move back) it is the same reminder, its time worked out afresh if
-    it has not gone yet. None when the session is too close to remind.
+    it has not gone yet. A session booked closer than LAST_USEFUL gets one that
+    is never sent, saying so (TOO_CLOSE), so that its page says why none went.
     """
     now = timezone.now()
     lead = timedelta(hours=booking_settings_of(session.organization).reminder_hours)
     natural = session.starts_at - lead
+    too_close = False
     if natural >= now:
         due_at = min(max(natural, now + SETTLE), session.starts_at)
     elif session.starts_at - now > LAST_USEFUL:
         due_at = now + SETTLE
     else:
-        return None
+        due_at, too_close = min(now, session.starts_at), True
+    planned = {
+        "due_at": due_at,
+        # Never tried: the catch-up and the job look for no try before the start.
+        "next_attempt_at": session.starts_at if too_close else None,
+        "last_send_error": TOO_CLOSE if too_close else "",
+    }
     reminder, created = Reminder.objects.get_or_create(
         organization_id=session.organization_id,
         session=session,
         for_starts_at=session.starts_at,
-        defaults={
-            "clinic_id": session.clinic_id,
-            "patient_id": session.patient_id,
-            "due_at": due_at,
-        },
+        defaults={"clinic_id": session.clinic_id, "patient_id": session.patient_id, **planned},
     )
     if not created:
         reminder = Reminder.objects.select_for_update(of=("self",)).get(pk=reminder.pk)
         if reminder.sent_at is not None or reminder.sending_since is not None:
             return reminder
-        reminder.due_at, reminder.next_attempt_at = due_at, None
-        reminder.save(update_fields=["due_at", "next_attempt_at"])
-    tasks.run_at(tasks.send_reminder, reminder.due_at, reminder_id=str(reminder.pk))
+        for name, value in planned.items():
+            setattr(reminder, name, value)
+        reminder.save(update_fields=list(planned))
+    if not too_close:
+        tasks.run_at(tasks.send_reminder, reminder.due_at, reminder_id=str(reminder.pk))
     return reminder
 
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 import time_machine
 from django.db import connection
+from django.urls import reverse
 
 from patients.models import ScreeningResponse
 from sessions import services, tasks
@@ -139,6 +140,7 @@ def test_while_another_sender_holds_a_reminder_nobody_else_sends_it(
             "SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"fascia.reminder:{reminder.pk}"]
         )
         assert reminders.send_reminder(reminder_id=reminder.pk) == "busy: another sender has it"
+        other_worker.execute("SELECT pg_advisory_unlock_all()")  # its sender is done
     assert mail_server.message_ids() == []
     assert reminders.send_reminder(reminder_id=reminder.pk) == "sent"
 
@@ -268,8 +270,9 @@ def test_a_booking_inside_the_lead_time_is_reminded_soon_unless_it_is_hours_away
     soon = book(ready, days=0, hour=14)  # five hours ahead
     reminder = Reminder.objects.get(session=soon)
     assert reminder.due_at == NOW + reminders.SETTLE
-    too_close = book(ready, days=0, hour=10, minute=30)  # ninety minutes ahead
-    assert not Reminder.objects.filter(session=too_close).exists()
+    too_close = Reminder.objects.get(session=book(ready, days=0, hour=10, minute=30))
+    assert too_close.last_send_error == "Not sent: booked less than 2 hours before the start."
+    assert reminders.send_reminder(reminder_id=too_close.pk) == "waiting to try again"
 
 
 # --- the links --------------------------------------------------------------
@@ -418,3 +421,38 @@ def test_a_patient_without_a_portal_login_is_told_which_forms_to_fill_in(
     reminders.send_reminder(reminder_id=reminder.pk)
     [body] = mail_server.bodies()
     assert "come ten minutes early" in body and "/portal/" not in body
+
+
+# --- what staff see ---------------------------------------------------------
+
+
+def test_the_session_page_shows_where_the_reminder_stands(
+    world, ready, book, clock, client_of, mail_server, client
+):
+    session = book(ready)
+    reminder = Reminder.objects.get(session=session)
+
+    def page() -> str:  # logged in afresh: the clock moves past the idle timeout
+        desk = client_of(world.front_desk)
+        return desk.get(reverse("sessions:detail", args=[session.pk])).content.decode()
+
+    assert "To be e-mailed on Wednesday 14 October, 10:00" in page()
+
+    clock.move_to(reminder.due_at)
+    mail_server.handler.refuse.add(ready.email)
+    reminders.send_reminder(reminder_id=reminder.pk)
+    shown = page()
+    assert "550 5.1.1 Mailbox unavailable" in shown and "trying again at 10:05" in shown
+
+    mail_server.handler.refuse.clear()
+    clock.move_to(reminder.due_at + 5 * MINUTE)
+    reminders.send_reminder(reminder_id=reminder.pk)
+    [body] = mail_server.bodies()
+    clock.move_to(reminder.due_at + HOUR)
+    client.post(links_in(body)["cancel"])
+    shown = page()
+    assert "E-mailed to the patient on Wednesday 14 October, 10:05." in shown
+    assert (
+        "Cancelled by the patient from the reminder on Wednesday 14 October, 11:00: late, "
+        "within the notice period." in shown
+    )
