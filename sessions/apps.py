@@ -136,6 +136,10 @@ class TreatmentSessionsConfig(AppConfig):
             notices=safety.events_under_review, blockers=safety.unreviewed_events
         )
         patient_panels.register(panels.sessions_panel)
+        from patients import messages as patient_messages
+        from sessions import messages
+
+        patient_messages.register(messages.reminders_and_recall_notices)
         patient_panels.register_portal(panels.portal_panel, before_tasks=False)
 
         from patients import own_record as patient_record

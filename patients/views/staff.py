@@ -29,6 +29,7 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
+from patients.messages import messages_of
 from patients.models.records import PainArea
 from patients.views import clinical
 from patients.views.scope import Place, message_of, refuse, staff_page
@@ -152,6 +153,7 @@ def detail(request, patient: Patient):
         "may_report_change": place.may(user, "change", ScreeningResponse),
         "change_form": HealthChangeForm(),
         "panels": panels.render_panels(request, patient),
+        "messages_sent": messages_of(user, patient),
     }
     if reads_clinical:
         intake = access.visible_to(user, Intake.objects.filter(patient=patient)).first()

@@ -456,3 +456,73 @@ def test_the_session_page_shows_where_the_reminder_stands(
         "Cancelled by the patient from the reminder on Wednesday 14 October, 11:00: late, "
         "within the notice period." in shown
     )
+
+
+def test_the_patient_page_lists_every_message_sent_in_a_fixed_number_of_queries(
+    world, ready, book, clock, client_of, mail_server
+):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.messages import messages_of
+    from patients.models import RecordPart, RecordRead
+
+    def send_all(sessions):
+        for session in sessions:
+            reminder = Reminder.objects.get(session=session)
+            with time_machine.travel(reminder.due_at, tick=False):
+                assert reminders.send_reminder(reminder_id=reminder.pk) == "sent"
+
+    def queries() -> int:
+        with CaptureQueriesContext(db) as read:
+            shown = messages_of(world.front_desk, ready)
+        return len(read), shown
+
+    send_all([book(ready, days=2)])
+    one, shown = queries()
+    assert [(m.kind, m.status) for m in shown] == [("Appointment reminder", "Sent")]
+    send_all([book(ready, days=days) for days in (3, 4, 5)])
+    four, shown = queries()
+    assert len(shown) == 4 and four == one  # one query per kind, whatever the rows
+
+    clock.move_to(NOW + 6 * 24 * HOUR)
+    page = client_of(world.front_desk).get(reverse("patients:detail", args=[ready.pk]))
+    text = page.content.decode()
+    assert text.count("Appointment reminder") == 4
+    assert "Session on Wed 14 Oct 2026 10:00 at Kelowna" in text
+    assert RecordRead.objects.filter(
+        reader=world.front_desk, patient_id=ready.pk, part=RecordPart.DETAILS
+    ).exists()
+
+
+# --- the API ----------------------------------------------------------------
+
+
+def test_the_api_lists_reminders_by_session_patient_and_status_within_ones_clinics(
+    world, ready, book, clock, client_of, mail_server
+):
+    from patients.models import RecordRead
+
+    planned = book(ready)
+    sent = book(ready, days=1)
+    reminder = Reminder.objects.get(session=sent)
+    with time_machine.travel(reminder.due_at, tick=False):
+        reminders.send_reminder(reminder_id=reminder.pk)
+    desk = client_of(world.front_desk)
+    answer = desk.get("/api/v1/reminders/", {"patient": str(ready.pk)}).json()
+    assert [(row["session"], row["status"]) for row in answer["results"]] == [
+        (str(planned.pk), "planned"),
+        (str(sent.pk), "sent"),
+    ]
+    only_sent = desk.get("/api/v1/reminders/", {"status": "sent"}).json()["results"]
+    assert [row["id"] for row in only_sent] == [str(reminder.pk)]
+    one = desk.get(f"/api/v1/reminders/{reminder.pk}/").json()
+    assert one["sent_at"] is not None and one["patient"]["full_name"] == "Pat Morgan"
+    assert RecordRead.objects.filter(reader=world.front_desk, patient_id=ready.pk).exists()
+
+    # Nothing of them for the other organisation, nor for a Vernon therapist.
+    for outsider in (world.other_therapist, world.vernon_therapist):
+        client = client_of(outsider)
+        assert client.get("/api/v1/reminders/").json()["count"] == 0
+        assert client.get(f"/api/v1/reminders/{reminder.pk}/").status_code == 404
+    assert client_of(world.front_desk).post("/api/v1/reminders/", {}).status_code == 405
