@@ -18,6 +18,7 @@ from patients import panels, safety, selectors, services
 from patients.contraindications import Contraindication
 from patients.exceptions import EditConflict, LikelyDuplicate, SubmissionKeyReused
 from patients.forms import EditPatientForm, HealthChangeForm, RegisterPatientForm, show_error
+from patients.messages import messages_of
 from patients.models import (
     ConsentSignature,
     ConsentWithdrawal,
@@ -29,7 +30,6 @@ from patients.models import (
     ScreeningResponse,
     Surgery,
 )
-from patients.messages import messages_of
 from patients.models.records import PainArea
 from patients.views import clinical
 from patients.views.scope import Place, message_of, refuse, staff_page
