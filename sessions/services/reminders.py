@@ -69,6 +69,10 @@ ACTIONS = ("confirm", "cancel")
 
 NO_EMAIL = "No e-mail address on the patient's record: call them."
 TOO_CLOSE = "Not sent: booked less than 2 hours before the start."
+CUT_OFF_NOTE = (
+    "The connection to the mail server broke after the reminder was handed over and before "
+    "its answer: it was probably delivered, and is not sent again so that it never arrives twice."
+)
 HANDED_OVER_NOTE = (
     "The sender stopped after handing this reminder to the mail server and before its answer: "
     "it was probably delivered, and is not sent again so that it never arrives twice."
@@ -237,7 +241,7 @@ def send_reminder(*, reminder_id) -> str:
             reminder.sending_since = None
             if accepted:
                 reminder.sent_at, reminder.next_attempt_at = now, None
-                reminder.last_send_error = ""
+                reminder.last_send_error = error  # empty, or why it may not have arrived
                 reminder.save(
                     update_fields=["sent_at", "sending_since", "next_attempt_at", "last_send_error"]
                 )
@@ -256,7 +260,7 @@ def send_reminder(*, reminder_id) -> str:
 
 
 def _deliver(reminder: Reminder, *, subject: str, body: str) -> tuple[bool, str]:
-    """Send the e-mail (outside any transaction): (accepted, the error if not).
+    """Send the e-mail (outside any transaction): (accepted, the error if not, or a note).
 
     Cut off after the hand-over with no answer, it may have arrived: counted as
     sent (with a note), so that it never arrives twice.
@@ -293,7 +297,7 @@ def _deliver(reminder: Reminder, *, subject: str, body: str) -> tuple[bool, str]
     except (smtplib.SMTPException, OSError) as error:
         if reminder.handed_over_at is not None:
             logger.warning("reminder %s cut off after the hand-over: %s", reminder.pk, error)
-            return True, ""
+            return True, CUT_OFF_NOTE
         return False, f"{type(error).__name__}: {error}"
     return True, ""
 
