@@ -95,6 +95,10 @@ class AftercareConfig(AppConfig):
             notices=safety.open_alerts, blockers=safety.unacknowledged_urgent_alerts
         )
         patient_panels.register(panels.patient_panel)
+        from aftercare import messages
+        from patients import messages as patient_messages
+
+        patient_messages.register(messages.check_ins_sent)
         patient_panels.register_portal(panels.portal_section, before_tasks=True)
         progress.register_follow_up(selectors.pain_after_check_in, label="2 days after (check-in)")
 

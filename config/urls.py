@@ -51,6 +51,7 @@ router.register("availability", sessions_api.AvailabilityViewSet, basename="avai
 router.register(
     "availability-changes", sessions_api.AvailabilityChangeViewSet, basename="availability-change"
 )
+router.register("reminders", sessions_api.ReminderViewSet, basename="reminder")
 router.register(
     "aftercare-templates", aftercare_api.AftercareTemplateViewSet, basename="aftercare-template"
 )

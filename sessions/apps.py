@@ -80,6 +80,14 @@ class TreatmentSessionsConfig(AppConfig):
             change=access.CLINICAL,
             patient="patient",
         )
+        # A booking's reminder e-mail: every staff role of the clinic reads where it stands;
+        # only the worker and the patient's links write it, nobody by hand.
+        access.register(
+            models.Reminder,
+            clinic="clinic",
+            view=access.STAFF,
+            patient="patient",
+        )
         # Organisation-wide: every clinical role reads them, organisation admins keep them.
         access.register(
             models.ChartTemplate,
@@ -128,6 +136,10 @@ class TreatmentSessionsConfig(AppConfig):
             notices=safety.events_under_review, blockers=safety.unreviewed_events
         )
         patient_panels.register(panels.sessions_panel)
+        from patients import messages as patient_messages
+        from sessions import messages
+
+        patient_messages.register(messages.reminders_and_recall_notices)
         patient_panels.register_portal(panels.portal_panel, before_tasks=False)
 
         from patients import own_record as patient_record

@@ -13,6 +13,7 @@ __all__ = [
     "NotPermitted",
     "OutsideWorkingHours",
     "RecallInvalid",
+    "ReminderLinkInvalid",
     "RiskNotAcknowledged",
     "SeriesRefused",
     "SessionSigned",
@@ -115,6 +116,13 @@ class RecallInvalid(FasciaError):
     """A recall without a lot number to look for, or naming patients it does not hold."""
 
     code = "recall_invalid"
+
+
+class ReminderLinkInvalid(FasciaError):
+    """A reminder's link altered, cut short, or past the session's start."""
+
+    status = 404
+    code = "reminder_link_invalid"
 
 
 class ChartInvalid(FasciaError):

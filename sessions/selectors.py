@@ -20,9 +20,20 @@ from sessions.models import (
     PressurePainThreshold,
     RangeOfMotion,
     RecallNotice,
+    Reminder,
     Status,
     TreatmentSession,
 )
+
+
+def reminder_of(user, session: TreatmentSession) -> Reminder | None:
+    """The session's reminder as `user` may see it: the one for its present time, or, when
+    it has none (moved too close to remind), the latest."""
+    reminders = access.visible_to(user, Reminder.objects.filter(session=session))
+    return (
+        reminders.filter(for_starts_at=session.starts_at).first()
+        or reminders.order_by("-for_starts_at").first()
+    )
 
 
 def day_bounds(day: datetime.date, zone) -> tuple[datetime.datetime, datetime.datetime]:

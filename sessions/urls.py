@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions.views import day, reviews, session, signing
+from sessions.views import day, reminders, reviews, session, signing
 
 app_name = "sessions"
 
@@ -14,6 +14,8 @@ urlpatterns = [
     path("recall/notify/", reviews.recall_notify, name="recall_notify"),
     path("reviews/", reviews.review_list, name="reviews"),
     path("reviews/<uuid:event_id>/", reviews.review, name="review"),
+    # The patient's, from a reminder e-mail: no login (sessions/views/reminders.py).
+    path("reminder/<str:token>/", reminders.reminder_link, name="reminder_link"),
     path("<uuid:session_id>/", session.detail, name="detail"),
     path("<uuid:session_id>/start/", session.start, name="start"),
     path("<uuid:session_id>/cancel/", session.cancel, name="cancel"),

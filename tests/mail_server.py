@@ -29,6 +29,7 @@ class Handler:
     stall: Stall | None = None
     stalled: threading.Event = field(default_factory=threading.Event)
     received: list = field(default_factory=list)  # (Message-ID, recipients), as accepted
+    messages: list = field(default_factory=list)  # the messages themselves, in that order
     counts: dict = field(default_factory=lambda: {"rcpt": 0, "data": 0})
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,6 +53,7 @@ class Handler:
         message = email.message_from_bytes(envelope.original_content or envelope.content)
         with self.lock:
             self.received.append((message["Message-ID"], tuple(envelope.rcpt_tos)))
+            self.messages.append(message)
             number = len(self.received)
         await self._maybe_stall("data")
         return f"250 2.0.0 Ok: queued as Q{number}"
@@ -83,6 +85,11 @@ class MailServer:
             "BACKEND": "config.mail.EmailBackend",
             "OPTIONS": {"host": "127.0.0.1", "port": self.port, "timeout": 10},
         }
+
+    def bodies(self) -> list[str]:
+        """The text of each message accepted, in order."""
+        with self.handler.lock:
+            return [message.get_payload(decode=True).decode() for message in self.handler.messages]
 
     def message_ids(self) -> list[str]:
         with self.handler.lock:

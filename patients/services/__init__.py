@@ -17,7 +17,7 @@ from patients.services.forms import (
     publish_questionnaire,
     save_policy,
 )
-from patients.services.forms_request import forms_due, may_send_forms, send_forms
+from patients.services.forms_request import form_links, forms_due, may_send_forms, send_forms
 from patients.services.intake import save_intake
 from patients.services.records import (
     PATIENT_FIELDS,
@@ -37,6 +37,7 @@ __all__ = [
     "current_consent_template",
     "current_questionnaire",
     "derive_flags",
+    "form_links",
     "forms_due",
     "grant_emergency_access",
     "invitation_for",

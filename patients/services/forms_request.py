@@ -55,6 +55,16 @@ def forms_due(status: ClinicalStatus) -> list[PatientForm]:
     return due
 
 
+def form_links(forms: list[str]) -> list[tuple[str, str]]:
+    """Each form's name and the address of its page in the portal (for any e-mail sending
+    them: this reminder, and sessions' appointment reminders). The pages ask for the
+    patient's portal login."""
+    return [
+        (PatientForm(form).label, settings.FASCIA_BASE_URL + reverse(PORTAL_PAGES[form]))
+        for form in forms
+    ]
+
+
 def may_send_forms(user, patient: Patient) -> bool:
     """May `user` send `patient` their forms (any staff role at the patient's home clinic)?"""
     return access.can(user, "view", patient) and access.can_add(
@@ -130,10 +140,7 @@ def _send_reminder(request: FormsRequest) -> None:
         "patient": patient,
         "clinic": clinic,
         "organization": patient.organization,
-        "forms": [
-            (PatientForm(form).label, settings.FASCIA_BASE_URL + reverse(PORTAL_PAGES[form]))
-            for form in request.forms
-        ],
+        "forms": form_links(request.forms),
         "portal": settings.FASCIA_BASE_URL + reverse("portal:home"),
     }
     try:

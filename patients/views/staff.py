@@ -20,6 +20,7 @@ from patients import panels, safety, selectors, services
 from patients.contraindications import Contraindication
 from patients.exceptions import EditConflict, LikelyDuplicate, SubmissionKeyReused
 from patients.forms import EditPatientForm, HealthChangeForm, RegisterPatientForm, show_error
+from patients.messages import messages_of
 from patients.models import (
     ConsentSignature,
     ConsentWithdrawal,
@@ -172,6 +173,7 @@ def detail(request, patient: Patient):
         "may_report_change": place.may(user, "change", ScreeningResponse),
         "change_form": HealthChangeForm(),
         "panels": panels.render_panels(request, patient),
+        "messages_sent": messages_of(user, patient),
     }
     if reads_clinical:
         intake = access.visible_to(user, Intake.objects.filter(patient=patient)).first()

@@ -6,11 +6,13 @@ rows.py      /sessions/{id}/needle-sites/ and the other rows, and .../addenda/ (
 vocabulary.py  /muscles/ and /chart-templates/
 safety.py    /needle-sites/?lot_number= and /recall/ (recalls), /adverse-events/ (reviews)
 schedule.py  /appointment-types/, /availability/, /availability-changes/ and /slots/
+reminders.py /reminders/: each booking's reminder e-mail and the patient's answer
 headers.py   If-Match, ETag and Idempotency-Key
 """
 
 from clinics import access
 from sessions.api.booking import TreatmentSessionViewSet
+from sessions.api.reminders import ReminderViewSet
 from sessions.api.rows import CHART_ROWS
 from sessions.api.safety import (
     AdverseEventViewSet,
@@ -37,6 +39,7 @@ __all__ = [
     "NeedleSiteRecallView",
     "RecallNotifyView",
     "RecallPatientsView",
+    "ReminderViewSet",
     "SlotsView",
     "TreatmentSessionViewSet",
     "chart_row_view",

@@ -28,6 +28,7 @@ from sessions.models.chart import (
     TwitchResponse,
 )
 from sessions.models.recall import NoticeStatus, RecallNotice
+from sessions.models.reminders import Reminder, ReminderAnswer, ReminderStatus
 from sessions.models.schedule import (
     AppointmentType,
     BookingSettings,
@@ -62,6 +63,9 @@ __all__ = [
     "PressurePainThreshold",
     "RangeOfMotion",
     "RecallNotice",
+    "Reminder",
+    "ReminderAnswer",
+    "ReminderStatus",
     "ScheduleChange",
     "Severity",
     "Side",

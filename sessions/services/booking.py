@@ -34,6 +34,7 @@ from sessions.models import (
     Status,
     TreatmentSession,
 )
+from sessions.services.reminders import plan_reminder
 from sessions.services.schedule import booking_settings_of
 
 DEFAULT_LENGTH = datetime.timedelta(minutes=30)
@@ -172,6 +173,7 @@ def save_booking(
         if merged is not None:
             raise BookingRefused(merged, field="patient") from None
         raise
+    plan_reminder(session=session)
     return session
 
 
@@ -392,6 +394,7 @@ def record_move(
         if constraint in CLASHES:
             raise _clash(session, CLASHES[constraint], by) from None
         raise
+    plan_reminder(session=session)  # the old time's reminder is never sent (its sender checks)
     return session
 
 

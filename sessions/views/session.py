@@ -123,6 +123,8 @@ def _page(request, session: TreatmentSession, status: int = 200, theirs=None, **
         "may_sign": may.sign,
         "may_add_addendum": may.add_addendum,
         "is_past_start": session.starts_at <= timezone.now(),
+        "reminder": selectors.reminder_of(user, session),
+        "reminder_hours": services.booking_settings_of(organization).reminder_hours,
         "theirs": [
             (str(Chart._meta.get_field(name).verbose_name).capitalize(), value)
             for name, value in _shown(theirs.changed, session.clinic.zone).items()

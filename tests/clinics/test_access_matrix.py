@@ -77,6 +77,7 @@ from sessions.models import (
     PressurePainThreshold,
     RangeOfMotion,
     RecallNotice,
+    Reminder,
     ScheduleChange,
     TreatmentSession,
     WorkingHours,
@@ -117,6 +118,8 @@ OTHER_ORGANIZATION_ROWS = {
     AdverseEventReview: lambda world: world.other_record().charted.review,
     Addendum: lambda world: world.other_record().charted.addendum,
     RecallNotice: lambda world: world.other_record().charted.recall_notice,
+    # Booked at the minute it starts: never sent, and saying so.
+    Reminder: lambda world: Reminder.objects.get(session=world.other_record().session),
     ChartTemplate: lambda world: world.other_record().charted.chart_template,
     OrganizationMuscle: lambda world: world.other_record().charted.organization_muscle,
     AftercareTemplate: lambda world: world.other_record().aftercare.template,

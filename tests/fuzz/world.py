@@ -30,6 +30,7 @@ from sessions.models import (
     NeedleSite,
     PressurePainThreshold,
     RangeOfMotion,
+    Reminder,
     ScheduleChange,
     TreatmentSession,
     WorkingHours,
@@ -68,6 +69,7 @@ RESOURCES = {
     "appointment-types": AppointmentType,
     "availability": WorkingHours,
     "availability-changes": ScheduleChange,
+    "reminders": Reminder,
 }
 """The rows an id in a path names, by the path segment before it (/sessions/{id}/,
 /sessions/{id}/needle-sites/{row_id}/)."""
