@@ -59,6 +59,8 @@ def _booking(entry: Booked, zone, may_book: bool, detail, move) -> str:
     )
     if session.booked_online:
         what += " · booked online"
+    if session.confirmed_at is not None:
+        what += " · confirmed"
     type_class = f" type-{session.appointment_type_id.hex}" if session.appointment_type_id else ""
     movable = may_book and session.status == Status.BOOKED
     drag = (

@@ -12,6 +12,7 @@ from django.urls import reverse
 from clinics.models import Role
 from patients.models import RecordRead
 from sessions import services
+from sessions.models import TreatmentSession
 from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory
 
@@ -164,6 +165,7 @@ def test_the_week_shows_each_therapists_days_bookings_and_free_time(world, clien
         starts_at=at(14) + datetime.timedelta(days=3),
         by=world.front_desk,
     )
+    TreatmentSession.objects.filter(pk=first.pk).update(confirmed_at=NOW)  # from its reminder
     response = week(client_of(world.front_desk), MONDAY + datetime.timedelta(days=2))
     html = response.content.decode()
     assert "Week of 19 October at Kelowna" in html
@@ -175,7 +177,7 @@ def test_the_week_shows_each_therapists_days_bookings_and_free_time(world, clien
     assert [monday_cell.index(text) for text in order] == sorted(
         monday_cell.index(text) for text in order
     )
-    assert "Follow-up" in monday_cell and "without needling" in monday_cell
+    assert "Follow-up · confirmed" in monday_cell and "without needling" in monday_cell
     assert "Screening needed" in monday_cell  # readiness: Ivy needs screening to be needled
     # Priya works Mondays only; Ana keeps no hours but has Thursday's booking.
     assert "Free" not in cell(html, "Tue 20 Oct", priya)
