@@ -6,11 +6,13 @@ rows.py      /sessions/{id}/needle-sites/ and the other rows, and .../addenda/ (
 vocabulary.py  /muscles/ and /chart-templates/
 safety.py    /needle-sites/?lot_number= and /recall/ (recalls), /adverse-events/ (reviews)
 schedule.py  /appointment-types/, /availability/, /availability-changes/ and /slots/
+feeds.py     /calendar-feeds/: therapists' private calendar feeds
 headers.py   If-Match, ETag and Idempotency-Key
 """
 
 from clinics import access
 from sessions.api.booking import TreatmentSessionViewSet
+from sessions.api.feeds import CalendarFeedViewSet
 from sessions.api.rows import CHART_ROWS
 from sessions.api.safety import (
     AdverseEventViewSet,
@@ -32,6 +34,7 @@ __all__ = [
     "AppointmentTypeViewSet",
     "AvailabilityChangeViewSet",
     "AvailabilityViewSet",
+    "CalendarFeedViewSet",
     "ChartTemplateViewSet",
     "MuscleVocabularyView",
     "NeedleSiteRecallView",

@@ -27,6 +27,7 @@ from sessions.models.chart import (
     Technique,
     TwitchResponse,
 )
+from sessions.models.feeds import CalendarFeed
 from sessions.models.recall import NoticeStatus, RecallNotice
 from sessions.models.schedule import (
     AppointmentType,
@@ -48,6 +49,7 @@ __all__ = [
     "AdverseEventReview",
     "AppointmentType",
     "BookingSettings",
+    "CalendarFeed",
     "ChangeKind",
     "Chart",
     "ChartTemplate",

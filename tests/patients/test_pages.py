@@ -25,6 +25,7 @@ from patients.models import (
     RecordRead,
     ScreeningResponse,
 )
+from sessions import portal_urls as sessions_portal_urls
 from sessions import urls as sessions_urls
 from tests.patients.factories import (
     PatientFactory,
@@ -656,7 +657,14 @@ def test_reporting_a_change_in_health_asks_for_a_new_screening(world, client_of,
 
 def uuid_patterns():
     """Every page with a record's id in its URL: staff side, portal, sessions, aftercare."""
-    for module in (urls, portal_urls, sessions_urls, aftercare_urls, aftercare_portal_urls):
+    for module in (
+        urls,
+        portal_urls,
+        sessions_urls,
+        sessions_portal_urls,
+        aftercare_urls,
+        aftercare_portal_urls,
+    ):
         for pattern in module.urlpatterns:
             assert isinstance(pattern, URLPattern)
             converters = pattern.pattern.converters
@@ -681,7 +689,7 @@ RECORD_IDS = {
     "other_id": lambda record: record.patient.pk,  # the other record of a merge
 }
 
-PORTAL = ("portal:", "aftercare_portal:")
+PORTAL = ("portal:", "sessions_portal:", "aftercare_portal:")
 """The namespaces of the patient's pages: each shows a login its own record only."""
 
 ATTEMPT = {
@@ -709,6 +717,8 @@ FRONT_DESK_OPENS = {
     # The booking: the front desk sees it, not the chart (tests/sessions/test_pages.py
     # posts to every session page as the front desk).
     "sessions:detail": 200,
+    # The booking as a calendar file (when, where, with whom), for the front desk to e-mail.
+    "sessions:calendar_file": 200,
     **{
         f"sessions:{name}": 405  # forms: POST only
         for name in (
