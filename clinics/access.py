@@ -61,6 +61,10 @@ class Rule:
     patient: str | None = None
     """Lookup to the id of the patient whose record the row is part of ("pk" for the patient
     itself): an emergency access to that patient reaches the row."""
+    staff: str | None = None
+    """For rows of no clinic that are one staff member's (a therapist's calendar feed): the
+    lookup to that person. A role at a clinic then reaches the rows of the people who hold a
+    role at that clinic, not the whole organisation's."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ def register(
     own_may: Iterable[Action] = ("view",),
     own_when: Q | None = None,
     patient: str | None = None,
+    staff: str | None = None,
 ) -> None:
     """Declare who may do what with `model`; called from each app's AppConfig.ready()."""
     _rules[model] = Rule(
@@ -103,6 +108,7 @@ def register(
         own_may=frozenset(own_may),
         own_when=own_when,
         patient=patient,
+        staff=staff,
     )
 
 
@@ -294,6 +300,16 @@ def visible_to(
     for grant in grants_of(user):
         if grant.role not in allowed:
             continue
+        if grant.clinic_id is not None and rule.staff is not None:
+            condition |= Q(
+                **{
+                    rule.organization: grant.organization_id,
+                    f"{rule.staff}__in": Membership.objects.filter(
+                        organization_id=grant.organization_id, clinic_id=grant.clinic_id
+                    ).values("user_id"),
+                }
+            )
+            continue
         if grant.clinic_id is None or rule.clinic is None:
             condition |= Q(**{rule.organization: grant.organization_id})
             continue
@@ -359,6 +375,8 @@ def can_at(
         grant.organization_id == organization.pk
         and grant.role in allowed
         and (grant.clinic_id is None or rule.clinic is None or grant.clinic_id == clinic_id)
+        # A staff member's rows: which person is asked of a row (`can`), not here.
+        and (grant.clinic_id is None or rule.staff is None)
         for grant in grants_of(user)
     ):
         return True

@@ -13,6 +13,7 @@ from config import idle_timeout
 from config.views import healthz, home
 from patients import api as patients_api
 from sessions import api as sessions_api
+from sessions.views import feeds as calendar_feeds
 
 # Swagger UI sets inline styles; the rest of the policy (scripts above all) stays.
 api_docs = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]})(
@@ -52,6 +53,7 @@ router.register(
     "availability-changes", sessions_api.AvailabilityChangeViewSet, basename="availability-change"
 )
 router.register("reminders", sessions_api.ReminderViewSet, basename="reminder")
+router.register("calendar-feeds", sessions_api.CalendarFeedViewSet, basename="calendar-feed")
 router.register(
     "aftercare-templates", aftercare_api.AftercareTemplateViewSet, basename="aftercare-template"
 )
@@ -114,4 +116,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", api_docs, name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    # No login: the secret in the address is the key (sessions/services/feeds.py).
+    path("calendar-feeds/<str:secret>.ics", calendar_feeds.calendar_feed, name="calendar_feed"),
 ]

@@ -127,6 +127,18 @@ class TreatmentSessionsConfig(AppConfig):
             delete=access.MANAGERS,
         )
 
+        # A therapist's calendar feed is theirs: they make, read and revoke it. Organisation
+        # admins, and the managers of the clinics the therapist works at, list and revoke
+        # them (a feed shows no patient's name, but it leaves Fascia for another calendar).
+        access.register(
+            models.CalendarFeed,
+            staff="therapist",
+            view=access.MANAGERS,
+            change=access.MANAGERS,
+            own="therapist",
+            own_may=("view", "add", "change"),
+        )
+
         post_migrate.connect(vocabulary.sync_default_muscles, sender=self)
         from clinics.signals import role_revoked
         from sessions.services.schedule import forget_hours_of_revoked_role

@@ -6,6 +6,8 @@ from clinics.exceptions import Conflict, FasciaError, NotPermitted
 
 __all__ = [
     "BookingRefused",
+    "CalendarFeedNotFound",
+    "CalendarFeedRefused",
     "ChartConflict",
     "ChartInvalid",
     "Conflict",
@@ -162,3 +164,18 @@ class ChartConflict(Conflict):
             "saved_at": self.saved_at.isoformat(),
             "changed": self.changed,
         }
+
+
+class CalendarFeedRefused(FasciaError):
+    """A calendar feed that cannot be made (not a therapist of that organisation, a name too
+    long)."""
+
+    code = "calendar_feed_refused"
+
+
+class CalendarFeedNotFound(FasciaError):
+    """No feed answers at this address: unknown, revoked, or its therapist no longer works
+    for the organisation. The three are not told apart."""
+
+    status = 404
+    code = "not_found"

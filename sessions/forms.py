@@ -334,3 +334,26 @@ class OnlineCancelForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="The clinic reads it with the cancellation.",
     )
+
+
+class CalendarFeedForm(forms.Form):
+    """A new calendar feed: what it is for, and (for someone who treats in two
+    organisations) whose bookings."""
+
+    name = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="Where you will use it, e.g. “Phone”: to tell your feeds apart.",
+    )
+    organization = forms.TypedChoiceField(
+        label="Bookings at", coerce=uuid.UUID, widget=forms.HiddenInput
+    )
+
+    def __init__(self, *args, organizations, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["organization"]
+        field.choices = [(str(org.pk), org.name) for org in organizations]
+        if len(organizations) > 1:
+            field.widget = forms.Select(choices=field.choices)
+        elif organizations:
+            field.initial = str(organizations[0].pk)

@@ -1,5 +1,5 @@
 """The calendar's makings in the Django admin: appointment types, booking settings, working
-hours, changes.
+hours, changes; and the therapists' calendar feeds.
 
 Every save and delete goes through sessions.services.schedule, so the admin
 refuses what the API and the pages refuse, with the same words. Imported by
@@ -9,18 +9,26 @@ sessions/admin.py.
 import datetime
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from clinics import access
-from clinics.admin_services import SavedByServiceForm, ServiceAdmin
+from clinics.admin_history import EventHistoryMixin
+from clinics.admin_services import ReadOnlyMixin, SavedByServiceForm, ServiceAdmin
+from clinics.exceptions import FasciaError
 from clinics.models import Membership, Role
 from patients.admin.versions import organization_to_prefill
-from sessions.models import AppointmentType, BookingSettings, ScheduleChange, WorkingHours
-from sessions.services import schedule
+from sessions.models import (
+    AppointmentType,
+    BookingSettings,
+    CalendarFeed,
+    ScheduleChange,
+    WorkingHours,
+)
+from sessions.services import feeds, schedule
 from sessions.services.schedule import SETTINGS_RANGES, TYPE_FIELDS
 
 
@@ -236,3 +244,44 @@ class ScheduleChangeAdmin(ScheduleAdmin):
 
     def remove(self, obj, *, by) -> None:
         schedule.remove_schedule_change(change=obj, by=by)
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(
+    EventHistoryMixin, ReadOnlyMixin, access.ScopedAdminMixin, admin.ModelAdmin
+):
+    """Therapists' calendar feeds, for organisation admins and clinic managers: read only,
+    revoked by the action (through the service). Made by the therapists themselves, who
+    alone see the address, once."""
+
+    list_display = ["therapist", "name", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["therapist"]
+    search_fields = ["name", "therapist__email", "therapist__full_name"]
+    fields = [
+        "organization",
+        "therapist",
+        "name",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at"]
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke the selected calendar feeds", permissions=["view"])
+    def revoke(self, request, queryset):
+        revoked = refused = 0
+        for feed in queryset:
+            try:
+                revoked += feeds.revoke_calendar_feed(feed=feed, by=request.user)
+            except FasciaError:
+                refused += 1
+        messages.success(
+            request, f"{revoked} calendar feed(s) revoked: their addresses no longer work."
+        )
+        if refused:
+            messages.error(request, f"{refused} feed(s) not revoked: your role does not allow it.")

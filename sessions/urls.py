@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions.views import day, reminders, reviews, session, signing
+from sessions.views import day, feeds, reminders, reviews, session, signing
 
 app_name = "sessions"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("book/", day.book, name="book"),
     path("calendar/", day.calendar_day, name="calendar"),
     path("calendar/week/", day.calendar_week, name="calendar_week"),
+    path("calendar-feeds/", feeds.calendar_feeds, name="calendar_feeds"),
     path("recall/", reviews.recall, name="recall"),
     path("recall/recall.csv", reviews.recall_csv, name="recall_csv"),
     path("recall/notify/", reviews.recall_notify, name="recall_notify"),
@@ -21,6 +22,7 @@ urlpatterns = [
     path("<uuid:session_id>/cancel/", session.cancel, name="cancel"),
     path("<uuid:session_id>/move/", session.move, name="move"),
     path("<uuid:session_id>/no-show/", session.no_show, name="no_show"),
+    path("<uuid:session_id>/calendar.ics", feeds.calendar_file, name="calendar_file"),
     path("<uuid:session_id>/chart/", session.save_chart, name="save_chart"),
     path("<uuid:session_id>/chart/template/", session.apply_template, name="apply_template"),
     path("<uuid:session_id>/needle-sites/", session.add_needle_site, name="add_needle_site"),

@@ -7,11 +7,13 @@ vocabulary.py  /muscles/ and /chart-templates/
 safety.py    /needle-sites/?lot_number= and /recall/ (recalls), /adverse-events/ (reviews)
 schedule.py  /appointment-types/, /availability/, /availability-changes/ and /slots/
 reminders.py /reminders/: each booking's reminder e-mail and the patient's answer
+feeds.py     /calendar-feeds/: therapists' private calendar feeds
 headers.py   If-Match, ETag and Idempotency-Key
 """
 
 from clinics import access
 from sessions.api.booking import TreatmentSessionViewSet
+from sessions.api.feeds import CalendarFeedViewSet
 from sessions.api.reminders import ReminderViewSet
 from sessions.api.rows import CHART_ROWS
 from sessions.api.safety import (
@@ -34,6 +36,7 @@ __all__ = [
     "AppointmentTypeViewSet",
     "AvailabilityChangeViewSet",
     "AvailabilityViewSet",
+    "CalendarFeedViewSet",
     "ChartTemplateViewSet",
     "MuscleVocabularyView",
     "NeedleSiteRecallView",

@@ -27,6 +27,7 @@ from sessions.models.chart import (
     Technique,
     TwitchResponse,
 )
+from sessions.models.feeds import CalendarFeed
 from sessions.models.recall import NoticeStatus, RecallNotice
 from sessions.models.reminders import Reminder, ReminderAnswer, ReminderStatus
 from sessions.models.schedule import (
@@ -49,6 +50,7 @@ __all__ = [
     "AdverseEventReview",
     "AppointmentType",
     "BookingSettings",
+    "CalendarFeed",
     "ChangeKind",
     "Chart",
     "ChartTemplate",

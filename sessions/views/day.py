@@ -231,6 +231,7 @@ def calendar_day(request):
             "previous_day": day - datetime.timedelta(days=1),
             "next_day": day + datetime.timedelta(days=1),
             "types": {session.appointment_type for session in shown.sessions} - {None},
+            "treats": access.holds_role(request.user, [Role.THERAPIST]),
             "may_book": _may_book(request.user, clinic),
         },
     )

@@ -69,6 +69,7 @@ from sessions.models import (
     AdverseEventReview,
     AppointmentType,
     BookingSettings,
+    CalendarFeed,
     Chart,
     ChartTemplate,
     ContraindicationOverride,
@@ -137,6 +138,7 @@ OTHER_ORGANIZATION_ROWS = {
     WorkingHours: lambda world: world.other_schedule().working_hours,
     ScheduleChange: lambda world: world.other_schedule().schedule_change,
     BookingSettings: lambda world: world.other_schedule().booking_settings,
+    CalendarFeed: lambda world: world.other_schedule().calendar_feed,
 }
 
 WRITE_BODY = {"name": "Taken over", "role": Role.THERAPIST, "email": "x@example.test"}

@@ -26,6 +26,7 @@ from sessions import services as session_services
 from sessions.models import (
     AdverseEvent,
     AppointmentType,
+    CalendarFeed,
     ChartTemplate,
     NeedleSite,
     PressurePainThreshold,
@@ -35,6 +36,7 @@ from sessions.models import (
     TreatmentSession,
     WorkingHours,
 )
+from sessions.services import feeds
 from tests.accounts.factories import api_token_for
 from tests.aftercare.factories import draft_plan
 from tests.conftest import World, make_world
@@ -70,6 +72,7 @@ RESOURCES = {
     "availability": WorkingHours,
     "availability-changes": ScheduleChange,
     "reminders": Reminder,
+    "calendar-feeds": CalendarFeed,
 }
 """The rows an id in a path names, by the path segment before it (/sessions/{id}/,
 /sessions/{id}/needle-sites/{row_id}/)."""
@@ -122,6 +125,9 @@ def seed() -> FuzzWorld:
     booked = _session_booked(world)
     schedule_at(world.kelowna, admin=world.org_admin, manager=world.manager)
     world.other_schedule()
+    feeds.create_calendar_feed(  # the therapist's own, to revoke
+        organization=world.organization, therapist=world.therapist, by=world.therapist
+    )
     for therapist in (world.therapist, world.other_therapist):  # the security log's rows
         security_log.record(SecurityEventKind.LOGIN, user=therapist)
     ids = {name: _ids(model, world) for name, model in {**RESOURCES, **REFERENCES}.items()}

@@ -41,6 +41,9 @@ NOT_WALKED = {
     # page (walked: aftercare_portal:check_in).
     "portal/invitation/<str:token>/",
     "portal/aftercare/check-in/<str:token>/",
+    # A calendar feed's secret, likewise; the feed shows patients' initials only, never a
+    # name (tests/sessions/test_feeds.py).
+    "calendar-feeds/<str:secret>.ics",
     # Django admin's own plumbing: a redirect to a row's page (two of them), the index of
     # one app, the logout, and the catch-all that answers 404.
     "admin/r/<path:content_type_id>/<path:object_id>/",

@@ -749,6 +749,8 @@ FRONT_DESK_OPENS = {
     # The booking: the front desk sees it, not the chart (tests/sessions/test_pages.py
     # posts to every session page as the front desk).
     "sessions:detail": 200,
+    # The booking as a calendar file (when, where, with whom), for the front desk to e-mail.
+    "sessions:calendar_file": 200,
     **{
         f"sessions:{name}": 405  # forms: POST only
         for name in (

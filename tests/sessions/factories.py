@@ -16,6 +16,7 @@ from sessions.models import (
     AdverseEventReview,
     AppointmentType,
     BookingSettings,
+    CalendarFeed,
     ChangeKind,
     Chart,
     ChartTemplate,
@@ -28,6 +29,7 @@ from sessions.models import (
     TreatmentSession,
     WorkingHours,
 )
+from sessions.services import feeds
 from tests.clinics.factories import staff
 
 RISK_MUSCLE = "upper-trapezius"
@@ -209,13 +211,15 @@ def started_session(
 
 @dataclass
 class ScheduleRecord:
-    """A clinic's calendar makings: a type, a therapist's Monday hours, and their day away."""
+    """A clinic's calendar makings: a type, a therapist's Monday hours, their day away, and
+    their calendar feed."""
 
     appointment_type: AppointmentType
     therapist: object
     working_hours: WorkingHours
     schedule_change: ScheduleChange
     booking_settings: BookingSettings
+    calendar_feed: CalendarFeed
 
 
 def schedule_at(clinic, *, admin, manager=None) -> ScheduleRecord:
@@ -251,12 +255,16 @@ def schedule_at(clinic, *, admin, manager=None) -> ScheduleRecord:
     booking_settings = services.save_booking_settings(
         organization=clinic.organization, by=admin, reminder_hours=48, notice_hours=12
     )
+    calendar_feed, _secret = feeds.create_calendar_feed(
+        organization=clinic.organization, therapist=therapist, by=therapist, name="Phone"
+    )
     return ScheduleRecord(
         appointment_type=appointment_type,
         booking_settings=booking_settings,
         therapist=therapist,
         working_hours=hours,
         schedule_change=change,
+        calendar_feed=calendar_feed,
     )
 
 
