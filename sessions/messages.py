@@ -6,7 +6,7 @@ from django.utils import dateformat, timezone
 
 from clinics import access
 from patients.messages import LIMIT, Message
-from sessions.models import NoticeStatus, RecallNotice, Reminder, ReminderAnswer
+from sessions.models import NoticeStatus, RecallNotice, Reminder, ReminderAnswer, Status
 from sessions.services.reminders import NO_EMAIL
 
 
@@ -21,15 +21,18 @@ def _reminders(user, patient) -> list[Message]:
         user,
         Reminder.objects.filter(patient=patient)
         .filter(Q(sent_at__isnull=False) | Q(send_attempts__gt=0) | Q(last_send_error=NO_EMAIL))
-        .select_related("clinic"),
+        .select_related("clinic", "session"),
     ).order_by("-due_at")[:LIMIT]
     messages = []
     for reminder in reminders:
         local = timezone.localtime(reminder.for_starts_at, reminder.clinic.zone)
+        session = reminder.session
         if reminder.sent_at is not None:
             status = "Sent"
             if reminder.answer:
                 status += f"; {ReminderAnswer(reminder.answer).label.lower()}"
+        elif session.status != Status.BOOKED or session.starts_at != reminder.for_starts_at:
+            status = "Not sent: the booking changed before it went."
         elif reminder.retrying:
             status = f"Not sent yet: {reminder.last_send_error} Trying again."
         else:

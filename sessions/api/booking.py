@@ -45,25 +45,44 @@ class SessionFilter(filters.FilterSet):
     date = filters.DateFilter(
         method="on_date", help_text="Sessions starting on this day at their clinic."
     )
+    from_date = filters.DateFilter(
+        method="from_day",
+        help_text="Sessions starting on this day or later at their clinic (with to_date: "
+        "a calendar's range).",
+    )
+    to_date = filters.DateFilter(
+        method="to_day", help_text="Sessions starting on this day or earlier at their clinic."
+    )
     status = filters.ChoiceFilter(choices=Status.choices)
 
     class Meta:
         model = TreatmentSession
-        fields = ["clinic", "therapist", "patient", "date", "status"]
+        fields = ["clinic", "therapist", "patient", "date", "from_date", "to_date", "status"]
 
     def on_date(self, queryset, name, day: datetime.date):
-        # The clinic's day, midnight to midnight on its clock, as Python's time
-        # zone data reckons it (the same data every page shows times with).
-        zones = queryset.order_by().values_list("clinic__timezone", flat=True).distinct()
-        on_that_day = Q(pk__in=[])
-        for zone_name in zones:
-            zone = zoneinfo.ZoneInfo(zone_name)
-            start = datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
-            end = datetime.datetime.combine(
-                day + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone
-            )
-            on_that_day |= Q(clinic__timezone=zone_name, starts_at__gte=start, starts_at__lt=end)
-        return queryset.filter(on_that_day)
+        return self.from_day(self.to_day(queryset, name, day), name, day)
+
+    def from_day(self, queryset, name, day: datetime.date):
+        return _on_clinic_clock(queryset, lambda zone: Q(starts_at__gte=_midnight(day, zone)))
+
+    def to_day(self, queryset, name, day: datetime.date):
+        after = day + datetime.timedelta(days=1)
+        return _on_clinic_clock(queryset, lambda zone: Q(starts_at__lt=_midnight(after, zone)))
+
+
+def _midnight(day: datetime.date, zone) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+
+
+def _on_clinic_clock(queryset, condition):
+    """`queryset` filtered by `condition(zone)` for the sessions of each clinic's time zone:
+    days are the clinic's, midnight to midnight on its clock, as Python's time zone data
+    reckons it (the same data every page shows times with)."""
+    zones = queryset.order_by().values_list("clinic__timezone", flat=True).distinct()
+    chosen = Q(pk__in=[])
+    for zone_name in zones:
+        chosen |= Q(clinic__timezone=zone_name) & condition(zoneinfo.ZoneInfo(zone_name))
+    return queryset.filter(chosen)
 
 
 class SessionSerializer(serializers.ModelSerializer):

@@ -336,4 +336,11 @@ class Migration(migrations.Migration):
                 ),
             ),
         ),
+        # Nothing lands on a merged patient record (patients migration 0007).
+        migrations.RunSQL(
+            "CREATE TRIGGER refuse_merged_patient_id BEFORE INSERT OR UPDATE OF patient_id "
+            "ON treatment_sessions_reminder FOR EACH ROW "
+            "EXECUTE FUNCTION refuse_merged_patient('patient_id');",
+            "DROP TRIGGER IF EXISTS refuse_merged_patient_id ON treatment_sessions_reminder;",
+        ),
     ]

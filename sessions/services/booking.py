@@ -163,12 +163,20 @@ def save_booking(
             session.save()
     except IntegrityError as error:
         constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", None)
-        if constraint in CLASHES:
-            raise _clash(session, CLASHES[constraint], by) from None
-        if constraint == "session_submission_once":  # the same booking, a moment ago
+        # The same booking a moment ago (a double click): PostgreSQL may name the clash
+        # rather than the key, as the exclusion constraints are checked first.
+        if constraint == "session_submission_once" or (
+            constraint in CLASHES
+            and submission_key is not None
+            and TreatmentSession.objects.filter(
+                organization=organization, submission_key=submission_key
+            ).exists()
+        ):
             return _booked_with(
                 submission_key, organization, by, clinic, therapist, patient, starts_at
             )
+        if constraint in CLASHES:
+            raise _clash(session, CLASHES[constraint], by) from None
         merged = merged_patient_refusal(error)  # merged away while this booking was on its way
         if merged is not None:
             raise BookingRefused(merged, field="patient") from None
@@ -379,6 +387,8 @@ def record_move(
         _therapist_at(clinic, therapist)
     starts_at = _start(starts_at, doing="moved")
     length = session.ends_at - session.starts_at
+    if starts_at != session.starts_at:
+        session.confirmed_at = None  # the patient confirmed the time it had, not this one
     session.starts_at, session.ends_at = starts_at, starts_at + length
     session.therapist = therapist
     session.outside_hours_reason = " ".join(str(outside_hours_reason or "").split())

@@ -84,11 +84,6 @@ def page_of(reminder: Reminder, action: str) -> LinkPage:
     def local(moment) -> str:
         return when_on_the_clinics_clock(session, moment)
 
-    if reminder.answer == ReminderAnswer.CONFIRMED:
-        outcome = f"You confirmed this session on {local(reminder.used_at)}."
-        if action == "cancel" and session.status == Status.BOOKED:
-            outcome += f" To cancel it now, call the clinic{phone}."
-        return LinkPage(reminder, action, when, outcome)
     if session.status == Status.CANCELLED:
         late = reminder.answer == ReminderAnswer.CANCELLED and session.cancelled_late
         outcome = f"This session was cancelled on {local(session.cancelled_at)}."
@@ -104,6 +99,11 @@ def page_of(reminder: Reminder, action: str) -> LinkPage:
             f"This session was moved to {local(session.starts_at)}: this reminder's links were "
             f"for the time before. If the new time does not suit you, call the clinic{phone}.",
         )
+    if reminder.answer == ReminderAnswer.CONFIRMED:
+        outcome = f"You confirmed this session on {local(reminder.used_at)}."
+        if action == "cancel" and session.status == Status.BOOKED:
+            outcome += f" To cancel it now, call the clinic{phone}."
+        return LinkPage(reminder, action, when, outcome)
     if session.status != Status.BOOKED or now >= reminder.for_starts_at:
         return LinkPage(
             reminder,

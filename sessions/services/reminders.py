@@ -178,7 +178,9 @@ def send_reminder(*, reminder_id) -> str:
             return "busy: another sender has it"
         with transaction.atomic():
             reminder = (
-                Reminder.objects.select_for_update(skip_locked=True, of=("self",))
+                # The session too: a move waits until the attempt is recorded, and one under
+                # way leaves this reminder for a moment (its time may be changing).
+                Reminder.objects.select_for_update(skip_locked=True, of=("self", "session"))
                 .select_related(
                     "patient",
                     "patient__home_clinic",
@@ -208,7 +210,8 @@ def send_reminder(*, reminder_id) -> str:
                     reminder.last_send_error = HANDED_OVER_NOTE
                     reminder.save(update_fields=["sent_at", "sending_since", "last_send_error"])
                     return "already handed over by a sender that stopped"
-                reminder.sending_since = None
+                reminder.sending_since = None  # sent again below, if still wanted
+                reminder.save(update_fields=["sending_since"])
             session = reminder.session
             if session.status != Status.BOOKED:
                 return f"not sent: the session is {session.get_status_display().lower()}"

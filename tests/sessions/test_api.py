@@ -73,6 +73,15 @@ def test_the_list_filters_by_day_at_the_clinic_and_by_therapist(world, client_of
     assert listed["count"] == 1
     next_day = (day + datetime.timedelta(days=1)).isoformat()
     assert client.get(reverse("session-list"), {"date": next_day}).json()["count"] == 0
+
+    # A calendar's range: both days included, on the clinic's clock.
+    def in_range(first, last) -> int:
+        week = {"from_date": first.isoformat(), "to_date": last.isoformat()}
+        return client.get(reverse("session-list"), week).json()["count"]
+
+    assert in_range(day, day) == in_range(day - datetime.timedelta(days=6), day) == 1
+    assert in_range(day + datetime.timedelta(days=1), day + datetime.timedelta(days=7)) == 0
+    assert in_range(day - datetime.timedelta(days=7), day - datetime.timedelta(days=1)) == 0
     mine = {"therapist": str(world.therapist.pk)}
     assert client.get(reverse("session-list"), mine).json()["count"] == 1
     refused = client.get(reverse("session-list"), {"therapist": str(world.other_therapist.pk)})

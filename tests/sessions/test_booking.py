@@ -138,6 +138,31 @@ def test_two_desks_booking_one_slot_at_once_get_one_session(world, ann, bob):
     assert sorted(type(outcome).__name__ for outcome in outcomes) == ["DoubleBooked", "UUID"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_double_click_at_the_same_moment_books_once_and_both_answers_name_it(world, ann):
+    """The second insert waits for the first and is then refused by whichever constraint
+    PostgreSQL checks first (often the clash): either way, the same booking comes back."""
+    key, outcomes = uuid.uuid4(), []
+    barrier = threading.Barrier(2)
+
+    def click():
+        try:
+            barrier.wait()
+            outcomes.append(book(world, ann, 10, 0, submission_key=key).pk)
+        except DoubleBooked as refused:
+            outcomes.append(refused)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    only = TreatmentSession.objects.get()
+    assert outcomes == [only.pk, only.pk]
+
+
 def test_the_same_booking_sent_twice_is_one_session(world, ann):
     key = uuid.uuid4()
     first = book(world, ann, submission_key=key)

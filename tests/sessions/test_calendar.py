@@ -310,3 +310,16 @@ def test_the_week_the_clocks_go_back_keeps_the_clinics_hours(world, client_of):
     sunday = cell(html, "Sun 1 Nov", name)
     assert [free("08:00", "09:00") in sunday, "09:00 Noa Berg" in sunday] == [True, True]
     assert free("09:30", "12:00") in sunday
+
+
+def test_time_gone_is_not_free_in_the_day_or_the_week(world, client_of, monday):
+    with time_machine.travel(at(10, 40), tick=False):  # Monday, 10:40 in Kelowna
+        desk = client_of(world.front_desk)
+        day, week_html = page(desk).content.decode(), week(desk).content.decode()
+    book = reverse("sessions:book")
+    therapist = f"&amp;therapist={world.therapist.pk}"
+    assert f"{book}?date=2026-10-19&amp;time=08:00{therapist}" not in day
+    assert f"{book}?date=2026-10-19&amp;time=11:00{therapist}" in day
+    monday_cell = cell(week_html, "Mon 19 Oct", world.therapist.get_full_name())
+    assert free("08:00", "09:00") not in monday_cell
+    assert free("11:00", "12:00") in monday_cell

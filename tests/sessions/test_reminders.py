@@ -393,6 +393,22 @@ def test_the_links_of_a_moved_booking_say_so(
     assert session.confirmed_at is None
 
 
+def test_a_confirmed_booking_moved_is_no_longer_confirmed_and_its_links_say_where_it_went(
+    world, client, sent, django_capture_on_commit_callbacks
+):
+    session, _reminder, links = sent
+    assert client.post(links["confirm"]).status_code == 302
+    session.refresh_from_db()
+    assert session.confirmed_at is not None
+    services.reschedule_session(
+        session=session, by=world.front_desk, starts_at=session.starts_at + 2 * HOUR
+    )
+    session.refresh_from_db()
+    assert session.confirmed_at is None  # the patient confirmed the time it had, not this one
+    answer = client.get(links["cancel"]).content.decode()
+    assert "This session was moved to Thursday 15 October 2026 at 12:00" in answer
+
+
 # --- the forms --------------------------------------------------------------
 
 
