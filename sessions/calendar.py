@@ -99,8 +99,10 @@ def _booked(user, clinic: Clinic, first: datetime.date, last: datetime.date):
         session.patient.organization = organization
         session.patient.home_clinic = clinics[session.patient.home_clinic_id]
     therapists = [therapist for therapist, _ in availability.therapists_at(clinic, needling=False)]
+    shown = {therapist.pk for therapist in therapists}
     for session in sessions:
-        if session.therapist not in therapists:
+        if session.therapist_id not in shown:
+            shown.add(session.therapist_id)
             therapists.append(session.therapist)
     today = timezone.localdate(timezone=clinic.zone)
     from_today = selectors.day_bounds(today, clinic.zone)[0]
