@@ -24,10 +24,12 @@ from patients.models import (
     Patient,
     PatientEvent,
     PatientMerge,
+    ReadVia,
+    RecordPart,
     RecordRead,
     Surgery,
 )
-from patients.services import save_intake
+from patients.services import record_reads, save_intake
 from patients.services.merge import disconnect_portal_login, merge_patients
 from sessions.exceptions import BookingRefused
 from sessions.models import Chart, NeedleSite, NoticeStatus, RecallNotice, TreatmentSession
@@ -531,6 +533,18 @@ def test_merge_integrity_holds_in_the_database(world):
         Patient.all_records.filter(pk=record.patient.pk).update(merged_at=None)
     with pytest.raises(DatabaseError), transaction.atomic():
         PatientMerge.objects.filter(pk=merge.pk).update(reason="Changed my mind")
+
+
+def test_a_read_of_the_record_a_moment_before_its_merge_is_still_logged(world):
+    """A list that showed the record just before the merge committed logs its read after:
+    the access log takes it (it is never moved), where other tables refuse the tombstone."""
+    record, kept = ada_twice(world)
+    merge_patients(keep=kept, merge_away=record.patient, by=world.org_admin, reason=REASON)
+    tombstone = Patient.all_records.get(pk=record.patient.pk)
+    record_reads(
+        reader=world.front_desk, patients=[tombstone], part=RecordPart.LIST, via=ReadVia.PAGE
+    )
+    assert RecordRead.objects.filter(reader=world.front_desk, patient=tombstone).count() == 1
 
 
 def test_the_tombstones_page_leads_to_the_kept_record(world, client_of):
