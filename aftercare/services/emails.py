@@ -23,17 +23,15 @@ sent again, so the reader may get it twice; the record says so. Once the
 answer is recorded, it is never sent again.
 """
 
-import contextlib
 import logging
 import smtplib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.core.mail import EmailMessage, make_msgid
-from django.db import connection
 from django.utils import timezone
 
 from aftercare.models import CheckIn, EmailAttempt, EmailOutcome, EmailPurpose
+from clinics import locks
 
 logger = logging.getLogger(__name__)
 
@@ -52,25 +50,9 @@ BROKEN_OFF_NOTE = (
 )
 
 
-@contextlib.contextmanager
-def one_sender(check_in_id, purpose: EmailPurpose) -> Iterator[bool]:
+def one_sender(check_in_id, purpose: EmailPurpose):
     """Whether this process may send the e-mail now (False: another sender is at it)."""
-    key = f"fascia.email:{purpose}:{check_in_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        held = cursor.fetchone()[0]
-    try:
-        yield held
-    finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
-                released = cursor.fetchone()[0]
-            if not released:
-                # The session is not the one that took it (it was lost and replaced):
-                # never hand a connection that may hold a lock back to the pool.
-                logger.warning("e-mail lock %s was not held at the end: closing", key)
-                connection.close()
+    return locks.only_holder(f"fascia.email:{purpose}:{check_in_id}")
 
 
 def already_accepted(check_in: CheckIn, purpose: EmailPurpose) -> bool:

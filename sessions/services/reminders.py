@@ -28,22 +28,21 @@ A reminder goes only while its session is booked at `for_starts_at`: a session
 moved, cancelled or started sends nothing more.
 """
 
-import contextlib
 import logging
 import smtplib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage, make_msgid
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
+from clinics import locks
 from patients import selectors as patient_selectors
 from patients import services as patient_services
 from sessions import tasks
@@ -150,25 +149,9 @@ def catch_up_reminders() -> dict[str, int]:
     }
 
 
-@contextlib.contextmanager
-def _one_sender(reminder_id) -> Iterator[bool]:
+def _one_sender(reminder_id):
     """Whether this process may send the reminder now (False: another sender is at it)."""
-    key = f"fascia.reminder:{reminder_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        held = cursor.fetchone()[0]
-    try:
-        yield held
-    finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
-                released = cursor.fetchone()[0]
-            if not released:
-                # Not the session that took it (lost and replaced): never hand a
-                # connection that may hold a lock back to the pool.
-                logger.warning("reminder lock %s was not held at the end: closing", key)
-                connection.close()
+    return locks.only_holder(f"fascia.reminder:{reminder_id}")
 
 
 def send_reminder(*, reminder_id) -> str:
