@@ -6,8 +6,10 @@ the query than PostgreSQL takes to run it; `= ANY(%s)` with one array does not.
 Registered on every field (and foreign key) when the clinics app is ready.
 """
 
+import uuid
+
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Lookup
+from django.db.models import Lookup, UUIDField
 
 
 class AnyOf(Lookup):
@@ -16,10 +18,16 @@ class AnyOf(Lookup):
 
     def get_db_prep_lookup(self, value, connection):
         field = self.lhs.output_field
-        values = [field.get_db_prep_value(item, connection, prepared=False) for item in value]
-        if not values:
+        target = field.target_field if field.is_relation else field
+        if not value:
             raise EmptyResultSet  # nothing can be one of no values
-        return "%s", [values]
+        if isinstance(target, UUIDField):
+            # Ids as one array literal: psycopg otherwise quotes each of a thousand.
+            ids = ",".join(
+                str(item if isinstance(item, uuid.UUID) else uuid.UUID(str(item))) for item in value
+            )
+            return "%s::uuid[]", ["{" + ids + "}"]
+        return "%s", [[field.get_db_prep_value(item, connection, prepared=False) for item in value]]
 
     def as_sql(self, compiler, connection):
         lhs_sql, lhs_params = self.process_lhs(compiler, connection)

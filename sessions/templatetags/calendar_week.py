@@ -11,7 +11,6 @@ from html import escape
 
 from django import template
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from clinics.routes import url_maker
@@ -44,7 +43,8 @@ def week_day_cells(context, weekday: WeekDay) -> SafeString:
 
 
 def _hhmm(moment: datetime.datetime, zone) -> str:
-    return f"{timezone.localtime(moment, zone):%H:%M}"
+    local = moment.astimezone(zone)  # what timezone.localtime does, without its checks
+    return f"{local.hour:02d}:{local.minute:02d}"
 
 
 def _booking(entry: Booked, zone, may_book: bool, detail, move) -> str:
@@ -63,8 +63,9 @@ def _booking(entry: Booked, zone, may_book: bool, detail, move) -> str:
         what += " · confirmed"
     type_class = f" type-{session.appointment_type_id.hex}" if session.appointment_type_id else ""
     movable = may_book and session.status == Status.BOOKED
+    moves = move(session.pk) if movable else ""
     drag = (
-        f' draggable="true" data-move="{move(session.pk)}" data-patient="{name}"'
+        f' draggable="true" data-move="{moves}" data-patient="{name}"'
         f' data-time="{starts}" data-minutes="{session.minutes}"'
         if movable
         else ""
@@ -79,7 +80,7 @@ def _booking(entry: Booked, zone, may_book: bool, detail, move) -> str:
         for level, mark, _url in entry.marks
     )
     button = (
-        f'<button type="button" class="link calendar-move" data-moves="{move(session.pk)}" '
+        f'<button type="button" class="link calendar-move" data-moves="{moves}" '
         f'hidden>Move<span class="visually-hidden"> {name}</span></button>'
         if movable
         else ""
