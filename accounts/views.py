@@ -1,9 +1,7 @@
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,12 +11,9 @@ from accounts import services
 from accounts.exceptions import ApiTokenRefused
 from accounts.forms import ApiTokenForm
 from accounts.models import ApiToken
+from accounts.shown_once import ShownOnce
 
-# The new secret crosses the redirect in a signed cookie for this page alone, read and
-# deleted by the next GET: it is never written to the database, not even to the session.
-SHOWN_ONCE_COOKIE = "fascia_new_api_token"
-SHOWN_ONCE_SALT = "accounts.api_token.new"
-SHOWN_ONCE_SECONDS = 300
+NEW_TOKEN = ShownOnce(cookie="fascia_new_api_token", salt="accounts.api_token.new")
 
 
 @never_cache
@@ -42,20 +37,9 @@ def api_token(request):
         except ApiTokenRefused as refusal:
             form.add_error(refusal.field, refusal.message)
         else:
-            response = redirect("api_token")
-            response.set_signed_cookie(
-                SHOWN_ONCE_COOKIE,
-                secret,
-                salt=SHOWN_ONCE_SALT,
-                max_age=SHOWN_ONCE_SECONDS,
-                path=reverse("api_token"),
-                secure=settings.SESSION_COOKIE_SECURE,
-                httponly=True,
-                samesite="Strict",
-            )
-            return response
+            return NEW_TOKEN.pass_on(redirect("api_token"), secret, page=reverse("api_token"))
     tokens = list(ApiToken.objects.filter(user=request.user).select_related("revoked_by"))
-    new_secret = _new_secret(request)
+    new_secret = NEW_TOKEN.read(request)
     new_hash = services.hash_secret(new_secret) if new_secret else None
     response = render(
         request,
@@ -68,9 +52,7 @@ def api_token(request):
             "max_days": services.MAX_TOKEN_DAYS,
         },
     )
-    if SHOWN_ONCE_COOKIE in request.COOKIES:
-        response.delete_cookie(SHOWN_ONCE_COOKIE, path=reverse("api_token"), samesite="Strict")
-    return response
+    return NEW_TOKEN.forget(request, response, page=reverse("api_token"))
 
 
 def _revoke(request):
@@ -86,14 +68,3 @@ def _revoke(request):
     else:
         messages.info(request, f"The token “{token.name}” was already revoked.")
     return redirect("api_token")
-
-
-def _new_secret(request) -> str | None:
-    if request.method != "GET":
-        return None
-    try:
-        return request.get_signed_cookie(
-            SHOWN_ONCE_COOKIE, salt=SHOWN_ONCE_SALT, max_age=SHOWN_ONCE_SECONDS
-        )
-    except (KeyError, signing.BadSignature):
-        return None

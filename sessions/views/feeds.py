@@ -9,15 +9,14 @@
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
-from django.core import signing
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from accounts.services import hash_secret
+from accounts.shown_once import ShownOnce
 from clinics import access
 from clinics.exceptions import FasciaError
 from patients.models import ReadVia, RecordPart
@@ -31,11 +30,8 @@ from sessions.views.session import session_page
 
 CALENDAR = "text/calendar; charset=utf-8"
 
-# The new address crosses the redirect in a signed cookie for this page alone, read and
-# deleted by the next GET (as a new API token's): it is never written to the database.
-SHOWN_ONCE_COOKIE = "fascia_new_calendar_feed"
-SHOWN_ONCE_SALT = "sessions.calendar_feed.new"
-SHOWN_ONCE_SECONDS = 300
+NEW_FEED = ShownOnce(cookie="fascia_new_calendar_feed", salt="sessions.calendar_feed.new")
+"""The new feed's address crosses the redirect to be shown once (as a new API token)."""
 
 
 @require_safe
@@ -72,25 +68,14 @@ def calendar_feeds(request):
         except FasciaError as refusal:
             form.add_error(refusal.field if refusal.field in form.fields else None, refusal.message)
         else:
-            response = redirect(page)
-            response.set_signed_cookie(
-                SHOWN_ONCE_COOKIE,
-                secret,
-                salt=SHOWN_ONCE_SALT,
-                max_age=SHOWN_ONCE_SECONDS,
-                path=page,
-                secure=settings.SESSION_COOKIE_SECURE,
-                httponly=True,
-                samesite="Strict",
-            )
-            return response
+            return NEW_FEED.pass_on(redirect(page), secret, page=page)
     mine = list(
         access.visible_to(
             request.user,
             CalendarFeed.objects.filter(therapist=request.user).select_related("organization"),
         )
     )
-    new_secret = _new_secret(request)
+    new_secret = NEW_FEED.read(request)
     new_hash = hash_secret(new_secret) if new_secret else None
     response = render(
         request,
@@ -103,9 +88,7 @@ def calendar_feeds(request):
             "new_feed": next((feed for feed in mine if feed.secret_hash == new_hash), None),
         },
     )
-    if SHOWN_ONCE_COOKIE in request.COOKIES:
-        response.delete_cookie(SHOWN_ONCE_COOKIE, path=page, samesite="Strict")
-    return response
+    return NEW_FEED.forget(request, response, page=page)
 
 
 def _revoke(request):
@@ -122,17 +105,6 @@ def _revoke(request):
     else:
         messages.info(request, f"The feed “{feed}” was already revoked.")
     return redirect("sessions:calendar_feeds")
-
-
-def _new_secret(request) -> str | None:
-    if request.method != "GET":
-        return None
-    try:
-        return request.get_signed_cookie(
-            SHOWN_ONCE_COOKIE, salt=SHOWN_ONCE_SALT, max_age=SHOWN_ONCE_SECONDS
-        )
-    except (KeyError, signing.BadSignature):
-        return None
 
 
 # --- One booking as a file ----------------------------------------------------------------
