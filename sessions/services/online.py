@@ -302,6 +302,62 @@ def last_day(window: Window, clinic: Clinic) -> datetime.date:
     return timezone.localdate(window.closes, timezone=clinic.zone)
 
 
+@dataclasses.dataclass(frozen=True)
+class DayOffered:
+    """What the portal offers for one day: the day (within the window), the window's first
+    and last days, what stops a needling type (then no times), the day's free times, and
+    when there are none, the next free time after it."""
+
+    window: Window
+    day: datetime.date
+    first_day: datetime.date
+    last_day: datetime.date
+    blockers: list[Blocker]
+    slots: list[availability.Slot]
+    later: availability.Slot | None
+
+
+def day_offered(
+    wanted: datetime.date | None,
+    *,
+    patient,
+    clinic: Clinic,
+    appointment_type: AppointmentType,
+    therapist: User | None = None,
+    moving: TreatmentSession | None = None,
+) -> DayOffered:
+    """The free times of the day `wanted` (kept within the window; without one, the first
+    day with a free time). A type with needling the patient is not ready for offers no
+    time: the blockers say what to do. A fixed number of queries whatever the bookings."""
+    window = window_of(clinic.organization)
+    first, last = first_day(window, clinic), last_day(window, clinic)
+    search = {
+        "patient": patient,
+        "clinic": clinic,
+        "appointment_type": appointment_type,
+        "therapist": therapist,
+        "moving": moving,
+        "window": window,
+    }
+    if wanted is not None:
+        day = min(max(wanted, first), last)
+    else:
+        soonest = first_free_after(window.opens, **search)
+        day = timezone.localdate(soonest.starts_at, clinic.zone) if soonest else first
+    day_start = _day_bounds(day, clinic)[0]
+    blockers = (
+        needling_blockers(patient, clinic=clinic, on=max(day_start, window.opens))
+        if appointment_type.needling
+        else []
+    )
+    slots, later = [], None
+    if not blockers:
+        slots = free_on(day, **search)
+        if not slots:
+            later = first_free_after(day_start + datetime.timedelta(days=1), **search)
+    return DayOffered(window, day, first, last, blockers, slots, later)
+
+
 # --- The rules of a time -----------------------------------------------------
 
 

@@ -25,12 +25,11 @@ def _chosen(options, value, default=None):
     return next((option for option in options if str(option.pk) == value), default)
 
 
-def _day(value: str, first: datetime.date, last: datetime.date) -> datetime.date | None:
+def _day(value: str) -> datetime.date | None:
     try:
-        day = datetime.date.fromisoformat(value or "")
+        return datetime.date.fromisoformat(value or "")
     except ValueError:
         return None
-    return min(max(day, first), last)
 
 
 def _when(moment: datetime.datetime, clinic) -> str:
@@ -42,22 +41,10 @@ def _times(request, patient, *, search: dict, picked: dict, confirm_url: str, mo
     a fixed number of queries whatever the bookings. `search` is what the slots are for,
     `picked` what the page's form sends back (its hidden fields and links keep it)."""
     clinic = search["clinic"]
-    window = online.window_of(clinic.organization)
-    first, last = online.first_day(window, clinic), online.last_day(window, clinic)
-    slots_for = {**search, "patient": patient, "moving": moving, "window": window}
-    day = _day(request.GET.get("day"), first, last)
-    if day is None:
-        soonest = online.first_free_after(window.opens, **slots_for)
-        day = timezone.localdate(soonest.starts_at, clinic.zone) if soonest else first
-    day_start = datetime.datetime.combine(day, datetime.time(), tzinfo=clinic.zone)
-    blockers = []
-    if search["appointment_type"].needling:
-        blockers = online.needling_blockers(patient, clinic=clinic, on=max(day_start, window.opens))
-    slots, later = [], None
-    if not blockers:
-        slots = online.free_on(day, **slots_for)
-        if not slots:
-            later = online.first_free_after(day_start + datetime.timedelta(days=1), **slots_for)
+    offered = online.day_offered(
+        _day(request.GET.get("day")), patient=patient, moving=moving, **search
+    )
+    day, later = offered.day, offered.later
     keep = {key: value for key, value in picked.items() if value}
     times = [
         (
@@ -67,7 +54,7 @@ def _times(request, patient, *, search: dict, picked: dict, confirm_url: str, mo
                 {**keep, "therapist": slot.therapist.pk, "starts_at": slot.starts_at.isoformat()}
             ),
         )
-        for slot in slots
+        for slot in offered.slots
     ]
 
     def day_url(other: datetime.date) -> str:
@@ -75,15 +62,17 @@ def _times(request, patient, *, search: dict, picked: dict, confirm_url: str, mo
 
     return {
         "clinic": clinic,
-        "window": window,
+        "window": offered.window,
         "day": day,
-        "first_day": first,
-        "last_day": last,
-        "previous_url": day_url(day - datetime.timedelta(days=1)) if day > first else "",
-        "next_url": day_url(day + datetime.timedelta(days=1)) if day < last else "",
+        "first_day": offered.first_day,
+        "last_day": offered.last_day,
+        "previous_url": day_url(day - datetime.timedelta(days=1))
+        if day > offered.first_day
+        else "",
+        "next_url": day_url(day + datetime.timedelta(days=1)) if day < offered.last_day else "",
         "later": later,
         "later_url": day_url(timezone.localdate(later.starts_at, clinic.zone)) if later else "",
-        "blockers": blockers,
+        "blockers": offered.blockers,
         "times": times,
         "picked": keep,
     }

@@ -27,8 +27,9 @@ HOUR = datetime.timedelta(hours=1)
 MINUTE = datetime.timedelta(minutes=1)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clock():
+    """Every test here on the same Monday (NOW): the reminders' times are compared to it."""
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
 
