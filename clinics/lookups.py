@@ -12,6 +12,14 @@ from django.core.exceptions import EmptyResultSet
 from django.db.models import Lookup, UUIDField
 
 
+def uuid_array(ids) -> str:
+    """Ids as one PostgreSQL array literal (cast it `::uuid[]`): psycopg otherwise quotes
+    each of a thousand uuids one by one. Each is checked to be a uuid on the way."""
+    return (
+        "{" + ",".join(str(i if isinstance(i, uuid.UUID) else uuid.UUID(str(i))) for i in ids) + "}"
+    )
+
+
 class AnyOf(Lookup):
     lookup_name = "any_of"
     prepare_rhs = False
@@ -22,11 +30,7 @@ class AnyOf(Lookup):
         if not value:
             raise EmptyResultSet  # nothing can be one of no values
         if isinstance(target, UUIDField):
-            # Ids as one array literal: psycopg otherwise quotes each of a thousand.
-            ids = ",".join(
-                str(item if isinstance(item, uuid.UUID) else uuid.UUID(str(item))) for item in value
-            )
-            return "%s::uuid[]", ["{" + ids + "}"]
+            return "%s::uuid[]", [uuid_array(value)]
         return "%s", [[field.get_db_prep_value(item, connection, prepared=False) for item in value]]
 
     def as_sql(self, compiler, connection):

@@ -12,7 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q
 
 from clinics.models import Membership
 from patients.models import Patient, RecordRead
@@ -30,10 +29,11 @@ class Read:
 
 def reads_by_others(patient: Patient, *, page_number) -> Page:
     """One page of the reads of `patient`'s record by anyone but the patient's own login."""
+    # A record merged into this one keeps its reads (the chain covers the patient).
+    merged = Patient.all_records.filter(merged_into=patient).values_list("pk", flat=True)
     reads = (
-        # A record merged into this one keeps its reads (the chain covers the patient).
         RecordRead.objects.filter(organization_id=patient.organization_id)
-        .filter(Q(patient=patient) | Q(patient__merged_into=patient))
+        .of_patients([patient.pk, *merged])
         .exclude(reader_id=patient.user_id)
         .select_related("reader")
         .order_by("-read_at", "-id")

@@ -4,6 +4,8 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Q
 
 from clinics import access
 from clinics.admin_history import EventHistoryMixin
@@ -304,8 +306,39 @@ class RecordReadAdmin(LoggedReadsMixin, ReadOnlyMixin, access.ScopedAdminMixin, 
 
     read_part = RecordPart.LIST
 
-    list_display = ["read_at", "reader", "patient", "part", "via"]
+    list_display = ["read_at", "reader", "whose", "part", "via"]
     list_filter = ["part", "via"]
     list_select_related = ["reader", "patient"]
     search_fields = ["patient__first_name", "patient__last_name", "reader__email"]
-    fields = ["read_at", "reader", "patient", "part", "via"]
+    fields = ["read_at", "reader", "whose", "listed", "part", "via"]
+
+    @admin.display(description="patient")
+    def whose(self, read: RecordRead) -> str:
+        return str(read.patient) if read.patient_id else f"A list of {len(read.patients)} patients"
+
+    @admin.display(description="patients listed")
+    def listed(self, read: RecordRead) -> str:
+        if not read.patients:
+            return "-"
+        named = Patient.all_records.filter(pk__any_of=read.patients)
+        return "; ".join(str(patient) for patient in named)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A patient's name also finds the lists that showed them."""
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term:
+            named = Patient.all_records.filter(
+                Q(first_name__icontains=search_term) | Q(last_name__icontains=search_term)
+            ).values("pk")
+            found = found | queryset.filter(patients__overlap=ArraySubquery(named))
+        return found, duplicates
+
+    def log_page(self, request, response, name: str) -> None:
+        """A list's read names its patients on its page: reading it reads their names."""
+        super().log_page(request, response, name)
+        read = (getattr(response, "context_data", None) or {}).get(name)
+        if response.status_code == 200 and read is not None and read.patients:
+            listed = Patient.all_records.filter(pk__any_of=read.patients)
+            services.record_reads(
+                reader=request.user, patients=listed, part=self.read_part, via=ReadVia.ADMIN
+            )

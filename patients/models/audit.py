@@ -1,7 +1,10 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from clinics.audit_chain import HashChained, chain_order, hash_chain
@@ -26,8 +29,21 @@ class ReadVia(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class RecordReadQuerySet(models.QuerySet):
+    def of_patients(self, patient_ids) -> "RecordReadQuerySet":
+        """The reads of any of these patients' records: the rows naming one of them alone,
+        and the list reads naming one of them among others."""
+        patient_ids = list(patient_ids)
+        return self.filter(Q(patient_id__in=patient_ids) | Q(patients__overlap=patient_ids))
+
+
 class RecordRead(HashChained):
     """One read of a patient's record: who opened which part, when, from where, through what.
+
+    A read of one patient's record names them in `patient`; a list that showed
+    several patients (a calendar, a search) is one read naming them all in
+    `patients`, as FHIR's AuditEvent names every entity of one event, so a
+    week's calendar is one row rather than a thousand. `of_patients` finds both.
 
     Append-only (a trigger refuses UPDATE and DELETE), with its creation time
     and no inbound foreign keys, so it can be partitioned by month. Hash-chained
@@ -37,7 +53,17 @@ class RecordRead(HashChained):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(
+        Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The ids of a list's patients are written from the rows just shown, so they need no
+    # foreign key; a patient row is never deleted (merged ones are kept).
+    patients = ArrayField(
+        models.UUIDField(),
+        null=True,
+        blank=True,
+        help_text="The patients a list showed, where one read named several.",
+    )
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     part = models.CharField(max_length=20, choices=RecordPart.choices)
     via = models.CharField(max_length=10, choices=ReadVia.choices)
@@ -50,6 +76,8 @@ class RecordRead(HashChained):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=1000, blank=True, default="")
 
+    objects = RecordReadQuerySet.as_manager()
+
     class Meta:
         ordering = ["-read_at"]
         verbose_name = "record read"
@@ -58,9 +86,24 @@ class RecordRead(HashChained):
                 fields=["organization", "patient", "-read_at"], name="record_read_patient"
             ),
             models.Index(fields=["organization", "-read_at"], name="record_read_time"),
+            GinIndex(fields=["patients"], name="record_read_patients"),
         ]
-        constraints = [chain_order("patients_recordread")]
+        constraints = [
+            chain_order("patients_recordread"),
+            models.CheckConstraint(
+                name="record_read_names_one_patient_or_a_list",
+                condition=(Q(patient__isnull=False) & Q(patients__isnull=True))
+                | (Q(patient__isnull=True) & Q(patients__len__gt=1)),
+                violation_error_message="A read names one patient, or a list of several.",
+            ),
+        ]
         triggers = [never_changed(), hash_chain()]
 
+    @property
+    def patient_ids(self) -> list:
+        """Each patient this read names: the one, or the list's."""
+        return [self.patient_id] if self.patient_id else list(self.patients)
+
     def __str__(self) -> str:
-        return f"{self.reader} read {self.get_part_display().lower()} of {self.patient}"
+        whose = self.patient if self.patient_id else f"{len(self.patients)} patients"
+        return f"{self.reader} read {self.get_part_display().lower()} of {whose}"

@@ -1,5 +1,6 @@
 """The access log: every read of a patient's record is written down, with where it came from."""
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -8,6 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.client import current_origin
+from clinics.lookups import uuid_array
 from patients.models import Patient, ReadVia, RecordPart, RecordRead
 
 _logged: ContextVar[set | None] = ContextVar("fascia_reads_logged", default=None)
@@ -80,44 +82,44 @@ def patient_of_row(row) -> tuple | None:
 
 
 def _write(reader, patients: dict, *, part: RecordPart, via: ReadVia, item_id=None) -> None:
-    """One insert of a read of each patient in `patients` ({patient id: organisation id}).
+    """One read per organisation of the patients in `patients` ({patient id: organisation id}):
+    naming the patient where there is one, else the list of them (RecordRead).
 
-    Rows go in by organisation: each organisation's chain is locked as its first row is
-    chained (clinics/audit_chain.py), so two lists spanning the same organisations lock
-    them in one order and never wait for each other in a circle.
+    Organisations go in one order: each one's chain is locked as its row is chained
+    (clinics/audit_chain.py), so two lists spanning the same organisations lock them
+    in one order and never wait for each other in a circle.
     """
     if not patients:
         return
     origin = current_origin()
-    ordered = sorted(patients.items(), key=lambda pair: (str(pair[1]), str(pair[0])))
-    # One statement whatever the number of patients, the ids as two arrays: a week's
-    # calendar logs a thousand, which as model instances and a parameter each took
-    # longer to send than the database took to chain them. In this order (WITH
-    # ORDINALITY): the chain trigger locks each organisation's chain as it meets it.
+    by_organization = defaultdict(list)
+    for patient_id, organization_id in patients.items():
+        by_organization[organization_id].append(patient_id)
+    read_at = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {RecordRead._meta.db_table}
-                (id, organization_id, patient_id, reader_id, part, via, item_id, read_at,
-                 ip_address, user_agent)
-            SELECT gen_random_uuid(), read.organization_id, read.patient_id, %s, %s, %s,
-                   %s::uuid, %s::timestamptz, %s::inet, %s
-            FROM unnest(%s::uuid[], %s::uuid[]) WITH ORDINALITY
-                AS read (patient_id, organization_id, place)
-            ORDER BY read.place
-            """,  # noqa: S608 (the table name is the model's own)
-            [
-                reader.pk,
-                part,
-                via,
-                item_id,
-                timezone.now(),
-                origin.ip_address,
-                origin.user_agent,
-                [patient_id for patient_id, _ in ordered],
-                [organization_id for _, organization_id in ordered],
-            ],
-        )
+        for organization_id in sorted(by_organization, key=str):
+            listed = sorted(by_organization[organization_id], key=str)
+            cursor.execute(
+                f"""
+                INSERT INTO {RecordRead._meta.db_table}
+                    (id, organization_id, patient_id, patients, reader_id, part, via, item_id,
+                     read_at, ip_address, user_agent)
+                VALUES (gen_random_uuid(), %s, %s, %s::uuid[], %s, %s, %s, %s::uuid,
+                        %s::timestamptz, %s::inet, %s)
+                """,  # noqa: S608 (the table name is the model's own)
+                [
+                    organization_id,
+                    listed[0] if len(listed) == 1 else None,
+                    uuid_array(listed) if len(listed) > 1 else None,
+                    reader.pk,
+                    part,
+                    via,
+                    item_id,
+                    read_at,
+                    origin.ip_address,
+                    origin.user_agent,
+                ],
+            )
     logged = _logged.get()
     if logged is not None:
         logged.update(patients)

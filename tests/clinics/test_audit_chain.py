@@ -95,14 +95,27 @@ def test_the_database_chains_whatever_the_app_sends_and_returns_it(world, patien
     assert row.chain_hash == content_hash(row)
 
 
-def test_a_list_written_in_one_bulk_insert_is_chained_row_by_row(world, patient):
+def test_a_list_is_one_chained_row_naming_each_of_its_patients(world, patient):
     read(world, patient)
     others = PatientFactory.create_batch(4, home_clinic=world.kelowna)
     record_reads(reader=world.therapist, patients=others, part=RecordPart.DETAILS, via="api")
-    rows = list(RecordRead.objects.order_by("chain_seq"))
-    assert [row.chain_seq for row in rows] == [1, 2, 3, 4, 5]
-    assert all(row.chain_previous_hash == rows[i].chain_hash for i, row in enumerate(rows[1:]))
-    assert "patients_recordread: 5 rows in 1 chains, every row intact and linked" in verify()
+    first, listed = RecordRead.objects.order_by("chain_seq")
+    assert (listed.chain_seq, listed.chain_previous_hash) == (2, first.chain_hash)
+    assert (listed.patient, sorted(listed.patients)) == (None, sorted(p.pk for p in others))
+    assert listed.chain_hash == content_hash(listed)
+    assert "patients_recordread: 2 rows in 1 chains, every row intact and linked" in verify()
+
+
+def test_a_patient_taken_off_a_lists_read_is_found(as_database_owner, world, patient):
+    others = PatientFactory.create_batch(3, home_clinic=world.kelowna)
+    record_reads(reader=world.therapist, patients=others, part=RecordPart.LIST, via="page")
+    listed = RecordRead.objects.get()
+    as_the_database_owner(
+        "UPDATE patients_recordread SET patients = patients[1:2] WHERE id = %s", [listed.pk]
+    )
+    assert (
+        f"row {listed.pk} (seq 1): changed: its content no longer matches its hash"
+    ) in verify_fails()
 
 
 def test_a_clean_audit_passes_with_one_line_per_table(world, patient):
@@ -333,8 +346,8 @@ def test_two_connections_logging_at_once_keep_one_unbroken_chain(world, patient)
         thread.join()
     assert failures == []
     rows = list(RecordRead.objects.order_by("chain_seq"))
-    assert [row.chain_seq for row in rows] == list(range(1, 161))
-    assert "patients_recordread: 160 rows in 1 chains, every row intact and linked" in verify()
+    assert [row.chain_seq for row in rows] == list(range(1, 81))
+    assert "patients_recordread: 80 rows in 1 chains, every row intact and linked" in verify()
 
 
 def test_a_merge_of_two_records_leaves_the_access_log_as_written(world, patient):

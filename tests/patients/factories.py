@@ -1,5 +1,4 @@
 import datetime
-import itertools
 import zoneinfo
 from dataclasses import dataclass
 
@@ -62,7 +61,20 @@ def born_years_ago(years: int, *, days: int = 0, zone: str = "America/Vancouver"
     return born + datetime.timedelta(days=days)
 
 
-_session_slots = itertools.count()
+def _free_half_hour_tomorrow(therapist, clinic) -> datetime.datetime:
+    """The first half hour from 07:00 tomorrow at which `therapist` has no session yet: each
+    record of one test gets its own, whatever other tests made before it in the process."""
+    slot = tomorrow_at(7, clinic=clinic)
+    taken = set(
+        TreatmentSession.objects.filter(
+            therapist=therapist,
+            starts_at__gte=slot,
+            starts_at__lt=slot + datetime.timedelta(days=1),
+        ).values_list("starts_at", flat=True)
+    )
+    while slot in taken:
+        slot += datetime.timedelta(minutes=30)
+    return slot
 
 
 @dataclass
@@ -129,9 +141,7 @@ def full_record(*, clinic, therapist, admin, **patient_fields) -> PatientRecord:
     # charted and signed; then the patient withdrew. Each record's session has its own
     # half hour tomorrow (the therapist may be shared), booked, started and signed with
     # the clock there: a session is started on its own day only.
-    with time_machine.travel(
-        tomorrow_at(7, clinic=clinic) + datetime.timedelta(minutes=30 * next(_session_slots))
-    ):
+    with time_machine.travel(_free_half_hour_tomorrow(therapist, clinic)):
         session = book_session(
             clinic=clinic,
             therapist=therapist,

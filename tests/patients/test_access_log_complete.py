@@ -172,7 +172,7 @@ def carries_adas_data(record, response) -> bool:
 
 
 def reads_logged(record, reader) -> int:
-    return RecordRead.objects.filter(patient=record.patient, reader=reader).count()
+    return RecordRead.objects.of_patients([record.patient.pk]).filter(reader=reader).count()
 
 
 def assert_logged_when_it_carries_her_data(record, reader, before, response, what):

@@ -410,6 +410,32 @@ def test_only_organisation_admins_read_the_access_log_in_the_admin(world, client
     assert client_of(world.manager).get(page("recordread_changelist")).status_code == 403
 
 
+def test_a_list_read_is_one_row_found_by_any_of_its_patients_and_opening_it_is_logged(
+    world, client_of, patient
+):
+    others = PatientFactory.create_batch(2, home_clinic=world.kelowna, last_name="Okafor")
+    services.record_reads(
+        reader=world.therapist, patients=[patient, *others], part=RecordPart.LIST, via="page"
+    )
+    client = client_of(world.org_admin)
+    log = client.get(page("recordread_changelist"))
+    assert "A list of 3 patients" in log.content.decode()
+    found = client.get(page("recordread_changelist"), {"q": patient.last_name})
+    (listed,) = found.context["cl"].result_list
+    assert (
+        client.get(page("recordread_changelist"), {"q": "Nobody-by-this-name"})
+        .context["cl"]
+        .result_count
+        == 0
+    )
+    # The list page names no patient; the read's own page names all three, and is logged so.
+    assert not RecordRead.objects.filter(reader=world.org_admin).of_patients([patient.pk])
+    opened = client.get(page("recordread_change", listed.pk)).content.decode()
+    assert all(str(shown) in opened for shown in [patient, *others])
+    named = RecordRead.objects.filter(reader=world.org_admin).of_patients([others[1].pk]).get()
+    assert sorted(named.patient_ids) == sorted(shown.pk for shown in [patient, *others])
+
+
 def test_saving_the_admins_add_page_twice_registers_one_patient(world, client_of):
     client = client_of(world.org_admin)
     key = client.get(page("patient_add")).context["adminform"].form.initial["registration_key"]

@@ -46,7 +46,9 @@ def test_only_organisation_admins_read_the_log(world, patient):
     assert access.visible_to(patient.user, RecordRead.objects.all()).count() == 0
 
 
-def test_a_list_of_records_is_logged_in_one_insert(world, patient, django_assert_num_queries):
+def test_a_list_of_records_is_one_read_naming_each_patient_once(
+    world, patient, django_assert_num_queries
+):
     others = [PatientFactory(home_clinic=world.kelowna) for _ in range(3)]
     with django_assert_num_queries(1):
         services.record_reads(
@@ -55,4 +57,6 @@ def test_a_list_of_records_is_logged_in_one_insert(world, patient, django_assert
             part=RecordPart.SCREENING,
             via=ReadVia.API,
         )
-    assert RecordRead.objects.filter(part="screening").count() == 4
+    (listed,) = RecordRead.objects.filter(part="screening")
+    assert sorted(listed.patient_ids) == sorted(p.pk for p in [patient, *others])
+    assert RecordRead.objects.of_patients([others[1].pk]).get() == listed

@@ -28,7 +28,6 @@ RECORDS = (
 )
 
 
-
 def status_of(first_name: str):
     return selectors.clinical_status(Patient.objects.get(first_name=first_name))
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from clinics.models import Membership
 from patients.models import ReadVia, RecordPart
-from patients.services import record_read
+from patients.services import record_read, record_reads
 from tests.patients.factories import PatientFactory, with_portal_login
 
 READS = reverse("portal:record_reads")
@@ -46,6 +46,21 @@ def test_the_patients_own_reads_are_not_listed_and_former_staff_say_so(
     assert [(read.reader, read.roles) for read in reads] == [
         (world.manager.get_full_name(), "No longer on staff")
     ]
+
+
+def test_a_list_that_showed_the_patient_among_others_is_one_read_of_theirs(
+    world, patient, patient_user, client_of
+):
+    others = PatientFactory.create_batch(2, home_clinic=world.kelowna)
+    record_reads(
+        reader=world.front_desk, patients=[*others, patient], part=RecordPart.LIST, via="page"
+    )
+    reads = list(client_of(patient_user).get(READS).context["page"].object_list)
+    assert [(read.reader, read.part) for read in reads] == [
+        (world.front_desk.get_full_name(), "Patient list")
+    ]
+    record_reads(reader=world.front_desk, patients=others, part=RecordPart.LIST, via="page")
+    assert len(client_of(patient_user).get(READS).context["page"].object_list) == 1
 
 
 def test_another_patient_sees_only_reads_of_their_own_record(world, patient, client_of):

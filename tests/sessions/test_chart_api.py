@@ -608,10 +608,9 @@ def test_the_recall_lists_everyone_needled_with_a_lot(world, client_of, session)
     day = timezone.localdate(session.starts_at, timezone=world.kelowna.zone)
     assert first["session"]["date"] == day.isoformat()
     assert first["muscle"]["code"] == site_fields()["muscle"]
-    assert {read.patient for read in RecordRead.objects.filter(part=RecordPart.CHART)} == {
-        session.patient,
-        second.patient,
-    }
+    assert {
+        pk for read in RecordRead.objects.filter(part=RecordPart.CHART) for pk in read.patient_ids
+    } == {session.patient.pk, second.patient.pk}
     mine = client.get(
         reverse("needle-site-list"),
         {"lot_number": "LOT-2026-A", "patient": str(second.patient.pk)},
