@@ -23,7 +23,7 @@ def open_alerts(user, patients) -> dict:
             user,
             Alert.objects.filter(
                 organization_id__in={patient.organization_id for patient in patients},
-                patient_id__any_of=[patient.pk for patient in patients],
+                patient_id__any_of=patients.ids,
                 resolved_at__isnull=True,
                 raised_at__lte=timezone.now(),
             ),
@@ -39,7 +39,7 @@ def open_alerts(user, patients) -> dict:
     unseen = (
         Alert.objects.filter(
             organization_id__in={patient.organization_id for patient in patients},
-            patient_id__any_of=[patient.pk for patient in patients],
+            patient_id__any_of=patients.ids,
             level=AlertLevel.URGENT,
             resolved_at__isnull=True,
             raised_at__lte=timezone.now(),

@@ -22,6 +22,9 @@ def url_maker(name: str, ids: int = 1) -> Callable[..., str]:
         before, _, after = pieces.pop().partition(str(placeholder))
         pieces += [before, after]
     *between, last = pieces
+    if ids == 1:
+        first = between[0]
+        return lambda value: f"{first}{value}{last}"
 
     def url(*values) -> str:
         filled = zip(between, values, strict=True)

@@ -21,10 +21,11 @@ The facts of the patient's own record come from `selectors.clinical_statuses`.
 Apps above patients add theirs without patients importing them: in
 AppConfig.ready(), `register(notices=..., blockers=...)`, where `notices` is a
 function of (user, patients) returning {patient id: [Notice, ...]} in a fixed
-number of queries, and `blockers` a function of (patient, therapist) returning
-[Blocker, ...]. Sources see only what the access rules let the user see; a
-blocker is found whatever the therapist may see, because a danger at another
-clinic is still a danger.
+number of queries (`patients` is a `selectors.PatientList`: ask with
+`patient_id__any_of=patients.ids`, written out once for every source), and
+`blockers` a function of (patient, therapist) returning [Blocker, ...]. Sources
+see only what the access rules let the user see; a blocker is found whatever
+the therapist may see, because a danger at another clinic is still a danger.
 """
 
 import uuid
@@ -37,7 +38,13 @@ from urllib.parse import urlencode
 from clinics import access
 from clinics.routes import url_maker
 from patients.models import ConsentSignature, Patient, ScreeningResponse
-from patients.selectors import ClinicalStatus, ConsentState, ScreeningState, clinical_statuses
+from patients.selectors import (
+    ClinicalStatus,
+    ConsentState,
+    PatientList,
+    ScreeningState,
+    clinical_statuses,
+)
 
 
 class Kind(IntEnum):
@@ -140,7 +147,7 @@ class Summary:
         return self if session.needling else self.without_needling()
 
 
-NoticeSource = Callable[[object, list[Patient]], dict[uuid.UUID, list[Notice]]]
+NoticeSource = Callable[[object, PatientList], dict[uuid.UUID, list[Notice]]]
 BlockerSource = Callable[[Patient, object], list[Blocker]]
 
 _notice_sources: list[NoticeSource] = []
@@ -169,7 +176,7 @@ def summaries_for(
     has them. `clinic` is where the sessions are: clinical staff there read the
     contraindications of a patient from another site, whom they are about to needle.
     """
-    patients = list({patient.pk: patient for patient in patients}.values())
+    patients = PatientList({patient.pk: patient for patient in patients}.values())
     if not patients:
         return {}
     statuses = statuses or clinical_statuses(patients)
@@ -182,12 +189,11 @@ def summaries_for(
     for source in _notice_sources:
         for patient_id, notices in source(user, patients).items():
             shown[patient_id].extend(notices)
+    for notices in shown.values():
+        if len(notices) > 1:
+            notices.sort(key=lambda notice: (notice.kind, notice.level != "danger"))
     return {
-        patient_id: Summary(
-            sorted(notices, key=lambda notice: (notice.kind, notice.level != "danger")),
-            clinical[patient_id],
-        )
-        for patient_id, notices in shown.items()
+        patient_id: Summary(notices, clinical[patient_id]) for patient_id, notices in shown.items()
     }
 
 
@@ -378,34 +384,32 @@ def _next_steps(asked: _Asked, patient: Patient, status: ClinicalStatus) -> list
 
 
 def _consent_notices(asked: _Asked, patient: Patient, status: ClinicalStatus) -> list[Notice]:
-    if status.consent_state == ConsentState.VALID:
+    state = status.consent_state
+    if state == ConsentState.VALID:
         return []  # most patients of a calendar: nothing to say, and nothing to work out
-    version, current = (
-        getattr(status.consent, "template_version", None),
-        status.current_consent_version,
-    )
-    level, text, mark = {
-        ConsentState.MISSING: ("danger", "No signed consent to dry needling.", "Consent needed"),
-        ConsentState.WITHDRAWN: (
+    if state == ConsentState.MISSING:
+        level, text, mark = "danger", "No signed consent to dry needling.", "Consent needed"
+    elif state == ConsentState.WITHDRAWN:
+        level, text, mark = (
             "danger",
             "The patient withdrew consent: no needling.",
             "Consent withdrawn",
-        ),
-        ConsentState.OUTDATED: (
-            "warning",
-            f"Consent was signed on version {version}; version {current} is current. "
-            "Ask the patient to sign it.",
-            "Consent outdated",
         )
-        if status.consent_counts
-        else (
-            "danger",
-            f"Consent was signed on version {version}; version {current} must be signed "
-            "before needling.",
-            "Consent needed",
-        ),
-    }.get(status.consent_state, (None, "", ""))
-    if level is None:
+    elif state == ConsentState.OUTDATED:
+        version, current = status.consent.template_version, status.current_consent_version
+        if status.consent_counts:
+            level, mark = "warning", "Consent outdated"
+            text = (
+                f"Consent was signed on version {version}; version {current} is current. "
+                "Ask the patient to sign it."
+            )
+        else:
+            level, mark = "danger", "Consent needed"
+            text = (
+                f"Consent was signed on version {version}; version {current} must be signed "
+                "before needling."
+            )
+    else:
         return []
     may_take = asked.may_take_consent(patient)
     url = asked.consent(patient.pk) if may_take else ""

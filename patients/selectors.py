@@ -9,6 +9,7 @@ import datetime
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
 from django.db import connection, transaction
@@ -16,6 +17,7 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.utils import timezone
 
 from clinics import access
+from clinics.lookups import IdList
 from patients import merging
 from patients.contraindications import MINIMUM_AGE, Contraindication, Severity, severity_of
 from patients.models import (
@@ -554,12 +556,21 @@ def clinical_status(patient: Patient, *, now: datetime.datetime | None = None) -
     return clinical_statuses([patient], now=now)[patient.pk]
 
 
+class PatientList(list):
+    """Patients, with their ids written out once for the several queries that ask about all
+    of them (`field__any_of=patients.ids`; clinics.lookups.IdList)."""
+
+    @cached_property
+    def ids(self) -> IdList:
+        return IdList(patient.pk for patient in self)
+
+
 def clinical_statuses(
     patients: list[Patient], *, now: datetime.datetime | None = None
 ) -> dict[uuid.UUID, ClinicalStatus]:
     """The status of each patient, in a fixed number of queries however many there are."""
     now = now or timezone.now()
-    ids = [patient.pk for patient in patients]
+    ids = patients.ids if isinstance(patients, PatientList) else IdList(p.pk for p in patients)
     organizations = {patient.organization_id for patient in patients}
     screenings = _newest_per_patient(ScreeningResponse.objects, ids, "submitted_at")
     consents = _newest_per_patient(
@@ -577,9 +588,14 @@ def clinical_statuses(
         for policy in ClinicalPolicy.objects.filter(organization_id__in=organizations)
     }
     statuses = {}
+    today_in: dict = {}  # today's date at each home clinic, worked out once each
     for patient in patients:
-        today = timezone.localdate(now, timezone=patient.home_clinic.zone)
-        status = ClinicalStatus(patient_id=patient.pk, age=patient.age_on(today))
+        if patient.home_clinic_id not in today_in:
+            zone = patient.home_clinic.zone
+            today_in[patient.home_clinic_id] = timezone.localdate(now, timezone=zone)
+        status = ClinicalStatus(
+            patient_id=patient.pk, age=patient.age_on(today_in[patient.home_clinic_id])
+        )
         if status.age < MINIMUM_AGE:
             status.flags.append(Flag(Contraindication.UNDER_12, Severity.ABSOLUTE))
         screening = screenings.get(patient.pk)
@@ -608,7 +624,8 @@ def clinical_statuses(
                 status.consent_state = ConsentState.OUTDATED
             else:
                 status.consent_state = ConsentState.VALID
-        status.flags.sort(key=lambda flag: (not flag.absolute, flag.contraindication))
+        if len(status.flags) > 1:
+            status.flags.sort(key=lambda flag: (not flag.absolute, flag.contraindication))
         statuses[patient.pk] = status
     return statuses
 

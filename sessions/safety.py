@@ -25,7 +25,7 @@ def events_under_review(user, patients) -> dict:
         user,
         _awaiting_review(
             organization_id__in={patient.organization_id for patient in patients},
-            session__patient_id__any_of=[patient.pk for patient in patients],
+            session__patient_id__any_of=patients.ids,
         ),
     ).order_by("recorded_at")
     reviews = access.may_use(user, AdverseEventReview, "add")
@@ -36,7 +36,7 @@ def events_under_review(user, patients) -> dict:
     unseen = (
         _awaiting_review(
             organization_id__in={patient.organization_id for patient in patients},
-            session__patient_id__any_of=[patient.pk for patient in patients],
+            session__patient_id__any_of=patients.ids,
         )
         .exclude(pk__in=[event.pk for event in events])
         .values_list("session__patient_id", flat=True)

@@ -7,6 +7,7 @@ a few milliseconds. The template (sessions/calendar_week.html) keeps the page;
 """
 
 import datetime
+import functools
 from html import escape
 
 from django import template
@@ -49,24 +50,25 @@ def _hhmm(moment: datetime.datetime, zone) -> str:
 
 def _booking(entry: Booked, zone, may_book: bool, detail, move) -> str:
     session = entry.session
+    pk, minutes = str(session.pk), session.minutes
     name = escape(session.patient.full_name)
     starts = _hhmm(session.starts_at, zone)
     kind = session.appointment_type
     what = (
         escape(kind.name)
         if kind is not None
-        else ("without needling" if not session.needling else f"{session.minutes} min")
+        else ("without needling" if not session.needling else f"{minutes} min")
     )
     if session.booked_online:
         what += " · booked online"
     if session.confirmed_at is not None:
         what += " · confirmed"
-    type_class = f" type-{session.appointment_type_id.hex}" if session.appointment_type_id else ""
+    type_class = f" type-{kind.pk.hex}" if kind is not None else ""
     movable = may_book and session.status == Status.BOOKED
-    moves = move(session.pk) if movable else ""
+    moves = move(pk) if movable else ""
     drag = (
         f' draggable="true" data-move="{moves}" data-patient="{name}"'
-        f' data-time="{starts}" data-minutes="{session.minutes}"'
+        f' data-time="{starts}" data-minutes="{minutes}"'
         if movable
         else ""
     )
@@ -75,10 +77,7 @@ def _booking(entry: Booked, zone, may_book: bool, detail, move) -> str:
         if session.status != Status.BOOKED
         else ""
     )
-    marks = " ".join(
-        f'<span class="badge {escape(level)}">{escape(mark)}</span>'
-        for level, mark, _url in entry.marks
-    )
+    marks = _badges(tuple((level, mark) for level, mark, _url in entry.marks))
     button = (
         f'<button type="button" class="link calendar-move" data-moves="{moves}" '
         f'hidden>Move<span class="visually-hidden"> {name}</span></button>'
@@ -87,8 +86,16 @@ def _booking(entry: Booked, zone, may_book: bool, detail, move) -> str:
     )
     return (
         f'<div class="calendar-entry"><a class="calendar-session{type_class}" '
-        f'href="{detail(session.pk)}"{drag}><strong>{starts} {name}</strong>'
+        f'href="{detail(pk)}"{drag}><strong>{starts} {name}</strong>'
         f'<span class="muted">{what}</span>{status}{marks}</a>{button}</div>'
+    )
+
+
+@functools.cache
+def _badges(marks: tuple) -> str:
+    """A booking's readiness badges: a handful of kinds, written once each."""
+    return " ".join(
+        f'<span class="badge {escape(level)}">{escape(mark)}</span>' for level, mark in marks
     )
 
 

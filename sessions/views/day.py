@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -175,6 +176,9 @@ def _chosen(patients, value) -> Patient | None:
 
 
 @staff_page
+# One transaction for the page's twenty-odd queries: row-level security's scope is set
+# once, not in a transaction of its own around each (25 of the week's 175 ms).
+@transaction.atomic
 def calendar_week(request):
     """The clinic's week as a calendar: therapists as columns, days as rows, each cell the
     therapist's day of bookings and free times (each a link to book it)."""
@@ -209,6 +213,7 @@ def _may_book(user, clinic) -> bool:
 
 
 @staff_page
+@transaction.atomic  # as the week's
 def calendar_day(request):
     """The clinic's day as a calendar: therapists as columns, each free quarter hour of their
     working time a link to book it."""

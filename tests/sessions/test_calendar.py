@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from clinics.models import Role
 from patients.models import RecordRead
-from sessions import services
+from sessions import calendar, services
 from sessions.models import TreatmentSession
 from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory
@@ -152,6 +152,19 @@ def cell(html: str, day: str, therapist: str) -> str:
     row = row[: row.index("</tr>")]
     cells = row.split('<td class="calendar-week-day">')[1:]
     return cells[names.index(therapist)].split("</td>")[0]
+
+
+def test_the_weeks_patients_are_whole_records_read_in_one_go(world, monday):
+    _ana, first, _second = monday
+    week = calendar.week_of(world.front_desk, clinic=world.kelowna, monday=MONDAY)
+    shown = next(booking for booking in week.sessions if booking.pk == first.pk).patient
+    # Read with the bookings (name, birth date, clinic); anything else loads when asked for.
+    assert (shown, shown.full_name, shown.home_clinic) == (
+        first.patient,
+        first.patient.full_name,
+        world.kelowna,
+    )
+    assert (shown.email, shown.phone) == (first.patient.email, first.patient.phone)
 
 
 def test_the_week_shows_each_therapists_days_bookings_and_free_time(world, client_of, monday):
