@@ -6,7 +6,7 @@ has acknowledged it with a note (or someone resolved it): whoever needles next
 must have read what the patient reported.
 """
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,36 +18,29 @@ from sessions.clock import as_read
 
 def open_alerts(user, patients) -> dict:
     """{patient id: [Notice, ...]}: the open alerts `user` may see, in one query."""
+    # One query: the open alerts `user` may see, and the urgent ones they may not (whether
+    # they may is the access rules, as a subquery).
     alerts = (
-        access.visible_to(
-            user,
-            Alert.objects.filter(
-                organization_id__in={patient.organization_id for patient in patients},
-                patient_id__any_of=patients.ids,
-                resolved_at__isnull=True,
-                raised_at__lte=timezone.now(),
-            ),
+        Alert.objects.filter(
+            organization_id__in={patient.organization_id for patient in patients},
+            patient_id__any_of=patients.ids,
+            resolved_at__isnull=True,
+            raised_at__lte=timezone.now(),
         )
+        .annotate(seen=Exists(access.visible_to(user, Alert.objects.filter(pk=OuterRef("pk")))))
+        .filter(Q(seen=True) | Q(level=AlertLevel.URGENT))
         .select_related("clinic", "check_in", "acknowledged_by")
         .order_by(URGENT_FIRST, "-raised_at")
     )
     shown: dict = {}
+    unseen = {}
     for alert in alerts:
-        shown.setdefault(alert.patient_id, []).append(_notice(alert))
+        if alert.seen:
+            shown.setdefault(alert.patient_id, []).append(_notice(alert))
+        else:
+            unseen.setdefault((alert.patient_id, alert.clinic.name), alert)
     # An urgent alert `user` may not see (another site's) still stops the start: say
     # that much, so that no list reads "Ready" for a session that will be refused.
-    unseen = (
-        Alert.objects.filter(
-            organization_id__in={patient.organization_id for patient in patients},
-            patient_id__any_of=patients.ids,
-            level=AlertLevel.URGENT,
-            resolved_at__isnull=True,
-            raised_at__lte=timezone.now(),
-        )
-        .exclude(pk__in=[notice_alert.pk for notice_alert in alerts])
-        .values_list("patient_id", "clinic__name")
-        .distinct()
-    )
     for patient_id, clinic_name in unseen:
         shown.setdefault(patient_id, []).append(
             Notice(

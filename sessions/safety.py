@@ -5,6 +5,7 @@ done it is a line wherever the patient's session is opened, and no session of
 the patient starts.
 """
 
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 
 from clinics import access
@@ -21,27 +22,27 @@ def _awaiting_review(**rows):
 
 def events_under_review(user, patients) -> dict:
     """{patient id: [Notice, ...]}: serious adverse events `user` may see, not yet reviewed."""
-    events = access.visible_to(
-        user,
-        _awaiting_review(
-            organization_id__in={patient.organization_id for patient in patients},
-            session__patient_id__any_of=patients.ids,
-        ),
-    ).order_by("recorded_at")
-    reviews = access.may_use(user, AdverseEventReview, "add")
-    shown: dict = {}
-    events = list(events)
-    # One `user` may not see (the front desk; another site's) still stops the start:
-    # say that much, without what it was.
-    unseen = (
+    # One query: each event, and whether `user` may see it (the access rules, as a subquery).
+    # One they may not see (the front desk; another site's) still stops the start: say that
+    # much, without what it was.
+    awaiting = (
         _awaiting_review(
             organization_id__in={patient.organization_id for patient in patients},
             session__patient_id__any_of=patients.ids,
         )
-        .exclude(pk__in=[event.pk for event in events])
-        .values_list("session__patient_id", flat=True)
-        .distinct()
+        .annotate(
+            seen=Exists(access.visible_to(user, AdverseEvent.objects.filter(pk=OuterRef("pk"))))
+        )
+        .order_by("recorded_at")
     )
+    events, unseen = [], {}
+    for event in awaiting:
+        if event.seen:
+            events.append(event)
+        else:
+            unseen.setdefault(event.session.patient_id, event)
+    reviews = access.may_use(user, AdverseEventReview, "add")
+    shown: dict = {}
     for patient_id in unseen:
         shown.setdefault(patient_id, []).append(
             Notice(
