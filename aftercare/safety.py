@@ -17,9 +17,8 @@ from sessions.clock import as_read
 
 
 def open_alerts(user, patients) -> dict:
-    """{patient id: [Notice, ...]}: the open alerts `user` may see, in one query."""
-    # One query: the open alerts `user` may see, and the urgent ones they may not (whether
-    # they may is the access rules, as a subquery).
+    """{patient id: [Notice, ...]}: the open alerts `user` may see, and the urgent ones they
+    may not, in one query (whether they may is the access rules, as a subquery)."""
     alerts = (
         Alert.objects.filter(
             organization_id__in={patient.organization_id for patient in patients},

@@ -289,6 +289,23 @@ def test_what_a_user_may_not_see_still_keeps_a_booking_from_reading_ready(
     ]
 
 
+def test_an_alert_a_user_may_not_see_and_that_is_not_urgent_says_nothing_to_them(
+    world, patient, client_of
+):
+    session = signed_session(patient, therapist=world.therapist)
+    check_in = first_check_in(session)
+    answer_when_due(check_in, by=patient.user, infection_signs=True)
+    with time_machine.travel(check_in.due_at + 2 * HOUR):
+        assert Alert.objects.get(session=session).level == "alert"
+        url = reverse("session-detail", args=[vernon_session(world, patient).pk])
+        dan = client_of(world.vernon_therapist).get(url).json()["readiness"]
+        admin = client_of(world.org_admin).get(url).json()["readiness"]
+    # The organisation admin sees Kelowna's alert; Dan at Vernon may not, and a
+    # non-urgent one stops no start: not a word of it to him.
+    assert "Open alert" in admin
+    assert "Open alert" not in dan
+
+
 def test_the_front_desk_sees_a_review_stops_needling_but_not_what_happened(
     world, patient, client_of
 ):
