@@ -57,9 +57,12 @@ class Kind(IntEnum):
     CONSENT = 5
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Notice:
-    """One line about a patient: what it is, how serious, where to act on it."""
+    """One line about a patient: what it is, how serious, where to act on it.
+
+    Read, never changed; not frozen only because a week's calendar builds thousands and a
+    frozen dataclass takes five times as long to build (so does Summary)."""
 
     kind: Kind
     level: str
@@ -106,7 +109,7 @@ READY = "Ready"
 WITHOUT_NEEDLING = "Without needling"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Summary:
     """What one user sees about one patient before the needle."""
 
@@ -223,7 +226,8 @@ def start_blockers(patient: Patient, therapist) -> list[Blocker]:
 
 class _Asked:
     """What the notices of many patients ask once each, not once per patient: who may
-    read what at each clinic (the same for every patient of it) and the links' routes."""
+    read what at each home clinic (the same for every patient of it; the clinic names the
+    organisation too) and the links' routes."""
 
     def __init__(self, user, clinic):
         self.user, self.clinic = user, clinic
@@ -252,22 +256,23 @@ class _Asked:
 
     def reads_clinical(self, patient: Patient) -> bool:
         own = patient.user_id is not None and patient.user_id == self.user.pk
-        key = (patient.home_clinic_id, patient.organization_id, own)
-        if key not in self._reads:
-            self._reads[key] = reads_clinical(self.user, patient, clinic=self.clinic)
-        return self._reads[key]
+        key = (patient.home_clinic_id, own) if own else patient.home_clinic_id
+        found = self._reads.get(key)
+        if found is None:
+            found = self._reads[key] = reads_clinical(self.user, patient, clinic=self.clinic)
+        return found
 
     def may_take_consent(self, patient: Patient) -> bool:
-        key = (patient.home_clinic_id, patient.organization_id)
-        if key not in self._takes:
-            self._takes[key] = access.can_at(
+        found = self._takes.get(patient.home_clinic_id)
+        if found is None:
+            found = self._takes[patient.home_clinic_id] = access.can_at(
                 self.user,
                 "add",
                 ConsentSignature,
                 organization=patient.organization,
                 clinic=patient.home_clinic,
             )
-        return self._takes[key]
+        return found
 
 
 def reads_clinical(user, patient: Patient, *, clinic=None) -> bool:

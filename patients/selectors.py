@@ -583,22 +583,23 @@ def clinical_statuses(
         .values_list("organization_id", "version")
     )
     withdrawals = _newest_per_patient(ConsentWithdrawal.objects, ids, "withdrawn_at")
-    policies = {
-        policy.organization_id: policy
-        for policy in ClinicalPolicy.objects.filter(organization_id__in=organizations)
-    }
+    counts = dict(
+        ClinicalPolicy.objects.filter(organization_id__in=organizations).values_list(
+            "organization_id", "outdated_consent_counts"
+        )
+    )
     statuses = {}
     today_in: dict = {}  # today's date at each home clinic, worked out once each
     for patient in patients:
-        if patient.home_clinic_id not in today_in:
+        patient_id = patient.id  # not .pk: a property, and this loop runs a thousand times
+        today = today_in.get(patient.home_clinic_id)
+        if today is None:
             zone = patient.home_clinic.zone
-            today_in[patient.home_clinic_id] = timezone.localdate(now, timezone=zone)
-        status = ClinicalStatus(
-            patient_id=patient.pk, age=patient.age_on(today_in[patient.home_clinic_id])
-        )
+            today = today_in[patient.home_clinic_id] = timezone.localdate(now, timezone=zone)
+        status = ClinicalStatus(patient_id=patient_id, age=patient.age_on(today))
         if status.age < MINIMUM_AGE:
             status.flags.append(Flag(Contraindication.UNDER_12, Severity.ABSOLUTE))
-        screening = screenings.get(patient.pk)
+        screening = screenings.get(patient_id)
         if screening is not None:
             status.screening = screening
             status.flags += [Flag(flag, severity_of(flag)) for flag in screening.flags]
@@ -609,13 +610,12 @@ def clinical_statuses(
                 status.screening_state = ScreeningState.EXPIRED
             else:
                 status.screening_state = ScreeningState.VALID
-        consent = consents.get(patient.pk)
+        consent = consents.get(patient_id)
         status.current_consent_version = current_versions.get(patient.organization_id)
-        policy = policies.get(patient.organization_id)
-        status.consent_counts = policy is not None and policy.outdated_consent_counts
+        status.consent_counts = counts.get(patient.organization_id, False)
         if consent is not None:
             status.consent = consent
-            if _standing(consent, withdrawals.get(patient.pk)) is None:
+            if _standing(consent, withdrawals.get(patient_id)) is None:
                 status.consent_state = ConsentState.WITHDRAWN
             elif (
                 status.current_consent_version is not None
@@ -626,7 +626,7 @@ def clinical_statuses(
                 status.consent_state = ConsentState.VALID
         if len(status.flags) > 1:
             status.flags.sort(key=lambda flag: (not flag.absolute, flag.contraindication))
-        statuses[patient.pk] = status
+        statuses[patient_id] = status
     return statuses
 
 
