@@ -77,8 +77,13 @@ def _midnight(day: datetime.date, zone) -> datetime.datetime:
 def _on_clinic_clock(queryset, condition):
     """`queryset` filtered by `condition(zone)` for the sessions of each clinic's time zone:
     days are the clinic's, midnight to midnight on its clock, as Python's time zone data
-    reckons it (the same data every page shows times with)."""
-    zones = queryset.order_by().values_list("clinic__timezone", flat=True).distinct()
+    reckons it (the same data every page shows times with).
+
+    The zones are those of the clinics the caller's organisations run (row-level
+    security keeps to them): a few rows, where the zones of the sessions themselves
+    took a scan of every session the caller may see. A zone without sessions adds a
+    condition that matches none."""
+    zones = Clinic.objects.order_by().values_list("timezone", flat=True).distinct()
     chosen = Q(pk__in=[])
     for zone_name in zones:
         chosen |= Q(clinic__timezone=zone_name) & condition(zoneinfo.ZoneInfo(zone_name))

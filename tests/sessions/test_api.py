@@ -9,8 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from clinics.models import Role
 from sessions import services
 from sessions.models import TreatmentSession
+from tests.clinics.factories import ClinicFactory, MembershipFactory
 from tests.patients.factories import PatientFactory, day_at, tomorrow_at
 from tests.sessions.factories import ready_to_needle, this_minute
 
@@ -86,6 +88,41 @@ def test_the_list_filters_by_day_at_the_clinic_and_by_therapist(world, client_of
     assert client.get(reverse("session-list"), mine).json()["count"] == 1
     refused = client.get(reverse("session-list"), {"therapist": str(world.other_therapist.pk)})
     assert refused.status_code == 400
+
+
+def test_the_day_filter_takes_each_clinics_own_day(world, client_of, patient):
+    # The zones come from the clinics, not the sessions: each clinic's day is its own.
+    toronto = ClinicFactory(
+        organization=world.organization, name="Toronto", timezone="America/Toronto"
+    )
+    MembershipFactory(user=world.therapist, clinic=toronto, role=Role.THERAPIST)
+    MembershipFactory(user=world.front_desk, clinic=toronto, role=Role.FRONT_DESK)
+    day = tomorrow_at(0, clinic=world.kelowna).date()
+    kelowna_evening = services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=datetime.datetime.combine(day, datetime.time(18), tzinfo=world.kelowna.zone),
+        by=world.front_desk,
+    )
+    # 00:15 the next day in Toronto is 21:15 of `day` in Kelowna: Toronto's next day.
+    toronto_night = services.book_session(
+        clinic=toronto,
+        therapist=world.therapist,
+        patient=patient,
+        starts_at=datetime.datetime.combine(
+            day + datetime.timedelta(days=1), datetime.time(0, 15), tzinfo=toronto.zone
+        ),
+        by=world.front_desk,
+    )
+    client = client_of(world.front_desk)
+
+    def on(day) -> set[str]:
+        listed = client.get(reverse("session-list"), {"date": day.isoformat()}).json()
+        return {session["id"] for session in listed["results"]}
+
+    assert on(day) == {str(kelowna_evening.pk)}
+    assert on(day + datetime.timedelta(days=1)) == {str(toronto_night.pk)}
 
 
 def test_cancel_and_no_show_through_the_api(world, client_of, patient):
