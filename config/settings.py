@@ -281,6 +281,8 @@ FASCIA_DEMO_LOADERS = [
     "patients.demo.load",
     "sessions.demo.load",
     "aftercare.demo.load",
+    # Last: the demo stages past sessions at this hour, whatever it is (sessions.demo).
+    "sessions.demo.load_working_hours",
 ]
 
 
