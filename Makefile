@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test clean
+.PHONY: run serve test clean
 
 $(STAMP): requirements.txt
 	@python=$$(for candidate in "$$(pyenv which python 2>/dev/null)" python3.13 python3.12 python3; do \
@@ -33,6 +33,14 @@ run test: export PYTHONDONTWRITEBYTECODE =
 # and passes SIGTERM straight to it. SERVE_ONLY=yes skips migrating and the demo.
 run: $(STAMP)
 	$(PY) -m config.run --port $(PORT) $(if $(filter yes,$(SERVE_ONLY)),--serve-only)
+
+# As in production (docs/operations.md): gunicorn (config/gunicorn.py) with DEBUG off and
+# the task worker beside it, after the migrations and collectstatic; no demo data. Without
+# SECRET_KEY one is kept in var/secret_key; ALLOWED_HOSTS defaults to this machine.
+serve: export DEBUG = false
+serve: export PYTHONDONTWRITEBYTECODE =
+serve: $(STAMP)
+	$(PY) -m config.run --production --port $(PORT) $(if $(filter yes,$(SERVE_ONLY)),--serve-only)
 
 # The suite runs in one process per core (pytest-xdist), each with its own database.
 test: $(STAMP)

@@ -1,9 +1,12 @@
-"""`make run`: the local demo, started and stopped by one process.
+"""`make run` (the local demo) and `make serve` (as in production), started and stopped by one
+process.
 
 `python -m config.run` starts the embedded PostgreSQL server (unless
 DATABASE_URL names another), applies the migrations and loads the demo data,
 then runs the development server and the task worker (`manage.py worker`) as
-its children until Ctrl-C, SIGTERM or SIGHUP. It then stops the children
+its children until Ctrl-C, SIGTERM or SIGHUP. With `--production` (`make
+serve`) it collects the static files instead of loading the demo, and the web
+server is gunicorn (config/gunicorn.py) with DEBUG off. It then stops the children
 (SIGTERM, and SIGKILL for any still running after a few seconds) and, last,
 the database. A task worker that dies is started again (five times a minute
 at most); when the web server ends by itself, the rest is stopped and the exit
@@ -32,6 +35,7 @@ migrations as the owner of the tables (DATABASE_OWNER_URL, which `migrate` uses)
 import argparse
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -58,7 +62,8 @@ RESTARTS_IN_WINDOW, RESTART_WINDOW = 5, 60.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m config.run",
-        description="Serve Fascia for local development, with its task worker and database.",
+        description="Serve Fascia with its task worker and database: for local development, "
+        "or as in production (--production).",
     )
     parser.add_argument("--port", default="8000", help="the web server's port (default 8000)")
     parser.add_argument(
@@ -66,10 +71,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the migrations and the demo data: start the database and serve",
     )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="serve as in production (`make serve`): gunicorn with DEBUG off, static files "
+        "collected and served by Fascia, no demo data",
+    )
     options = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if options.production:
+        _production_defaults()
 
-    children = Children()
+    children = Children(production=options.production)
     for signum in STOP_SIGNALS:
         signal.signal(signum, children.ask_to_stop)
     try:
@@ -82,14 +95,27 @@ def main(argv: list[str] | None = None) -> int:
             "DATABASE_URL": database.app_uri(),
             "DATABASE_OWNER_URL": database.uri(),
         }
-    steps = [("migrations", ["migrate", "--noinput"]), ("demo data", ["demo_data"])]
-    if options.serve_only:
-        steps = []
+    steps = [] if options.serve_only else [("migrations", [*MANAGE, "migrate", "--noinput"])]
+    if options.production:
+        # Every start, as after an upgrade: pages fail on a file missing from var/static.
+        steps.append(("static files", [*MANAGE, "collectstatic", "--noinput", "--verbosity=0"]))
+        web = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            str(BASE_DIR / "config" / "gunicorn.py"),
+        ]
+        os.environ["PORT"] = options.port
+    else:
+        if not options.serve_only:
+            steps.append(("demo data", [*MANAGE, "demo_data"]))
+        web = [*MANAGE, "runserver", f"127.0.0.1:{options.port}"]
     services = [
-        ("web server", ["runserver", f"127.0.0.1:{options.port}"]),
+        ("web server", web),
         # The web server runs the system checks; the worker and its reloader
         # running them again would only slow the start.
-        ("task worker", ["worker", "--interval", "5", "--skip-checks"]),
+        ("task worker", [*MANAGE, "worker", "--interval", "5", "--skip-checks"]),
     ]
     try:
         status = children.run(steps, services)
@@ -107,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
 class Children:
     """The commands `make run` runs, and the signal that asked them to stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, production: bool = False) -> None:
+        self.production = production
         self.stop_signal: int | None = None
         self.database_urls: dict[str, str] = {}
         self.running: dict[str, subprocess.Popen] = {}
@@ -171,13 +198,7 @@ class Children:
         began = time.monotonic()
         asked: set[int] = set()
         while left and time.monotonic() < began + GRACE_SECONDS:
-            if time.monotonic() < began + 1:
-                # The autoreloader's child first: signalled, its parent kills it
-                # outright, so the parent is asked only a second later.
-                parents = {process.info["ppid"] for process in left}
-                ask = [process for process in left if process.pid not in parents]
-            else:
-                ask = left
+            ask = self._first_to_ask(left) if time.monotonic() < began + 1 else left
             _send([process for process in ask if process.pid not in asked], signal.SIGTERM)
             asked.update(process.pid for process in ask)
             time.sleep(POLL_SECONDS)
@@ -191,11 +212,22 @@ class Children:
                 left = self._started()
         self.running.clear()
 
-    def _start(self, arguments: list[str]) -> subprocess.Popen:
+    def _first_to_ask(self, left: list[psutil.Process]) -> list[psutil.Process]:
+        if self.production:
+            # gunicorn's master stops its workers itself; a worker stopped under it would
+            # only be replaced.
+            ours = {child.pid for child in self.running.values()}
+            return [process for process in left if process.pid in ours]
+        # The autoreloader's child first: signalled, its parent kills it outright, so the
+        # parent is asked only a second later.
+        parents = {process.info["ppid"] for process in left}
+        return [process for process in left if process.pid not in parents]
+
+    def _start(self, command: list[str]) -> subprocess.Popen:
         # Marked, so that every process started from here is found when stopping,
         # even one whose parent died and left it to init.
         environment = {**os.environ, MARK: str(os.getpid()), **self.database_urls}
-        command = [*MANAGE, *arguments]  # our own manage.py, with arguments fixed here
+        # Our own Python and manage.py, with arguments fixed here.
         return subprocess.Popen(command, cwd=BASE_DIR, env=environment)  # noqa: S603
 
     def _started(self) -> list[psutil.Process]:
@@ -209,6 +241,21 @@ class Children:
             if process.info["status"] != psutil.STATUS_ZOMBIE
             and (process.info["environ"] or {}).get(MARK) == mark
         ]
+
+
+def _production_defaults() -> None:
+    """What production requires and a machine of one's own may leave unset: a secret key
+    kept in var/ (made once, read only by its owner, the same at every start so that logins
+    outlive a restart) and the local host names. Set in the environment, they win."""
+    if not os.environ.get("SECRET_KEY"):
+        key_file = BASE_DIR / "var" / "secret_key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as written:
+                written.write(secrets.token_urlsafe(50))
+        os.environ["SECRET_KEY"] = key_file.read_text().strip()
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 
 
 def _start_database():
