@@ -285,6 +285,13 @@ FASCIA_DEMO_LOADERS = [
     "sessions.demo.load_working_hours",
 ]
 
+# Each app's part of `manage.py seed_bench` (clinics.bench), in dependency order.
+FASCIA_BENCH_SEEDERS = [
+    "clinics.bench.seed",
+    "patients.bench.seed",
+    "sessions.bench.seed",
+]
+
 
 def _api_rate(name: str, default: str) -> str | None:
     """An API rate such as 120/minute: requests, then second, minute, hour or day; `off`

@@ -1,7 +1,11 @@
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.config.test_run_stops import ROOT, environment, kill_what_is_left
 from tests.private_database import PrivateDatabase
 
 
@@ -20,3 +24,25 @@ def private_database(
         yield database
     finally:
         database.stop()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """For `make run` and `make serve` (test_run_stops, test_serve): a database with the task
+    worker's table, made once for the module.
+
+    Only that table: the worker needs it, the health check needs none, and
+    migrating everything would take about 20 seconds.
+    """
+    path = tmp_path_factory.mktemp("make_run").resolve() / "postgres"
+    migrated = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "django_tasks_database"],
+        cwd=ROOT,
+        env=environment(path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    yield path
+    kill_what_is_left(path)

@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import termios
 import threading
 import time
@@ -30,27 +29,6 @@ STOP_SECONDS = 10
 # Set by pytest (the immediate task backend would make the worker refuse to
 # start) or by a `make test` around us (make's jobserver), and PORT we pass.
 NOT_PASSED_ON = {"DATABASE_URL", "TASKS_BACKEND", "PORT", "MAKEFLAGS", "MFLAGS", "MAKELEVEL"}
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """A database with the task worker's table, made once for the module.
-
-    Only that table: the worker needs it, the health check needs none, and
-    migrating everything would take about 20 seconds.
-    """
-    path = tmp_path_factory.mktemp("make_run").resolve() / "postgres"
-    migrated = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "django_tasks_database"],
-        cwd=ROOT,
-        env=environment(path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    yield path
-    kill_what_is_left(path)
 
 
 def environment(data_dir: Path) -> dict[str, str]:

@@ -9,13 +9,9 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
-
-import pytest
 
 from config import run
 from tests.config.test_run_stops import (
@@ -28,22 +24,6 @@ from tests.config.test_run_stops import (
     processes_of,
     wait_until_serving,
 )
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("make_serve").resolve() / "postgres"
-    migrated = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "django_tasks_database"],
-        cwd=ROOT,
-        env=environment(path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    yield path
-    kill_what_is_left(path)
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
