@@ -131,19 +131,22 @@ def _booked(user, clinic: Clinic, first: datetime.date, last: datetime.date):
     clinics = {each.pk: each for each in Clinic.objects.filter(organization=organization)}
     types = {each.pk: each for each in AppointmentType.objects.filter(organization=organization)}
     ends = len(BOOKING_FIELDS)
+    patient_at, therapist_at, type_at = (
+        BOOKING_FIELDS.index(name) for name in ("patient_id", "therapist_id", "appointment_type_id")
+    )
     patients = {}
     for row in rows:
-        if row[1] not in patients:
+        if row[patient_at] not in patients:
             values = dict(zip(PATIENT_FIELDS, row[ends:], strict=True))
-            patients[row[1]] = _loaded(
+            patients[row[patient_at]] = _loaded(
                 Patient,
-                {"id": row[1], **values},
+                {"id": row[patient_at], **values},
                 organization=organization,
                 home_clinic=clinics[values["home_clinic_id"]],
             )
     therapists = [therapist for therapist, _ in availability.therapists_at(clinic, needling=False)]
     people = {therapist.pk: therapist for therapist in therapists}
-    gone = {row[2] for row in rows} - set(people)
+    gone = {row[therapist_at] for row in rows} - set(people)
     for therapist in User.objects.filter(pk__any_of=list(gone)).order_by("full_name", "email"):
         people[therapist.pk] = therapist  # since gone from the clinic: their bookings stay
         therapists.append(therapist)
@@ -152,9 +155,9 @@ def _booked(user, clinic: Clinic, first: datetime.date, last: datetime.date):
             *row[:ends],
             organization.pk,
             clinic.pk,
-            patients[row[1]],
-            people[row[2]],
-            types.get(row[3]),
+            patients[row[patient_at]],
+            people[row[therapist_at]],
+            types.get(row[type_at]),
         )
         for row in rows
     ]

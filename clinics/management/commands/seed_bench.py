@@ -54,7 +54,6 @@ class Command(BaseCommand):
             cursor.execute("ANALYZE")
         elapsed = time.monotonic() - started
         rows = sum(seeding.written.values())
-        self.stderr.write("")
         self.stdout.write(
             self.style.SUCCESS(f"Seeded in {elapsed:.0f} s ({rows / elapsed:,.0f} rows/s):")
         )
