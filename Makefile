@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run serve test clean
+.PHONY: run serve test seed-bench bench clean
 
 $(STAMP): requirements.txt
 	@python=$$(for candidate in "$$(pyenv which python 2>/dev/null)" python3.13 python3.12 python3; do \
@@ -41,6 +41,23 @@ serve: export DEBUG = false
 serve: export PYTHONDONTWRITEBYTECODE =
 serve: $(STAMP)
 	$(PY) -m config.run --production --port $(PORT) $(if $(filter yes,$(SERVE_ONLY)),--serve-only)
+
+# make bench's data (docs/performance.md): a clinic network of 2,000,000 sessions, in a
+# database of its own on the embedded server (BENCH_DATABASE), beside the demo's. About
+# 13 minutes; SCALE=0.1 for a tenth. It refuses a database that already has data.
+BENCH_DATABASE ?= fascia_bench
+SCALE ?= 1
+seed-bench bench: export FASCIA_DATABASE_NAME = $(BENCH_DATABASE)
+seed-bench bench: export PYTHONDONTWRITEBYTECODE =
+seed-bench: export DEBUG = true
+seed-bench: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_bench --scale $(SCALE)
+
+# Fascia under gunicorn beside the floor, on seed-bench's data: writes the report into
+# benchmarks/results/ (benchmarks/serving). BENCH_ARGS="--requests 30" for a quick one.
+bench: $(STAMP)
+	$(PY) -m benchmarks.serving $(BENCH_ARGS)
 
 # The suite runs in one process per core (pytest-xdist), each with its own database.
 test: $(STAMP)

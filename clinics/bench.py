@@ -75,6 +75,8 @@ class Seeding:
     organizations: list[Organization] = dataclasses.field(default_factory=list)
     written: dict[str, int] = dataclasses.field(default_factory=dict)
     password_hash: str = ""
+    staff: list[tuple] = dataclasses.field(default_factory=list)
+    """(user, membership) rows of the staff, written together once all are made."""
 
     def __post_init__(self):
         self.rng = random.Random(self.seed)  # noqa: S311 (repeatable data, no secret)
@@ -84,8 +86,12 @@ class Seeding:
 
     def write(self, model, columns, rows) -> int:
         written = bulk.insert(model, columns, rows)
-        label = model._meta.verbose_name_plural
-        self.written[label] = self.written.get(label, 0) + written
+        self.count(model, written)
+        return written
+
+    def write_select(self, model, columns, select: str, params) -> int:
+        written = bulk.insert_select(model, columns, select, params)
+        self.count(model, written)
         return written
 
     def count(self, model, number: int) -> None:
@@ -94,6 +100,23 @@ class Seeding:
 
     def name(self) -> tuple[str, str]:
         return self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+
+    def new_id(self) -> uuid.UUID:
+        """A random uuid drawn from the seed: the same seed, the same ids."""
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    def login(self, user_id: uuid.UUID, email: str, full_name: str, joined) -> tuple:
+        """A user's row for `write_logins`, with the seeding's password."""
+        return (user_id, email, full_name, self.password_hash, True, False, False, joined)
+
+    def write_logins(self, rows) -> int:
+        return self.write(User, LOGIN_COLUMNS, rows)
+
+
+LOGIN_COLUMNS = [
+    *("id", "email", "full_name", "password", "is_active", "is_staff", "is_superuser"),
+    "date_joined",
+]
 
 
 def seed(seeding: Seeding) -> None:
@@ -133,25 +156,33 @@ def seed(seeding: Seeding) -> None:
             credential_expires_on=seeding.now.date() + datetime.timedelta(days=365),
         )
         place.therapists.append(therapist)
+    users, memberships = zip(*seeding.staff, strict=True)
+    seeding.write_logins(users)
+    seeding.write(
+        Membership,
+        [
+            *("id", "organization_id", "user_id", "clinic_id", "role", "credential"),
+            *("credential_expires_on", "created_at"),
+        ],
+        memberships,
+    )
 
 
 def _person(seeding, organization, clinic, role, label, credential_expires_on=None) -> User:
     first, last = seeding.name()
-    user = User.objects.create(
+    user = User(
+        id=seeding.new_id(),
         email=f"{label}@{_domain(organization)}",
         full_name=f"{first} {last}",
-        password=seeding.password_hash,
     )
-    Membership.objects.create(
-        organization=organization,
-        clinic=clinic,
-        user=user,
-        role=role,
-        credential="Dry needling certificate" if credential_expires_on else "",
-        credential_expires_on=credential_expires_on,
+    credential = "Dry needling certificate" if credential_expires_on else ""
+    membership = (
+        *(seeding.new_id(), organization.pk, user.pk, clinic.pk if clinic else None, role),
+        *(credential, credential_expires_on, seeding.now),
     )
-    seeding.count(User, 1)
-    seeding.count(Membership, 1)
+    seeding.staff.append(
+        (seeding.login(user.pk, user.email, user.full_name, seeding.now), membership)
+    )
     return user
 
 

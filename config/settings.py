@@ -123,7 +123,11 @@ else:
             "DATABASE_OWNER_URL is set but DATABASE_URL is not: set both (the role Fascia "
             "runs as, and the owner), or neither for the embedded database"
         )
-    _database = {"ENGINE": "config.embedded_db", "NAME": "fascia", "USER": embedded_db.APP_ROLE}
+    _database = {
+        "ENGINE": "config.embedded_db",
+        "NAME": embedded_db.database_name(),
+        "USER": embedded_db.APP_ROLE,
+    }
     _owner = {**_database, "USER": embedded_db.OWNER_ROLE}
 if _owner is not None:
     _where = ("HOST", "PORT", "NAME")
@@ -290,6 +294,7 @@ FASCIA_BENCH_SEEDERS = [
     "clinics.bench.seed",
     "patients.bench.seed",
     "sessions.bench.seed",
+    "aftercare.bench.seed",
 ]
 
 

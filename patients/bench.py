@@ -9,12 +9,13 @@ read is the response and its flags.)
 """
 
 import datetime
-import uuid
 
 from clinics.bench import YEARS, Seeding
 from patients.models import ConsentSignature, Patient, ScreeningResponse, sha256_of
 from patients.services import current_consent_template, current_questionnaire
 
+PORTAL_SHARE = 0.6
+"""The share of patients with a portal login (which answering check-ins needs)."""
 SCREENING_VALID = datetime.timedelta(days=90)
 """ClinicalPolicy's default: the seeded organisations keep it."""
 
@@ -29,18 +30,23 @@ def seed(seeding: Seeding) -> None:
             template,
             sha256_of(template.body),
         )
-    patients, screenings, consents = [], [], []
+    patients, screenings, consents, logins = [], [], [], []
     for number in range(total):
         place = seeding.clinics[number % len(seeding.clinics)]
         clinic = place.clinic
         first, last = seeding.name()
-        patient_id = uuid.UUID(int=seeding.rng.getrandbits(128), version=4)
+        patient_id = seeding.new_id()
         place.patients.append(patient_id)
         days_ago = seeding.rng.randrange(YEARS * 365)
         first_visit = seeding.now - datetime.timedelta(
             days=days_ago, hours=seeding.rng.randrange(8)
         )
         born = datetime.date(1940, 1, 1) + datetime.timedelta(days=seeding.rng.randrange(25_000))
+        email = f"{first}.{last}.{number}@patients.bench.test".lower()
+        login = None
+        if seeding.rng.random() < PORTAL_SHARE:
+            login = seeding.new_id()
+            logins.append(seeding.login(login, email, f"{first} {last}", first_visit))
         patients.append(
             (
                 patient_id,
@@ -49,7 +55,7 @@ def seed(seeding: Seeding) -> None:
                 first,
                 last,
                 born,
-                f"{first}.{last}.{number}@patients.bench.test".lower(),
+                email,
                 f"+1 250 {number // 10_000 % 1000:03d} {number % 10_000:04d}",
                 "",
                 "",
@@ -58,6 +64,7 @@ def seed(seeding: Seeding) -> None:
                 "en",
                 1,
                 first_visit,
+                login,
             )
         )
         screened = max(
@@ -67,7 +74,7 @@ def seed(seeding: Seeding) -> None:
         desk = place.desk.pk
         screenings.append(
             (
-                uuid.UUID(int=seeding.rng.getrandbits(128), version=4),
+                seeding.new_id(),
                 clinic.organization_id,
                 patient_id,
                 questionnaire,
@@ -81,7 +88,7 @@ def seed(seeding: Seeding) -> None:
         )
         consents.append(
             (
-                uuid.UUID(int=seeding.rng.getrandbits(128), version=4),
+                seeding.new_id(),
                 clinic.organization_id,
                 patient_id,
                 template.pk,
@@ -97,19 +104,20 @@ def seed(seeding: Seeding) -> None:
             )
         )
         if len(patients) == 10_000 or number == total - 1:
-            _write(seeding, patients, screenings, consents)
+            _write(seeding, patients, screenings, consents, logins)
             seeding.progress("patients", number + 1, total)
-            patients, screenings, consents = [], [], []
+            patients, screenings, consents, logins = [], [], [], []
 
 
-def _write(seeding: Seeding, patients, screenings, consents) -> None:
+def _write(seeding: Seeding, patients, screenings, consents, logins) -> None:
+    seeding.write_logins(logins)
     seeding.write(
         Patient,
         [
             *("id", "organization_id", "home_clinic_id", "first_name", "last_name"),
             *("date_of_birth", "email", "phone", "address", "emergency_contact_name"),
             *("emergency_contact_relationship", "emergency_contact_phone"),
-            *("preferred_language", "version", "created_at"),
+            *("preferred_language", "version", "created_at", "user_id"),
         ],
         patients,
     )

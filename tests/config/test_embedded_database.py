@@ -167,3 +167,19 @@ def test_the_server_held_open_for_other_tools_answers_and_stops_on_sigterm(tmp_p
         holder.kill()
         holder.wait()
     assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_fascia_database_name_names_another_database_on_the_same_server(tmp_path, monkeypatch):
+    """make bench's data (FASCIA_DATABASE_NAME=fascia_bench) sits beside the demo's."""
+    data_dir = tmp_path / "postgres"
+    running = server._start(data_dir, "fascia")
+    try:
+        monkeypatch.setitem(server._running, data_dir.resolve(), running)
+        monkeypatch.setenv("FASCIA_DATABASE_NAME", "fascia_bench")
+        assert server.ensure_running(data_dir) is running
+        assert running.app_uri().split("?")[0].endswith("/fascia_bench")
+        with psycopg.connect(running.uri("postgres")) as connection:
+            names = connection.execute("SELECT datname FROM pg_database").fetchall()
+        assert {("fascia",), ("fascia_bench",)} <= set(names)
+    finally:
+        running.stop()

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from clinics import bulk, row_security
+from clinics import bulk, database_roles, row_security
 from clinics.bench import DEFAULT_SIZES, PASSWORD, Seeding
 from clinics.models import Organization
 
@@ -38,20 +38,27 @@ class Command(BaseCommand):
         if existing:
             raise CommandError(
                 f"seed_bench fills an empty database; this one has {existing} organisation(s). "
-                "Point DATABASE_URL at a new database."
+                "Point it at a new database (make seed-bench BENCH_DATABASE=another, or "
+                "DATABASE_URL)."
             )
         started = time.monotonic()
         seeding = Seeding(scale=scale, seed=seed, now=timezone.now(), progress=self._progress)
-        # One transaction: a seeding is whole or absent. Foreign keys are checked at each
-        # statement rather than all at the commit, which would hold millions of them.
-        with bulk.without_row_triggers(), transaction.atomic():
+        # As the tables' owner, who may set their indexes and constraints aside for the load
+        # (clinics/bulk.py), in one transaction: a seeding is whole or absent. The few rows
+        # written through the ORM are checked at each statement, so that none is pending
+        # when a table is set aside.
+        with database_roles.as_owner():
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+                with bulk.loading():
+                    for seeder in settings.FASCIA_BENCH_SEEDERS:
+                        import_string(seeder)(seeding)
+                    self._progress("indexes and checks", 0, 1)
+            self._progress("indexes and checks", 1, 1)
             with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute("SET LOCAL synchronous_commit = off")
-            for seeder in settings.FASCIA_BENCH_SEEDERS:
-                import_string(seeder)(seeding)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+                cursor.execute("ANALYZE")  # the planner's statistics for the new rows
         elapsed = time.monotonic() - started
         rows = sum(seeding.written.values())
         self.stdout.write(
