@@ -49,6 +49,7 @@ BENCH_DATABASE ?= fascia_bench
 SCALE ?= 1
 seed-bench bench: export FASCIA_DATABASE_NAME = $(BENCH_DATABASE)
 seed-bench bench: export PYTHONDONTWRITEBYTECODE =
+# manage.py's settings, as for any command run by hand (make bench sets its own).
 seed-bench: export DEBUG = true
 seed-bench: $(STAMP)
 	$(PY) manage.py migrate --noinput

@@ -4,12 +4,15 @@ Made in the database from the sessions already seeded, a statement each, as
 signing makes them: an issued plan with the organisation's advice and the
 muscles needled; a check-in at each of the organisation's hours after the
 needling ended, sent when it was due; the answers of most patients with a
-portal login, a few of them raising an alert (signs of infection), resolved by
-the therapist unless raised in the last two days. Which answers, and what they
-say, is drawn from each row's id and the seed (`hashtextextended`), so the same
-seed gives the same aftercare; each id is a hash of its source row's.
+portal login, within the triage rules' course (soreness fading by 72 h, not
+worse from 48 h), a few of them raising an alert (signs of infection),
+acknowledged and resolved by the therapist unless raised in the last two days.
+Which answers, and what they say, is drawn from each row's id and the seed
+(`hashtextextended`), so the same seed gives the same aftercare; each id is a
+hash of its source row's.
 """
 
+from aftercare import triage
 from aftercare.models import (
     AftercarePlan,
     AftercareTemplate,
@@ -28,7 +31,16 @@ ANSWERED = 0.7
 """The share of the check-ins sent to a patient with a login that were answered."""
 ALERTED = 0.01
 """The share of answers that report signs of infection, raising an alert."""
-INFECTION = "Signs of infection: redness, warmth, swelling, pus or fever"
+INFECTION = triage.assess(
+    triage.Answers(
+        *(0, 0, "better", False, False),
+        infection_signs=True,
+        nerve_symptoms=False,
+        hours_after=24,
+    )
+).reasons[0]
+"""The reason triage gives for signs of infection after needling."""
+ACKNOWLEDGED = "Seen; calling the patient."
 RESOLVED = "Called the patient: settling with ice and rest; review at the next visit."
 
 
@@ -46,7 +58,7 @@ def seed(seeding: Seeding) -> None:
             Alert,
         )
     }
-    for organization in seeding.organizations:
+    for done, organization in enumerate(seeding.organizations, start=1):
         template = current_template(organization)
         hours = list(settings_of(organization).check_in_hours)
         given = {
@@ -59,15 +71,17 @@ def seed(seeding: Seeding) -> None:
             "answered": round(ANSWERED * 1024),
             "alerted": round(ALERTED * 1024),
             "infection": INFECTION,
+            "acknowledged": ACKNOWLEDGED,
             "resolved": RESOLVED,
+            "worsening_from": triage.WORSENING_FROM_HOURS,
+            "fade_by": triage.SORENESS_SHOULD_FADE_BY_HOURS,
+            "still_high": triage.SORENESS_STILL_HIGH,
         }
         _plans(seeding, tables, given)
         _check_ins(seeding, tables, given)
         _answers(seeding, tables, given)
         _alerts(seeding, tables, given)
-        seeding.progress(
-            "aftercare", seeding.organizations.index(organization) + 1, len(seeding.organizations)
-        )
+        seeding.progress("aftercare", done, len(seeding.organizations))
 
 
 def _plans(seeding: Seeding, tables: dict, given: dict) -> None:
@@ -88,8 +102,14 @@ def _plans(seeding: Seeding, tables: dict, given: dict) -> None:
         FROM {tables["TreatmentSession"]} s
         JOIN {tables["AftercareTemplate"]} t ON t.id = %(template)s
         LEFT JOIN (
-            SELECT session_id, array_agg(DISTINCT muscle_name || ' (' || side || ')') AS muscles
-            FROM {tables["NeedleSite"]} WHERE organization_id = %(organization)s
+            -- Each muscle once, in the order first charted, as signing lists them.
+            SELECT session_id, array_agg(muscle ORDER BY first_at) AS muscles
+            FROM (
+                SELECT session_id, muscle_name || ' (' || side || ')' AS muscle,
+                    min(recorded_at) AS first_at
+                FROM {tables["NeedleSite"]} WHERE organization_id = %(organization)s
+                GROUP BY session_id, muscle
+            ) charted
             GROUP BY session_id
         ) needled ON needled.session_id = s.id
         WHERE s.organization_id = %(organization)s AND s.status = 'signed'
@@ -138,10 +158,16 @@ def _answers(seeding: Seeding, tables: dict, given: dict) -> None:
         SELECT md5(concat(%(seed)s, ':answer:', k.id))::uuid, k.organization_id, k.id,
             k.patient_id, k.due_at + make_interval(mins => (30 + (draw.bits & 255))::int),
             p.user_id,
-            ((draw.bits >> 8) & 7)::int, ((draw.bits >> 11) & 7)::int,
+            CASE WHEN k.hours_after >= %(fade_by)s
+                THEN least((draw.bits >> 8) & 7, %(still_high)s - 1)
+                ELSE (draw.bits >> 8) & 7 END::int,
+            ((draw.bits >> 11) & 7)::int,
             (ARRAY['none', 'some', 'none', 'a_lot'])[1 + ((draw.bits >> 14) & 3)],
             (ARRAY['none', 'some', 'none', 'a_lot'])[1 + ((draw.bits >> 16) & 3)],
-            (ARRAY['better', 'same', 'better', 'worse'])[1 + ((draw.bits >> 18) & 3)],
+            CASE WHEN k.hours_after >= %(worsening_from)s
+                THEN (ARRAY['better', 'same'])[1 + ((draw.bits >> 18) & 1)]
+                ELSE (ARRAY['better', 'same', 'better', 'worse'])[1 + ((draw.bits >> 18) & 3)]
+            END,
             false, false, draw.alerted, false, '',
             CASE WHEN draw.alerted THEN 'alert' ELSE 'filed' END,
             CASE WHEN draw.alerted THEN ARRAY[%(infection)s] ELSE '{{}}' END
@@ -190,9 +216,13 @@ def _alerts(seeding: Seeding, tables: dict, given: dict) -> None:
         AlertNote,
         ["id", "organization_id", "alert_id", "kind", "text", "written_at", "written_by_id"],
         f"""
-        SELECT md5(concat(%(seed)s, ':note:', id))::uuid, organization_id, id, 'resolved',
-            %(resolved)s, resolved_at, resolved_by_id
+        SELECT md5(concat(%(seed)s, ':', note.kind, ':', id))::uuid, organization_id, id,
+            note.kind, note.text, note.written_at, note.written_by_id
         FROM {tables["Alert"]}
+        CROSS JOIN LATERAL (
+            VALUES ('acknowledged', %(acknowledged)s, acknowledged_at, acknowledged_by_id),
+                ('resolved', %(resolved)s, resolved_at, resolved_by_id)
+        ) note(kind, text, written_at, written_by_id)
         WHERE organization_id = %(organization)s AND resolved_at IS NOT NULL
         """,  # noqa: S608 (the tables' names)
         given,

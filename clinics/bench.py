@@ -4,9 +4,9 @@ Each app seeds its own tables, in dependency order (settings.FASCIA_BENCH_SEEDER
 wired by config as the demo loaders are), each handed the same `Seeding`: the
 sizes, one random generator (the same seed, the same data), the moment it runs
 as, what the apps below wrote that the ones above need (clinics, therapists,
-patients), and a count of the rows written. The few rows of organisations,
-clinics and people are made through the ORM; the millions of patients,
-sessions and needle sites through clinics.bulk, a statement a batch.
+patients), and a count of the rows written. The few organisations and clinics
+are made through the ORM; every other row goes in through clinics.bulk, by COPY
+from Python (`write`) or set-wise from the rows already loaded (`write_select`).
 """
 
 import dataclasses

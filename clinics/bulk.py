@@ -1,4 +1,4 @@
-"""Writing many rows at once, for `manage.py seed_bench`: a statement a batch, not a save a row.
+"""Loading many rows at once, for `manage.py seed_bench`: COPY and set-wise, not a save a row.
 
 Inside `loading()` (the tables' owner, in one transaction),
 `insert(model, columns, rows)` copies rows into a table (COPY): the values are
@@ -19,7 +19,9 @@ checked over every row (a row that breaks one fails the whole load, naming the
 constraint). Row-level CHECK and NOT NULL constraints stay on throughout. What
 the skipped triggers check (a signed chart never changes, needle sites only in
 needling sessions) concerns changes after the fact, which a load of whole rows
-never makes.
+never makes; so a load only inserts (an UPDATE or DELETE inside it would leave
+no history). A hash-chained log (clinics/audit_chain.py) is never loaded: each
+row's link is made by its trigger.
 """
 
 import contextlib
@@ -30,6 +32,8 @@ import pghistory.trigger
 import pgtrigger
 from django.db import connection
 from django.db.models import AutoField, GeneratedField
+
+from clinics.audit_chain import chained_models
 
 
 def insert(model, columns: Sequence[str], rows: Iterable[Sequence]) -> int:
@@ -120,7 +124,8 @@ class _Load:
         """CREATE INDEX statements, and ALTER TABLE ... ADD of constraints with an index."""
         self.foreign_keys: dict[tuple[str, str], str] = {}
         """(table, name): ALTER TABLE ... ADD CONSTRAINT, for every foreign key set aside."""
-        self.triggers: list[tuple[str, str]] = []
+        self.triggers: list[tuple[str, str, str]] = []
+        """(table, trigger, how it fired: pg_trigger.tgenabled) of each trigger turned off."""
         self.stale: set[str] = set()
         """Tables written since the planner last read their statistics."""
         self.forced: list[str] = []
@@ -136,6 +141,8 @@ class _Load:
     def set_aside(self, model) -> None:
         if model in self.models:
             return
+        if model in chained_models():
+            raise ValueError(f"{model.__name__} is a hash-chained log: its rows are never loaded")
         self.models.append(model)
         for table in [
             model._meta.db_table,
@@ -181,13 +188,13 @@ class _Load:
                 cursor.execute(f"DROP INDEX {name}")
                 self.indexes.append(definition)
             cursor.execute(
-                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass "
+                "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = %s::regclass "
                 "AND NOT tgisinternal AND tgenabled <> 'D'",
                 [table],
             )
-            for (name,) in cursor.fetchall():
+            for name, enabled in cursor.fetchall():
                 cursor.execute(f"ALTER TABLE {quote(table)} DISABLE TRIGGER {quote(name)}")
-                self.triggers.append((table, name))
+                self.triggers.append((table, name, enabled))
             cursor.execute(
                 "SELECT relforcerowsecurity FROM pg_class WHERE oid = %s::regclass", [table]
             )
@@ -203,8 +210,9 @@ class _Load:
                     cursor.execute(statement, [label])
             for statement in [*self.indexes, *self.foreign_keys.values()]:
                 cursor.execute(statement)
-            for table, name in self.triggers:
-                cursor.execute(f"ALTER TABLE {quote(table)} ENABLE TRIGGER {quote(name)}")
+            for table, name, enabled in self.triggers:
+                how = {"O": "", "A": "ALWAYS ", "R": "REPLICA "}[enabled]
+                cursor.execute(f"ALTER TABLE {quote(table)} ENABLE {how}TRIGGER {quote(name)}")
             for table in self.forced:
                 cursor.execute(f"ALTER TABLE {quote(table)} FORCE ROW LEVEL SECURITY")
 

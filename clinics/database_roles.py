@@ -25,7 +25,9 @@ the privilege. And the triggers that write history and guard the logs are
 never skipped, whoever asks (`never_skipped`): `migrate` also replaces
 pgtrigger's "should this trigger skip itself?" function with one that answers
 no for them, so a protection skipped on purpose (the merge's) or by abuse of
-the app role still leaves its history row.
+the app role still leaves its history row. Only the owner, who may turn any
+trigger off, does without them: `manage.py seed_bench` loads empty tables so
+and writes their history itself (clinics/bulk.py).
 
 Default privileges give a table made by a later migration the ordinary grants
 at once; the `migrate` that made it then takes UPDATE and DELETE back if it is

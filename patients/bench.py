@@ -5,7 +5,8 @@ back. Each signed the organisation's current consent at that first visit, and
 answered the screening again lately (within 80 days, as the default 90-day
 validity asks of a patient in treatment), without a contraindication. (The
 screening's individual answers are not written: what the pages and readiness
-read is the response and its flags.)
+read is the response and its flags.) PORTAL_SHARE of them have a portal login,
+made at that first visit, with the seeding's password.
 """
 
 import datetime

@@ -1,16 +1,20 @@
-"""`manage.py seed_bench`: three years of signed sessions with their charts and needle sites
-(clinics.bench says how).
+"""`manage.py seed_bench`: three years of signed sessions with their charts and needle sites,
+and the coming month's bookings (clinics.bench says how).
 
 Each clinic's share of the sessions is spread over the weekdays of the last
-three years, its therapists taking turns through the day's hourly slots; the
-patients of one slot all differ, as the database demands. Each session is
-signed twenty minutes after it ends, with a chart (pain before and after, the
-SOAP notes) and two to four needle sites.
+three years up to yesterday (on its clock), its therapists taking turns through
+the day's hourly slots; the patients of one slot all differ, as the database
+demands. Each session is signed twenty minutes after it ends, with a chart
+(pain before and after, the SOAP notes) and two to four needle sites. The
+bookings fill the weekdays of the next month, from tomorrow, fewer the further
+ahead.
 """
 
 import datetime
 import math
 from decimal import Decimal
+
+from django.utils import timezone
 
 from clinics.bench import YEARS, Seeding
 from sessions.models import Chart, Muscle, NeedleSite, TreatmentSession
@@ -19,7 +23,7 @@ LENGTH = datetime.timedelta(minutes=45)
 SLOTS = [datetime.time(hour) for hour in (8, 9, 10, 11, 13, 14, 15, 16)]
 BATCH = 5_000
 BOOKED_DAYS = 31
-"""Bookings from today on, for this many days."""
+"""Bookings from tomorrow on, for this many days."""
 COMPLAINTS = [
     "Neck pain after long hours at the desk",
     "Low back pain, worse in the morning",
@@ -36,15 +40,10 @@ PLANS = ["Continue weekly.", "Review in two weeks.", "Home exercises, then revie
 def seed(seeding: Seeding) -> None:
     total = seeding.size("sessions")
     muscles = list(Muscle.objects.values_list("id", "name", "pneumothorax_risk"))
-    yesterday = seeding.now.date() - datetime.timedelta(days=1)
-    days = [
-        day
-        for day in (yesterday - datetime.timedelta(days=n) for n in range(YEARS * 365))
-        if day.weekday() < 5
-    ]
     made = 0
     batch: list = []
     for number, place in enumerate(seeding.clinics):
+        days = _weekdays_back(seeding, place.clinic)
         share = total * (number + 1) // len(seeding.clinics) - total * number // len(
             seeding.clinics
         )
@@ -63,7 +62,15 @@ def seed(seeding: Seeding) -> None:
     if batch:
         made += _write(seeding, batch, muscles)
         seeding.progress("signed sessions", made, total)
-    _bookings(seeding, total / len(days))
+    _bookings(seeding, total / len(_weekdays_back(seeding, seeding.clinics[0].clinic)))
+
+
+def _weekdays_back(seeding: Seeding, clinic) -> list[datetime.date]:
+    """The weekdays of the last three years up to yesterday, on the clinic's clock: each
+    signed session is over, whatever the hour the seeding runs at."""
+    yesterday = timezone.localdate(seeding.now, clinic.zone) - datetime.timedelta(days=1)
+    back = (yesterday - datetime.timedelta(days=n) for n in range(YEARS * 365))
+    return [day for day in back if day.weekday() < 5]
 
 
 def _slots(seeding: Seeding, place, day: datetime.date, count: int) -> list[tuple]:
@@ -83,12 +90,12 @@ def _slots(seeding: Seeding, place, day: datetime.date, count: int) -> list[tupl
 
 
 def _bookings(seeding: Seeding, per_day: float) -> None:
-    """The coming month's bookings, from today: fewer each day than a full day's sessions,
-    as a diary fills up nearer the day."""
-    today = seeding.now.date()
-    days = [today + datetime.timedelta(days=n) for n in range(BOOKED_DAYS)]
+    """The coming month's bookings, from tomorrow on the clinic's clock: the further ahead,
+    the fewer (half a full day's at the end), as a diary fills up nearer the day."""
     rows = []
     for place in seeding.clinics:
+        tomorrow = timezone.localdate(seeding.now, place.clinic.zone) + datetime.timedelta(1)
+        days = [tomorrow + datetime.timedelta(days=n) for n in range(BOOKED_DAYS)]
         for ahead, day in enumerate(days):
             if day.weekday() >= 5:
                 continue

@@ -2,7 +2,7 @@
 
     make seed-bench            # once: the clinic network, in the embedded server's
                                # fascia_bench database (SCALE=0.1 for a smaller one)
-    make bench                 # this: about ten minutes; BENCH_ARGS="--requests 50" for less
+    make bench                 # this: about 20 minutes; BENCH_ARGS="--requests 30" for less
 
 It starts Fascia as `make serve` does (gunicorn, 2 sync workers, DEBUG off, the task
 worker beside it) and the floor (benchmarks/serving/floor.py) under the same gunicorn
@@ -53,6 +53,8 @@ from clinics.models import Organization
 RESULTS = BASE_DIR / "benchmarks" / "results"
 FASCIA_PORT, FLOOR_PORT = 8431, 8432
 WORKERS = 2
+WARMUP = 10
+"""Requests sent before each measured run, not counted: connections, caches, plans."""
 SERVERS = ("sync", "gthread", "granian")
 
 
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chosen = [path for path in paths.PATHS if not options.only or path.name in options.only]
     # A draft for each write: both concurrencies, their warm-ups, every round.
-    per_target = (options.requests * 3 + 2 * load_warmup()) * options.rounds
+    per_target = (options.requests * 3 + 2 * WARMUP) * options.rounds
     world = paths.prepare(drafts=per_target if any(path.write for path in chosen) else 0)
     queries = {path.name: world.queries(path) for path in chosen}
     # The servers' logs and the floor's statements are kept beside the report.
@@ -109,30 +111,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def load_warmup() -> int:
-    return 10
-
-
 def _measure(chosen, world, queries, options) -> list:
     results = []
-    for concurrency in (1, 8):
-        count = options.requests * (1 if concurrency == 1 else 2)
-        for path in chosen:
+    for path in chosen:
+        world.log_in_again(path.who)
+        for concurrency in (1, 8):
+            count = options.requests * (1 if concurrency == 1 else 2)
             fascia, floor = [], []
             for round_ in range(options.rounds):
                 # Taking turns, and in turn first: a noisy moment falls on both alike.
                 order = [("fascia", fascia), ("floor", floor)]
                 for target, samples in order if round_ % 2 == 0 else reversed(order):
                     port = FASCIA_PORT if target == "fascia" else FLOOR_PORT
-                    requests = world.requests(path, target)
                     samples.append(
                         load.run(
                             "127.0.0.1",
                             port,
-                            requests,
+                            world.requests(path, target),
                             concurrency=concurrency,
                             count=count,
-                            warmup=load_warmup(),
+                            warmup=WARMUP,
                         )
                     )
             result = report.Result(
@@ -154,7 +152,8 @@ def _measure(chosen, world, queries, options) -> list:
                 flush=True,
             )
             results.append(result)
-    return results
+    # The table shows every path at one concurrency, then at the other.
+    return sorted(results, key=lambda result: result.concurrency)
 
 
 def _environment(server: str, **extra: str) -> dict:

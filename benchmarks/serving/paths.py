@@ -24,7 +24,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max
+from django.db.models import Count, Exists, Max, OuterRef
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -78,6 +78,8 @@ class Queries:
 @dataclass
 class World:
     urls: dict[str, str]
+    people: dict[str, User]
+    """Who makes each path's requests: "therapist", "desk", "patient", "drafts"."""
     cookies: dict[str, str]
     csrf: str
     drafts: dict[tuple[str, str], list[uuid.UUID]]
@@ -94,6 +96,11 @@ class World:
         if number >= len(drafts):
             raise RuntimeError(f"make bench: too few drafts for {path}")
         return drafts[number]
+
+    def log_in_again(self, who: str) -> None:
+        """A fresh login for `who`: an idle staff login ends after 15 minutes
+        (config/idle_timeout.py), and a run of several paths takes longer."""
+        self.cookies[who] = _log_in(self.people[who])
 
     def requests(self, path: Path, target: str):
         """The load generator's request maker for `path` against `target`."""
@@ -130,7 +137,7 @@ class World:
                     "POST",
                     reverse("sessions:save_chart", kwargs={"session_id": draft}),
                     headers={**posted, "Accept": "application/json"},
-                    body=urlencode(_chart_form()).encode(),
+                    body=urlencode(_chart_form(number)).encode(),
                 )
             return Request(
                 "POST",
@@ -143,32 +150,46 @@ class World:
         return write_fascia
 
     def queries(self, path: Path) -> Queries:
-        """Run `path` once here: the queries it costs, and the floor's statements."""
+        """Run `path` once here: the queries it costs, and the floor's statements (the
+        person's row-level security scope first, as Fascia sets it)."""
         client = Client(SERVER_NAME="localhost")
         client.cookies[settings.SESSION_COOKIE_NAME] = self.cookies[path.who]
         client.cookies[settings.CSRF_COOKIE_NAME] = self.csrf
+        draft = self.drafts[path.name, "spare"][0] if path.write else None
         with CaptureQueriesContext(connection) as captured:
-            if path.write:
-                draft = self.drafts[path.name, "spare"][0]
-                if path.name == "save_draft":
-                    url = reverse("sessions:save_chart", kwargs={"session_id": draft})
-                    answer = client.post(
-                        url, _chart_form(), secure=True, headers={"Accept": "application/json"}
-                    )
-                else:
-                    url = reverse("sessions:sign", kwargs={"session_id": draft})
-                    answer = client.post(url, secure=True)
+            if path.name == "save_draft":
+                url = reverse("sessions:save_chart", kwargs={"session_id": draft})
+                answer = client.post(
+                    url, _chart_form(-1), secure=True, headers={"Accept": "application/json"}
+                )
+            elif path.name == "sign":
+                url = reverse("sessions:sign", kwargs={"session_id": draft})
+                answer = client.post(url, secure=True)
             else:
                 answer = client.get(self.urls[path.name], secure=True)
-        if answer.status_code not in (200, 302):
+        with row_security.every_organization():
+            done = {
+                "save_draft": lambda: (
+                    answer.status_code == 200
+                    and Chart.objects.get(session=draft).version > DRAFT_VERSION
+                ),
+                "sign": lambda: (
+                    answer.status_code == 302
+                    and TreatmentSession.objects.get(pk=draft).status == Status.SIGNED
+                ),
+            }.get(path.name, lambda: answer.status_code == 200)()
+        if not done:
             raise RuntimeError(f"make bench: {path.label} answered {answer.status_code}")
+        statement, params = row_security.of_user(self.people[path.who]).statement()
+        with connection.cursor() as cursor:
+            scope = cursor.mogrify(statement, params)
         floor = [
             query["sql"]
             for query in captured.captured_queries
             if query["sql"].lstrip().upper().startswith(("SELECT", "WITH"))
             and not PLUMBING.search(query["sql"])
         ]
-        return Queries(count=len(captured.captured_queries), floor=floor)
+        return Queries(count=len(captured.captured_queries), floor=[scope, *floor])
 
 
 def prepare(*, drafts: int) -> World:
@@ -215,14 +236,11 @@ def prepare(*, drafts: int) -> World:
                 "('patients_patient', 'treatment_sessions_treatmentsession')"
             )
             sizes = dict(cursor.fetchall())
+    people = {"therapist": therapist, "desk": desk, "patient": plan.patient.user, "drafts": writer}
     return World(
         urls=urls,
-        cookies={
-            "therapist": _log_in(therapist),
-            "desk": _log_in(desk),
-            "patient": _log_in(plan.patient.user),
-            "drafts": _log_in(writer),
-        },
+        people=people,
+        cookies={who: _log_in(person) for who, person in people.items()},
         csrf=secrets.token_hex(16),
         drafts=made,
         data=(
@@ -271,19 +289,24 @@ def _log_in(user: User) -> str:
     return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def _chart_form() -> dict:
-    """The autosave of a draft made by `_drafts`: its fields, one of them changed."""
+DRAFT_VERSION = 3
+
+
+def _chart_form(number: int | None = None) -> dict:
+    """A draft's chart as `_drafts` makes it; with a `number`, the autosave of a word more
+    (an autosave that changes nothing writes nothing)."""
     return {
         "complaint": "Neck pain after long hours at the desk",
         "pain_before": 6,
-        "subjective_notes": "Better since last visit. Slept well.",
+        "subjective_notes": "Better since last visit. Slept well."
+        + ("" if number is None else f" Word {number}."),
         "findings": "Taut band with local tenderness.",
         "assessment": "Myofascial pain, improving.",
         "plan": "Continue weekly.",
         "pain_after": 3,
         "needles_inserted": 4,
         "needles_removed": 4,
-        "version": 3,
+        "version": DRAFT_VERSION,
     }
 
 
@@ -308,19 +331,24 @@ def _writer(clinic: Clinic) -> User:
 def _drafts(therapist: User, *, count: int) -> list[uuid.UUID]:
     """`count` sessions in progress at the therapist's clinic, each with a chart ready to
     sign and two needle sites, a minute each, one after another from now (or from the
-    therapist's last), each of a patient with nothing booked from now on."""
+    therapist's last), each of a patient with nothing booked at those times."""
     clinic = Membership.objects.get(user=therapist).clinic
     rng = random.Random(2026)  # noqa: S311 (repeatable data, no secret)
     muscles = list(Muscle.objects.filter(pneumothorax_risk=False)[:20])
     last = TreatmentSession.objects.filter(therapist=therapist).aggregate(Max("ends_at"))
     now = timezone.now().replace(second=0, microsecond=0)
     starts_at = max(last["ends_at__max"] or now, now) + datetime.timedelta(minutes=1)
-    booked = TreatmentSession.objects.filter(clinic=clinic, ends_at__gt=now).values("patient")
+    ends = starts_at + datetime.timedelta(minutes=count)
+    booked = TreatmentSession.objects.filter(
+        patient=OuterRef("pk"), ends_at__gt=starts_at, starts_at__lt=ends
+    )
     patients = list(
         Patient.objects.filter(home_clinic=clinic)
-        .exclude(pk__in=booked)
+        .exclude(Exists(booked))
         .values_list("pk", flat=True)[:1000]
     )
+    if not patients:
+        raise RuntimeError(f"make bench: every patient of {clinic} is booked then")
     sessions, charts, sites = [], [], []
     for _ in range(count):
         session = TreatmentSession(
@@ -342,7 +370,7 @@ def _drafts(therapist: User, *, count: int) -> list[uuid.UUID]:
             Chart(
                 organization_id=clinic.organization_id,
                 session=session,
-                version=3,
+                version=DRAFT_VERSION,
                 updated_at=now,
                 updated_by=therapist,
                 **{key: value for key, value in _chart_form().items() if key != "version"},

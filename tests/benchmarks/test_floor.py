@@ -3,6 +3,7 @@ as JSON, a write its one statement, on one connection held across requests."""
 
 import io
 import json
+import threading
 import uuid
 
 import pytest
@@ -38,23 +39,29 @@ def the_floor(db, tmp_path, monkeypatch):
     )
     statements = tmp_path / "floor.json"
     statements.write_text(
-        json.dumps({"numbers": ["SELECT 1 AS one, 'a%' AS text", "SELECT 2 UNION ALL SELECT 3"]})
+        json.dumps(
+            {
+                "numbers": ["SELECT 1 AS one, 'a%' AS text", "SELECT 2 UNION ALL SELECT 3"],
+                # A write's recorded statement is the writer's scope, run before it.
+                "sign": ["SELECT set_config('fascia.organizations', '', true)"],
+            }
+        )
     )
     monkeypatch.setenv("FLOOR_DATABASE_URL", url)
     monkeypatch.setenv("FLOOR_STATEMENTS", str(statements))
-    monkeypatch.setattr(floor, "_connection", None)
+    monkeypatch.setattr(floor, "_held", threading.local())
     yield
-    if floor._connection is not None:
-        floor._connection.close()
+    if getattr(floor._held, "connection", None) is not None:
+        floor._held.connection.close()
 
 
 def test_a_read_answers_the_rows_of_its_statements_over_one_held_connection(the_floor):
     status, body = request("/read/numbers")
     assert status == "200 OK"
     assert json.loads(body) == [[[1, "a%"]], [[2], [3]]]
-    held = floor._connection
+    held = floor._held.connection
     assert request("/read/numbers")[0] == "200 OK"
-    assert floor._connection is held
+    assert floor._held.connection is held
 
 
 def test_a_path_not_recorded_and_a_write_that_changes_nothing_are_refused(the_floor):

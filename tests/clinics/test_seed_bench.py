@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 
 from accounts.models import User
+from aftercare import triage
 from aftercare.models import AftercarePlan, Alert, CheckIn, CheckInAnswer
 from aftercare.services.plans import settings_of
 from clinics import bulk
@@ -71,6 +72,16 @@ def test_seed_bench_writes_a_network_with_signed_charted_sessions_and_their_hist
     assert not answers.filter(answered_by__isnull=True).exists()
     assert Patient.objects.filter(user__isnull=False).count() in range(40, 80)
     assert Alert.objects.count() == answers.filter(triage="alert").count()
+    # The answers follow the triage rules, as the patients' own would have been filed.
+    for answer in answers.select_related("check_in"):
+        assessed = triage.assess(
+            triage.Answers(
+                *(answer.soreness, answer.pain, answer.trend, answer.chest_pain),
+                *(answer.short_of_breath, answer.infection_signs, answer.nerve_symptoms),
+                hours_after=answer.check_in.hours_after,
+            )
+        )
+        assert (assessed.level, list(assessed.reasons)) == (answer.triage, answer.triage_reasons)
     # Each row's insert is in its history, as pghistory's trigger writes it.
     for model in (
         *(Patient, TreatmentSession, Chart, NeedleSite, ScreeningResponse, Membership),
