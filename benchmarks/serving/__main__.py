@@ -2,7 +2,7 @@
 
     make seed-bench            # once: the clinic network, in the embedded server's
                                # fascia_bench database (SCALE=0.1 for a smaller one)
-    make bench                 # this: about 20 minutes; BENCH_ARGS="--requests 30" for less
+    make bench                 # this: about 8 minutes; BENCH_ARGS="--requests 30" for less
 
 It starts Fascia as `make serve` does (gunicorn, 2 sync workers, DEBUG off, the task
 worker beside it) and the floor (benchmarks/serving/floor.py) under the same gunicorn
