@@ -24,6 +24,7 @@ def patients(world):
         ),
         "john": make(home_clinic=world.kelowna, first_name="John", last_name="Smith"),
         "mohammed": make(home_clinic=world.kelowna, first_name="Muhammad", last_name="Ali"),
+        "nathan": make(home_clinic=world.kelowna, first_name="Nathan", last_name="Howe"),
         "vernon": make(home_clinic=world.vernon, first_name="Margaret", last_name="Thomson"),
         "halifax": make(home_clinic=world.halifax, first_name="Margaret", last_name="Thompson"),
     }
@@ -41,6 +42,10 @@ def found(user, query):
         ("Jhon Smiht", "John Smith"),
         ("smyth", "John Smith"),
         ("Mohammed", "Muhammad Ali"),
+        # Two letters typed the wrong way round, as in a hurry.
+        ("Ntahan Howe", "Nathan Howe"),
+        ("Nathan Hwoe", "Nathan Howe"),
+        ("nahtan", "Nathan Howe"),
     ],
 )
 def test_a_misspelt_name_finds_the_patient(world, patients, query, name):
