@@ -28,8 +28,9 @@ def private_database(
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    """For `make run` and `make serve` (test_run_stops, test_serve): a database with the task
-    worker's table, made once for the module.
+    """For `make run` and `make serve` (test_run_stops, test_serve, test_least_privilege): a
+    database with the task worker's table, made once for the module, migrated as `make run`
+    migrates: by the owner, who then grants the app role.
 
     Only that table: the worker needs it, the health check needs none, and
     migrating everything would take about 20 seconds.
@@ -44,5 +45,6 @@ def data_dir(tmp_path_factory) -> Path:
         timeout=120,
     )
     assert migrated.returncode == 0, migrated.stderr
+    assert "Granted the role Fascia runs as its privileges" in migrated.stdout
     yield path
     kill_what_is_left(path)

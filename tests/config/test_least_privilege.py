@@ -7,8 +7,6 @@ not do, as someone who takes over Fascia's connection would try it, and that
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -25,11 +23,8 @@ from clinics.audit_chain import chained_models
 from patients.models import ConsentSignature, Patient
 from tests.config.test_configuration import manage
 from tests.config.test_run_stops import (
-    ROOT,
     assert_all_stop_in_time,
-    environment,
     free_port,
-    kill_what_is_left,
     make_run,
     wait_until_serving,
 )
@@ -250,32 +245,13 @@ def test_an_owner_url_that_cannot_be_right_is_refused_in_one_line(environment, c
 # --- make run -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def served_data_dir(tmp_path_factory):
-    """A database of the module's own with the task worker's table, migrated as `make run`
-    migrates: by the owner, who then grants the app role."""
-    path = tmp_path_factory.mktemp("least_privilege").resolve() / "postgres"
-    migrated = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "django_tasks_database"],
-        cwd=ROOT,
-        env=environment(path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrated.returncode == 0, migrated.stderr
-    assert "Granted the role Fascia runs as its privileges" in migrated.stdout
-    yield path
-    kill_what_is_left(path)
-
-
-def test_make_run_serves_and_works_as_the_app_role(served_data_dir):
+def test_make_run_serves_and_works_as_the_app_role(data_dir):
     port = free_port()
-    make = make_run(served_data_dir, port)
+    make = make_run(data_dir, port)
     try:
         wait_until_serving(make, port)  # the web server has queried the database
-        port_line = (served_data_dir / "postmaster.pid").read_text().splitlines()[3]
-        url = f"postgresql://postgres@/fascia?host={served_data_dir}&port={port_line}"
+        port_line = (data_dir / "postmaster.pid").read_text().splitlines()[3]
+        url = f"postgresql://postgres@/fascia?host={data_dir}&port={port_line}"
         users: list[str] = []
         deadline = time.monotonic() + 30
         # The web server's connection, and the worker's once it first polls its queue.
@@ -294,7 +270,7 @@ def test_make_run_serves_and_works_as_the_app_role(served_data_dir):
     finally:
         since = time.monotonic()
         os.killpg(make.pid, signal.SIGTERM)
-        assert_all_stop_in_time(make, served_data_dir, since)
+        assert_all_stop_in_time(make, data_dir, since)
 
 
 def test_an_owner_that_is_no_superuser_makes_the_functions_and_they_work(as_database_owner, world):
