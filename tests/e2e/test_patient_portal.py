@@ -13,7 +13,11 @@ def test_a_patient_screens_and_signs_on_a_phone_and_the_therapist_sees_the_flag(
     expect(phone.get_by_role("heading", name="Hello, Pat")).to_be_visible()
 
     phone.get_by_role("link", name="Answer the questions").click()
-    for question in phone.locator("li.question").all():
+    # locator.all() does not wait: without this it can read the page being left and check nothing.
+    expect(phone.get_by_role("heading", name="Screening questions")).to_be_visible()
+    questions = phone.locator("li.question").all()
+    assert questions
+    for question in questions:
         fearful = "afraid of needles" in question.inner_text()
         question.get_by_label("Yes" if fearful else "No", exact=True).check()
     phone.get_by_role("button", name="Save the answers").click()
