@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run serve test seed-bench bench clean
+.PHONY: run serve test query-budgets seed-bench bench clean
 
 $(STAMP): requirements.txt
 	@python=$$(for candidate in "$$(pyenv which python 2>/dev/null)" python3.13 python3.12 python3; do \
@@ -68,6 +68,11 @@ test: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 		ALLOWED_HOSTS=fascia.example.org $(PY) manage.py check --deploy --fail-level WARNING
+
+# After a change that adds or removes queries on purpose: measure every URL again and
+# write tests/config/query_budgets.json (one process, so that one file is written).
+query-budgets: $(STAMP)
+	$(PY) -m pytest -p no:xdist -q tests/config/test_query_budgets.py --write-query-budgets
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

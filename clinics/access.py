@@ -17,13 +17,17 @@ only: `view`, never `add`, `change` or `delete`.
 The platform operator (a superuser) sees everything.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
 from django.db import connection, models
 from django.db.models import Q, QuerySet
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
 from rest_framework import permissions
@@ -259,9 +263,11 @@ def grants_of(user) -> list[Grant]:
 
 
 def forget_grants(user) -> None:
-    """Drop the cached roles after they changed within one request."""
+    """Drop the cached roles (and what `can` answered from them) after they changed within
+    one request."""
     if hasattr(user, "_fascia_grants"):
         del user._fascia_grants
+    _forget_answers()
 
 
 def is_platform_operator(user) -> bool:
@@ -327,11 +333,47 @@ def visible_to(
     return queryset.filter(condition)
 
 
+_answers: ContextVar[dict | None] = ContextVar("fascia_access_answers", default=None)
+
+
+@contextmanager
+def answers_remembered() -> Iterator[None]:
+    """Within it (one request: clinics.middleware.RememberAccessMiddleware), `can` asks the
+    database each question once: a patient's page asks whether its reader may see the
+    patient from the view, each panel and the template tags. A save or a delete of any
+    row, or roles changing (`forget_grants`), forgets every answer: the next question is
+    asked of the rows as they are."""
+    token = _answers.set({})
+    try:
+        yield
+    finally:
+        _answers.reset(token)
+
+
+def _forget_answers() -> None:
+    remembered = _answers.get()
+    if remembered:
+        remembered.clear()
+
+
+@receiver(post_save, dispatch_uid="clinics.access.forget_answers_on_save")
+@receiver(post_delete, dispatch_uid="clinics.access.forget_answers_on_delete")
+def _row_changed(**kwargs) -> None:
+    _forget_answers()
+
+
 def can(user, action: Action, obj: models.Model, *, emergency: bool = True) -> bool:
     """May `user` `action` this existing row? (`emergency`: see `visible_to`.)"""
     model = type(obj)
+    remembered = _answers.get()
+    question = (getattr(user, "pk", None), model._meta.label, obj.pk, action, emergency)
+    if remembered is not None and question in remembered:
+        return remembered[question]
     rows = model._default_manager.filter(pk=obj.pk)
-    return visible_to(user, rows, action, emergency=emergency).exists()
+    answer = visible_to(user, rows, action, emergency=emergency).exists()
+    if remembered is not None:
+        remembered[question] = answer
+    return answer
 
 
 def can_add(

@@ -6,7 +6,7 @@ def current_clinic(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    clinics = list(selectors.clinics_of(user))
+    clinics = selectors.clinics_of_request(request)
     return {
         "current_clinic": selectors.current_clinic(request, clinics),
         "my_clinics": clinics,

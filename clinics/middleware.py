@@ -26,3 +26,15 @@ class StaffMfaRequiredMiddleware:
         ):
             return redirect("mfa_activate_totp")
         return self.get_response(request)
+
+
+class RememberAccessMiddleware:
+    """Each request asks `access.can` each question of the database once (see
+    `access.answers_remembered`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with access.answers_remembered():
+            return self.get_response(request)

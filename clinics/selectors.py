@@ -20,10 +20,19 @@ def clinics_of(user) -> QuerySet:
     )
 
 
+def clinics_of_request(request) -> list[Clinic]:
+    """`clinics_of` the request's user, read once per request: the view, the header of each
+    template it renders and the navigation all ask."""
+    clinics = getattr(request, "_fascia_clinics", None)
+    if clinics is None:
+        clinics = request._fascia_clinics = list(clinics_of(request.user))
+    return clinics
+
+
 def current_clinic(request, clinics: list[Clinic] | None = None) -> Clinic | None:
     """The clinic chosen in the header's switcher, else the user's first."""
     if clinics is None:
-        clinics = list(clinics_of(request.user))
+        clinics = clinics_of_request(request)
     chosen = request.session.get(SESSION_KEY)
     for clinic in clinics:
         if str(clinic.pk) == chosen:

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinics.row_security.RowSecurityMiddleware",
+    "clinics.middleware.RememberAccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.idle_timeout.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

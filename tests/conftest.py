@@ -31,6 +31,14 @@ from tests.patients.factories import (
 from tests.sessions.factories import ScheduleRecord, schedule_at
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--write-query-budgets",
+        action="store_true",
+        help="measure every URL and write tests/config/query_budgets.json (make query-budgets)",
+    )
+
+
 @dataclass
 class World:
     organization: Organization
