@@ -109,17 +109,18 @@ def patient_panel(request, patient) -> str:
 def portal_section(request, patient) -> str:
     """On the portal's home, first: check-ins to answer, then the current and earlier plans."""
     user = request.user
-    plans = list(selectors.plans_of(user, patient))
+    current = selectors.plans_of(user, patient).first()
+    earlier = list(selectors.plan_dates_of(user, patient)[1:]) if current else []
     check_ins = selectors.open_check_ins(user, patient)
     emergencies = selectors.recent_emergencies(user, patient)
-    if not plans and not check_ins and not emergencies:
+    if current is None and not check_ins and not emergencies:
         return ""
     return render_to_string(
         "aftercare/includes/portal_section.html",
         {
             "patient": patient,
-            "current": plans[0] if plans else None,
-            "earlier": plans[1:],
+            "current": current,
+            "earlier": earlier,
             "check_ins": check_ins,
             "emergency": emergencies[0] if emergencies else None,
         },

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from aftercare import triage
@@ -34,6 +34,17 @@ def plans_of(user, patient) -> QuerySet:
             Prefetch("exercises", queryset=access.visible_to(user, PlanExercise.objects.all()))
         )
         .order_by("-issued_at")
+    )
+
+
+def plan_dates_of(user, patient) -> QuerySet:
+    """The patient's issued plans, newest first, as their ids and the start of their sessions
+    only: the portal links the earlier ones by date and builds only the current one."""
+    return (
+        access.visible_to(user, AftercarePlan.objects.filter(patient=patient))
+        .filter(status=PlanStatus.ISSUED)
+        .order_by("-issued_at")
+        .values("pk", starts_at=F("session__starts_at"))
     )
 
 

@@ -14,7 +14,8 @@ What is set, and by whom:
   (the SQL function `fascia_organizations_of`: their staff roles and their
   patient records, `access.organizations_of`), set by `RowSecurityMiddleware`
   for whoever `request.user` is when each transaction begins (so a login, a
-  logout or an API token read in the view counts from the next one), and
+  logout or an API token read in the view counts from the next one; the
+  database reads a login's organisations once a request, `RequestScope.learned`), and
   widened by `admit` for the one organisation of a secret link (a patient's
   invitation) before its holder has a login;
 - `fascia.every_organization`: `every_organization()`, for work done for the
@@ -138,22 +139,44 @@ class RequestScope:
 
     request: object
     admitted: frozenset = frozenset()
+    learned: dict = dataclasses.field(default_factory=dict)
+    """The organisations the database found for a login at its first transaction, by its
+    id: the request's later transactions set them as they are, without asking again (a
+    page runs dozens; clinics.access reads the roles once a request too)."""
 
     def statement(self) -> tuple[str, list]:
         user = of_user(getattr(self.request, "user", None))
+        if user.person is not None and user.person in self.learned:
+            user = Scope(organizations=self.learned[user.person])
         return user.widened_by(self.admitted).statement()
+
+    def learn(self, applied: tuple) -> None:
+        """Keep what the statement just applied set (`set_config`'s answer) for its login."""
+        user = of_user(getattr(self.request, "user", None))
+        if user.person is not None and user.person not in self.learned:
+            self.learned[user.person] = frozenset(filter(None, applied[1].split(",")))
 
 
 def _stack(connection) -> list:
     return connection.__dict__.setdefault("fascia_scopes", [])
 
 
-def _apply(connection, statement: tuple[str, list]) -> None:
+def _apply(connection, statement: tuple[str, list]) -> tuple:
+    """Run `statement` (a scope's): what its settings were set to."""
     # psycopg's own cursor, past the execute wrappers; its errors as Django's (a lost
     # connection is an OperationalError the worker and the outage page know).
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(*statement)
+        applied = cursor.fetchone()
     connection.fascia_applied = statement
+    return applied
+
+
+def _apply_scope(connection, within: "Scope | RequestScope", statement=None) -> None:
+    statement = statement or within.statement()
+    applied = _apply(connection, statement)
+    if isinstance(within, RequestScope):
+        within.learn(applied)
 
 
 def _in_transaction(connection) -> bool:
@@ -172,14 +195,15 @@ def _set_first(execute, sql, params, many, context):
     """The execute wrapper: the transaction a statement runs in starts with the scope (and
     takes it again if the scope changed since: a login inside a test's transaction)."""
     connection = context["connection"]
-    statement = _stack(connection)[-1].statement()
+    within = _stack(connection)[-1]
+    statement = within.statement()
     if _in_transaction(connection):
         began = _transaction_began(connection)
         if not began or getattr(connection, "fascia_applied", None) != statement:
-            _apply(connection, statement)
+            _apply_scope(connection, within, statement)
         return execute(sql, params, many, context)
     with transaction.atomic(using=connection.alias):
-        _apply(connection, statement)
+        _apply_scope(connection, within, statement)
         return execute(sql, params, many, context)
 
 
@@ -209,7 +233,7 @@ def scope(within: "Scope | RequestScope", *, using: str = DEFAULT_DB_ALIAS) -> I
     if opened:
         connection.ensure_connection()
         before = _settings_now(connection) if outermost else None
-        _apply(connection, within.statement())
+        _apply_scope(connection, within)
     stack.append(within)
     try:
         if outermost:

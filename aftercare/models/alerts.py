@@ -81,6 +81,9 @@ class Alert(models.Model):
                 name="alert_open",
                 condition=Q(resolved_at__isnull=True),
             ),
+            # The alert list (selectors.alerts_of): a site's open alerts and those resolved
+            # in the last 14 days, without reading the ones resolved before.
+            models.Index(fields=["clinic", "resolved_at"], name="alert_of_clinic_lately"),
             models.Index(
                 fields=["escalate_at"],
                 name="alert_to_escalate",

@@ -107,9 +107,14 @@ class CheckIn(models.Model):
             )
         ]
         indexes = [
-            # The queue of e-mails to send: small, because sent rows leave it.
+            # The queue of e-mails to send (tasks.catch_up: due, not closed, not sent): sent
+            # rows leave it, and ordered by when they close, those never sent (answered
+            # first, or of a patient who cannot be e-mailed) fall out of the range scanned
+            # once they close: by due_at alone the sweep read every one of them, for good.
             models.Index(
-                fields=["due_at"], name="check_in_to_send", condition=Q(sent_at__isnull=True)
+                fields=["closes_at", "due_at"],
+                name="check_in_to_send",
+                condition=Q(sent_at__isnull=True),
             ),
             models.Index(fields=["organization", "patient", "due_at"], name="check_in_patient"),
         ]

@@ -46,8 +46,11 @@ import django
 
 django.setup()
 
-from benchmarks.serving import load, paths, report
-from clinics import row_security
+from django.core.management import call_command
+from django.db import connection
+
+from benchmarks.serving import explain, load, paths, report
+from clinics import database_roles, row_security
 from clinics.models import Organization
 
 RESULTS = BASE_DIR / "benchmarks" / "results"
@@ -70,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         help="gunicorn's sync workers (make serve's), its gthread workers (4 threads each), "
         "or granian (when installed by hand: it is not in requirements.txt), for both",
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print PostgreSQL's plan of each path's statements instead (explain.py)",
+    )
     options = parser.parse_args(argv)
     with row_security.every_organization():
         seeded = Organization.objects.exists()
@@ -80,11 +88,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    # The pages rendered here, before the server starts (which collects them too), name
+    # their static files by the manifest: a fresh clone has none yet.
+    call_command("collectstatic", "--noinput", verbosity=0)
+    _vacuum_new_rows()
     chosen = [path for path in paths.PATHS if not options.only or path.name in options.only]
     # A draft for each write: both concurrencies, their warm-ups, every round.
     per_target = (options.requests * 3 + 2 * WARMUP) * options.rounds
     world = paths.prepare(drafts=per_target if any(path.write for path in chosen) else 0)
     queries = {path.name: world.queries(path) for path in chosen}
+    if options.explain:
+        return _explain({path.name: queries[path.name] for path in chosen if not path.write})
     # The servers' logs and the floor's statements are kept beside the report.
     kept = RESULTS / "last-run"
     kept.mkdir(parents=True, exist_ok=True)
@@ -108,6 +122,37 @@ def main(argv: list[str] | None = None) -> int:
     written = report.write(results, _machine(world, options.server), RESULTS, stem)
     print(written["md"].read_text())
     print(f"Written: {', '.join(str(path.relative_to(BASE_DIR)) for path in written.values())}")
+    return 0
+
+
+VACUUM_AFTER = 100_000
+"""Rows added to a table since its last vacuum past which the bench vacuums it first."""
+
+
+def _vacuum_new_rows() -> None:
+    """Vacuum the tables seed_bench just filled, before measuring. Otherwise autovacuum
+    does it during the first bench after a seeding (about ten minutes here, reading and
+    writing every new page): on 2026-12-07 that run measured Fascia and the floor 1.5 to 2
+    times slower than the one after it."""
+    with database_roles.as_owner(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE n_ins_since_vacuum > %s "
+            "ORDER BY n_ins_since_vacuum DESC",
+            [VACUUM_AFTER],
+        )
+        tables = [name for (name,) in cursor.fetchall()]
+        for number, table in enumerate(tables, 1):
+            print(f"make bench: vacuuming {table} ({number} of {len(tables)}), once after seeding")
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
+
+
+def _explain(queries: dict) -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"explain-{datetime.date.today().isoformat()}"
+    text = explain.report(queries)
+    stem.with_suffix(".md").write_text(text)
+    stem.with_suffix(".json").write_text(explain.dump(queries))
+    print(text)
     return 0
 
 

@@ -401,6 +401,27 @@ def test_the_portal_shows_a_due_check_in_and_the_current_plan_first(
     assert reverse("aftercare_portal:check_in", args=[check_in.pk]) in home.content.decode()
 
 
+def test_the_portal_shows_the_newest_plan_and_links_the_earlier_ones_by_date(
+    world, client_of, patient
+):
+    from tests.patients.factories import day_at
+
+    sessions = [
+        signed_session(
+            patient, therapist=world.therapist, starts_at=day_at(days, 10, clinic=world.kelowna)
+        )
+        for days in (-9, -2)
+    ]
+    with time_machine.travel(day_at(0, 12, clinic=world.kelowna), tick=False):
+        home = client_of(patient.user).get(reverse("portal:home"))
+    shown, page = text(home), home.content.decode()
+    earlier = sessions[0].starts_at.astimezone(world.kelowna.zone)
+    assert f"After your session on {earlier.day} {earlier:%B %Y}" in shown
+    assert reverse("aftercare_portal:plan", args=[plan_of(sessions[0]).pk]) in page
+    assert reverse("aftercare_portal:plan", args=[plan_of(sessions[1]).pk]) in page
+    assert shown.count("After your session on") == 1
+
+
 def test_the_patient_page_draws_the_48_hour_pain_on_the_progress_chart(
     world, client_of, session, patient
 ):

@@ -13,6 +13,8 @@ looks at the organisation, never at the role, and the admin is the one the
 access rules would otherwise let furthest.
 """
 
+from types import SimpleNamespace
+
 import psycopg
 import pytest
 from django.apps import apps
@@ -119,6 +121,22 @@ def test_a_person_sees_the_organisations_of_their_roles_and_records(world):
     ):
         with row_security.scope(row_security.of_user(person)):
             assert set(Organization.objects.values_list("pk", flat=True)) == reached, person
+
+
+def test_a_request_reads_its_logins_organisations_once_and_anothers_anew(world):
+    request = SimpleNamespace(user=world.therapist)
+    within = row_security.RequestScope(request)
+    assert "fascia_organizations_of" in within.statement()[0]
+    with row_security.scope(within):
+        assert set(Organization.objects.values_list("pk", flat=True)) == {world.organization.pk}
+        # The request's later transactions set the answer as it is.
+        assert "fascia_organizations_of" not in within.statement()[0]
+        assert set(Organization.objects.values_list("pk", flat=True)) == {world.organization.pk}
+        # Someone else logged in within the request: their organisations, asked of the database.
+        request.user = world.other_admin
+        assert "fascia_organizations_of" in within.statement()[0]
+        reached = set(Organization.objects.values_list("pk", flat=True))
+        assert reached == {world.other_organization.pk}
 
 
 def app_role_connection() -> psycopg.Connection:
