@@ -1,7 +1,7 @@
 """Reads of sessions and charts that several pages and the API share; each costs fixed queries."""
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from django.db.models import QuerySet
@@ -250,51 +250,87 @@ def sending_clinics(organization_id, lot_number: str, patient_ids) -> dict:
 def recall_patients(user, lot_number: str) -> list[RecallPatient]:
     """The patients `user` may see needled with a lot, by name, each session and site beneath.
 
-    Three queries however many patients of one organisation: the needle sites
-    (with their sessions, patients, clinics and therapists), the clinics that
-    send each notice, and the notices of the lot `user` may see.
+    Five queries however many patients of one organisation (`recalled` and
+    `with_sessions`)."""
+    return with_sessions(user, lot_number, recalled(user, lot_number))
+
+
+def recalled(user, lot_number: str) -> list[RecallPatient]:
+    """The patients `user` may see needled with a lot, by name, with the clinic that sends
+    their notice and the notice, but not their sessions (`with_sessions` adds them): enough
+    to count whom to e-mail and whom to call, and to page through a lot of thousands of
+    sites without building each one.
+
+    Four queries however many patients of one organisation: the patients of the sites
+    `user` may see, the patients' rows, the clinics that send each notice, and the
+    notices of the lot `user` may see.
     """
     lot = lot_key(lot_number)
     if not lot:
         return []
-    grouped: dict = {}
-    for site in needled_with_lot(user, lot):
-        sessions = grouped.setdefault(site.session.patient_id, {})
-        sessions.setdefault(site.session_id, (site.session, []))[1].append(site)
-    if not grouped:
-        return []
+    reached = (
+        needled_with_lot(user, lot)
+        .order_by()
+        .values_list("session__patient_id", "session__organization_id")
+        .distinct()
+    )
     patients_of: dict = {}  # by organisation: one, but for the platform operator
-    for sessions in grouped.values():
-        session = next(iter(sessions.values()))[0]
-        patients_of.setdefault(session.organization_id, []).append(session.patient_id)
+    for patient_id, organization_id in reached:
+        patients_of.setdefault(organization_id, []).append(patient_id)
+    if not patients_of:
+        return []
+    ids = [patient_id for patient_ids in patients_of.values() for patient_id in patient_ids]
+    patients = Patient.objects.filter(pk__in=ids).select_related("organization", "home_clinic")
     senders = {}
     for organization_id, patient_ids in patients_of.items():
         senders.update(sending_clinics(organization_id, lot, patient_ids))
     notices = {
         notice.patient_id: notice
         for notice in access.visible_to(
-            user, RecallNotice.objects.filter(lot_number=lot, patient_id__in=list(grouped))
+            user, RecallNotice.objects.filter(lot_number=lot, patient_id__in=ids)
         ).select_related("sent_by")
     }
     now = timezone.now()
-    patients = []
-    for sessions in grouped.values():
-        patient = next(iter(sessions.values()))[0].patient
-        clinic = senders[patient.pk]
-        patients.append(
-            RecallPatient(
-                patient=patient,
-                sessions=[RecallSession(session, sites) for session, sites in sessions.values()],
-                sending_clinic=clinic,
-                notice=notices.get(patient.pk),
-                may_notify=may_notify(user, clinic),
-                read_at=now,
-            )
+    found = [
+        RecallPatient(
+            patient=patient,
+            sessions=[],
+            sending_clinic=senders[patient.pk],
+            notice=notices.get(patient.pk),
+            may_notify=may_notify(user, senders[patient.pk]),
+            read_at=now,
         )
-    patients.sort(
-        key=lambda item: (item.patient.last_name.lower(), item.patient.first_name.lower())
-    )
-    return patients
+        for patient in patients
+    ]
+    found.sort(key=lambda item: (item.patient.last_name.lower(), item.patient.first_name.lower()))
+    return found
+
+
+def with_sessions(user, lot_number: str, patients: list[RecallPatient]) -> list[RecallPatient]:
+    """`patients` (of `recalled`) with their sessions with the lot and its sites beneath, in
+    their order. One query."""
+    if not patients:
+        return []
+    grouped: dict = {item.patient.pk: {} for item in patients}
+    sites = needled_with_lot(user, lot_number).filter(session__patient_id__in=list(grouped))
+    for site in sites:
+        sessions = grouped[site.session.patient_id]
+        sessions.setdefault(site.session_id, (site.session, []))[1].append(site)
+    return [
+        replace(
+            item,
+            sessions=[
+                RecallSession(session, sites)
+                for session, sites in grouped[item.patient.pk].values()
+            ],
+        )
+        for item in patients
+    ]
+
+
+def site_count(user, lot_number: str) -> int:
+    """How many needle sites of the lot `user` may see. One query."""
+    return needled_with_lot(user, lot_number).order_by().count()
 
 
 def may_notify(user, sending_clinic: Clinic) -> bool:

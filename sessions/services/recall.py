@@ -116,7 +116,7 @@ def notify_recall(*, lot_number: str, by, patients: Iterable | None = None) -> N
     if not access.may_use(by, RecallNotice, "add"):
         raise NotPermitted(NO_NOTICES)
     lot = checked_lot(lot_number)
-    recall = selectors.recall_patients(by, lot)
+    recall = selectors.recalled(by, lot)  # who, and their notice: no sites needed
     if patients is not None:
         wanted = {str(pk) for pk in patients}
         missing = wanted - {str(item.patient.pk) for item in recall}

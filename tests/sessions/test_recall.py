@@ -23,6 +23,7 @@ from sessions.models import NoticeStatus, RecallNotice
 from sessions.models.recall import QUEUED_TOO_LONG
 from sessions.selectors import NotifyStep
 from sessions.services.recall import catch_up_recall_notices
+from sessions.views import reviews
 from tests.patients.factories import PatientFactory, tomorrow_at
 from tests.processes import race
 from tests.sessions.factories import ready_to_needle, site_fields, started_session, this_minute
@@ -114,6 +115,34 @@ def test_the_page_lists_each_patient_once_with_their_sessions_and_sites_beneath(
     # Cy has no e-mail address: the page says to call.
     assert "Call instead" in body
     assert "E-mail the recall notice to 2 patients" in text
+
+
+def test_a_long_recall_shows_a_page_of_patients_and_counts_the_whole_lot(
+    world, client_of, recall, monkeypatch
+):
+    monkeypatch.setattr(reviews, "RECALL_PAGE_SIZE", 2)
+    client = client_of(world.manager)
+    first, second = (
+        recall_page(client),
+        client.get(reverse("sessions:recall"), {"lot": LOT, "page": 2}),
+    )
+    rows = [
+        page.content.decode().split("<tbody>")[1].split("</tbody>")[0] for page in (first, second)
+    ]
+    assert "Ann Lee" in rows[0] and "Ben Ng" in rows[0] and "Cy Ode" not in rows[0]
+    assert "Cy Ode" in rows[1] and "Ann Lee" not in rows[1]
+    for page in (first, second):
+        text = page.content.decode()
+        assert "3 patients</strong>, 6 needle sites with lot LOT-9" in text
+        assert "E-mail the recall notice to 2 patients" in text
+    assert "Page 1 of 2" in first.content.decode() and "Later names" in first.content.decode()
+    # Each page is a read of the charts it showed, and only of those.
+    reads = RecordRead.objects.filter(reader=world.manager, part=RecordPart.CHART, via="page")
+    shown = [sorted(str(pk) for pk in read.patient_ids) for read in reads.order_by("read_at")]
+    assert shown == [
+        sorted([str(recall["ann"].pk), str(recall["ben"].pk)]),
+        [str(recall["cy"].pk)],
+    ]
 
 
 def test_the_page_costs_the_same_queries_for_one_patient_or_many(
