@@ -220,7 +220,9 @@ def prepare(*, drafts: int) -> World:
             "portal": reverse("portal:home"),
             "plan": reverse("aftercare_portal:plan", kwargs={"plan_id": plan.pk}),
         }
-        writer = _writer(Clinic.objects.exclude(pk=clinic.pk).order_by("name").first())
+        # At another clinic than the one read; a small seeding (SCALE=0.01) has one only.
+        other = Clinic.objects.exclude(pk=clinic.pk).order_by("name").first()
+        writer = _writer(other or clinic)
         _second_factor(writer)
         made = {
             (path.name, target): _drafts(writer, count=drafts if target != "spare" else 1)
