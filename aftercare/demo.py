@@ -41,6 +41,7 @@ from aftercare.models import (
     HeatOrIce,
     PlanStatus,
 )
+from clinics import jobs
 from clinics.models import Clinic
 from patients import services as patient_services
 from patients.demo import _portal_login
@@ -298,7 +299,7 @@ def _emma_session(clinic: Clinic, emma: Patient, now: datetime.datetime) -> None
     session = session_services.sign_session(session=session, by=therapist)
     check_in = open_now(CheckIn.objects.get(session=session, hours_after=24), now=now)
     # Its e-mail goes out now (printed in the console by `make run`'s worker).
-    tasks.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
+    jobs.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
 
 
 def _free_slot(clinic: Clinic, therapist: User, patient: Patient, now) -> datetime.datetime:

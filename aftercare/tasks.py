@@ -8,31 +8,11 @@ cannot wait (the tests' immediate backend) runs only what is due now, and
 recover after the workers were down (`manage.py aftercare_catch_up`).
 """
 
-from datetime import datetime
-
-from django.db import transaction
 from django.db.models import Q
-from django.tasks import Task, task
+from django.tasks import task
 from django.utils import timezone
 
 from clinics import row_security
-
-
-def run_at(job: Task, when: datetime, **kwargs) -> None:
-    """Queue `job` to run at `when`, once the current transaction commits."""
-
-    def enqueue() -> None:
-        if job.get_backend().supports_defer:
-            job.using(run_after=when).enqueue(**kwargs)
-        elif when <= timezone.now():
-            job.enqueue(**kwargs)
-
-    transaction.on_commit(enqueue)
-
-
-def run_now(job: Task, **kwargs) -> None:
-    """Queue `job` to run as soon as a worker is free, once the current transaction commits."""
-    transaction.on_commit(lambda: job.enqueue(**kwargs))
 
 
 @task

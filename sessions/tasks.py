@@ -10,30 +10,9 @@ imports no service at load time: the services import it, and the jobs import
 them when they run.
 """
 
-from datetime import datetime
-
-from django.db import transaction
-from django.tasks import Task, task
-from django.utils import timezone
+from django.tasks import task
 
 from clinics import row_security
-
-
-def run_now(job: Task, **kwargs) -> None:
-    """Queue `job` to run as soon as a worker is free, once the current transaction commits."""
-    transaction.on_commit(lambda: job.enqueue(**kwargs))
-
-
-def run_at(job: Task, when: datetime, **kwargs) -> None:
-    """Queue `job` to run at `when`, once the current transaction commits."""
-
-    def enqueue() -> None:
-        if job.get_backend().supports_defer:
-            job.using(run_after=when).enqueue(**kwargs)
-        elif when <= timezone.now():
-            job.enqueue(**kwargs)
-
-    transaction.on_commit(enqueue)
 
 
 @task

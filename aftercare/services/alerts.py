@@ -14,7 +14,7 @@ from aftercare.exceptions import AftercareInvalid, AlertStateRefused, NotPermitt
 from aftercare.models import Alert, AlertLevel, AlertNote, CheckIn, EmailPurpose, NoteKind, Triage
 from aftercare.services import emails
 from aftercare.services.plans import settings_of
-from clinics import access
+from clinics import access, jobs
 from clinics.models import Membership, Role
 
 logger = logging.getLogger(__name__)
@@ -46,9 +46,9 @@ def raise_alert(*, check_in: CheckIn, level: Triage) -> Alert:
         },
     )
     if created:
-        tasks.run_now(tasks.notify_alert, alert_id=str(alert.pk))
+        jobs.run_now(tasks.notify_alert, alert_id=str(alert.pk))
         if alert.escalate_at is not None:
-            tasks.run_at(tasks.escalate_alert, alert.escalate_at, alert_id=str(alert.pk))
+            jobs.run_at(tasks.escalate_alert, alert.escalate_at, alert_id=str(alert.pk))
     return alert
 
 
@@ -88,7 +88,7 @@ def notify_alert(*, alert_id, attempt: int = 1) -> str:
     retry_at = timezone.now() + ESCALATION_RETRY
     with emails.one_sender(alert.check_in_id, EmailPurpose.ALERT) as mine:
         if not mine:
-            tasks.run_at(tasks.notify_alert, retry_at, alert_id=str(alert.pk), attempt=attempt)
+            jobs.run_at(tasks.notify_alert, retry_at, alert_id=str(alert.pk), attempt=attempt)
             return "busy: will look again"
         with transaction.atomic():
             if emails.already_accepted(alert.check_in, EmailPurpose.ALERT):
@@ -109,7 +109,7 @@ def notify_alert(*, alert_id, attempt: int = 1) -> str:
         "alert %s could not be e-mailed (attempt %s): %s", alert.pk, attempt, delivery.error
     )
     if attempt < NOTIFY_ATTEMPTS:
-        tasks.run_at(tasks.notify_alert, retry_at, alert_id=str(alert.pk), attempt=attempt + 1)
+        jobs.run_at(tasks.notify_alert, retry_at, alert_id=str(alert.pk), attempt=attempt + 1)
         return "failed, will retry"
     return "failed"
 
@@ -231,7 +231,7 @@ def escalate_alert(*, alert_id) -> str:
     retry_at = timezone.now() + ESCALATION_RETRY
     with emails.one_sender(check_in_id, EmailPurpose.ESCALATION) as mine:
         if not mine:
-            tasks.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert_id))
+            jobs.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert_id))
             return "busy: will look again"
         with transaction.atomic():
             alert = (
@@ -241,14 +241,14 @@ def escalate_alert(*, alert_id) -> str:
                 .first()
             )
             if alert is None:
-                tasks.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert_id))
+                jobs.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert_id))
                 return "busy: will look again"
             if alert.level != AlertLevel.URGENT or alert.escalated_at is not None:
                 return "nothing to escalate"
             if alert.acknowledged_at is not None:
                 return "acknowledged in time"
             if timezone.now() < alert.escalate_at:
-                tasks.run_at(tasks.escalate_alert, alert.escalate_at, alert_id=str(alert.pk))
+                jobs.run_at(tasks.escalate_alert, alert.escalate_at, alert_id=str(alert.pk))
                 return "not yet"
             managers = managers_of(alert)
             if not managers:
@@ -268,7 +268,7 @@ def escalate_alert(*, alert_id) -> str:
             emails.finish(record, delivery)
             if not delivery.accepted:
                 logger.error("alert %s could not be escalated: %s", alert.pk, delivery.error)
-                tasks.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert.pk))
+                jobs.run_at(tasks.escalate_alert, retry_at, alert_id=str(alert.pk))
                 return "failed, will retry"
             alert = Alert.objects.select_for_update(of=("self",)).get(pk=alert.pk)
             alert.escalated_at = timezone.now()

@@ -34,7 +34,7 @@ from aftercare.models import (
 from aftercare.models.check_ins import COMMENTS_LIMIT
 from aftercare.services import emails
 from aftercare.services.plans import settings_of
-from clinics import access
+from clinics import access, jobs
 from sessions import clock
 from sessions.models import TreatmentSession
 
@@ -91,7 +91,7 @@ def schedule_check_ins(*, session: TreatmentSession, signed_at: datetime) -> lis
                 "closes_at": natural + OPEN_FOR,
             },
         )
-        tasks.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
+        jobs.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
         check_ins.append(check_in)
     return check_ins
 
@@ -154,7 +154,7 @@ def send_check_in(*, check_in_id) -> str:
     """
     with emails.one_sender(check_in_id, EmailPurpose.CHECK_IN) as mine:
         if not mine:
-            tasks.run_at(
+            jobs.run_at(
                 tasks.send_check_in, timezone.now() + BUSY_RETRY, check_in_id=str(check_in_id)
             )
             return "busy: will look again"
@@ -169,7 +169,7 @@ def send_check_in(*, check_in_id) -> str:
             if check_in is None:
                 if not CheckIn.objects.filter(pk=check_in_id).exists():
                     return "gone"
-                tasks.run_at(tasks.send_check_in, now + BUSY_RETRY, check_in_id=str(check_in_id))
+                jobs.run_at(tasks.send_check_in, now + BUSY_RETRY, check_in_id=str(check_in_id))
                 return "busy: will look again"
             if check_in.sent_at is not None:
                 return "already sent"
@@ -178,7 +178,7 @@ def send_check_in(*, check_in_id) -> str:
             if now >= check_in.closes_at:
                 return "closed unsent"
             if now < check_in.due_at:
-                tasks.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
+                jobs.run_at(tasks.send_check_in, check_in.due_at, check_in_id=str(check_in.pk))
                 return "not due yet"
             if check_in.next_attempt_at is not None and now < check_in.next_attempt_at:
                 return "waiting to try again"  # the job queued for that time sends it
@@ -216,9 +216,7 @@ def send_check_in(*, check_in_id) -> str:
             check_in.next_attempt_at = now + wait
             check_in.last_send_error = delivery.error[:500]
             check_in.save(update_fields=["next_attempt_at", "last_send_error"])
-            tasks.run_at(
-                tasks.send_check_in, check_in.next_attempt_at, check_in_id=str(check_in.pk)
-            )
+            jobs.run_at(tasks.send_check_in, check_in.next_attempt_at, check_in_id=str(check_in.pk))
             return "failed, will retry"
 
 

@@ -21,7 +21,7 @@ from django.db.models import OuterRef, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from clinics import access
+from clinics import access, jobs
 from patients.models import Patient
 from sessions import selectors, tasks
 from sessions.exceptions import NotPermitted, RecallInvalid
@@ -162,7 +162,7 @@ def notify_recall(*, lot_number: str, by, patients: Iterable | None = None) -> N
     for notice in [*new, *again]:
         if notice.pk in queued:
             outcome.queued.append(notice.patient)
-            tasks.run_now(tasks.send_recall_notice, notice_id=str(notice.pk))
+            jobs.run_now(tasks.send_recall_notice, notice_id=str(notice.pk))
         else:  # another request queued or sent it first
             outcome.already.append(notice)
     return outcome

@@ -42,7 +42,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import dateformat, timezone
 
-from clinics import locks
+from clinics import jobs, locks
 from patients import selectors as patient_selectors
 from patients import services as patient_services
 from sessions import tasks
@@ -116,7 +116,7 @@ def plan_reminder(*, session: TreatmentSession) -> Reminder:
             setattr(reminder, name, value)
         reminder.save(update_fields=list(planned))
     if not too_close:
-        tasks.run_at(tasks.send_reminder, reminder.due_at, reminder_id=str(reminder.pk))
+        jobs.run_at(tasks.send_reminder, reminder.due_at, reminder_id=str(reminder.pk))
     return reminder
 
 
@@ -180,7 +180,7 @@ def send_reminder(*, reminder_id) -> str:
                 if not Reminder.objects.filter(pk=reminder_id).exists():
                     return "gone"
                 # Held by a booking being moved or a patient answering: look again soon.
-                tasks.run_at(
+                jobs.run_at(
                     tasks.send_reminder, timezone.now() + BUSY_RETRY, reminder_id=str(reminder_id)
                 )
                 return "busy: will look again"
@@ -203,7 +203,7 @@ def send_reminder(*, reminder_id) -> str:
             if now >= reminder.for_starts_at:
                 return "not sent: the session has started"
             if now < reminder.due_at:
-                tasks.run_at(tasks.send_reminder, reminder.due_at, reminder_id=str(reminder.pk))
+                jobs.run_at(tasks.send_reminder, reminder.due_at, reminder_id=str(reminder.pk))
                 return "not due yet"
             if reminder.next_attempt_at is not None and now < reminder.next_attempt_at:
                 return "waiting to try again"  # the job queued for that time sends it
@@ -239,9 +239,7 @@ def send_reminder(*, reminder_id) -> str:
             reminder.save(update_fields=["sending_since", "last_send_error", "next_attempt_at"])
             if reminder.next_attempt_at >= reminder.for_starts_at:
                 return "failed, the session starts before another try"
-            tasks.run_at(
-                tasks.send_reminder, reminder.next_attempt_at, reminder_id=str(reminder.pk)
-            )
+            jobs.run_at(tasks.send_reminder, reminder.next_attempt_at, reminder_id=str(reminder.pk))
             return "failed, will retry"
 
 
