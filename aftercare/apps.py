@@ -106,3 +106,8 @@ class AftercareConfig(AppConfig):
         from patients import own_record as patient_record
 
         patient_record.register(*own_record.PARTS)
+
+        from aftercare import fhir
+        from patients import fhir as patient_fhir
+
+        patient_fhir.register(*fhir.SECTIONS)

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -12,6 +12,7 @@ from clinics import api as clinics_api
 from config import idle_timeout
 from config.views import healthz, home
 from patients import api as patients_api
+from patients.api import fhir as patients_fhir_api
 from sessions import api as sessions_api
 from sessions.views import feeds as calendar_feeds
 
@@ -66,7 +67,8 @@ router.register("alerts", aftercare_api.AlertViewSet, basename="alert")
 
 # Outside the router: lists that are not one organisation's rows of one model (the
 # muscle vocabulary; the recall, which needs its lot number; the free slots, worked out
-# from several models), and the DELETEs of a
+# from several models), the FHIR Bulk Data export (its addresses are the standard's), and
+# the DELETEs of a
 # chart row and of a plan's exercise, which name two ids. Their scoping is tested in
 # tests/sessions/test_chart_api.py, tests/sessions/test_recall.py and
 # tests/aftercare/test_api.py; the router's is generated (test_access_matrix).
@@ -76,6 +78,18 @@ api_outside_the_router = [
     path("recall/patients/", sessions_api.RecallPatientsView.as_view(), name="recall-patient-list"),
     path("recall/notify/", sessions_api.RecallNotifyView.as_view(), name="recall-notify"),
     path("slots/", sessions_api.SlotsView.as_view(), name="slot-list"),
+    # A regular expression: the "$" of FHIR's operation name is a character, not the end.
+    re_path(r"^fhir/\$export$", patients_fhir_api.FhirExportKickOff.as_view(), name="fhir-export"),
+    path(
+        "fhir/exports/<uuid:export_id>/",
+        patients_fhir_api.FhirExportStatus.as_view(),
+        name="fhir-export-status",
+    ),
+    path(
+        "fhir/exports/<uuid:export_id>/files/<str:resource_type>",
+        patients_fhir_api.FhirExportFile.as_view(),
+        name="fhir-export-file",
+    ),
     *(
         path(
             f"sessions/<uuid:pk>/{kind}/<uuid:row_id>/",

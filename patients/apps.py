@@ -87,6 +87,15 @@ class PatientsConfig(AppConfig):
         # The access log is the organisation's audit trail: its admins read it;
         # rows are written by services.record_read, never through a form.
         access.register(models.RecordRead, view=access.ORG_ADMINS)
+        # A whole organisation's records, exported as FHIR: its admins ask for one and
+        # fetch its files; written by services.fhir_export only.
+        access.register(
+            models.FhirExport,
+            view=access.ORG_ADMINS,
+            add=access.ORG_ADMINS,
+            delete=access.ORG_ADMINS,
+        )
+        access.register(models.FhirExportFile, view=access.ORG_ADMINS)
         # Break-glass: a clinician reads the record of a patient of another site for a few
         # hours (clinics.access). Organisation admins review every access; the clinician
         # sees their own. Written by services.grant_emergency_access only, never changed.
@@ -117,3 +126,8 @@ class PatientsConfig(AppConfig):
         from patients import own_record
 
         own_record.register(*own_record.PARTS)
+
+        from patients import fhir
+        from patients.fhir import resources as fhir_resources
+
+        fhir.register(*fhir_resources.SECTIONS)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("health-change/", portal.report_change, name="report_change"),
     path("record/", portal.record, name="record"),
     path("record.json", portal.record_json, name="record_json"),
+    path("record.fhir.json", portal.record_fhir, name="record_fhir"),
     path("record/reads/", portal.record_reads, name="record_reads"),
     path("invitation/<str:token>/", portal.invitation, name="invitation"),
 ]

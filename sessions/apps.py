@@ -158,3 +158,8 @@ class TreatmentSessionsConfig(AppConfig):
         from sessions import own_record
 
         patient_record.register(*own_record.PARTS)
+
+        from patients import fhir as patient_fhir
+        from sessions import fhir
+
+        patient_fhir.register(*fhir.SECTIONS)

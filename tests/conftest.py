@@ -19,7 +19,8 @@ from django.test.testcases import LiveServerThread
 from accounts.models import User
 from clinics import access, database_roles
 from clinics.models import Clinic, Membership, Organization, Role
-from patients.models import Patient
+from patients.models import FhirExport, Patient
+from patients.services import fhir_export
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
 from tests.migrated_template import use_migrated_template
@@ -100,6 +101,18 @@ class World:
                 email="ada@example.test",
             )
         return self._kelowna_record
+
+    def other_export(self) -> FhirExport:
+        """Harbourside's records exported as FHIR by its admin, every file written (made once)."""
+        if not hasattr(self, "_other_export"):
+            self.other_record()
+            export = fhir_export.start_export(
+                organization=self.other_organization, by=self.other_admin
+            )
+            fhir_export.run_export(export_id=export.pk)
+            export.refresh_from_db()
+            self._other_export = export
+        return self._other_export
 
 
 def serving_a_live_request() -> bool:
@@ -194,6 +207,7 @@ def module_world(django_db_setup, django_db_blocker) -> World:
         shared.other_record()
         shared.kelowna_record()
         shared.other_schedule()
+        shared.other_export()
         yield shared
         transaction.set_rollback(True)
 

@@ -15,6 +15,7 @@ from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
 from clinics.models import Clinic
 from patients import safety, selectors, services
 from patients.api.consent import ConsentTemplateSerializer
+from patients.api.fhir import FhirAction
 from patients.api.forms_request import SendFormsAction
 from patients.api.idempotency import (
     HEADER_PARAMETER,
@@ -237,6 +238,7 @@ def _kept_record(user, pk) -> Patient | None:
 
 
 class PatientViewSet(
+    FhirAction,
     MergeAction,
     SendFormsAction,
     LoggedReadMixin,

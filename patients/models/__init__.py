@@ -8,6 +8,7 @@ from patients.models.consent import (
     sha256_of,
 )
 from patients.models.emergency import EmergencyAccess
+from patients.models.exports import ExportStatus, FhirExport, FhirExportFile
 from patients.models.forms_request import FormsRequest, FormsSentAs, PatientForm
 from patients.models.merge import PatientMerge
 from patients.models.records import (
@@ -30,6 +31,9 @@ __all__ = [
     "ConsentTemplate",
     "ConsentWithdrawal",
     "EmergencyAccess",
+    "ExportStatus",
+    "FhirExport",
+    "FhirExportFile",
     "FormsRequest",
     "FormsSentAs",
     "Intake",

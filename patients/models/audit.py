@@ -21,6 +21,7 @@ class RecordPart(models.TextChoices):
     CHART = "chart", "Session chart"
     AFTERCARE = "aftercare", "Aftercare plan"
     CHECK_IN = "check_in", "Check-in answers"
+    EXPORT = "export", "Whole record, exported (FHIR)"
 
 
 class ReadVia(models.TextChoices):

@@ -1,5 +1,6 @@
 """The patient portal: what the patient still has to do, their forms, and the invitation link."""
 
+import json
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.models import User
 from clinics import access
 from clinics.exceptions import FasciaError
-from patients import selectors, services
+from patients import fhir, selectors, services
 from patients.exceptions import InvitationInvalid
 from patients.forms import ChoosePasswordForm, HealthChangeForm, show_error
 from patients.models import Intake, Patient, ReadVia, RecordPart
@@ -191,6 +192,21 @@ def record_json(request, patient: Patient):
         as_json(_own_record(request, patient)), content_type="application/json; charset=utf-8"
     )
     filename = f"fascia-record-{patient.local_today():%Y-%m-%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@portal_page
+@require_safe
+def record_fhir(request, patient: Patient):
+    """The patient's own record as FHIR R4 (a Bundle), for another clinic or a hospital."""
+    bundle = fhir.patient_bundle(request.user, patient, via=ReadVia.PAGE)
+    response = HttpResponse(
+        json.dumps(bundle, indent=2, ensure_ascii=False),
+        content_type="application/fhir+json; charset=utf-8",
+    )
+    filename = f"fascia-record-{patient.local_today():%Y-%m-%d}.fhir.json"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response

@@ -49,6 +49,8 @@ from patients.models import (
     ConsentTemplate,
     ConsentWithdrawal,
     EmergencyAccess,
+    FhirExport,
+    FhirExportFile,
     FormsRequest,
     Intake,
     Patient,
@@ -134,6 +136,8 @@ OTHER_ORGANIZATION_ROWS = {
     Alert: lambda world: world.other_record().aftercare.alert,
     AlertNote: lambda world: world.other_record().aftercare.note,
     EmergencyAccess: lambda world: an_emergency_access_at_harbourside(world),
+    FhirExport: lambda world: world.other_export(),
+    FhirExportFile: lambda world: world.other_export().files.order_by("resource_type").first(),
     AppointmentType: lambda world: world.other_schedule().appointment_type,
     WorkingHours: lambda world: world.other_schedule().working_hours,
     ScheduleChange: lambda world: world.other_schedule().schedule_change,
@@ -527,6 +531,7 @@ FRONT_DESK_ACTIONS = {
     ("patient", "screening-questionnaire", "get"): THEIRS,
     ("patient", "consent-template", "get"): THEIRS,
     ("patient", "merge", "post"): 403,  # organisation admins only
+    ("patient", "fhir", "get"): THEIRS,  # as FHIR, what the front desk reads: no answer
     ("consent-signature", "withdraw", "post"): 403,  # the patient or clinical staff
     # The booking is the front desk's: cancelling or marking a no-show of the
     # record's session (signed) is refused as for anyone, in tests/sessions.

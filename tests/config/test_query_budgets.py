@@ -34,6 +34,8 @@ from accounts.models import User
 from aftercare.services import check_ins as check_in_services
 from clinics.models import Clinic, Membership, Organization
 from config.urls import router
+from patients.models import FhirExport
+from patients.services import fhir_export
 from sessions.models import Reminder
 from sessions.services import feeds, reminders
 from tests.aftercare.factories import signed_session
@@ -82,6 +84,17 @@ class Scene:
 
     def other_membership(self) -> Membership:
         return Membership.objects.get(user=self.therapist)
+
+    def other_export(self) -> FhirExport:
+        """The organisation's records exported as FHIR by its admin (made once)."""
+        if not hasattr(self, "_export"):
+            export = fhir_export.start_export(
+                organization=self.other_organization, by=self.other_admin
+            )
+            fhir_export.run_export(export_id=export.pk)
+            export.refresh_from_db()
+            self._export = export
+        return self._export
 
     def user(self, role: str) -> User:
         return {
@@ -248,6 +261,8 @@ def ids(scene: Scene, name: str) -> dict:
         "check_in_id": record.aftercare.check_in.pk,
         "exercise_id": record.aftercare.exercise.pk,
         "clinic_id": scene.halifax.pk,
+        "export_id": scene.rows[FhirExport].pk,
+        "resource_type": "Patient",
         "secret": scene.feed_secret,
         "token": TOKENS[name](scene) if name in TOKENS else "not-a-token",
         # An invitation's token and an API token's id are only in what carried them (their
@@ -303,6 +318,9 @@ def write_budgets(request):
     """With --write-query-budgets: the file, from what this run measured."""
     yield
     if request.config.getoption("write_query_budgets"):
+        missed = set(measured_urls()) - set(WRITTEN)
+        if missed:  # a scene that failed to build measured nothing: keep the file as it was
+            pytest.fail(f"Budgets not written: {len(missed)} URLs were not measured.")
         BUDGETS.write_text(json.dumps(dict(sorted(WRITTEN.items())), indent=1) + "\n")
 
 

@@ -18,10 +18,13 @@ from clinics.models import Clinic, Membership, Organization, SecurityEvent, Secu
 from patients.models import (
     ConsentSignature,
     ConsentTemplate,
+    FhirExport,
+    FhirExportFile,
     Patient,
     Questionnaire,
     ScreeningResponse,
 )
+from patients.services import fhir_export
 from sessions import services as session_services
 from sessions.models import (
     AdverseEvent,
@@ -73,6 +76,7 @@ RESOURCES = {
     "availability-changes": ScheduleChange,
     "reminders": Reminder,
     "calendar-feeds": CalendarFeed,
+    "exports": FhirExport,
 }
 """The rows an id in a path names, by the path segment before it (/sessions/{id}/,
 /sessions/{id}/needle-sites/{row_id}/)."""
@@ -128,9 +132,16 @@ def seed() -> FuzzWorld:
     feeds.create_calendar_feed(  # the therapist's own, to revoke
         organization=world.organization, therapist=world.therapist, by=world.therapist
     )
+    world.other_export()  # never to be reached
+    fhir_export.run_export(  # Kelowna's, whole: its status, files and cancel
+        export_id=fhir_export.start_export(organization=world.organization, by=world.org_admin).pk
+    )
     for therapist in (world.therapist, world.other_therapist):  # the security log's rows
         security_log.record(SecurityEventKind.LOGIN, user=therapist)
     ids = {name: _ids(model, world) for name, model in {**RESOURCES, **REFERENCES}.items()}
+    ids["files"] = list(  # an export's files are named by their resource type
+        FhirExportFile.objects.values_list("resource_type", flat=True).distinct()
+    )
     ids["therapist"] = [
         str(person.pk)
         for person in (world.therapist, world.vernon_therapist, world.other_therapist)

@@ -1,0 +1,249 @@
+"""FHIR R4 through the API: one patient's record as a Bundle (an action on the patient), and
+a whole organisation's as NDJSON files made in the background (Bulk Data style)."""
+
+import uuid
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clinics import access
+from clinics.exceptions import NotPermitted
+from clinics.fhir import instant
+from patients import fhir
+from patients.models import ExportStatus, FhirExport, ReadVia
+from patients.services import fhir_export
+from patients.services.fhir_export import ExportRefused
+
+
+class FhirJSONRenderer(JSONRenderer):
+    """FHIR's own media type; a client that asks for plain JSON gets the same body as JSON."""
+
+    media_type = "application/fhir+json"
+    format = "fhir"
+
+
+class FhirAction:
+    """For the patient viewset: GET /patients/{id}/fhir/."""
+
+    @extend_schema(
+        summary="The patient's record as FHIR R4",
+        description="Everything about the patient that you may read, as a FHIR R4 Bundle of "
+        "type `collection`: the Patient, their intake and screening answers with their "
+        "forms, consents, contraindications, sessions (Encounter) and, for clinical roles, "
+        "the charts (ClinicalImpression, Procedure with one bodySite per needle site, "
+        "Observations, AdverseEvents), aftercare plans, check-ins and alerts. "
+        "docs/fhir.md lists every element and code. Each part shown is written to the "
+        "access log.",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="A FHIR R4 Bundle.")},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_classes=[access.IsStaffWithMfa],
+        renderer_classes=[FhirJSONRenderer, JSONRenderer],
+    )
+    def fhir(self, request, pk=None):
+        patient = self.get_object()
+        return Response(fhir.patient_bundle(request.user, patient, via=ReadVia.API))
+
+
+# --- A whole organisation, in the background (FHIR Bulk Data style) -----------------
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ExportAnswerSerializer(serializers.Serializer):
+    """An export under way (202) or just asked for."""
+
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    patients_done = serializers.IntegerField()
+    patients_total = serializers.IntegerField()
+    status_url = serializers.URLField(help_text="Poll this address until it answers 200.")
+
+
+def _types(request) -> list[str]:
+    """`_type`, a comma-separated list of resource types, from the address or the form."""
+    given = request.query_params.get("_type") or request.data.get("_type") or ""
+    return [kind.strip() for kind in str(given).split(",") if kind.strip()]
+
+
+def _organization(request):
+    """The organisation to export: the one the admin administers, or the one they named."""
+    allowed = access.organizations_for(request.user, FhirExport, "add")
+    named = request.query_params.get("organization") or request.data.get("organization")
+    if named:
+        try:
+            return allowed.get(pk=uuid.UUID(str(named)))
+        except (ValueError, ObjectDoesNotExist):
+            raise ExportRefused(
+                "None of the organisations you administer has this id.", field="organization"
+            ) from None
+    found = list(allowed[:2])
+    if not found:
+        raise NotPermitted("Only an organisation admin exports the whole organisation's records.")
+    if len(found) > 1:
+        raise ExportRefused(
+            "You are an admin of more than one organisation: name the one to export with "
+            "`organization`.",
+            field="organization",
+        )
+    return found[0]
+
+
+def _status_url(request, export) -> str:
+    return request.build_absolute_uri(reverse("fhir-export-status", args=[export.pk]))
+
+
+def _under_way(request, export, code: int) -> Response:
+    response = Response(
+        {
+            "id": export.pk,
+            "status": export.status,
+            "patients_done": export.patients_done,
+            "patients_total": export.patients_total,
+            "status_url": _status_url(request, export),
+        },
+        status=code,
+    )
+    response["Content-Location"] = _status_url(request, export)
+    state = export.get_status_display().lower()
+    response["X-Progress"] = f"{export.patients_done} of {export.patients_total} patients ({state})"
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _export_or_404(user, export_id) -> FhirExport:
+    export = (
+        access.visible_to(user, FhirExport.objects.select_related("organization"))
+        .filter(pk=export_id)
+        .first()
+    )
+    if export is None or fhir_export.gone(export):
+        raise exceptions.NotFound("No such export: it was cancelled, or its files were deleted.")
+    return export
+
+
+class FhirExportKickOff(APIView):
+    """POST /api/v1/fhir/$export: export the organisation's records, in the background."""
+
+    permission_classes = [access.IsStaffWithMfa]
+
+    @extend_schema(
+        summary="Export the whole organisation as FHIR R4 (kick-off)",
+        description="Organisation admins only. Answers 202 at once, with the address to poll "
+        "in `Content-Location`; the task worker writes one NDJSON file per resource type. "
+        "Asking again for the same types while an export runs answers the same export. "
+        "Every patient exported is written to the access log.",
+        parameters=[
+            OpenApiParameter(
+                "_type",
+                str,
+                description="Comma-separated resource types to export (default: all).",
+            ),
+            OpenApiParameter(
+                "organization",
+                OpenApiTypes.UUID,
+                description="Needed only by an admin of more than one organisation.",
+            ),
+        ],
+        request=None,
+        responses={202: ExportAnswerSerializer},
+    )
+    def post(self, request):
+        export = fhir_export.start_export(
+            organization=_organization(request), by=request.user, types=_types(request)
+        )
+        return _under_way(request, export, status.HTTP_202_ACCEPTED)
+
+
+class FhirExportStatus(APIView):
+    """GET polls an export; DELETE cancels it, or deletes its files once it ended."""
+
+    permission_classes = [access.IsStaffWithMfa]
+    renderer_classes = [FhirJSONRenderer, JSONRenderer]
+
+    @extend_schema(
+        summary="An export's progress, then its files",
+        description="202 while it runs (`X-Progress`, `Retry-After`); 200 with the Bulk Data "
+        "manifest (one file per resource type) once it is complete; 500 with an "
+        "OperationOutcome if it failed; 404 once cancelled or deleted.",
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The Bulk Data manifest."),
+            202: ExportAnswerSerializer,
+            500: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The export failed: an OperationOutcome says why."
+            ),
+        },
+    )
+    def get(self, request, export_id):
+        export = _export_or_404(request.user, export_id)
+        if export.status == ExportStatus.COMPLETED:
+            body = fhir_export.manifest(
+                export,
+                url_of=lambda kind: request.build_absolute_uri(
+                    reverse("fhir-export-file", args=[export.pk, kind])
+                ),
+            )
+            body["request"] = request.build_absolute_uri(reverse("fhir-export"))
+            body["transactionTime"] = instant(body["transactionTime"])
+            return Response(body)
+        if export.status == ExportStatus.FAILED:
+            return Response(
+                {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {"severity": "error", "code": "exception", "diagnostics": export.error}
+                    ],
+                },
+                status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            )
+        return _under_way(request, export, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="Cancel an export, or delete its files",
+        request=None,
+        responses={202: OpenApiResponse(description="Cancelled; its files are deleted.")},
+    )
+    def delete(self, request, export_id):
+        fhir_export.cancel_export(export=_export_or_404(request.user, export_id), by=request.user)
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+class FhirExportFile(APIView):
+    """GET one resource type's file of a complete export: NDJSON, one resource a line."""
+
+    permission_classes = [access.IsStaffWithMfa]
+
+    @extend_schema(
+        summary="One file of a complete export (NDJSON)",
+        responses={
+            (200, "application/fhir+ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="One FHIR resource (JSON) a line."
+            )
+        },
+    )
+    def get(self, request, export_id, resource_type):
+        export = _export_or_404(request.user, export_id)
+        if (
+            export.status != ExportStatus.COMPLETED
+            or not export.files.filter(
+                organization=export.organization, resource_type=resource_type
+            ).exists()
+        ):
+            raise exceptions.NotFound(f"This export has no {resource_type} file.")
+        response = StreamingHttpResponse(
+            fhir_export.file_lines(export, resource_type),
+            content_type="application/fhir+ndjson",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{resource_type}.ndjson"'
+        response["Cache-Control"] = "no-store"
+        return response
