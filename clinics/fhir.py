@@ -15,6 +15,7 @@ so that the bundle carries each Location and Practitioner once.
 """
 
 import datetime
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -101,8 +102,18 @@ def extension(name: str, **value) -> dict:
     return {"url": extension_url(name), kind: inner}
 
 
+_NOT_IN_A_STRING = re.compile(r"[^\S \t\r\n]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""What a FHIR string may not hold: whitespace other than space, tab and line ends (a
+no-break space), and control characters."""
+
+
 def pruned(value):
-    """`value` without its empty parts: FHIR allows no null, no "" and no empty list or object."""
+    """`value` without its empty parts (FHIR allows no null, no "" and no empty list or
+    object), its strings in FHIR's alphabet: a no-break space is a space, control characters
+    go, and a string of spaces only is empty."""
+    if isinstance(value, str):
+        cleaned = _NOT_IN_A_STRING.sub(lambda found: " " if found[0].isspace() else "", value)
+        return cleaned if cleaned.strip() else None
     if isinstance(value, dict):
         kept = {key: pruned(inner) for key, inner in value.items()}
         return {key: inner for key, inner in kept.items() if inner not in (None, "", [], {})}
