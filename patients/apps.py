@@ -96,6 +96,9 @@ class PatientsConfig(AppConfig):
             delete=access.ORG_ADMINS,
         )
         access.register(models.FhirExportFile, view=access.ORG_ADMINS)
+        # Patients brought in from another system: its admins import, and read each import's
+        # report; written by services.imports only, never changed.
+        access.register(models.PatientImport, view=access.ORG_ADMINS, add=access.ORG_ADMINS)
         # Break-glass: a clinician reads the record of a patient of another site for a few
         # hours (clinics.access). Organisation admins review every access; the clinician
         # sees their own. Written by services.grant_emergency_access only, never changed.

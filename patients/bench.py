@@ -66,6 +66,8 @@ def seed(seeding: Seeding) -> None:
                 1,
                 first_visit,
                 login,
+                "",
+                "",
             )
         )
         screened = max(
@@ -119,6 +121,7 @@ def _write(seeding: Seeding, patients, screenings, consents, logins) -> None:
             *("date_of_birth", "email", "phone", "address", "emergency_contact_name"),
             *("emergency_contact_relationship", "emergency_contact_phone"),
             *("preferred_language", "version", "created_at", "user_id"),
+            *("imported_from", "imported_id"),
         ],
         patients,
     )

@@ -19,8 +19,9 @@ from django.test.testcases import LiveServerThread
 from accounts.models import User
 from clinics import access, database_roles
 from clinics.models import Clinic, Membership, Organization, Role
-from patients.models import FhirExport, Patient
+from patients.models import FhirExport, Patient, PatientImport
 from patients.services import fhir_export
+from patients.services.imports import import_patients
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
 from tests.migrated_template import use_migrated_template
@@ -101,6 +102,12 @@ class World:
                 email="ada@example.test",
             )
         return self._kelowna_record
+
+    def other_import(self) -> PatientImport:
+        """Two Halifax patients imported from another system by Harbourside's admin (made once)."""
+        if not hasattr(self, "_other_import"):
+            self._other_import = import_at(self.halifax, by=self.other_admin)
+        return self._other_import
 
     def other_export(self) -> FhirExport:
         """Harbourside's records exported as FHIR by its admin, every file written (made once)."""
@@ -208,6 +215,7 @@ def module_world(django_db_setup, django_db_blocker) -> World:
         shared.kelowna_record()
         shared.other_schedule()
         shared.other_export()
+        shared.other_import()
         yield shared
         transaction.set_rollback(True)
 
@@ -218,6 +226,19 @@ def fresh(world: World) -> World:
         if isinstance(person, User):
             access.forget_grants(person)
     return world
+
+
+def import_at(clinic: Clinic, *, by: User) -> PatientImport:
+    """Two patients imported at `clinic` from another system, as its organisation admin `by`."""
+    _plan, record = import_patients(
+        organization=clinic.organization,
+        clinic=clinic,
+        by=by,
+        source_system="Cliniko",
+        text="id,first name,last name,dob\nI-1,Rowan,Abara,1981-05-05\nI-2,Sol,Ibe,1979-06-06\n",
+        file_name="patients.csv",
+    )
+    return record
 
 
 def make_world(*, mailbox: str = "") -> World:

@@ -10,6 +10,7 @@ from patients.models.consent import (
 from patients.models.emergency import EmergencyAccess
 from patients.models.exports import ExportStatus, FhirExport, FhirExportFile
 from patients.models.forms_request import FormsRequest, FormsSentAs, PatientForm
+from patients.models.imports import PatientImport
 from patients.models.merge import PatientMerge
 from patients.models.records import (
     ActivityLevel,
@@ -40,6 +41,7 @@ __all__ = [
     "PainArea",
     "Patient",
     "PatientForm",
+    "PatientImport",
     "PatientInvitation",
     "PatientMerge",
     "Question",

@@ -168,6 +168,10 @@ class Patient(models.Model):
         help_text="Set when this record was merged into another one: the record it went into.",
     )
     merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Where an import brought the record from (patients.imports): the other system's name
+    # and its id for the patient, so that importing the same file again adds nothing.
+    imported_from = models.CharField(max_length=60, blank=True, editable=False)
+    imported_id = models.CharField(max_length=100, blank=True, editable=False)
 
     # Every record, merged ones too: for the merge itself and for following an old link.
     all_records = Manager()
@@ -185,6 +189,11 @@ class Patient(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["organization", "submission_key"], name="patient_submission_once"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "imported_from", "imported_id"],
+                condition=~models.Q(imported_id=""),
+                name="patient_imported_once",
             ),
             models.CheckConstraint(
                 condition=models.Q(date_of_birth__gte=EARLIEST_BIRTH_DATE),

@@ -34,13 +34,13 @@ from accounts.models import User
 from aftercare.services import check_ins as check_in_services
 from clinics.models import Clinic, Membership, Organization
 from config.urls import router
-from patients.models import FhirExport
+from patients.models import FhirExport, PatientImport
 from patients.services import fhir_export
 from sessions.models import Reminder
 from sessions.services import feeds, reminders
 from tests.aftercare.factories import signed_session
 from tests.clinics.test_access_matrix import OTHER_ORGANIZATION_ROWS
-from tests.conftest import make_world
+from tests.conftest import import_at, make_world
 from tests.patients.factories import PatientRecord, full_record
 from tests.sessions.factories import ScheduleRecord, schedule_at
 
@@ -84,6 +84,11 @@ class Scene:
 
     def other_membership(self) -> Membership:
         return Membership.objects.get(user=self.therapist)
+
+    def other_import(self) -> PatientImport:
+        if not hasattr(self, "_import"):
+            self._import = import_at(self.halifax, by=self.other_admin)
+        return self._import
 
     def other_export(self) -> FhirExport:
         """The organisation's records exported as FHIR by its admin (made once)."""
