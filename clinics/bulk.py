@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import pghistory.trigger
 import pgtrigger
 from django.db import connection
-from django.db.models import AutoField, GeneratedField
+from django.db.models import NOT_PROVIDED, AutoField, GeneratedField
 
 from clinics.audit_chain import chained_models
 
@@ -88,7 +88,10 @@ def _fields(model, columns: Sequence[str]) -> dict:
     missing = [
         name
         for name, field in fields.items()
-        if name not in columns and not field.null and not isinstance(field, GeneratedField)
+        if name not in columns
+        and not field.null
+        and not isinstance(field, GeneratedField)
+        and field.db_default is NOT_PROVIDED  # the database fills it
     ]
     if missing:
         raise ValueError(f"{model.__name__}: no value given for {', '.join(missing)}")

@@ -238,14 +238,16 @@ class Referenced:
         memberships = list(
             access.visible_to(
                 reader,
-                Membership.objects.filter(organization=org, user_id__in=list(self.staff)).order_by(
-                    "created_at", "pk"
-                ),
+                Membership.objects.filter(organization=org, user_id__in=list(self.staff))
+                .select_related("clinic")
+                .order_by("created_at", "pk"),
             )
         )
         held: dict = {}
         for membership in memberships:
             held.setdefault(membership.user_id, []).append(membership)
+            if membership.clinic is not None:  # a role's clinic is a Location of the bundle too
+                self.clinics.setdefault(membership.clinic_id, membership.clinic)
         return [
             organization(org),
             *(location(clinic) for clinic in self.clinics.values()),

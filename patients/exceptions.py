@@ -79,3 +79,15 @@ class ConsentRefused(FasciaError):
 
 class InvitationInvalid(FasciaError):
     code = "invitation_invalid"
+
+
+class ExportRefused(FasciaError):
+    """A FHIR export that cannot be made as asked (an unknown type, an organisation)."""
+
+    code = "export_refused"
+
+
+class ImportRefused(FasciaError):
+    """An import that cannot be made as asked (a closed clinic, no system named)."""
+
+    code = "import_refused"

@@ -128,6 +128,9 @@ DATE_FORMATS = {
 February in one and the 2nd of January in the other, so the file's own order is asked."""
 
 
+IMPORTED_ID_LONGEST = Patient._meta.get_field("imported_id").max_length
+
+
 class ImportFileInvalid(ValueError):
     """The file cannot be imported at all (no header, a required column missing)."""
 
@@ -148,32 +151,47 @@ def read_csv(text: str) -> tuple[list[str], list[dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames:
         raise ImportFileInvalid("The file is empty: its first line names the columns.")
-    rows = [row for row in reader if any((value or "").strip() for value in row.values())]
+    rows = [row for row in reader if any(_text(value) for value in row.values())]
     return [header.strip() for header in reader.fieldnames], rows
 
 
-def mapping_for(headers: list[str], given: dict[str, str] | None = None) -> dict[str, str]:
-    """Which header holds each field: those `given` ({field: header}), the rest recognised.
+def _text(value) -> str:
+    """A cell as text; the cells beyond the header's (csv keeps them as a list) joined."""
+    if isinstance(value, list):
+        return ",".join(value).strip()
+    return (value or "").strip()
+
+
+EXTRA = None
+"""Where csv.DictReader keeps the cells of a row beyond its header's columns."""
+
+
+def mapping_for(
+    headers: list[str], given: dict[str, str] | None = None, columns: tuple[Column, ...] = COLUMNS
+) -> dict[str, str]:
+    """Which header holds each of `columns`' fields: those `given` ({field: header}), the
+    rest recognised.
 
     Refused (ImportFileInvalid) when a required field has no column, or a given header is
     not in the file.
     """
+    by_field = {column.field: column for column in columns}
     given = dict(given or {})
-    unknown_fields = set(given) - set(BY_FIELD)
+    unknown_fields = set(given) - set(by_field)
     if unknown_fields:
         raise ImportFileInvalid(
             f"Fascia imports no {', '.join(sorted(unknown_fields))}: it imports "
-            f"{', '.join(BY_FIELD)}."
+            f"{', '.join(by_field)}."
         )
     for field_name, header in given.items():
         if header not in headers:
             raise ImportFileInvalid(
-                f"{BY_FIELD[field_name].label}: the file has no column {header!r}."
+                f"{by_field[field_name].label}: the file has no column {header!r}."
             )
     taken = set(given.values())
     mapping = dict(given)
     keyed = {header_key(header): header for header in headers}
-    for column in COLUMNS:
+    for column in columns:
         if column.field in mapping:
             continue
         for alias in column.headers:
@@ -182,13 +200,11 @@ def mapping_for(headers: list[str], given: dict[str, str] | None = None) -> dict
                 mapping[column.field] = header
                 taken.add(header)
                 break
-    missing = [
-        column.label for column in COLUMNS if column.required and column.field not in mapping
-    ]
+    missing = [column for column in columns if column.required and column.field not in mapping]
     if missing:
         raise ImportFileInvalid(
-            f"No column for {', '.join(missing)}: name it (a header such as "
-            f"{BY_FIELD['first_name'].headers[0]!r}), or map it to the file's own header."
+            f"No column for {', '.join(column.label for column in missing)}: name it (a header "
+            f"such as {missing[0].headers[0]!r}), or map it to the file's own header."
         )
     return mapping
 
@@ -290,9 +306,16 @@ def plan_import(
     for number, raw in enumerate(rows):
         row = Row(
             line=number + 2,  # the header is line 1
-            values={name: (raw.get(header) or "").strip() for name, header in mapping.items()},
+            values={name: _text(raw.get(header)) for name, header in mapping.items()},
         )
         planned.rows.append(row)
+        if _text(raw.get(EXTRA)):
+            row.outcome = Outcome.REFUSED
+            row.reasons = [
+                "The row has more cells than the file has columns: a value with a comma in "
+                "it (an address) needs quotes around it."
+            ]
+            continue
         _check(row, date_format=date_format, today=today)
         if row.outcome == Outcome.REFUSED:
             continue
@@ -322,6 +345,9 @@ def _check(row: Row, *, date_format: str, today: datetime.date) -> None:
         column = BY_FIELD[name]
         if column.required and not value:
             row.reasons.append(f"{column.label}: empty, and every patient has one.")
+            continue
+        if name == "imported_id" and len(value) > IMPORTED_ID_LONGEST:
+            row.reasons.append(f"{column.label}: at most {IMPORTED_ID_LONGEST} characters.")
             continue
         if name == "date_of_birth":
             try:

@@ -111,11 +111,16 @@ def encounters(reader, patients: list[Patient], referenced: Referenced) -> Itera
         .select_related("clinic", "therapist", "appointment_type")
         .order_by("starts_at", "pk")
     )
+    # Why a session was cancelled or missed is the desk's note: the portal shows the patient
+    # that it was, not the note.
+    own = {patient.pk for patient in patients if patient.user_id and patient.user_id == reader.pk}
     for session in visits:
-        yield encounter(session, referenced)
+        yield encounter(session, referenced, with_notes=session.patient_id not in own)
 
 
-def encounter(session: TreatmentSession, referenced: Referenced) -> Resource:
+def encounter(
+    session: TreatmentSession, referenced: Referenced, *, with_notes: bool = True
+) -> Resource:
     held = session.started_at is not None
     return pruned(
         {
@@ -152,7 +157,9 @@ def encounter(session: TreatmentSession, referenced: Referenced) -> Resource:
                 extension(
                     "cancellation-reason",
                     valueString=session.cancellation_reason or session.no_show_reason,
-                ),
+                )
+                if with_notes
+                else None,
             ],
         }
     )

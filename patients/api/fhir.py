@@ -1,9 +1,6 @@
 """FHIR R4 through the API: one patient's record as a Bundle (an action on the patient), and
 a whole organisation's as NDJSON files made in the background (Bulk Data style)."""
 
-import uuid
-
-from django.core.exceptions import ObjectDoesNotExist
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -15,12 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clinics import access
-from clinics.exceptions import NotPermitted
 from clinics.fhir import instant
 from patients import fhir
+from patients.exceptions import ExportRefused
 from patients.models import ExportStatus, FhirExport, ReadVia
 from patients.services import fhir_export
-from patients.services.fhir_export import ExportRefused
 
 
 class FhirJSONRenderer(JSONRenderer):
@@ -70,33 +66,22 @@ class ExportAnswerSerializer(serializers.Serializer):
     status_url = serializers.URLField(help_text="Poll this address until it answers 200.")
 
 
+UNSUPPORTED = ("_since", "_typeFilter", "_elements", "patient", "includeAssociatedData")
+"""Bulk Data parameters Fascia does not apply: refused, rather than an export that says it
+holds what it does not."""
+
+
+def _given(request, name: str):
+    """A parameter from the address, or from a form or JSON object body."""
+    if name in request.query_params:
+        return request.query_params.get(name)
+    return request.data.get(name) if isinstance(request.data, dict) else None
+
+
 def _types(request) -> list[str]:
-    """`_type`, a comma-separated list of resource types, from the address or the form."""
-    given = request.query_params.get("_type") or request.data.get("_type") or ""
-    return [kind.strip() for kind in str(given).split(",") if kind.strip()]
-
-
-def _organization(request):
-    """The organisation to export: the one the admin administers, or the one they named."""
-    allowed = access.organizations_for(request.user, FhirExport, "add")
-    named = request.query_params.get("organization") or request.data.get("organization")
-    if named:
-        try:
-            return allowed.get(pk=uuid.UUID(str(named)))
-        except (ValueError, ObjectDoesNotExist):
-            raise ExportRefused(
-                "None of the organisations you administer has this id.", field="organization"
-            ) from None
-    found = list(allowed[:2])
-    if not found:
-        raise NotPermitted("Only an organisation admin exports the whole organisation's records.")
-    if len(found) > 1:
-        raise ExportRefused(
-            "You are an admin of more than one organisation: name the one to export with "
-            "`organization`.",
-            field="organization",
-        )
-    return found[0]
+    """`_type`: resource types, comma-separated and/or given more than once."""
+    given = request.query_params.getlist("_type") or [_given(request, "_type") or ""]
+    return [kind.strip() for each in given for kind in str(each).split(",") if kind.strip()]
 
 
 def _status_url(request, export) -> str:
@@ -127,6 +112,8 @@ def _export_or_404(user, export_id) -> FhirExport:
         .filter(pk=export_id)
         .first()
     )
+    if export is not None:
+        export = fhir_export.end_if_stalled(export)
     if export is None or fhir_export.gone(export):
         raise exceptions.NotFound("No such export: it was cancelled, or its files were deleted.")
     return export
@@ -159,8 +146,19 @@ class FhirExportKickOff(APIView):
         responses={202: ExportAnswerSerializer},
     )
     def post(self, request):
+        for name in UNSUPPORTED:
+            if _given(request, name) is not None:
+                raise ExportRefused(
+                    f"Fascia does not apply {name}: it exports every record of the "
+                    "organisation, of the types in `_type`.",
+                    field=name,
+                )
         export = fhir_export.start_export(
-            organization=_organization(request), by=request.user, types=_types(request)
+            organization=fhir_export.organization_to_export(
+                request.user, _given(request, "organization")
+            ),
+            by=request.user,
+            types=_types(request),
         )
         return _under_way(request, export, status.HTTP_202_ACCEPTED)
 
@@ -193,7 +191,8 @@ class FhirExportStatus(APIView):
                     reverse("fhir-export-file", args=[export.pk, kind])
                 ),
             )
-            body["request"] = request.build_absolute_uri(reverse("fhir-export"))
+            asked = f"?_type={','.join(export.types)}" if export.types else ""
+            body["request"] = request.build_absolute_uri(reverse("fhir-export")) + asked
             body["transactionTime"] = instant(body["transactionTime"])
             return Response(body)
         if export.status == ExportStatus.FAILED:
@@ -233,13 +232,9 @@ class FhirExportFile(APIView):
     )
     def get(self, request, export_id, resource_type):
         export = _export_or_404(request.user, export_id)
-        if (
-            export.status != ExportStatus.COMPLETED
-            or not export.files.filter(
-                organization=export.organization, resource_type=resource_type
-            ).exists()
-        ):
+        if not fhir_export.has_file(export, resource_type):
             raise exceptions.NotFound(f"This export has no {resource_type} file.")
+        fhir_export.log_download(export, by=request.user)
         response = StreamingHttpResponse(
             fhir_export.file_lines(export, resource_type),
             content_type="application/fhir+ndjson",

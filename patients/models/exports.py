@@ -53,6 +53,9 @@ class FhirExport(models.Model):
     chunks = models.PositiveIntegerField(default=0, editable=False)
     shared = ArrayField(models.CharField(max_length=80), default=list, blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker last took it or wrote a chunk."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

@@ -21,15 +21,18 @@ Files are kept EXPORT_KEPT_FOR after the export ends; a later kick-off deletes o
 import datetime
 import json
 import logging
+import uuid
 from collections import defaultdict
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from clinics import access, jobs, row_security
-from clinics.exceptions import FasciaError, NotPermitted
+from clinics.exceptions import NotPermitted
 from patients import fhir, tasks
+from patients.exceptions import ExportRefused
 from patients.models import (
     ExportStatus,
     FhirExport,
@@ -45,12 +48,12 @@ logger = logging.getLogger(__name__)
 CHUNK_PATIENTS = 200
 """Patients a chunk: its transaction holds the export row for a few seconds at most."""
 EXPORT_KEPT_FOR = datetime.timedelta(days=7)
+STALLED_AFTER = datetime.timedelta(minutes=15)
+"""An unfinished export that has written nothing for this long has lost its job (a worker
+that gave up on it, a queueing lost with its process): it is ended as failed, and asking
+again starts a new one. A chunk takes seconds; a worker's lease is a minute."""
 UNFINISHED = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 DATABASE_GONE = (OperationalError, InterfaceError)
-
-
-class ExportRefused(FasciaError):
-    code = "export_refused"
 
 
 def exported_patients(reader, organization):
@@ -58,6 +61,28 @@ def exported_patients(reader, organization):
     return access.visible_to(
         reader, Patient.objects.filter(organization=organization, merged_into__isnull=True)
     )
+
+
+def organization_to_export(by, named=None):
+    """The organisation `by` exports: the one they administer, or the one they `named`."""
+    allowed = access.organizations_for(by, FhirExport, "add")
+    if named:
+        try:
+            return allowed.get(pk=uuid.UUID(str(named)))
+        except (ValueError, ObjectDoesNotExist):
+            raise ExportRefused(
+                "None of the organisations you administer has this id.", field="organization"
+            ) from None
+    found = list(allowed[:2])
+    if not found:
+        raise NotPermitted("Only an organisation admin exports the whole organisation's records.")
+    if len(found) > 1:
+        raise ExportRefused(
+            "You are an admin of more than one organisation: name the one to export with "
+            "`organization`.",
+            field="organization",
+        )
+    return found[0]
 
 
 def start_export(*, organization, by, types: list[str] | None = None) -> FhirExport:
@@ -79,6 +104,8 @@ def start_export(*, organization, by, types: list[str] | None = None) -> FhirExp
     unfinished = FhirExport.objects.filter(
         organization=organization, requested_by=by, types=types, status__in=UNFINISHED
     )
+    for export in unfinished:
+        end_if_stalled(export)
     try:
         with transaction.atomic():
             export = FhirExport.objects.create(
@@ -104,11 +131,29 @@ def forget_old_exports(*, organization) -> int:
     return deleted
 
 
+def end_if_stalled(export: FhirExport) -> FhirExport:
+    """End `export` as failed if it is unfinished and nothing has moved it for STALLED_AFTER."""
+    moved = export.progressed_at or export.requested_at
+    if export.status in UNFINISHED and moved < timezone.now() - STALLED_AFTER:
+        _end(
+            export,
+            ExportStatus.FAILED,
+            "The export stopped: nothing was written for "
+            f"{STALLED_AFTER.total_seconds() / 60:.0f} minutes. Ask for it again.",
+        )
+        export.refresh_from_db()
+    return export
+
+
 def gone(export: FhirExport) -> bool:
-    """Cancelled, deleted, or ended so long ago that its files are no longer kept."""
-    return export.status == ExportStatus.CANCELLED or (
-        export.finished_at is not None and export.finished_at < timezone.now() - EXPORT_KEPT_FOR
-    )
+    """Cancelled, deleted, or ended so long ago that its files are no longer kept (they are
+    deleted now, if the organisation's next kick-off has not already)."""
+    if export.status == ExportStatus.CANCELLED:
+        return True
+    if export.finished_at is not None and export.finished_at < timezone.now() - EXPORT_KEPT_FOR:
+        forget_old_exports(organization=export.organization)
+        return True
+    return False
 
 
 def cancel_export(*, export: FhirExport, by) -> FhirExport:
@@ -137,7 +182,9 @@ def run_export(*, export_id) -> str:
     reader = export.requested_by
     with row_security.scope(row_security.of_user(reader)):
         taken = FhirExport.objects.filter(pk=export.pk, status__in=UNFINISHED).update(
-            status=ExportStatus.RUNNING, started_at=Coalesce("started_at", Now())
+            status=ExportStatus.RUNNING,
+            started_at=Coalesce("started_at", Now()),
+            progressed_at=Now(),
         )
         if not taken:
             return "already ended"
@@ -170,6 +217,10 @@ def _write_chunk(export_id, reader) -> str | None:
         )
         if export.status != ExportStatus.RUNNING:
             return "cancelled"
+        if not access.can_add(reader, FhirExport, organization=export.organization):
+            # Read as someone who may no longer read every record: not a whole export.
+            _end(export, ExportStatus.FAILED, f"{reader} is no longer an organisation admin.")
+            return "failed"
         patients = exported_patients(reader, export.organization).select_related(
             "organization", "home_clinic"
         )
@@ -210,8 +261,12 @@ def _write_chunk(export_id, reader) -> str | None:
         export.patients_done += len(patients)
         export.patients_total = max(export.patients_total, export.patients_done)
         export.shared = sorted(written)
+        export.progressed_at = timezone.now()
         export.save(
-            update_fields=["chunks", "last_patient", "patients_done", "patients_total", "shared"]
+            update_fields=[
+                *("chunks", "last_patient", "patients_done", "patients_total", "shared"),
+                "progressed_at",
+            ]
         )
     return None
 
@@ -242,6 +297,27 @@ def manifest(export: FhirExport, *, url_of) -> dict:
         ],
         "error": [],
     }
+
+
+def has_file(export: FhirExport, resource_type: str) -> bool:
+    """Whether the complete export has a file of that type to give."""
+    return (
+        export.status == ExportStatus.COMPLETED
+        and FhirExportFile.objects.filter(
+            organization=export.organization, export=export, resource_type=resource_type
+        ).exists()
+    )
+
+
+def log_download(export: FhirExport, *, by) -> None:
+    """A file of the export downloaded: a read of the records of the organisation's patients
+    (one line in the access log), whoever asked for the export."""
+    record_reads(
+        reader=by,
+        patients=exported_patients(by, export.organization).only("pk", "organization_id"),
+        part=RecordPart.EXPORT,
+        via=ReadVia.API,
+    )
 
 
 def file_lines(export: FhirExport, resource_type: str):

@@ -13,17 +13,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from clinics import access
-from clinics.exceptions import FasciaError, NotPermitted
+from clinics.exceptions import NotPermitted
 from patients import imports
+from patients.exceptions import ImportRefused
 from patients.imports import Outcome, Plan
 from patients.models import Patient, PatientImport
+from patients.services.records import import_lock_key
 
 BATCH = 1000
 """Patients inserted a statement."""
-
-
-class ImportRefused(FasciaError):
-    code = "import_refused"
+SOURCE_LONGEST = Patient._meta.get_field("imported_from").max_length
 
 
 def check_import(*, organization, clinic, by, source_system: str) -> None:
@@ -37,6 +36,10 @@ def check_import(*, organization, clinic, by, source_system: str) -> None:
     if not clinic.is_active:
         raise ImportRefused(
             f"{clinic.name} is closed (inactive): choose an open clinic.", field="clinic"
+        )
+    if len(source_system) > SOURCE_LONGEST:
+        raise ImportRefused(
+            f"The system's name is at most {SOURCE_LONGEST} characters.", field="source_system"
         )
     if not source_system.strip():
         raise ImportRefused(
@@ -74,7 +77,7 @@ def import_patients(
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                [f"patient-import:{organization.pk}"],
+                [import_lock_key(organization.pk)],
             )
         plan = imports.plan_import(
             organization=organization,

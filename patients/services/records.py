@@ -277,6 +277,11 @@ def _signals(patient: Patient) -> dict[str, object]:
     }
 
 
+def import_lock_key(organization_id) -> str:
+    """The lock an import of the organisation's patients holds alone, and desks share."""
+    return f"patient-import:{organization_id}"
+
+
 def _lock_name(organization_id, patient: Patient) -> None:
     """Wait for anyone registering this date of birth, phone or e-mail right now.
 
@@ -287,6 +292,15 @@ def _lock_name(organization_id, patient: Patient) -> None:
     two people born on one day wait a moment for each other too.
     """
     signals = _signals(patient)
+    with connection.cursor() as cursor:
+        # An import of the organisation's patients checks a whole file against its patients
+        # in one transaction (patients.services.imports holds this lock alone): a desk
+        # registering meanwhile waits for it, and the import for the desks, so neither
+        # misses the other's new patient.
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))",
+            [import_lock_key(organization_id)],
+        )
     keys = [f"{organization_id}:born:{signals['name'][1]}"]
     keys += [f"{organization_id}:{name}:{signals[name]}" for name in ("phone", "email")]
     keys = sorted(key for key in keys if not key.endswith(":"))

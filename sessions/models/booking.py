@@ -152,11 +152,20 @@ class TreatmentSession(models.Model):
     )
     version = models.PositiveIntegerField(default=1, editable=False)
     submission_key = models.UUIDField(null=True, blank=True, editable=False)
+    # Where an import brought the booking from (sessions.services.imports): the other
+    # system's name and its id for the appointment, so that importing it again adds nothing.
+    imported_from = models.CharField(max_length=60, blank=True, db_default="", editable=False)
+    imported_id = models.CharField(max_length=100, blank=True, db_default="", editable=False)
 
     class Meta:
         ordering = ["starts_at"]
         verbose_name = "treatment session"
         constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "imported_from", "imported_id"],
+                condition=~Q(imported_id=""),
+                name="session_imported_once",
+            ),
             models.CheckConstraint(
                 condition=Q(ends_at__gt=F("starts_at")),
                 name="session_ends_after_it_starts",

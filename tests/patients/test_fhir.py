@@ -321,3 +321,20 @@ def test_every_demo_patient_exports_as_fhir_that_parses(demo, client_of):
     response = client_of(login).get(reverse("portal:record_fhir"))
     assert response.status_code == 200
     parsed(json.loads(response.content))
+
+
+def test_the_desks_note_on_a_cancellation_stays_with_the_clinic(world, client_of):
+    ada = world.kelowna_record()
+    booked = session_services.book_session(
+        clinic=world.kelowna,
+        therapist=world.therapist,
+        patient=ada.patient,
+        starts_at=ada.session.starts_at + datetime.timedelta(days=7),
+        by=world.front_desk,
+    )
+    note = "Third late cancellation; seemed upset on the phone"
+    session_services.cancel_session(session=booked, by=world.front_desk, reason=note)
+    own = client_of(ada.patient.user).get(reverse("portal:record_fhir")).content.decode()
+    assert note not in own
+    assert '"status": "cancelled"' in own  # that it was cancelled is theirs
+    assert note in json.dumps(fhir_of(client_of(world.therapist), ada.patient))

@@ -10,9 +10,11 @@ from django.db import OperationalError
 from django.urls import reverse
 from fhir.resources.R4B import get_fhir_model_class
 
+from clinics.models import Role
 from patients import fhir
 from patients.models import ExportStatus, FhirExport, FhirExportFile, Patient, RecordRead
 from patients.services import fhir_export
+from tests.clinics.factories import staff
 from tests.patients.factories import PatientFactory
 
 
@@ -78,9 +80,12 @@ def test_an_admin_exports_the_organisation_and_every_line_parses(
     # References stay relative in bulk files, and each one names a resource exported.
     assert f"Patient/{ada.patient.pk}" in json.dumps(files["Encounter"])
 
-    # The export is in the access log: a read of the whole record of each patient in it.
-    [read] = RecordRead.objects.filter(part="export", reader=world.org_admin)
-    assert sorted(read.patients) == sorted(ours.values_list("pk", flat=True))
+    # The export is in the access log, and each download: a read of the whole record of
+    # each patient in it.
+    reads = RecordRead.objects.filter(part="export", reader=world.org_admin)
+    assert reads.count() == 1 + len(manifest["output"])
+    for read in reads:
+        assert sorted(read.patients) == sorted(ours.values_list("pk", flat=True))
 
 
 def test_while_it_runs_the_status_says_how_far_and_a_second_kick_off_joins_it(
@@ -237,3 +242,40 @@ def test_files_are_kept_a_week_and_then_deleted(
         with django_capture_on_commit_callbacks(execute=False):
             kick_off(client, "?_type=Patient")
     assert not FhirExportFile.objects.filter(export__requested_at=start).exists()
+
+
+def test_an_export_whose_job_was_lost_ends_and_asking_again_starts_anew(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    world.kelowna_record()
+    client = client_of(world.org_admin)
+    start = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
+    # The job never reaches a worker.
+    with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks():
+        lost = kick_off(client).json()["id"]
+    with time_machine.travel(start + datetime.timedelta(minutes=20), tick=False):
+        status = client.get(reverse("fhir-export-status", args=[lost]))
+        assert status.status_code == 500
+        assert "nothing was written" in status.json()["issue"][0]["diagnostics"]
+        with django_capture_on_commit_callbacks(execute=False):
+            again = kick_off(client).json()["id"]
+    assert again != lost
+
+
+def test_each_download_is_written_to_the_access_log_as_the_downloader(
+    world, client_of, django_capture_on_commit_callbacks
+):
+    world.kelowna_record()
+    manifest = exported(client_of(world.org_admin), django_capture_on_commit_callbacks)
+    other_admin = staff(Role.ORG_ADMIN, organization=world.organization)
+    assert client_of(other_admin).get(manifest["output"][0]["url"]).status_code == 200
+    [read] = RecordRead.objects.filter(reader=other_admin, part="export")
+    ours = Patient.objects.filter(organization=world.organization)
+    assert sorted(read.patients or [read.patient_id]) == sorted(ours.values_list("pk", flat=True))
+
+
+def test_parameters_fascia_does_not_apply_are_refused(world, client_of):
+    response = kick_off(client_of(world.org_admin), "?_since=2026-01-01T00:00:00Z")
+    assert response.status_code == 400
+    assert "_since" in response.json()["fields"]
+    assert FhirExport.objects.count() == 0

@@ -211,3 +211,14 @@ def test_the_same_file_imported_twice_at_once_registers_each_patient_once(world)
     race(importing(checked_then_held), importing(), holding=holding, release=release)
     assert sorted(created) == [0, 2]
     assert Patient.objects.filter(imported_from="Cliniko").count() == 2
+
+
+def test_a_row_with_more_cells_than_columns_or_too_long_an_id_is_refused(world, tmp_path):
+    text = (
+        "id,first name,last name,dob,address\n"
+        "Q1,Ann,Lee,1980-01-01,12 Main St, Apt 4\n"
+        f"{'Q' * 101},Bo,Lee,1981-01-01,\n"
+    )
+    said = run(world, text, tmp_path, "--dry-run")
+    assert "line 2 Ann Lee: The row has more cells than the file has columns" in said
+    assert "line 3 Bo Lee: Patient id: at most 100 characters." in said

@@ -18,7 +18,7 @@ SHOWN = 30
 """Rows of each kind listed on the screen; --report writes them all."""
 
 
-def _named(model, name: str, **within):
+def named(model, name: str, **within):
     """A row by its id or its exact name (case aside)."""
     try:
         by_id = Q(pk=uuid.UUID(name))
@@ -72,8 +72,8 @@ class Command(BaseCommand):
 
     @row_security.every_organization()  # the names are looked up first; the import is `by`'s
     def handle(self, *args, file: Path, **options):
-        organization = _named(Organization, options["organization"])
-        clinic = _named(Clinic, options["clinic"], organization=organization)
+        organization = named(Organization, options["organization"])
+        clinic = named(Clinic, options["clinic"], organization=organization)
         by = User.objects.filter(email__iexact=options["by"]).first()
         if by is None:
             raise CommandError(f"No login has the e-mail address {options['by']!r}.")
