@@ -1,6 +1,7 @@
 """Patients from another practice system (`manage.py import_patients`): the dry run, the
 refusals, the duplicates, all or nothing, and the same file twice adding nothing."""
 
+import csv
 import io
 import threading
 
@@ -89,6 +90,22 @@ def test_the_import_registers_the_new_patients_and_a_second_run_adds_nothing(wor
     assert "3 already imported" in again
     assert "Imported 0 patients" in again
     assert Patient.objects.count() == count
+
+
+def test_the_report_lists_every_row_with_what_became_of_it(world, tmp_path):
+    report = tmp_path / "report.csv"
+    run(world, cliniko(world), tmp_path, "--dry-run", "--report", str(report))
+    lines = list(csv.DictReader(report.open(encoding="utf-8")))
+    assert [(line["line"], line["outcome"]) for line in lines] == [
+        ("2", "new"),
+        ("3", "refused"),
+        ("4", "refused"),
+        ("5", "duplicate"),
+        ("6", "duplicate"),
+        ("7", "new"),
+    ]
+    ada = world.kelowna_record().patient
+    assert lines[3]["patient"] == str(ada.pk)  # the record it may be
 
 
 def test_likely_duplicates_are_taken_when_asked(world, tmp_path):

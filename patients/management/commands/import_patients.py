@@ -1,36 +1,15 @@
-import csv
-import uuid
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 
-from accounts.models import User
 from clinics import row_security
 from clinics.exceptions import FasciaError
 from clinics.models import Clinic, Organization
 from patients import imports
 from patients.imports import Outcome
+from patients.management import importing
 from patients.services.imports import import_patients
-
-SHOWN = 30
-"""Rows of each kind listed on the screen; --report writes them all."""
-
-
-def named(model, name: str, **within):
-    """A row by its id or its exact name (case aside)."""
-    try:
-        by_id = Q(pk=uuid.UUID(name))
-    except ValueError:
-        by_id = Q()
-    found = list(model.objects.filter(by_id | Q(name__iexact=name), **within)[:2])
-    if len(found) != 1:
-        what = model._meta.verbose_name
-        raise CommandError(
-            f"{'No' if not found else 'More than one'} {what} is called {name!r}: give its id."
-        )
-    return found[0]
 
 
 class Command(BaseCommand):
@@ -72,21 +51,11 @@ class Command(BaseCommand):
 
     @row_security.every_organization()  # the names are looked up first; the import is `by`'s
     def handle(self, *args, file: Path, **options):
-        organization = named(Organization, options["organization"])
-        clinic = named(Clinic, options["clinic"], organization=organization)
-        by = User.objects.filter(email__iexact=options["by"]).first()
-        if by is None:
-            raise CommandError(f"No login has the e-mail address {options['by']!r}.")
-        mapping = {}
-        for pair in options["map"]:
-            name, sep, header = pair.partition("=")
-            if not sep:
-                raise CommandError(f"--map {pair!r}: write it as FIELD=HEADER.")
-            mapping[name.strip()] = header.strip()
-        try:
-            text = file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
-            raise CommandError(f"{file}: {error}") from None
+        organization = importing.named(Organization, options["organization"])
+        clinic = importing.named(Clinic, options["clinic"], organization=organization)
+        by = importing.login(options["by"])
+        mapping = importing.mapping(options["map"])
+        text = importing.read(file)
         try:
             with row_security.scope(row_security.of_user(by)):
                 plan, record = import_patients(
@@ -133,27 +102,18 @@ class Command(BaseCommand):
             (Outcome.REFUSED, "Refused"),
             (Outcome.DUPLICATE, "Likely duplicates"),
         ):
-            rows = [row for row in plan.rows if row.outcome == outcome]
-            if rows:
-                self.stdout.write(f"{title}:")
-            for row in rows[:SHOWN]:
-                self.stdout.write(f"  line {row.line} {row.name}: {' '.join(row.reasons)}")
-            if len(rows) > SHOWN:
-                self.stdout.write(f"  ... and {len(rows) - SHOWN} more (--report lists them).")
+            importing.list_rows(
+                self.stdout.write, title, [row for row in plan.rows if row.outcome == outcome]
+            )
         if options["report"]:
-            with options["report"].open("w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(["line", "name", "outcome", "patient", "reasons"])
-                for row in plan.rows:
-                    writer.writerow(
-                        [
-                            row.line,
-                            row.name,
-                            row.outcome,
-                            row.patient_id or "",
-                            " ".join(row.reasons),
-                        ]
-                    )
+            importing.write_report(
+                options["report"],
+                ["line", "name", "outcome", "patient", "reasons"],
+                (
+                    [row.line, row.name, row.outcome, row.patient_id or "", " ".join(row.reasons)]
+                    for row in plan.rows
+                ),
+            )
         if record is None:
             self.stdout.write("Dry run: nothing was written.")
         else:

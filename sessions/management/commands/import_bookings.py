@@ -1,15 +1,13 @@
-import csv
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import User
 from clinics import row_security
 from clinics.exceptions import FasciaError
 from clinics.models import Clinic, Organization
 from patients import imports
-from patients.management.commands.import_patients import SHOWN, named
+from patients.management import importing
 from sessions.services.imports import BY_FIELD, Outcome, import_bookings
 
 
@@ -36,23 +34,13 @@ class Command(BaseCommand):
 
     @row_security.every_organization()  # the names are looked up first; the import is `by`'s
     def handle(self, *args, file: Path, **options):
-        organization = named(Organization, options["organization"])
+        organization = importing.named(Organization, options["organization"])
         clinic = None
         if options["clinic"]:
-            clinic = named(Clinic, options["clinic"], organization=organization)
-        by = User.objects.filter(email__iexact=options["by"]).first()
-        if by is None:
-            raise CommandError(f"No login has the e-mail address {options['by']!r}.")
-        mapping = {}
-        for pair in options["map"]:
-            name, sep, header = pair.partition("=")
-            if not sep:
-                raise CommandError(f"--map {pair!r}: write it as FIELD=HEADER.")
-            mapping[name.strip()] = header.strip()
-        try:
-            text = file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
-            raise CommandError(f"{file}: {error}") from None
+            clinic = importing.named(Clinic, options["clinic"], organization=organization)
+        by = importing.login(options["by"])
+        mapping = importing.mapping(options["map"])
+        text = importing.read(file)
         try:
             with row_security.scope(row_security.of_user(by)):
                 plan = import_bookings(
@@ -77,27 +65,20 @@ class Command(BaseCommand):
             f"{plan.count(Outcome.ALREADY_IMPORTED)} already imported, "
             f"{plan.count(Outcome.REFUSED)} refused."
         )
-        refused = [row for row in plan.rows if row.outcome == Outcome.REFUSED]
-        if refused:
-            self.stdout.write("Refused:")
-        for row in refused[:SHOWN]:
-            self.stdout.write(f"  line {row.line} {row.name}: {' '.join(row.reasons)}")
-        if len(refused) > SHOWN:
-            self.stdout.write(f"  ... and {len(refused) - SHOWN} more (--report lists them).")
+        importing.list_rows(
+            self.stdout.write,
+            "Refused",
+            [row for row in plan.rows if row.outcome == Outcome.REFUSED],
+        )
         if options["report"]:
-            with options["report"].open("w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(["line", "patient", "outcome", "session", "reasons"])
-                for row in plan.rows:
-                    writer.writerow(
-                        [
-                            row.line,
-                            row.name,
-                            row.outcome,
-                            row.session_id or "",
-                            " ".join(row.reasons),
-                        ]
-                    )
+            importing.write_report(
+                options["report"],
+                ["line", "patient", "outcome", "session", "reasons"],
+                (
+                    [row.line, row.name, row.outcome, row.session_id or "", " ".join(row.reasons)]
+                    for row in plan.rows
+                ),
+            )
         if options["dry_run"]:
             self.stdout.write("Dry run: nothing was written.")
         else:
