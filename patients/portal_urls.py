@@ -16,6 +16,7 @@ urlpatterns = [
     path("record/", portal.record, name="record"),
     path("record.json", portal.record_json, name="record_json"),
     path("record.fhir.json", portal.record_fhir, name="record_fhir"),
+    path("record.pdf", portal.record_pdf, name="record_pdf"),
     path("record/reads/", portal.record_reads, name="record_reads"),
     path("invitation/<str:token>/", portal.invitation, name="invitation"),
 ]

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.models import User
 from clinics import access
 from clinics.exceptions import FasciaError
-from patients import fhir, selectors, services
+from patients import documents, fhir, selectors, services
 from patients.exceptions import InvitationInvalid
 from patients.forms import ChoosePasswordForm, HealthChangeForm, show_error
 from patients.models import Intake, Patient, ReadVia, RecordPart
@@ -192,6 +192,31 @@ def record_json(request, patient: Patient):
         as_json(_own_record(request, patient)), content_type="application/json; charset=utf-8"
     )
     filename = f"fascia-record-{patient.local_today():%Y-%m-%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@portal_page
+@require_safe
+def record_pdf(request, patient: Patient):
+    """The patient's own record as a PDF document: what the printable page shows, paged."""
+    clinic = patient.home_clinic
+    own = _own_record(request, patient)
+    try:
+        document = documents.pdf(
+            "patients/documents/record.html",
+            {
+                "patient": patient,
+                "clinic": clinic,
+                "record": own,
+                "parts": for_page(own, clinic.zone),
+            },
+        )
+    except documents.DocumentsUnavailable as error:
+        return HttpResponse(error.message, status=error.status, content_type="text/plain")
+    response = HttpResponse(document, content_type="application/pdf")
+    filename = f"fascia-record-{patient.local_today():%Y-%m-%d}.pdf"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
