@@ -19,6 +19,8 @@ the log are asked for that alone.
 """
 
 import re
+import shutil
+import subprocess
 
 import pytest
 from django.contrib import admin
@@ -163,7 +165,18 @@ def reader_of(route: str, world):
 def body_of(response) -> str:
     if response.streaming:
         return b"".join(response.streaming_content).decode()
+    if response.get("Content-Type", "").startswith("application/pdf"):
+        return pdf_text(response.content)
     return response.content.decode()
+
+
+def pdf_text(document: bytes) -> str:
+    """A PDF's text (poppler's pdftotext, which .ci/run installs)."""
+    program = shutil.which("pdftotext")
+    assert program, "pdftotext is missing: apt-get install poppler-utils (.ci/run does)"
+    return subprocess.run(
+        [program, "-", "-"], input=document, capture_output=True, check=True
+    ).stdout.decode()
 
 
 def carries_adas_data(record, response) -> bool:
