@@ -17,10 +17,11 @@ from aftercare.models import (
 from aftercare.models.check_ins import Bruising, Fatigue, Trend
 from clinics import access
 from clinics.fhir import (
+    CLINICAL_FLAG,
     FASCIA,
-    HL7,
     Referenced,
     Resource,
+    answer_options,
     code_system,
     coding,
     concept,
@@ -37,7 +38,6 @@ from sessions.fhir import PAIN_SCORE, SURVEY
 CHECK_IN_URL = f"{FASCIA}/Questionnaire/check-in"
 CHECK_IN_VERSION = "1"
 CHECK_IN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{CHECK_IN_URL}|{CHECK_IN_VERSION}"))
-CLINICAL_FLAG = concept(coding(f"{HL7}/flag-category", "clinical", "Clinical"))
 
 YES_NO_QUESTIONS = (
     ("chest_pain", "Chest pain"),
@@ -167,10 +167,7 @@ def check_in_questionnaire() -> Resource:
                         "linkId": key,
                         "text": text,
                         "type": "choice",
-                        "answerOption": [
-                            {"valueCoding": coding(code_system(f"check-in-{key}"), value, label)}
-                            for value, label in choices.choices
-                        ],
+                        "answerOption": answer_options(f"check-in-{key}", choices),
                     }
                     for key, text, choices in CHOICE_QUESTIONS
                 ),

@@ -64,6 +64,17 @@ def fascia_concept(system_name: str, code: str, display: str) -> dict:
     return concept(coding(code_system(system_name), code, display), text=display)
 
 
+CLINICAL_FLAG = concept(coding(f"{HL7}/flag-category", "clinical", "Clinical"))
+
+
+def answer_options(system_name: str, choices) -> list[dict]:
+    """A Questionnaire item's answerOption: each of a TextChoices, coded in a Fascia system."""
+    return [
+        {"valueCoding": coding(code_system(system_name), value, str(label))}
+        for value, label in choices.choices
+    ]
+
+
 def reference(resource_type: str, id, display: str | None = None) -> dict:
     return {"reference": f"{resource_type}/{id}", "display": display}
 

@@ -452,7 +452,7 @@ def _alike(row: Row, *, organization, seen: dict, known: Known) -> None:
 
 
 def _keys(fields: dict) -> list[tuple]:
-    name = " ".join(f"{fields['first_name']} {fields['last_name']}".lower().split())
+    name = Patient(first_name=fields["first_name"], last_name=fields["last_name"]).search_key()
     keys = [("name", name, fields["date_of_birth"])]
     phone = selectors.phone_key(fields.get("phone", ""))
     if phone:

@@ -15,11 +15,13 @@ from django.utils import timezone
 
 from clinics import access
 from clinics.fhir import (
+    CLINICAL_FLAG,
     FASCIA,
     HL7,
     LOINC,
     Referenced,
     Resource,
+    answer_options,
     code_system,
     coding,
     concept,
@@ -43,7 +45,6 @@ from patients.models import (
 )
 from patients.models.records import ActivityLevel, Channel, PainArea
 
-CLINICAL_FLAG = concept(coding(f"{HL7}/flag-category", "clinical", "Clinical"))
 GUARDIAN = coding(f"{HL7}/v3-RoleCode", "GUARD", "guardian")
 EMERGENCY_CONTACT = coding(f"{HL7}/v2-0131", "C", "Emergency Contact")
 
@@ -115,13 +116,6 @@ INTAKE_VERSION = "1"
 INTAKE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{INTAKE_URL}|{INTAKE_VERSION}"))
 
 
-def _options(system_name: str, choices) -> list[dict]:
-    return [
-        {"valueCoding": coding(code_system(system_name), value, str(label))}
-        for value, label in choices.choices
-    ]
-
-
 def intake_questionnaire() -> Resource:
     """The intake form every organisation uses, as the Questionnaire its answers cite."""
     return pruned(
@@ -141,7 +135,7 @@ def intake_questionnaire() -> Resource:
                     "text": "Where it hurts",
                     "type": "choice",
                     "repeats": True,
-                    "answerOption": _options("pain-area", PainArea),
+                    "answerOption": answer_options("pain-area", PainArea),
                 },
                 {
                     "linkId": "conditions",
@@ -165,7 +159,7 @@ def intake_questionnaire() -> Resource:
                     "linkId": "activity-level",
                     "text": "How active you are",
                     "type": "choice",
-                    "answerOption": _options("activity-level", ActivityLevel),
+                    "answerOption": answer_options("activity-level", ActivityLevel),
                 },
                 {"linkId": "goals", "text": "What you hope for", "type": "text"},
             ],

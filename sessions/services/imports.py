@@ -256,7 +256,7 @@ class _Finder:
             born = imports.parse_date(born, date_format)
         except ValueError as error:
             raise Refused(f"Date of birth: {error}") from None
-        name = " ".join(f"{first} {last}".lower().split())
+        name = Patient(first_name=first, last_name=last).search_key()
         found = list(
             Patient.objects.filter(
                 organization=self.organization, search_name=name, date_of_birth=born
