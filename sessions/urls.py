@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sessions.views import day, feeds, reminders, reviews, session, signing
+from sessions.views import day, documents, feeds, reminders, reviews, session, signing
 
 app_name = "sessions"
 
@@ -42,6 +42,7 @@ urlpatterns = [
         session.remove_row,
         name="remove_row",
     ),
+    path("<uuid:session_id>/chart.pdf", documents.chart_pdf, name="chart_pdf"),
     path("<uuid:session_id>/sign/confirm/", signing.sign_confirm, name="sign_confirm"),
     path("<uuid:session_id>/sign/", session.sign, name="sign"),
     path("<uuid:session_id>/addenda/", session.add_addendum, name="add_addendum"),

@@ -1,0 +1,35 @@
+"""The signed chart as a PDF document (sessions/documents.py), from the session's page."""
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_safe
+
+from clinics.exceptions import NotPermitted
+from patients.documents import DocumentsUnavailable
+from patients.views.scope import refuse
+from sessions import documents
+from sessions.exceptions import SessionStateRefused
+from sessions.views.session import session_page
+
+
+@session_page
+@require_safe
+def chart_pdf(request, session):
+    try:
+        document = documents.signed_chart_pdf(request.user, session)
+    except NotPermitted as error:
+        return refuse(request, error.message)
+    except SessionStateRefused as error:
+        messages.error(request, error.message)
+        return redirect("sessions:detail", session.pk)
+    except DocumentsUnavailable as error:
+        return HttpResponse(error.message, status=error.status, content_type="text/plain")
+    day = timezone.localtime(session.starts_at, session.clinic.zone).date()
+    response = HttpResponse(document, content_type="application/pdf")
+    filename = f"chart-{slugify(session.patient.full_name)}-{day:%Y-%m-%d}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
