@@ -99,6 +99,14 @@ class PatientsConfig(AppConfig):
         # Patients brought in from another system: its admins import, and read each import's
         # report; written by services.imports only, never changed.
         access.register(models.PatientImport, view=access.ORG_ADMINS, add=access.ORG_ADMINS)
+        # The files uploaded on the import page, until imported or discarded: its admins'.
+        access.register(
+            models.PatientImportFile,
+            view=access.ORG_ADMINS,
+            add=access.ORG_ADMINS,
+            change=access.ORG_ADMINS,
+            delete=access.ORG_ADMINS,
+        )
         # Break-glass: a clinician reads the record of a patient of another site for a few
         # hours (clinics.access). Organisation admins review every access; the clinician
         # sees their own. Written by services.grant_emergency_access only, never changed.

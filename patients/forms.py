@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from clinics.exceptions import FasciaError
 from clinics.models import Clinic
+from patients import imports
 from patients.models import Patient
 from patients.models.records import EARLIEST_BIRTH_DATE, ActivityLevel, PainArea
 from patients.services import PATIENT_FIELDS
@@ -350,3 +351,72 @@ class ChoosePasswordForm(PlainLabels, forms.Form):
         if password and again and password != again:
             self.add_error("password_again", "The two passwords differ: type the same one twice.")
         return cleaned
+
+
+# --- Importing patients from another system -------------------------------------
+
+
+class ImportUploadForm(PlainLabels, forms.Form):
+    """A file of patients from another practice system, for the import page."""
+
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Exported from the other system: one patient a row, the first row naming "
+        "the columns.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    source_system = forms.CharField(
+        label="The system it comes from",
+        max_length=60,
+        help_text="Cliniko, Jane, WebPT...: the patients' ids are kept with its name, so "
+        "importing the same file again adds nothing.",
+    )
+    clinic = forms.ModelChoiceField(
+        label="Register the patients at",
+        queryset=Clinic.objects.none(),
+        empty_label=None,
+    )
+
+    def __init__(self, *args, clinics, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].queryset = clinics
+        self.fields["clinic"].label_from_instance = lambda clinic: (
+            f"{clinic.name} ({clinic.organization.name})"
+        )
+
+
+class ImportColumnsForm(PlainLabels, forms.Form):
+    """Which column of the file holds each of a patient's fields, and how dates are written."""
+
+    date_format = forms.ChoiceField(
+        label="Dates in the file are written",
+        choices=[(key, shown) for key, (shown, _) in imports.DATE_FORMATS.items()],
+        help_text="01/02/1980 is the 1st of February day first, the 2nd of January month "
+        "first; YYYY-MM-DD is always read.",
+    )
+
+    def __init__(self, *args, columns, headers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns = columns
+        choices = [("", "Not in this file")] + [(header, header) for header in headers]
+        for column in columns:
+            self.fields[column.field] = forms.ChoiceField(
+                label=column.label + ("" if column.required else " (optional)"),
+                choices=choices,
+                required=column.required,
+                error_messages={"required": f"{column.label}: choose the column that holds it."},
+            )
+
+    @property
+    def column_fields(self):
+        return [self[column.field] for column in self.columns]
+
+    def mapping(self) -> dict[str, str]:
+        return {column.field: self.cleaned_data[column.field] for column in self.columns}
+
+
+class ImportStartForm(PlainLabels, forms.Form):
+    include_duplicates = forms.BooleanField(
+        label="Import the likely duplicates too (each becomes a patient of its own)",
+        required=False,
+    )

@@ -167,13 +167,17 @@ EXTRA = None
 
 
 def mapping_for(
-    headers: list[str], given: dict[str, str] | None = None, columns: tuple[Column, ...] = COLUMNS
+    headers: list[str],
+    given: dict[str, str] | None = None,
+    columns: tuple[Column, ...] = COLUMNS,
+    *,
+    recognise: bool = True,
 ) -> dict[str, str]:
     """Which header holds each of `columns`' fields: those `given` ({field: header}), the
-    rest recognised.
+    rest recognised (unless not to `recognise`: the import page's mapping is whole).
 
-    Refused (ImportFileInvalid) when a required field has no column, or a given header is
-    not in the file.
+    Refused (ImportFileInvalid) when a required field has no column, a given header is
+    not in the file, or one header is given for two fields.
     """
     by_field = {column.field: column for column in columns}
     given = dict(given or {})
@@ -188,8 +192,32 @@ def mapping_for(
             raise ImportFileInvalid(
                 f"{by_field[field_name].label}: the file has no column {header!r}."
             )
-    taken = set(given.values())
-    mapping = dict(given)
+    twice = sorted(
+        by_field[name].label
+        for name, header in given.items()
+        if list(given.values()).count(header) > 1
+    )
+    if twice:
+        raise ImportFileInvalid(
+            f"{' and '.join(twice)}: one column holds one field; choose a column for each."
+        )
+    mapping = recognised(headers, given, columns) if recognise else given
+    missing = [column for column in columns if column.required and column.field not in mapping]
+    if missing:
+        raise ImportFileInvalid(
+            f"No column for {', '.join(column.label for column in missing)}: name it (a header "
+            f"such as {missing[0].headers[0]!r}), or map it to the file's own header."
+        )
+    return mapping
+
+
+def recognised(
+    headers: list[str], given: dict[str, str] | None = None, columns: tuple[Column, ...] = COLUMNS
+) -> dict[str, str]:
+    """`given` ({field: header}), and the header found for each other field by the names other
+    practice systems give it (a header is taken once)."""
+    mapping = dict(given or {})
+    taken = set(mapping.values())
     keyed = {header_key(header): header for header in headers}
     for column in columns:
         if column.field in mapping:
@@ -200,12 +228,6 @@ def mapping_for(
                 mapping[column.field] = header
                 taken.add(header)
                 break
-    missing = [column for column in columns if column.required and column.field not in mapping]
-    if missing:
-        raise ImportFileInvalid(
-            f"No column for {', '.join(column.label for column in missing)}: name it (a header "
-            f"such as {missing[0].headers[0]!r}), or map it to the file's own header."
-        )
     return mapping
 
 

@@ -14,3 +14,12 @@ def run_fhir_export(export_id: str) -> str:
     from patients.services import fhir_export
 
     return fhir_export.run_export(export_id=export_id)
+
+
+@task
+def run_import_file(file_id: str) -> str:
+    """Check or import a file of the import page (patients.services.import_files), as the
+    admin who uploaded it."""
+    from patients.services import import_files
+
+    return import_files.run_import_file(file_id=file_id)

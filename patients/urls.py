@@ -1,12 +1,18 @@
 from django.urls import path
 
-from patients.views import emergency, forms_request, merge, staff
+from patients.views import emergency, forms_request, imports, merge, staff
 
 app_name = "patients"
 
 urlpatterns = [
     path("", staff.patient_list, name="list"),
     path("register/", staff.register, name="register"),
+    path("imports/", imports.import_list, name="imports"),
+    path("imports/<uuid:file_id>/", imports.import_file, name="import_file"),
+    path("imports/<uuid:file_id>/check/", imports.import_check, name="import_check"),
+    path("imports/<uuid:file_id>/import/", imports.import_start, name="import_start"),
+    path("imports/<uuid:file_id>/discard/", imports.import_discard, name="import_discard"),
+    path("imports/<uuid:file_id>/report.csv", imports.import_report, name="import_report"),
     path("other-sites/", emergency.other_sites, name="other_sites"),
     path("emergency-access/", emergency.emergency_access_list, name="emergency_access_list"),
     path("<uuid:patient_id>/", staff.detail, name="detail"),

@@ -13,10 +13,11 @@ from patients.services import record_read
 from sessions import selectors
 from sessions.exceptions import SessionStateRefused
 from sessions.models import TreatmentSession
+from sessions.selectors import ChartView
 
 
-def signed_chart_pdf(user, session: TreatmentSession) -> bytes:
-    """The chart of `session` as a PDF, as `user` may read it; only once it is signed.
+def chart_to_print(user, session: TreatmentSession) -> ChartView:
+    """The chart of `session` as `user` may read it, if it may be printed: once it is signed.
 
     A draft is not printed: a paper copy would outlive the changes made before signing.
     """
@@ -28,6 +29,12 @@ def signed_chart_pdf(user, session: TreatmentSession) -> bytes:
             f"Only a signed chart is made into a PDF; this session is "
             f"{session.get_status_display().lower()}."
         )
+    return view
+
+
+def signed_chart_pdf(user, view: ChartView) -> bytes:
+    """The chart `chart_to_print` gave, as a PDF; its read is logged."""
+    session = view.session
     document = documents.pdf(
         "sessions/documents/chart.html",
         {

@@ -4,6 +4,7 @@ The world: "Kelowna Physio" (organisation) runs two clinics, Kelowna and
 Vernon; "Harbourside" is another organisation with one clinic, Halifax.
 """
 
+import io
 import threading
 from dataclasses import dataclass
 
@@ -19,8 +20,8 @@ from django.test.testcases import LiveServerThread
 from accounts.models import User
 from clinics import access, database_roles
 from clinics.models import Clinic, Membership, Organization, Role
-from patients.models import FhirExport, Patient, PatientImport
-from patients.services import fhir_export
+from patients.models import FhirExport, Patient, PatientImport, PatientImportFile
+from patients.services import fhir_export, import_files
 from patients.services.imports import import_patients
 from tests.accounts.factories import UserFactory
 from tests.clinics.factories import ClinicFactory, OrganizationFactory, staff
@@ -108,6 +109,12 @@ class World:
         if not hasattr(self, "_other_import"):
             self._other_import = import_at(self.halifax, by=self.other_admin)
         return self._other_import
+
+    def other_import_file(self) -> PatientImportFile:
+        """A file listing Maren again, checked on Harbourside's import page (made once)."""
+        if not hasattr(self, "_other_import_file"):
+            self._other_import_file = import_file_of(self.other_record().patient)
+        return self._other_import_file
 
     def other_export(self) -> FhirExport:
         """Harbourside's records exported as FHIR by its admin, every file written (made once)."""
@@ -239,6 +246,32 @@ def import_at(clinic: Clinic, *, by: User) -> PatientImport:
         file_name="patients.csv",
     )
     return record
+
+
+def import_file_of(patient: Patient) -> PatientImportFile:
+    """A file listing `patient` again, uploaded and checked (its dry run done) by an admin of
+    their organisation on the import page: its one row a likely duplicate of them."""
+    admin = (
+        Membership.objects.filter(organization=patient.organization, role=Role.ORG_ADMIN)
+        .select_related("user")
+        .first()
+        .user
+    )
+    text = (
+        "id,first name,last name,dob\n"
+        f"F-1,{patient.first_name},{patient.last_name},{patient.date_of_birth:%Y-%m-%d}\n"
+    )
+    file = import_files.upload(
+        clinic=patient.home_clinic,
+        by=admin,
+        source_system="Cliniko",
+        file_name="again.csv",
+        content=io.BytesIO(text.encode()),
+    )
+    import_files.check(file=file, by=admin, mapping=file.mapping, date_format="iso")
+    import_files.run_import_file(file_id=file.pk)  # the worker's part, here and now
+    file.refresh_from_db()
+    return file
 
 
 def make_world(*, mailbox: str = "") -> World:

@@ -10,7 +10,12 @@ from patients.models.consent import (
 from patients.models.emergency import EmergencyAccess
 from patients.models.exports import ExportStatus, FhirExport, FhirExportFile
 from patients.models.forms_request import FormsRequest, FormsSentAs, PatientForm
-from patients.models.imports import PatientImport
+from patients.models.imports import (
+    WORKING,
+    ImportFileStatus,
+    PatientImport,
+    PatientImportFile,
+)
 from patients.models.merge import PatientMerge
 from patients.models.records import (
     ActivityLevel,
@@ -25,6 +30,7 @@ from patients.models.records import (
 from patients.models.screening import Question, Questionnaire, ScreeningAnswer, ScreeningResponse
 
 __all__ = [
+    "WORKING",
     "ActivityLevel",
     "Channel",
     "ClinicalPolicy",
@@ -37,11 +43,13 @@ __all__ = [
     "FhirExportFile",
     "FormsRequest",
     "FormsSentAs",
+    "ImportFileStatus",
     "Intake",
     "PainArea",
     "Patient",
     "PatientForm",
     "PatientImport",
+    "PatientImportFile",
     "PatientInvitation",
     "PatientMerge",
     "Question",

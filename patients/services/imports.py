@@ -61,18 +61,20 @@ def import_patients(
     date_format: str = "iso",
     include_duplicates: bool = False,
     dry_run: bool = False,
+    recognise: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Plan, PatientImport | None]:
     """Check every row of the CSV `text` and, unless `dry_run`, register the new patients at
     `clinic`, all in one transaction; the plan and the record of the import.
 
     `progress(stage, done, total)` is told how far the check ("checked") and the writing
-    ("imported") are.
+    ("imported") are. Fields `mapping` leaves out are found by their headers, unless not to
+    `recognise` them (the import page's mapping is whole).
     """
     source_system = " ".join(source_system.split())
     check_import(organization=organization, clinic=clinic, by=by, source_system=source_system)
     headers, rows = imports.read_csv(text)
-    mapping = imports.mapping_for(headers, mapping)
+    mapping = imports.mapping_for(headers, mapping, recognise=recognise)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -123,15 +125,21 @@ def import_patients(
             already_imported=counts[Outcome.ALREADY_IMPORTED],
             duplicates=counts[Outcome.DUPLICATE],
             refused=counts[Outcome.REFUSED],
-            report=[
-                {
-                    "line": row.line,
-                    "outcome": row.outcome,
-                    "name": row.name,
-                    "patient": str(row.patient_id) if row.patient_id else None,
-                    "reasons": row.reasons,
-                }
-                for row in plan.rows
-            ],
+            report=report_of(plan),
         )
     return plan, record
+
+
+def report_of(plan: Plan) -> list[dict]:
+    """Every row of the file: its line, outcome, name, the record it became or matched, and
+    the reasons."""
+    return [
+        {
+            "line": row.line,
+            "outcome": row.outcome,
+            "name": row.name,
+            "patient": str(row.patient_id) if row.patient_id else None,
+            "reasons": row.reasons,
+        }
+        for row in plan.rows
+    ]

@@ -26,6 +26,7 @@ from patients.models import (
     ConsentWithdrawal,
     Intake,
     Patient,
+    PatientImport,
     PatientInvitation,
     ReadVia,
     RecordPart,
@@ -66,6 +67,7 @@ def patient_list(request):
             "page": page,
             "rows": [(patient, summaries[patient.pk].marks) for patient in patients],
             "may_register": access.clinics_for(request.user, Patient, "add").exists(),
+            "may_import": access.may_use(request.user, PatientImport, "add"),
             # Read only when there is a search (a lazy queryset).
             "other_sites_of": Organization.objects.filter(
                 pk__in=access.emergency_organizations(request.user)

@@ -1,11 +1,10 @@
 """The signed chart as a PDF document (sessions/documents.py), from the session's page."""
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.text import slugify
-from django.views.decorators.http import require_safe
 
 from clinics.exceptions import NotPermitted
 from patients.documents import DocumentsUnavailable
@@ -16,15 +15,19 @@ from sessions.views.session import session_page
 
 
 @session_page
-@require_safe
 def chart_pdf(request, session):
+    # Who may not read the chart is told so whatever the method, as on the session's pages.
     try:
-        document = documents.signed_chart_pdf(request.user, session)
+        view = documents.chart_to_print(request.user, session)
     except NotPermitted as error:
         return refuse(request, error.message)
     except SessionStateRefused as error:
         messages.error(request, error.message)
         return redirect("sessions:detail", session.pk)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    try:
+        document = documents.signed_chart_pdf(request.user, view)
     except DocumentsUnavailable as error:
         return HttpResponse(error.message, status=error.status, content_type="text/plain")
     day = timezone.localtime(session.starts_at, session.clinic.zone).date()

@@ -34,13 +34,13 @@ from accounts.models import User
 from aftercare.services import check_ins as check_in_services
 from clinics.models import Clinic, Membership, Organization
 from config.urls import router
-from patients.models import FhirExport, PatientImport
+from patients.models import FhirExport, PatientImport, PatientImportFile
 from patients.services import fhir_export
 from sessions.models import Reminder
 from sessions.services import feeds, reminders
 from tests.aftercare.factories import signed_session
 from tests.clinics.test_access_matrix import OTHER_ORGANIZATION_ROWS
-from tests.conftest import import_at, make_world
+from tests.conftest import import_at, import_file_of, make_world
 from tests.patients.factories import PatientRecord, full_record
 from tests.sessions.factories import ScheduleRecord, schedule_at
 
@@ -89,6 +89,11 @@ class Scene:
         if not hasattr(self, "_import"):
             self._import = import_at(self.halifax, by=self.other_admin)
         return self._import
+
+    def other_import_file(self) -> PatientImportFile:
+        if not hasattr(self, "_import_file"):
+            self._import_file = import_file_of(self.records[0].patient)
+        return self._import_file
 
     def other_export(self) -> FhirExport:
         """The organisation's records exported as FHIR by its admin (made once)."""
@@ -267,6 +272,7 @@ def ids(scene: Scene, name: str) -> dict:
         "exercise_id": record.aftercare.exercise.pk,
         "clinic_id": scene.halifax.pk,
         "export_id": scene.rows[FhirExport].pk,
+        "file_id": scene.rows[PatientImportFile].pk,
         "resource_type": "Patient",
         "secret": scene.feed_secret,
         "token": TOKENS[name](scene) if name in TOKENS else "not-a-token",

@@ -31,7 +31,7 @@ from drf_spectacular.generators import SchemaGenerator
 from clinics import access
 from patients.models import Patient, RecordRead
 from tests.clinics.test_access_matrix import ACTION_BODY, PATIENT_RECORDS, rows_of
-from tests.conftest import fresh
+from tests.conftest import fresh, import_file_of
 from tests.fuzz.world import RESOURCES, path_segment_before
 from tests.patients.factories import PatientFactory
 
@@ -123,6 +123,8 @@ PAGE_IDS = {
     "row_id": lambda record, world: record.charted.needle_site,
     # The record Ada's is compared with before a merge: another Kelowna patient's.
     "other_id": lambda record, world: PatientFactory(home_clinic=world.kelowna),
+    # A file on the import page whose one row is a likely duplicate of Ada.
+    "file_id": lambda record, world: import_file_of(record.patient),
 }
 
 NOBODYS = "00000000-0000-0000-0000-000000000000"

@@ -28,6 +28,7 @@ from patients.models import (
 )
 from sessions import portal_urls as sessions_portal_urls
 from sessions import urls as sessions_urls
+from tests.conftest import import_file_of
 from tests.patients.factories import (
     PatientFactory,
     born_years_ago,
@@ -307,6 +308,19 @@ FRONT_DESK_REFUSED = {
     "patients:consent_withdraw": 403,
     # Break-glass is for clinical staff (tests/patients/test_break_glass.py).
     "patients:open_in_emergency": 404,
+    # The signed chart as a PDF, like its page: clinical (tests/sessions/test_chart_pdf.py).
+    "sessions:chart_pdf": 403,
+    # The import page's files are organisation admins' (tests/patients/test_import_page.py).
+    **{
+        f"patients:{name}": 404
+        for name in (
+            "import_file",
+            "import_check",
+            "import_start",
+            "import_discard",
+            "import_report",
+        )
+    },
 }
 
 
@@ -331,10 +345,12 @@ def test_every_staff_page_opens_for_the_roles_that_use_it(world, client_of, reco
             kwargs={name: ids[name] for name in pattern.pattern.converters},
         )
         for pattern in urls.urlpatterns
-        # Buttons (POST only), merging: organisation admins only (test_merge.py), and
-        # break-glass: clinical staff of another site (test_break_glass.py).
+        # Buttons (POST only), merging and importing: organisation admins only
+        # (test_merge.py, test_import_page.py), and break-glass: clinical staff of another
+        # site (test_break_glass.py).
         if pattern.name not in ("invite", "report_change", "send_forms", "merge_choose", "merge")
         and pattern.name not in BREAK_GLASS_PAGES
+        and not pattern.name.startswith("import")
     }
     for role, person in world.staff_by_role().items():
         client = client_of(person)
@@ -719,6 +735,7 @@ RECORD_IDS = {
     "check_in_id": lambda record: record.aftercare.check_in.pk,
     "exercise_id": lambda record: record.aftercare.exercise.pk,
     "other_id": lambda record: record.patient.pk,  # the other record of a merge
+    "file_id": lambda record: import_file_of(record.patient).pk,  # on the import page
 }
 
 PORTAL = ("portal:", "aftercare_portal:", "sessions_portal:")
