@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run serve test query-budgets seed-bench bench clean
+.PHONY: run serve test query-budgets docs-screenshots seed-bench bench clean
 
 $(STAMP): requirements.txt
 	@python=$$(for candidate in "$$(pyenv which python 2>/dev/null)" python3.13 python3.12 python3; do \
@@ -73,6 +73,11 @@ test: $(STAMP)
 # write tests/config/query_budgets.json (one process, so that one file is written).
 query-budgets: $(STAMP)
 	$(PY) -m pytest -p no:xdist -q tests/config/test_query_budgets.py --write-query-budgets
+
+# After a change to a screen the user guides show: take their pictures again in Chromium,
+# from the demo, and write them into docs/guide/screenshots/ (tests/docs/test_screenshots.py).
+docs-screenshots: $(STAMP)
+	$(PY) -m pytest -p no:xdist -q tests/docs/test_screenshots.py --write-screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -33,12 +33,19 @@ from tests.patients.factories import (
 )
 from tests.sessions.factories import ScheduleRecord, schedule_at
 
+pytest_plugins = ["tests.browser"]
+
 
 def pytest_addoption(parser):
     parser.addoption(
         "--write-query-budgets",
         action="store_true",
         help="measure every URL and write tests/config/query_budgets.json (make query-budgets)",
+    )
+    parser.addoption(
+        "--write-screenshots",
+        action="store_true",
+        help="take the user guides' pictures into docs/guide/screenshots (make docs-screenshots)",
     )
 
 

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from aftercare.models import Alert, CheckInAnswer, PlanRead
 from tests.aftercare.factories import first_check_in, signed_session
-from tests.e2e.conftest import PHONE
+from tests.browser import PHONE
 
 
 def test_chest_pain_in_a_partly_answered_check_in_reaches_the_emergency_page_and_the_therapist(

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from clinics.models import Role
 from sessions import services
 from sessions.models import Status, TreatmentSession
+from tests.browser import PHONE
 from tests.clinics.factories import staff
-from tests.e2e.conftest import PHONE
 
 
 def test_a_patient_on_a_phone_books_online_and_cancels(world, patient, open_as):

@@ -3,7 +3,7 @@
 from playwright.sync_api import expect
 
 from patients.models import ConsentSignature, ScreeningResponse
-from tests.e2e.conftest import PHONE
+from tests.browser import PHONE
 
 
 def test_a_patient_screens_and_signs_on_a_phone_and_the_therapist_sees_the_flag(

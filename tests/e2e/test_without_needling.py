@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from aftercare.models import AftercarePlan
 from sessions.models import NeedleSite, Status, TreatmentSession
-from tests.e2e.conftest import PHONE
+from tests.browser import PHONE
 from tests.patients.factories import PatientFactory, born_years_ago, with_portal_login
 from tests.sessions.factories import this_minute
 

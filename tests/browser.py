@@ -1,4 +1,5 @@
-"""Browser tests: Debian's Chromium, driven by Playwright, against Django's live server.
+"""Debian's Chromium, driven by Playwright, against Django's live server: for the browser
+tests (tests/e2e) and the user guides' screenshots (tests/docs).
 
 Playwright's own browser download does not work on these machines, so the
 system's Chromium is used (.ci/run installs it). Without it the browser tests
@@ -43,15 +44,16 @@ def open_as(browser, live_server):
     """A page in a fresh browser context, logged in as `user` through the login form."""
     contexts = []
 
-    def open_page(user, *, viewport=DESKTOP, **device) -> Page:
-        """`device`: more of the context's options (is_mobile, has_touch for a phone)."""
+    def open_page(user, *, password=PASSWORD, viewport=DESKTOP, **device) -> Page:
+        """`password`: the user's (the factories' unless given: the demo has its own).
+        `device`: more of the context's options (is_mobile, has_touch for a phone)."""
         context = browser.new_context(viewport=viewport, base_url=live_server.url, **device)
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
         page.goto("/accounts/login/")
         page.locator("input[name=login]").fill(user.email)
-        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("input[name=password]").fill(password)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
         return page
