@@ -416,6 +416,9 @@ class ImportColumnsForm(PlainLabels, forms.Form):
 
 
 class ImportStartForm(PlainLabels, forms.Form):
+    attempt = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    """The dry run the page showed: an import of another one (checked again in another tab
+    since) is refused."""
     include_duplicates = forms.BooleanField(
         label="Import the likely duplicates too (each becomes a patient of its own)",
         required=False,

@@ -326,6 +326,8 @@ def plan_import(
     planned = Plan(rows=[], mapping=mapping)
     seen: dict[tuple, int] = {}  # what an earlier row was alike by: its line
     for number, raw in enumerate(rows):
+        if progress is not None and number and number % 500 == 0:
+            progress(number)  # before the row: refused and known rows count too
         row = Row(
             line=number + 2,  # the header is line 1
             values={name: _text(raw.get(header)) for name, header in mapping.items()},
@@ -353,8 +355,6 @@ def plan_import(
         if imported_id:
             seen["id", imported_id] = row.line
         _alike(row, organization=organization, seen=seen, known=known)
-        if progress is not None and number % 500 == 499:
-            progress(number + 1)
     if progress is not None:
         progress(len(rows))
     return planned

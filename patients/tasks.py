@@ -17,9 +17,9 @@ def run_fhir_export(export_id: str) -> str:
 
 
 @task
-def run_import_file(file_id: str) -> str:
+def run_import_file(file_id: str, attempt: int) -> str:
     """Check or import a file of the import page (patients.services.import_files), as the
-    admin who uploaded it."""
+    admin who asked: the check or import `attempt` it was queued for."""
     from patients.services import import_files
 
-    return import_files.run_import_file(file_id=file_id)
+    return import_files.run_import_file(file_id=file_id, attempt=attempt)

@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from django.db.models import Q
 
 from accounts.models import User
+from clinics.spreadsheet import safe_cell
 
 SHOWN = 30
 """Rows of each kind listed on the screen; --report writes them all."""
@@ -56,10 +57,11 @@ def read(file: Path) -> str:
 
 
 def write_report(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """The report as CSV; a name from the other system is never run as a formula."""
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([safe_cell(cell) for cell in row] for row in rows)
 
 
 def list_rows(write, title: str, rows: Sequence) -> None:

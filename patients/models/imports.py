@@ -102,6 +102,18 @@ class PatientImportFile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     uploaded_at = models.DateTimeField(default=timezone.now, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who asked for the last check or the import: the worker runs as them.",
+    )
+    attempt = models.PositiveIntegerField(
+        default=0,
+        help_text="The checks and the import asked for: a task of an older one does nothing.",
+    )
     source_system = models.CharField(max_length=60)
     file_name = models.CharField(max_length=255, blank=True)
     text = models.TextField(blank=True)

@@ -19,11 +19,13 @@ So:
   other system's ids).
 """
 
+import csv
 import datetime
 import logging
 from typing import BinaryIO
 
 from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F
 from django.db.models.functions import Now
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -31,6 +33,7 @@ from django.utils import timezone
 from clinics import access, jobs, row_security
 from clinics.exceptions import Conflict, FasciaError, NotPermitted
 from clinics.models import Clinic
+from clinics.row_security import Scope
 from clinics.side_connection import side_connection
 from patients import imports, tasks
 from patients.exceptions import ImportRefused
@@ -85,10 +88,12 @@ def upload(
         ) from None
     try:
         headers, rows = imports.read_csv(text)
-    except (imports.ImportFileInvalid, ValueError) as error:
+    except imports.ImportFileInvalid as error:
         raise ImportRefused(str(error), field="file") from None
-    except Exception:  # the csv module's own errors (a NUL byte, a quote never closed)
-        raise ImportRefused("The file is not a CSV file that can be read.", field="file") from None
+    except csv.Error as error:  # a NUL byte, a field larger than csv allows
+        raise ImportRefused(
+            f"The file is not a CSV file that can be read ({error}).", field="file"
+        ) from None
     if not rows:
         raise ImportRefused("The file has no rows below its header.", field="file")
     return PatientImportFile.objects.create(
@@ -105,10 +110,23 @@ def upload(
 
 
 def files_of(user):
-    """The files `user` may see on the import page, newest first."""
-    return access.visible_to(
-        user, PatientImportFile.objects.select_related("clinic", "uploaded_by")
-    ).order_by("-uploaded_at")
+    """The files `user` may see on the import page, newest first (without their text and
+    dry run, read only where they are needed)."""
+    return (
+        access.visible_to(user, PatientImportFile.objects.select_related("clinic", "uploaded_by"))
+        .defer("text", "report")
+        .order_by("-uploaded_at")
+    )
+
+
+def report_shown(file: PatientImportFile) -> list[dict]:
+    """The rows a file's page lists: the import's once imported, else the dry run's; none
+    while the worker is at it (a page refreshing itself every few seconds)."""
+    if file.status in WORKING:
+        return []
+    if file.status == ImportFileStatus.IMPORTED:
+        return file.patient_import.report
+    return file.report
 
 
 def check(*, file: PatientImportFile, by, mapping: dict[str, str], date_format: str):
@@ -123,44 +141,62 @@ def check(*, file: PatientImportFile, by, mapping: dict[str, str], date_format: 
         raise ImportRefused(str(error), field="mapping") from None
     with transaction.atomic():
         taken = PatientImportFile.objects.filter(pk=file.pk, status__in=MAY_CHECK).update(
-            status=ImportFileStatus.CHECKING,
+            **_begun(ImportFileStatus.CHECKING, file, by),
             mapping=chosen,
             date_format=date_format,
-            stage="",
-            done=0,
-            total=file.rows,
-            progressed_at=Now(),
             counts={},
             report=[],
             error="",
         )
         if not taken:
             raise _busy(file)
-        jobs.run_now(tasks.run_import_file, file_id=str(file.pk))
+        _queue(file)
     file.refresh_from_db()
     return file
 
 
-def start_import(*, file: PatientImportFile, by, include_duplicates: bool) -> PatientImportFile:
-    """Queue the import of a checked file; a second press finds it under way and adds nothing."""
+def start_import(
+    *, file: PatientImportFile, by, include_duplicates: bool, attempt: int
+) -> PatientImportFile:
+    """Queue the import of the dry run `attempt` (the one the page showed); a second press
+    finds it under way and adds nothing."""
     _may_change(file, by)
     with transaction.atomic():
         taken = PatientImportFile.objects.filter(
-            pk=file.pk, status=ImportFileStatus.CHECKED
+            pk=file.pk, status=ImportFileStatus.CHECKED, attempt=attempt
         ).update(
-            status=ImportFileStatus.IMPORTING,
-            include_duplicates=include_duplicates,
-            stage="",
-            done=0,
-            total=file.rows,
-            progressed_at=Now(),
+            **_begun(ImportFileStatus.IMPORTING, file, by), include_duplicates=include_duplicates
         )
         if taken:
-            jobs.run_now(tasks.run_import_file, file_id=str(file.pk))
+            _queue(file)
     file.refresh_from_db()
-    if not taken and file.status not in (ImportFileStatus.IMPORTING, ImportFileStatus.IMPORTED):
-        raise Conflict("Check the file before importing it.")
-    return file
+    if taken or file.status in (ImportFileStatus.IMPORTING, ImportFileStatus.IMPORTED):
+        return file
+    if file.status == ImportFileStatus.CHECKED:
+        raise Conflict(
+            "The file was checked again since this page was shown: read the new dry run, "
+            "then import."
+        )
+    raise Conflict("Check the file before importing it.")
+
+
+def _begun(status: str, file: PatientImportFile, by) -> dict:
+    """A check or an import asked for by `by`: the next attempt, its progress at nought."""
+    return {
+        "status": status,
+        "attempt": F("attempt") + 1,
+        "requested_by": by,
+        "stage": "",
+        "done": 0,
+        "total": file.rows,
+        "progressed_at": Now(),
+    }
+
+
+def _queue(file: PatientImportFile) -> None:
+    """Queue the worker for the attempt just begun (each check and import is one)."""
+    attempt = PatientImportFile.objects.values_list("attempt", flat=True).get(pk=file.pk)
+    jobs.run_now(tasks.run_import_file, file_id=str(file.pk), attempt=attempt)
 
 
 def discard(*, file: PatientImportFile, by) -> None:
@@ -201,59 +237,67 @@ def _busy(file: PatientImportFile) -> Conflict:
     return Conflict(f"The file is {file.get_status_display().lower()}: wait until it is done.")
 
 
-def run_import_file(*, file_id) -> str:
-    """Check or import the file, as its status asks; what it did, for the task's result."""
+def run_import_file(*, file_id, attempt: int | None = None) -> str:
+    """Check or import the file, as its status asks, as the admin who asked; what it did,
+    for the task's result. `attempt` is the check or import the task was queued for: an
+    older one (the file checked again since) does nothing."""
     with row_security.every_organization():
         file = (
-            PatientImportFile.objects.select_related("uploaded_by", "organization", "clinic")
-            .filter(pk=file_id)
+            PatientImportFile.objects.select_related("requested_by", "organization", "clinic")
+            .filter(pk=file_id, status__in=WORKING)
             .first()
         )
-    if file is None:
-        return "gone"
-    with row_security.scope(row_security.of_user(file.uploaded_by)):
-        taken = PatientImportFile.objects.filter(pk=file.pk, status__in=WORKING).update(
-            progressed_at=Now()
-        )
-        if not taken:
+        if file is None or (attempt is not None and file.attempt != attempt):
             return "nothing to do"
-        file.refresh_from_db()
-        try:
-            with side_connection() as side, row_security.every_organization(using=side):
-                return _run(file, _progress_of(file, side))
-        except DATABASE_GONE:
-            raise  # the worker queues the task again; the transaction kept nothing
-        except (FasciaError, imports.ImportFileInvalid) as error:
-            _stop(file, str(getattr(error, "message", error)))
-        except Exception as error:
-            logger.exception("Import of file %s stopped", file.pk)
-            _stop(
-                file,
-                f"The {'check' if file.status == ImportFileStatus.CHECKING else 'import'} "
-                f"stopped ({type(error).__name__}): nothing was imported. Try again; the "
-                "worker's log has the details.",
-            )
-        return "stopped"
+        runs = PatientImportFile.objects.filter(pk=file.pk, attempt=file.attempt)
+        runs.filter(status=file.status).update(progressed_at=Now())
+    asked_by = file.requested_by
+    try:
+        with (
+            row_security.scope(row_security.of_user(asked_by)),
+            side_connection() as side,
+            row_security.scope(Scope(organizations=frozenset({file.organization_id})), using=side),
+        ):
+            return _run(file, runs, _progress_of(runs.using(side), file.status))
+    except DATABASE_GONE:
+        raise  # the worker queues the task again; the transaction kept nothing
+    except (FasciaError, imports.ImportFileInvalid) as error:
+        _stop(runs, str(getattr(error, "message", error)))
+    except Exception as error:
+        logger.exception("Import of file %s stopped", file.pk)
+        _stop(
+            runs,
+            f"The {'check' if file.status == ImportFileStatus.CHECKING else 'import'} "
+            f"stopped ({type(error).__name__}): nothing was imported. Try again; the "
+            "worker's log has the details.",
+        )
+    return "stopped"
 
 
-def _progress_of(file: PatientImportFile, side: str):
+def _progress_of(runs, status: str):
     """Tell the page how far the work is, on the side connection (committed at once)."""
 
     def tell(stage: str, done: int, total: int) -> None:
-        PatientImportFile.objects.using(side).filter(pk=file.pk, status=file.status).update(
-            stage=stage, done=done, total=total, progressed_at=Now()
-        )
+        runs.filter(status=status).update(stage=stage, done=done, total=total, progressed_at=Now())
 
     return tell
 
 
-def _run(file: PatientImportFile, progress) -> str:
+def _run(file: PatientImportFile, runs, progress) -> str:
+    # Asked again here: the admin who asked may have lost the role since (the import
+    # checks it too, after reading the file, which they could no longer read).
+    check_import(
+        organization=file.organization,
+        clinic=file.clinic,
+        by=file.requested_by,
+        source_system=file.source_system,
+    )
     arguments = {
         "organization": file.organization,
         "clinic": file.clinic,
-        "by": file.uploaded_by,
+        "by": file.requested_by,
         "source_system": file.source_system,
-        "text": file.text,
+        "text": PatientImportFile.objects.values_list("text", flat=True).get(pk=file.pk),
         "file_name": file.file_name,
         "mapping": file.mapping,
         "date_format": file.date_format,
@@ -262,7 +306,7 @@ def _run(file: PatientImportFile, progress) -> str:
     }
     if file.status == ImportFileStatus.CHECKING:
         plan, _ = import_patients(**arguments, dry_run=True)
-        PatientImportFile.objects.filter(pk=file.pk, status=ImportFileStatus.CHECKING).update(
+        runs.filter(status=ImportFileStatus.CHECKING).update(
             status=ImportFileStatus.CHECKED,
             counts=plan.counts(),
             report=report_of(plan),
@@ -271,12 +315,14 @@ def _run(file: PatientImportFile, progress) -> str:
         return "checked"
     with transaction.atomic():
         _, record = import_patients(**arguments, include_duplicates=file.include_duplicates)
-        done = PatientImportFile.objects.filter(
-            pk=file.pk, status=ImportFileStatus.IMPORTING
-        ).update(
+        done = runs.filter(status=ImportFileStatus.IMPORTING).update(
             status=ImportFileStatus.IMPORTED,
             patient_import=record,
+            # The record of the import keeps the report: the file's copy of the patients
+            # goes, text and dry run.
             text="",
+            report=[],
+            counts={},
             progressed_at=Now(),
         )
         if not done:
@@ -287,7 +333,8 @@ def _run(file: PatientImportFile, progress) -> str:
     return "imported"
 
 
-def _stop(file: PatientImportFile, message: str) -> None:
-    PatientImportFile.objects.filter(pk=file.pk, status__in=WORKING).update(
-        status=ImportFileStatus.FAILED, error=message, progressed_at=Now()
-    )
+def _stop(runs, message: str) -> None:
+    with row_security.every_organization():
+        runs.filter(status__in=WORKING).update(
+            status=ImportFileStatus.FAILED, error=message, progressed_at=Now()
+        )

@@ -1,17 +1,16 @@
 """The import page: an organisation admin uploads a file of patients from another system,
 chooses its columns, reads the dry run, then imports (patients.services.import_files)."""
 
-import csv
-import io
 from functools import wraps
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from clinics import access
-from clinics.exceptions import FasciaError
+from clinics.exceptions import Conflict, FasciaError
+from clinics.spreadsheet import safe_cell, streamed_csv
 from patients import imports
 from patients.forms import ImportColumnsForm, ImportStartForm, ImportUploadForm, show_error
 from patients.imports import Outcome
@@ -41,9 +40,9 @@ OUTCOMES = (
 @staff_page
 def import_list(request):
     """The files being imported and the imports done, and the form to upload a file."""
-    clinics = import_files.clinics_to_import_into(request.user)
-    if not clinics.exists():
+    if not access.may_use(request.user, PatientImport, "add"):
         return refuse(request, "Only an organisation admin imports patients.")
+    clinics = import_files.clinics_to_import_into(request.user)
     form = ImportUploadForm(request.POST or None, request.FILES or None, clinics=clinics)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
@@ -59,9 +58,13 @@ def import_list(request):
             show_error(form, error)
         else:
             return redirect("patients:import_file", file.pk)
-    done = access.visible_to(
-        request.user, PatientImport.objects.select_related("clinic", "imported_by")
-    ).order_by("-imported_at")[:20]
+    done = (
+        access.visible_to(
+            request.user, PatientImport.objects.select_related("clinic", "imported_by")
+        )
+        .defer("report", "mapping")
+        .order_by("-imported_at")[:20]
+    )
     return render(
         request,
         "patients/imports/list.html",
@@ -74,6 +77,7 @@ def import_list(request):
                 )
             ],
             "done": done,
+            "no_open_clinic": not clinics.exists(),
         },
         status=400 if form.errors else 200,
     )
@@ -115,22 +119,15 @@ def _page(request, file, status: int = 200, **forms):
         )
     if file.status == ImportFileStatus.CHECKED:
         context["start_form"] = forms.get("start_form") or ImportStartForm(
-            initial={"include_duplicates": file.include_duplicates}
+            initial={"include_duplicates": file.include_duplicates, "attempt": file.attempt}
         )
-    report = file.report
     if file.status == ImportFileStatus.IMPORTED:
-        record = file.patient_import
-        report = record.report
-        context["record"] = record
+        context["record"] = file.patient_import
+    report = import_files.report_shown(file)
     if report:
         context["outcomes"] = _outcomes(report, _counted(report))
-        shown = [
-            row["patient"]
-            for group in context["outcomes"]
-            for row in group["rows"]
-            if row["patient"]
-        ]
-        _log_reads(request.user, shown)
+        groups = context["outcomes"]
+        _log_reads(request.user, [row["patient"] for group in groups for row in group["rows"]])
     return render(request, "patients/imports/file.html", context, status=status)
 
 
@@ -158,7 +155,12 @@ def _log_reads(user, patient_ids) -> None:
     patient_ids = [patient_id for patient_id in patient_ids if patient_id]
     if patient_ids:
         patients = access.visible_to(user, Patient.all_records.filter(pk__in=patient_ids))
-        record_reads(reader=user, patients=patients, part=RecordPart.LIST, via=ReadVia.PAGE)
+        record_reads(
+            reader=user,
+            patients=patients.only("pk", "organization_id"),
+            part=RecordPart.LIST,
+            via=ReadVia.PAGE,
+        )
 
 
 @file_page
@@ -174,6 +176,8 @@ def import_check(request, file):
             mapping=form.mapping(),
             date_format=form.cleaned_data["date_format"],
         )
+    except Conflict as error:  # a second click: the check is under way
+        messages.error(request, error.message)
     except FasciaError as error:
         show_error(form, error)
         return _page(request, file, status=getattr(error, "status", 400), columns_form=form)
@@ -184,12 +188,15 @@ def import_check(request, file):
 @require_POST
 def import_start(request, file):
     form = ImportStartForm(request.POST)
-    form.is_valid()  # one checkbox: always valid
+    if not form.is_valid():  # a page without the dry run's number: shown again
+        messages.error(request, "Read the dry run below, then import.")
+        return redirect("patients:import_file", file.pk)
     try:
         import_files.start_import(
             file=file,
             by=request.user,
-            include_duplicates=form.cleaned_data.get("include_duplicates", False),
+            include_duplicates=form.cleaned_data["include_duplicates"],
+            attempt=form.cleaned_data["attempt"],
         )
     except FasciaError as error:
         messages.error(request, error.message)
@@ -212,23 +219,23 @@ def import_discard(request, file):
 @require_safe
 def import_report(request, file):
     """Every row of the dry run, or of the import once done, as a CSV file."""
-    report = file.patient_import.report if file.patient_import else file.report
+    report = import_files.report_shown(file)
     if not report:
-        raise Http404("The file has not been checked yet.")
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["line", "outcome", "name", "patient", "reasons"])
-    for row in report:
-        writer.writerow(
-            [
-                row["line"],
-                row["outcome"],
-                row["name"],
-                row["patient"] or "",
-                " ".join(row["reasons"]),
-            ]
-        )
-    _log_reads(request.user, [row["patient"] for row in report if row["patient"]])
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="import-report-{file.pk}.csv"'
-    return response
+        raise Http404("The file has no dry run to show.")
+    _log_reads(request.user, [row["patient"] for row in report])
+    return streamed_csv(
+        [
+            ["line", "outcome", "name", "patient", "reasons"],
+            *(
+                [
+                    row["line"],
+                    row["outcome"],
+                    safe_cell(row["name"]),
+                    row["patient"] or "",
+                    safe_cell(" ".join(row["reasons"])),
+                ]
+                for row in report
+            ),
+        ],
+        filename=f"import-report-{file.pk}.csv",
+    )

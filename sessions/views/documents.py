@@ -24,7 +24,9 @@ def chart_pdf(request, session):
     except SessionStateRefused as error:
         messages.error(request, error.message)
         return redirect("sessions:detail", session.pk)
-    if request.method not in ("GET", "HEAD"):
+    if request.method == "HEAD":  # what a GET would answer, without making or logging it
+        return HttpResponse(content_type="application/pdf")
+    if request.method != "GET":
         return HttpResponseNotAllowed(["GET", "HEAD"])
     try:
         document = documents.signed_chart_pdf(request.user, view)

@@ -9,6 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from clinics import access
+from clinics.models import Membership, Role
 from patients.models import (
     ImportFileStatus,
     Patient,
@@ -18,6 +20,7 @@ from patients.models import (
     RecordRead,
 )
 from patients.services import import_files
+from tests.clinics.factories import staff
 
 JANE = """Client ID,Given Name,Surname,Birthday,E-mail Address,Cell Phone,Notes
 J-1,Ana,Silva,12/04/1985,ana@example.test,+1 250 555 0101,Runner
@@ -64,6 +67,15 @@ def columns(file: PatientImportFile, **changes) -> dict:
 
 def page(file) -> str:
     return reverse("patients:import_file", args=[file.pk])
+
+
+def start(client, file, *, follow: bool = False, **fields):
+    """Press Import under the dry run the page shows (`file` as it was read last)."""
+    return client.post(
+        reverse("patients:import_start", args=[file.pk]),
+        {"attempt": file.attempt, **fields},
+        follow=follow,
+    )
 
 
 @pytest.fixture
@@ -135,7 +147,7 @@ def test_the_import_registers_the_new_patients_once_and_again_adds_nothing(
     world, admin, checked, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin.post(reverse("patients:import_start", args=[checked.pk]))
+        response = start(admin, checked)
     assert response.status_code == 302
     checked.refresh_from_db()
     record = checked.patient_import
@@ -159,8 +171,9 @@ def test_the_import_registers_the_new_patients_once_and_again_adds_nothing(
     again = PatientImportFile.objects.exclude(pk=checked.pk).get()
     with django_capture_on_commit_callbacks(execute=True):
         admin.post(reverse("patients:import_check", args=[again.pk]), columns(again))
+    again.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
-        admin.post(reverse("patients:import_start", args=[again.pk]))
+        start(admin, again)
     again.refresh_from_db()
     assert again.patient_import.created == 0
     assert again.patient_import.already_imported == 3
@@ -171,8 +184,8 @@ def test_a_double_click_on_import_queues_one_import(
     world, admin, checked, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        admin.post(reverse("patients:import_start", args=[checked.pk]))
-        admin.post(reverse("patients:import_start", args=[checked.pk]))
+        start(admin, checked)
+        start(admin, checked)
     assert len(queued) == 1
     checked.refresh_from_db()
     assert checked.status == ImportFileStatus.IMPORTING
@@ -188,9 +201,7 @@ def test_the_likely_duplicates_come_in_only_when_ticked(
     world, admin, checked, patient, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        admin.post(
-            reverse("patients:import_start", args=[checked.pk]), {"include_duplicates": "on"}
-        )
+        start(admin, checked, include_duplicates="on")
     checked.refresh_from_db()
     assert checked.patient_import.created == 4
     assert Patient.objects.filter(first_name="Pat", last_name="Morgan").count() == 2
@@ -275,7 +286,7 @@ def test_only_organisation_admins_import(world, client_of, role):
 def test_another_organisations_file_is_not_found(world, admin, client_of, checked):
     theirs = client_of(world.other_admin)
     assert theirs.get(page(checked)).status_code == 404
-    assert theirs.post(reverse("patients:import_start", args=[checked.pk])).status_code == 404
+    assert start(theirs, checked).status_code == 404
     assert theirs.get(reverse("patients:import_report", args=[checked.pk])).status_code == 404
     # Their own page lists none of it, and offers their own clinics only.
     listing = theirs.get(reverse("patients:imports")).content.decode()
@@ -286,8 +297,8 @@ def test_another_organisations_file_is_not_found(world, admin, client_of, checke
 def test_the_report_lists_every_row(world, admin, checked):
     response = admin.get(reverse("patients:import_report", args=[checked.pk]))
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    lines = response.content.decode().splitlines()
-    assert lines[0] == "line,outcome,name,patient,reasons"
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "\ufeffline,outcome,name,patient,reasons"
     assert len(lines) == 7
     assert lines[2] == '3,refused,Moreau,,"First name: empty, and every patient has one."'
 
@@ -318,7 +329,7 @@ def test_an_import_refused_at_the_worker_says_why_and_imports_nothing(
     world.kelowna.is_active = False  # the clinic closed between the dry run and the import
     world.kelowna.save(update_fields=["is_active"])
     with django_capture_on_commit_callbacks(execute=True):
-        admin.post(reverse("patients:import_start", args=[checked.pk]))
+        start(admin, checked)
     checked.refresh_from_db()
     assert checked.status == ImportFileStatus.FAILED
     assert "Kelowna is closed (inactive): choose an open clinic." in checked.error
@@ -332,3 +343,70 @@ def test_a_file_is_discarded_with_its_text(world, admin):
     response = admin.post(reverse("patients:import_discard", args=[file.pk]), follow=True)
     assert "jane.csv was discarded." in response.content.decode()
     assert not PatientImportFile.objects.exists()
+
+
+def test_an_import_under_a_dry_run_checked_again_since_is_refused(
+    world, admin, checked, django_capture_on_commit_callbacks
+):
+    shown = PatientImportFile.objects.get(pk=checked.pk)  # the page of the first dry run
+    with django_capture_on_commit_callbacks(execute=True):  # checked again in another tab
+        admin.post(reverse("patients:import_check", args=[checked.pk]), columns(checked))
+    response = start(admin, shown, follow=True)
+    assert "The file was checked again since this page was shown" in response.content.decode()
+    checked.refresh_from_db()
+    assert checked.status == ImportFileStatus.CHECKED
+    assert not Patient.objects.filter(imported_from="Jane").exists()
+
+
+def test_the_worker_runs_as_the_admin_who_asked_and_stops_when_they_no_longer_may(
+    world, admin, client_of, checked, django_capture_on_commit_callbacks
+):
+    other_admin = staff(Role.ORG_ADMIN, organization=world.organization)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        start(admin, checked)
+    # Olivia, who pressed Import, loses the role before the worker takes the file.
+    Membership.objects.filter(user=world.org_admin).delete()
+    access.forget_grants(world.org_admin)
+    for job in queued:
+        job()
+    checked.refresh_from_db()
+    assert checked.status == ImportFileStatus.FAILED
+    assert checked.error == "Only an organisation admin imports patients."
+    assert not Patient.objects.filter(imported_from="Jane").exists()
+
+    # Another admin checks it again and imports it: the import is theirs.
+    theirs = client_of(other_admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        theirs.post(reverse("patients:import_check", args=[checked.pk]), columns(checked))
+    checked.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        start(theirs, checked)
+    checked.refresh_from_db()
+    assert checked.status == ImportFileStatus.IMPORTED
+    assert checked.patient_import.imported_by == other_admin
+    assert Patient.objects.filter(imported_from="Jane", created_by=other_admin).count() == 3
+
+
+def test_a_page_refreshing_itself_during_an_import_reads_nobody(
+    world, admin, checked, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):  # the worker has not finished
+        start(admin, checked)
+    before = RecordRead.objects.count()
+    for _ in range(3):
+        shown = admin.get(page(checked)).content.decode()
+        assert "Likely duplicates" not in shown
+    assert RecordRead.objects.count() == before
+
+
+def test_the_report_never_hands_a_spreadsheet_a_formula(
+    world, admin, django_capture_on_commit_callbacks
+):
+    upload(admin, world, JANE + 'J-7,"=HYPERLINK(""http://x.test"")",Lee,01/01/1980,,,\n')
+    file = PatientImportFile.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin.post(reverse("patients:import_check", args=[file.pk]), columns(file))
+    response = admin.get(reverse("patients:import_report", args=[file.pk]))
+    report = b"".join(response.streaming_content).decode()
+    assert "'=HYPERLINK" in report
+    assert ",=HYPERLINK" not in report and ',"=HYPERLINK' not in report

@@ -22,6 +22,17 @@ def text_of(document: bytes, tmp_path) -> list[str]:
     return [page for page in done.stdout.split("\f") if page.strip()]
 
 
+def assert_every_page_names(pages: list[str], patient, clinic: str) -> None:
+    """Each page's header names the clinic, the patient (born, record id), and its footer
+    says page N of M."""
+    born = f"born {patient.date_of_birth:%-d %B %Y}"
+    for number, page in enumerate(pages, start=1):
+        assert clinic in page
+        assert patient.full_name in page and born in page
+        assert str(patient.pk) in " ".join(page.split())
+        assert f"Page {number} of {len(pages)}" in page
+
+
 def test_the_record_as_a_pdf_names_the_clinic_and_the_patient_on_every_page(
     world, client_of, tmp_path
 ):
@@ -35,12 +46,7 @@ def test_the_record_as_a_pdf_names_the_clinic_and_the_patient_on_every_page(
     assert response.content.startswith(b"%PDF-")
     pages = text_of(response.content, tmp_path)
     assert len(pages) >= 2
-    born = f"born {ada.patient.date_of_birth:%-d %B %Y}"
-    for number, page in enumerate(pages, start=1):
-        assert "Kelowna Physio, Kelowna" in page
-        assert "Ada Quinn" in page and born in page
-        assert str(ada.patient.pk) in " ".join(page.split())
-        assert f"Page {number} of {len(pages)}" in page
+    assert_every_page_names(pages, ada.patient, "Kelowna Physio, Kelowna")
     whole = " ".join(" ".join(pages).split())
     assert "Record of Ada Quinn" in whole
     assert "Appendectomy" in whole

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from patients.models import ReadVia, RecordPart, RecordRead
-from tests.patients.test_record_pdf import text_of
+from tests.patients.test_record_pdf import assert_every_page_names, text_of
 from tests.sessions.factories import ready_to_needle, started_session
 
 
@@ -27,12 +27,7 @@ def test_the_signed_chart_as_a_pdf_carries_the_chart_the_addenda_and_the_signatu
     )
     assert response["Cache-Control"] == "no-store"
     pages = text_of(response.content, tmp_path)
-    born = f"born {ada.patient.date_of_birth:%-d %B %Y}"
-    for number, page in enumerate(pages, start=1):
-        assert "Kelowna Physio, Kelowna" in page
-        assert "Ada Quinn" in page and born in page
-        assert str(ada.patient.pk) in " ".join(page.split())
-        assert f"Page {number} of {len(pages)}" in page
+    assert_every_page_names(pages, ada.patient, "Kelowna Physio, Kelowna")
     whole = " ".join(" ".join(pages).split())
     charted = ada.charted
     assert f"Treatment session of {day:%-d %B %Y}" in whole
@@ -97,3 +92,12 @@ def test_a_draft_is_not_printed(world, client_of, patient):
         response.content.decode()
     )
     assert chart_pdf(session) not in response.content.decode()
+
+
+def test_a_head_request_makes_no_document_and_reads_nothing(world, client_of):
+    session = world.kelowna_record().session
+    before = RecordRead.objects.filter(part=RecordPart.CHART).count()
+    response = client_of(world.therapist).head(chart_pdf(session))
+    assert (response.status_code, response["Content-Type"]) == (200, "application/pdf")
+    assert response.content == b""
+    assert RecordRead.objects.filter(part=RecordPart.CHART).count() == before
