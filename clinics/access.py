@@ -512,8 +512,9 @@ _METHOD_ACTIONS: dict[str, Action] = {
 }
 
 
-class IsStaffWithMfa(permissions.BasePermission):
-    """The API's default: an active, logged-in user who has done any MFA asked of them."""
+class LoggedInWithMfa(permissions.BasePermission):
+    """The API's default: an active, logged-in user (staff or a patient's login) who has
+    done any MFA asked of them. What they may see and do is for each view to ask."""
 
     message = "Set up two-factor authentication before using the API."
 
@@ -524,7 +525,7 @@ class IsStaffWithMfa(permissions.BasePermission):
         return not mfa_outstanding(user)
 
 
-class ScopedPermission(IsStaffWithMfa):
+class ScopedPermission(LoggedInWithMfa):
     """Object writes need the action's role; rows the user cannot see never get here (404)."""
 
     def has_object_permission(self, request, view, obj) -> bool:
@@ -610,7 +611,7 @@ __all__ = [
     "NOBODY",
     "ORG_ADMINS",
     "STAFF",
-    "IsStaffWithMfa",
+    "LoggedInWithMfa",
     "NotRegistered",
     "ScopedAdminMixin",
     "ScopedPermission",

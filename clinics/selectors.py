@@ -5,12 +5,38 @@ import datetime
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from clinics import access
 from clinics.models import Clinic, Membership, Role
 
 SESSION_KEY = "current_clinic"
 CREDENTIAL_NOTICE = datetime.timedelta(days=60)
 """How far ahead a credential's expiry is shown to the organisation's managers."""
+
+
+def therapist_roles(*, clinic=None, clinics=None, user=None) -> QuerySet:
+    """The therapist's roles (Membership): who treats where, with their credentials.
+
+    The one place that says it: booking, working hours, the start of a session, the
+    calendar feeds, the imports and every list of therapists ask it. `clinic` (a row or an
+    id) or `clinics` (rows or a queryset) narrows it to those clinics, `user` (a row or an
+    id) to one person.
+    """
+    roles = Membership.objects.filter(role=Role.THERAPIST)
+    if clinic is not None:
+        roles = roles.filter(clinic=clinic)
+    if clinics is not None:
+        roles = roles.filter(clinic__in=clinics)
+    if user is not None:
+        roles = roles.filter(user=user)
+    return roles
+
+
+def therapists_of(*, clinic=None, clinics=None) -> QuerySet:
+    """The people who treat at `clinic` or any of `clinics` (therapist_roles)."""
+    return User.objects.filter(
+        pk__in=therapist_roles(clinic=clinic, clinics=clinics).values("user")
+    )
 
 
 def clinics_of(user) -> QuerySet:
@@ -64,7 +90,7 @@ def credentials_to_renew(user, *, within: datetime.timedelta = CREDENTIAL_NOTICE
     # own date then decides.
     latest_today = (timezone.now() + datetime.timedelta(hours=14)).date()
     candidates = (
-        access.visible_to(user, Membership.objects.filter(role=Role.THERAPIST))
+        access.visible_to(user, therapist_roles())
         .filter(
             Q(credential_expires_on__isnull=True)
             | Q(credential_expires_on__lte=latest_today + within)

@@ -321,7 +321,7 @@ REST_FRAMEWORK = {
         "accounts.api.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["clinics.access.IsStaffWithMfa"],
+    "DEFAULT_PERMISSION_CLASSES": ["clinics.access.LoggedInWithMfa"],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -29,7 +29,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from clinics.models import Clinic, Membership, Role
+from clinics.models import Clinic
+from clinics.selectors import therapist_roles
 from sessions.exceptions import BookingRefused
 from sessions.models import (
     HOLDS_THE_SLOT,
@@ -119,9 +120,7 @@ def _days(start: datetime.datetime, end: datetime.datetime, zone) -> list[dateti
 
 def works_at(clinic: Clinic, therapist: User) -> bool:
     """Whether `therapist` holds the therapist's role at `clinic`."""
-    return Membership.objects.filter(
-        organization_id=clinic.organization_id, clinic=clinic, user=therapist, role=Role.THERAPIST
-    ).exists()
+    return therapist_roles(clinic=clinic, user=therapist).exists()
 
 
 def therapists_at(
@@ -129,11 +128,7 @@ def therapists_at(
 ) -> list[tuple[User, datetime.date | None]]:
     """The clinic's therapists, each with the last day of their dry-needling credential."""
     roles = (
-        Membership.objects.filter(
-            organization_id=clinic.organization_id, clinic=clinic, role=Role.THERAPIST
-        )
-        .select_related("user")
-        .order_by("user__full_name", "user_id")
+        therapist_roles(clinic=clinic).select_related("user").order_by("user__full_name", "user_id")
     )
     found = []
     for role in roles:

@@ -14,12 +14,11 @@ from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from accounts.models import User
 from clinics import access
 from clinics.admin_history import EventHistoryMixin
 from clinics.admin_services import ReadOnlyMixin, SavedByServiceForm, ServiceAdmin
 from clinics.exceptions import FasciaError
-from clinics.models import Membership, Role
+from clinics.selectors import therapists_of
 from patients.admin.versions import organization_to_prefill
 from sessions.models import (
     AppointmentType,
@@ -35,9 +34,7 @@ from sessions.services.schedule import SETTINGS_RANGES, TYPE_FIELDS
 def therapists_for(user, model) -> QuerySet:
     """The therapists of the clinics where `user` keeps `model`'s rows."""
     clinics = access.clinics_for(user, model, "add")
-    return User.objects.filter(
-        pk__in=Membership.objects.filter(clinic__in=clinics, role=Role.THERAPIST).values("user")
-    ).order_by("full_name", "email")
+    return therapists_of(clinics=clinics).order_by("full_name", "email")
 
 
 class AppointmentTypeForm(SavedByServiceForm):

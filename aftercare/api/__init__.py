@@ -34,5 +34,5 @@ def exercise_view():
     return AftercarePlanViewSet.as_view(
         {"delete": "remove_exercise"},
         detail=True,
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )

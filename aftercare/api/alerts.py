@@ -219,7 +219,7 @@ class AlertViewSet(
     # Who acts on an alert is the service's rule (clinical staff of its clinic); the
     # alert's "add" rule, which the object check would read for a POST, is nobody's.
     @extend_schema(request=AcknowledgeAlertSerializer, responses=CheckInAlertDetailSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def acknowledge(self, request, pk=None):
         """Say someone is on it: the escalation clock stops. A second time changes nothing."""
         alert = self.get_object()
@@ -229,7 +229,7 @@ class AlertViewSet(
         return self.alert_answer(self.get_queryset().get(pk=alert.pk))
 
     @extend_schema(request=ResolveAlertSerializer, responses=CheckInAlertDetailSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def resolve(self, request, pk=None):
         """Close the alert with what was done (acknowledging it too, if nobody had)."""
         alert = self.get_object()

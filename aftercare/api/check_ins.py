@@ -367,7 +367,7 @@ class CheckInViewSet(
         "answer, and the rest is sent later to this same check-in. A check-in is answered "
         "once; the same Idempotency-Key again answers with the first answer.",
     )
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def answer(self, request, pk=None):
         check_in = self.get_object()
         key = submission_key(request)

@@ -224,7 +224,7 @@ class AftercarePlanViewSet(
         description="Add a home stretch or exercise to the draft plan. Sent again with the "
         "same Idempotency-Key, the answer is the exercise the first request made.",
     )
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def exercises(self, request, pk=None):
         plan = self.get_object()
         key = submission_key(request)
@@ -261,7 +261,7 @@ class AftercarePlanViewSet(
         description="The patient says they have read the plan: only the first time is kept "
         "(read_at), and their therapist sees it.",
     )
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def read(self, request, pk=None):
         plan = self.get_object()
         services.mark_plan_read(plan=plan, by=request.user)

@@ -189,7 +189,7 @@ class ConsentSignatureViewSet(
     # The service decides who may withdraw (staff, or the patient themself);
     # the object check of the default permission knows only the signature's rule.
     @extend_schema(request=WithdrawConsentSerializer, responses=ConsentSignatureSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def withdraw(self, request, pk=None):
         signature = self.get_object()
         withdraw = WithdrawConsentSerializer(data=request.data)

@@ -43,7 +43,7 @@ class FhirAction:
     @action(
         detail=True,
         methods=["get"],
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
         renderer_classes=[FhirJSONRenderer, JSONRenderer],
     )
     def fhir(self, request, pk=None):
@@ -122,7 +122,7 @@ def _export_or_404(user, export_id) -> FhirExport:
 class FhirExportKickOff(APIView):
     """POST /api/v1/fhir/$export: export the organisation's records, in the background."""
 
-    permission_classes = [access.IsStaffWithMfa]
+    permission_classes = [access.LoggedInWithMfa]
 
     @extend_schema(
         summary="Export the whole organisation as FHIR R4 (kick-off)",
@@ -166,7 +166,7 @@ class FhirExportKickOff(APIView):
 class FhirExportStatus(APIView):
     """GET polls an export; DELETE cancels it, or deletes its files once it ended."""
 
-    permission_classes = [access.IsStaffWithMfa]
+    permission_classes = [access.LoggedInWithMfa]
     renderer_classes = [FhirJSONRenderer, JSONRenderer]
 
     @extend_schema(
@@ -220,7 +220,7 @@ class FhirExportStatus(APIView):
 class FhirExportFile(APIView):
     """GET one resource type's file of a complete export: NDJSON, one resource a line."""
 
-    permission_classes = [access.IsStaffWithMfa]
+    permission_classes = [access.LoggedInWithMfa]
 
     @extend_schema(
         summary="One file of a complete export (NDJSON)",

@@ -49,7 +49,7 @@ class SendFormsAction:
         detail=True,
         methods=["post"],
         url_path="send-forms",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def send_forms(self, request, pk=None):
         """E-mail the patient the forms they still have to fill in before needling.

@@ -43,7 +43,7 @@ class MergeAction:
     """For the patient viewset: POST /patients/{id}/merge/ keeps {id} and merges another into it."""
 
     @extend_schema(request=MergeSerializer, responses={201: PatientMergeSerializer})
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def merge(self, request, pk=None):
         """Merge another record of the same person into this one (organisation admins).
 

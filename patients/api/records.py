@@ -348,7 +348,7 @@ class PatientViewSet(
     # depends on the record (intake, screening, consent), not on the patient's rule.
 
     @extend_schema(request=None, responses={201: InvitationSerializer})
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def invite(self, request, pk=None):
         """E-mail the patient a portal invitation, to the address on their record."""
         patient = self.get_object()
@@ -356,7 +356,7 @@ class PatientViewSet(
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=IntakeSerializer)
-    @action(detail=True, methods=["get"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["get"], permission_classes=[access.LoggedInWithMfa])
     def intake(self, request, pk=None):
         patient = self.get_object()
         if not selectors.may(request.user, "view", Intake, patient):
@@ -402,7 +402,7 @@ class PatientViewSet(
         methods=["post"],
         url_path="report-change",
         url_name="report-change",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def report_change(self, request, pk=None):
         """The patient's health changed: their screening stops being valid until answered again."""
@@ -420,7 +420,7 @@ class PatientViewSet(
         methods=["get"],
         url_path="screening-questionnaire",
         url_name="screening-questionnaire",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def screening_questionnaire(self, request, pk=None):
         """The questions this patient answers now: their organisation's current version."""
@@ -434,7 +434,7 @@ class PatientViewSet(
         methods=["get"],
         url_path="consent-template",
         url_name="consent-template",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def consent_template(self, request, pk=None):
         """The consent text this patient signs now: their organisation's current version."""

@@ -59,5 +59,5 @@ def chart_row_view(kind: str):
         {"delete": "remove_chart_row"},
         row_kind=kind,
         detail=True,
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )

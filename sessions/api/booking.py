@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from accounts.models import User
 from clinics import access
 from clinics.api import UUID_PATTERN, scoped_field, visible_clinics
-from clinics.models import Clinic, Role
+from clinics.models import Clinic
+from clinics.selectors import therapists_of
 from patients import safety
 from patients.api.idempotency import HEADER_PARAMETER, naming_the_header, submission_key
 from patients.api.reads import LoggedResponsesMixin
@@ -33,9 +34,7 @@ def visible_therapists(request):
 
 def therapists_for(user):
     clinics = access.visible_to(user, Clinic.objects.all())
-    return User.objects.filter(
-        memberships__role=Role.THERAPIST, memberships__clinic__in=clinics
-    ).distinct()
+    return therapists_of(clinics=clinics)
 
 
 class SessionFilter(filters.FilterSet):

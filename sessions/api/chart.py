@@ -242,7 +242,7 @@ class ChartActions(ChartRowActions):
         return response
 
     @extend_schema(responses=ChartSerializer, parameters=[ETAG_HEADER])
-    @action(detail=True, methods=["get"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["get"], permission_classes=[access.LoggedInWithMfa])
     def chart(self, request, pk=None):
         """The session's whole chart, with its version as the ETag. Clinical staff only."""
         return self.chart_answer(self.chart_session())
@@ -287,7 +287,7 @@ class ChartActions(ChartRowActions):
         methods=["post"],
         url_path="chart/template",
         url_name="chart-template",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def apply_template(self, request, pk=None):
         """Fill the chart's empty text fields from a chart template."""
@@ -312,7 +312,7 @@ class ChartActions(ChartRowActions):
         },
         parameters=[if_match_parameter(required=False), ETAG_HEADER],
     )
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def sign(self, request, pk=None):
         """Sign the chart (the session's therapist): it is locked; later notes are addenda."""
         session = self.chart_session()

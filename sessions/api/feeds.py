@@ -100,7 +100,7 @@ class CalendarFeedViewSet(
     filterset_class = CalendarFeedFilter
     lookup_value_regex = UUID_PATTERN
     # Who may revoke is the service's question (the therapist, or a manager of theirs).
-    permission_classes = [access.IsStaffWithMfa]
+    permission_classes = [access.LoggedInWithMfa]
 
     @extend_schema(request=CreateCalendarFeedSerializer, responses={201: NewCalendarFeedSerializer})
     def create(self, request):

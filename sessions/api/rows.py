@@ -294,7 +294,7 @@ class ChartRowActions:
         methods=["post"],
         url_path="needle-sites",
         url_name="needle-sites",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def needle_sites(self, request, pk=None):
         return self.add_chart_row(request, "needle-sites")
@@ -305,7 +305,7 @@ class ChartRowActions:
         methods=["post"],
         url_path="range-of-motion",
         url_name="range-of-motion",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def range_of_motion(self, request, pk=None):
         return self.add_chart_row(request, "range-of-motion")
@@ -316,7 +316,7 @@ class ChartRowActions:
         methods=["post"],
         url_path="pressure-pain-thresholds",
         url_name="pressure-pain-thresholds",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def pressure_pain_thresholds(self, request, pk=None):
         return self.add_chart_row(request, "pressure-pain-thresholds")
@@ -327,7 +327,7 @@ class ChartRowActions:
         methods=["post"],
         url_path="adverse-events",
         url_name="adverse-events",
-        permission_classes=[access.IsStaffWithMfa],
+        permission_classes=[access.LoggedInWithMfa],
     )
     def adverse_events(self, request, pk=None):
         return self.add_chart_row(request, "adverse-events")
@@ -355,7 +355,7 @@ class ChartRowActions:
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=AddendumSerializer(many=True), filters=False)
-    @action(detail=True, methods=["get"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["get"], permission_classes=[access.LoggedInWithMfa])
     def addenda(self, request, pk=None):
         """The addenda under the signed chart, oldest first."""
         session = self.chart_session()

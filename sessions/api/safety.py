@@ -382,7 +382,7 @@ class AdverseEventViewSet(
 
     # Who reviews is the service's rule (organisation admins), not the event's "add" rule.
     @extend_schema(request=ReviewSerializer, responses={201: AdverseEventListSerializer})
-    @action(detail=True, methods=["post"], permission_classes=[access.IsStaffWithMfa])
+    @action(detail=True, methods=["post"], permission_classes=[access.LoggedInWithMfa])
     def review(self, request, pk=None):
         """Record an organisation admin's review of a suspected pneumothorax."""
         event = self.get_object()

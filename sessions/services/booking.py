@@ -9,7 +9,8 @@ from django.utils import dateformat, timezone
 
 from accounts.models import User
 from clinics import access
-from clinics.models import Clinic, Membership, Role
+from clinics.models import Clinic
+from clinics.selectors import therapist_roles
 from patients import safety
 from patients.exceptions import SubmissionKeyReused
 from patients.merging import merged_patient_refusal
@@ -572,12 +573,7 @@ def _check_credential_for(session: TreatmentSession, *, field: str) -> None:
     """A needling appointment is booked with a therapist whose credential holds on its day."""
     day = timezone.localdate(session.starts_at, timezone=session.clinic.zone)
     expires = (
-        Membership.objects.filter(
-            organization_id=session.organization_id,
-            clinic_id=session.clinic_id,
-            user_id=session.therapist_id,
-            role=Role.THERAPIST,
-        )
+        therapist_roles(clinic=session.clinic_id, user=session.therapist_id)
         .exclude(credential="")
         .values_list("credential_expires_on", flat=True)
         .first()
@@ -591,12 +587,7 @@ def _check_credential_for(session: TreatmentSession, *, field: str) -> None:
 
 
 def _check_credential(session: TreatmentSession) -> None:
-    role = Membership.objects.filter(
-        organization_id=session.organization_id,
-        clinic_id=session.clinic_id,
-        user_id=session.therapist_id,
-        role=Role.THERAPIST,
-    ).first()
+    role = therapist_roles(clinic=session.clinic_id, user=session.therapist_id).first()
     today = timezone.localdate(timezone=session.clinic.zone)
     if role is None or role.credential_expires_on is None:
         raise StartRefused(

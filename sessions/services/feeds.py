@@ -25,7 +25,8 @@ from icalendar import Calendar, Event
 
 from accounts.services import hash_secret
 from clinics import access, row_security
-from clinics.models import Clinic, Membership, Organization, Role
+from clinics.models import Clinic, Organization
+from clinics.selectors import therapist_roles
 from sessions.exceptions import CalendarFeedNotFound, CalendarFeedRefused, NotPermitted
 from sessions.models import CalendarFeed, Status, TreatmentSession
 
@@ -51,7 +52,7 @@ def feed_url(secret: str) -> str:
 
 def therapist_organizations(user) -> QuerySet:
     """The organisations where `user` is a therapist: whose bookings a feed of theirs holds."""
-    treats = Membership.objects.filter(user=user, role=Role.THERAPIST)
+    treats = therapist_roles(user=user)
     return Organization.objects.filter(pk__in=treats.values("organization_id"))
 
 
@@ -117,10 +118,8 @@ def feed_calendar(secret: str) -> bytes:
             .filter(secret_hash=hash_secret(secret), revoked_at__isnull=True)
             .annotate(
                 works_there=Exists(
-                    Membership.objects.filter(
-                        user=OuterRef("therapist"),
-                        organization=OuterRef("organization"),
-                        role=Role.THERAPIST,
+                    therapist_roles(user=OuterRef("therapist")).filter(
+                        organization=OuterRef("organization")
                     )
                 )
             )

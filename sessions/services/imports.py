@@ -22,7 +22,8 @@ from django.utils import timezone
 from accounts.models import User
 from clinics import access
 from clinics.exceptions import FasciaError, NotPermitted
-from clinics.models import Clinic, Membership, Role
+from clinics.models import Clinic
+from clinics.selectors import therapists_of
 from patients import imports
 from patients.imports import Column
 from patients.models import Patient, PatientImport
@@ -219,12 +220,7 @@ class _Finder:
     def therapist(self, email: str, clinic: Clinic) -> User:
         key = (email.lower(), clinic.pk)
         if key not in self._therapists:
-            self._therapists[key] = User.objects.filter(
-                email__iexact=email,
-                pk__in=Membership.objects.filter(
-                    organization=self.organization, clinic=clinic, role=Role.THERAPIST
-                ).values("user"),
-            ).first()
+            self._therapists[key] = therapists_of(clinic=clinic).filter(email__iexact=email).first()
         found = self._therapists[key]
         if found is None:
             raise Refused(

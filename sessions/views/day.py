@@ -11,11 +11,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
 from clinics import access
 from clinics.exceptions import FasciaError
 from clinics.models import Role
-from clinics.selectors import current_clinic
+from clinics.selectors import current_clinic, therapists_of
 from patients import safety
 from patients import selectors as patient_selectors
 from patients.forms import show_error
@@ -115,11 +114,7 @@ def book(request):
         )
         record_reads(reader=user, patients=found, part=RecordPart.LIST, via=ReadVia.PAGE)
         return render(request, "sessions/book.html", {**context, "found": found})
-    therapists = (
-        User.objects.filter(memberships__clinic=clinic, memberships__role=Role.THERAPIST)
-        .distinct()
-        .order_by("full_name")
-    )
+    therapists = therapists_of(clinic=clinic).order_by("full_name")
     initial = {"day": context["day"], "patient": str(patient.pk)}
     if access.holds_role(user, [Role.THERAPIST]):
         initial["therapist"] = str(user.pk)

@@ -17,10 +17,9 @@ from django.utils import dateformat, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
-from accounts.models import User
 from clinics import access
 from clinics.exceptions import FasciaError
-from clinics.models import Role
+from clinics.selectors import therapists_of
 from patients import safety
 from patients.forms import show_error
 from patients.models import ReadVia, RecordPart
@@ -349,10 +348,8 @@ def move(request, session):
 
 def _therapists_of(session) -> list:
     """The therapists of the session's clinic, its own first, for moving it."""
-    others = User.objects.filter(
-        memberships__clinic_id=session.clinic_id, memberships__role=Role.THERAPIST
-    ).exclude(pk=session.therapist_id)
-    return [session.therapist, *others.distinct().order_by("full_name")]
+    others = therapists_of(clinic=session.clinic_id).exclude(pk=session.therapist_id)
+    return [session.therapist, *others.order_by("full_name")]
 
 
 @session_page
