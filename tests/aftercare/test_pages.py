@@ -97,7 +97,9 @@ def test_the_link_opens_the_check_in_for_its_patient(client_of, session, patient
 
 
 def test_the_link_tells_another_login_nothing(world, client_of, session):
-    kit = with_portal_login(PatientFactory(home_clinic=world.kelowna)).user
+    kit = with_portal_login(
+        PatientFactory(home_clinic=world.kelowna, first_name="Kit", last_name="Lee")
+    ).user  # named: a random "Patrick" on the page would read as Pat's name
     url = reverse("aftercare_portal:check_in_link", args=[token_of(first_check_in(session))])
     response = client_of(kit).get(url)
     assert response.status_code == 404
