@@ -394,10 +394,17 @@ class SessionActions:
     """Why a booked session cannot be started today (its day is another), shown instead."""
 
 
+def is_its_therapist(user, session: TreatmentSession) -> bool:
+    """Whether `user` is the session's own therapist: only they start it and sign it (others
+    of the clinic chart or add an addendum, as their role allows). The services and the
+    pages ask this one rule."""
+    return session.therapist_id == user.pk
+
+
 def session_actions(user, session: TreatmentSession, view: ChartView | None) -> SessionActions:
     organization, clinic = session.organization, session.clinic
     in_progress = session.status == Status.IN_PROGRESS
-    own = session.therapist_id == user.pk  # only the session's therapist starts and signs it
+    own = is_its_therapist(user, session)
     not_today = clock.start_day_refusal(session)
     return SessionActions(
         change_booking=session.status == Status.BOOKED and access.can(user, "change", session),

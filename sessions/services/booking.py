@@ -35,6 +35,7 @@ from sessions.models import (
     Status,
     TreatmentSession,
 )
+from sessions.selectors import is_its_therapist
 from sessions.services.reminders import plan_reminder
 from sessions.services.schedule import booking_settings_of
 
@@ -521,7 +522,7 @@ def start_session(
     needling; the open urgent alerts and reviews stop it all the same.
     """
     session = _locked(session, by)
-    if session.therapist_id != by.pk:
+    if not is_its_therapist(by, session):
         raise NotPermitted("Only the session's therapist starts it.")
     if session.status == Status.IN_PROGRESS:
         return session

@@ -55,6 +55,7 @@ from sessions.models import (
     TwitchResponse,
 )
 from sessions.muscles import REGIONS
+from sessions.selectors import is_its_therapist
 from sessions.signals import session_signed
 
 LONGEST_TEXT = 20_000
@@ -633,7 +634,7 @@ def sign_session(
         .select_related("clinic", "organization")
         .get(pk=session.pk)
     )
-    if not access.can(by, "view", session) or session.therapist_id != by.pk:
+    if not access.can(by, "view", session) or not is_its_therapist(by, session):
         raise NotPermitted("Only the session's therapist signs it.")
     if session.status == Status.SIGNED:
         return session
