@@ -53,6 +53,11 @@ DATABASE_GONE = (OperationalError, InterfaceError)
 MAY_CHECK = (ImportFileStatus.MAPPING, ImportFileStatus.CHECKED, ImportFileStatus.FAILED)
 
 
+def may_import(user) -> bool:
+    """Whether `user` imports patients anywhere: the import page and its link are theirs."""
+    return access.may_use(user, PatientImport, "add")
+
+
 def clinics_to_import_into(user):
     """The open clinics of the organisations whose patients `user` may import."""
     organizations = access.organizations_for(user, PatientImport, "add")

@@ -40,7 +40,7 @@ OUTCOMES = (
 @staff_page
 def import_list(request):
     """The files being imported and the imports done, and the form to upload a file."""
-    if not access.may_use(request.user, PatientImport, "add"):
+    if not import_files.may_import(request.user):
         return refuse(request, "Only an organisation admin imports patients.")
     clinics = import_files.clinics_to_import_into(request.user)
     form = ImportUploadForm(request.POST or None, request.FILES or None, clinics=clinics)

@@ -26,7 +26,6 @@ from patients.models import (
     ConsentWithdrawal,
     Intake,
     Patient,
-    PatientImport,
     PatientInvitation,
     ReadVia,
     RecordPart,
@@ -34,6 +33,7 @@ from patients.models import (
     Surgery,
 )
 from patients.models.records import PainArea
+from patients.services import import_files
 from patients.views import clinical
 from patients.views.scope import Place, message_of, refuse, staff_page
 
@@ -67,7 +67,7 @@ def patient_list(request):
             "page": page,
             "rows": [(patient, summaries[patient.pk].marks) for patient in patients],
             "may_register": access.clinics_for(request.user, Patient, "add").exists(),
-            "may_import": access.may_use(request.user, PatientImport, "add"),
+            "may_import": import_files.may_import(request.user),
             # Read only when there is a search (a lazy queryset).
             "other_sites_of": Organization.objects.filter(
                 pk__in=access.emergency_organizations(request.user)

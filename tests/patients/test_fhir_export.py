@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.db import OperationalError
 from django.urls import reverse
+from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 
 from clinics.models import Role
@@ -232,7 +233,8 @@ def test_files_are_kept_a_week_and_then_deleted(
 ):
     world.kelowna_record()
     client = client_of(world.org_admin)
-    start = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
+    # A month back, held there: before the login, whose idle timeout then never runs out.
+    start = timezone.now().replace(second=0, microsecond=0) - datetime.timedelta(days=30)
     with time_machine.travel(start, tick=False):
         manifest = exported(client, django_capture_on_commit_callbacks)
     with time_machine.travel(start + datetime.timedelta(days=6), tick=False):
@@ -249,7 +251,8 @@ def test_an_export_whose_job_was_lost_ends_and_asking_again_starts_anew(
 ):
     world.kelowna_record()
     client = client_of(world.org_admin)
-    start = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
+    # A month back, held there: before the login, whose idle timeout then never runs out.
+    start = timezone.now().replace(second=0, microsecond=0) - datetime.timedelta(days=30)
     # The job never reaches a worker.
     with time_machine.travel(start, tick=False), django_capture_on_commit_callbacks():
         lost = kick_off(client).json()["id"]

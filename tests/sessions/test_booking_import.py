@@ -14,16 +14,28 @@ from sessions.models import TreatmentSession
 from tests.conftest import import_at
 from tests.patients.factories import PatientFactory
 
-NOW = datetime.datetime(2027, 3, 1, 17, 0, tzinfo=datetime.UTC)  # Monday, 09:00 in Kelowna
 
-BOOKINGS = """\
+def _a_monday_ahead() -> datetime.datetime:
+    """A Monday two to three weeks after the day the tests run, 17:00 UTC (morning in
+    Kelowna): the import's "now", set by the tests themselves, with bookings to come after
+    it and one before it, whatever the real date."""
+    today = datetime.date.today()
+    monday = today + datetime.timedelta(days=14 + (7 - today.weekday()) % 7)
+    return datetime.datetime.combine(monday, datetime.time(17), tzinfo=datetime.UTC)
+
+
+NOW = _a_monday_ahead()
+TUESDAY, WEDNESDAY, THURSDAY = (NOW.date() + datetime.timedelta(days=n) for n in (1, 2, 3))
+LAST_FRIDAY = NOW.date() - datetime.timedelta(days=3)
+
+BOOKINGS = f"""\
 Appointment ID,Patient ID,First Name,Last Name,Date of Birth,Practitioner Email,Start,Duration
-A1,I-1,,,,{therapist},2027-03-02 10:00,45
-A2,I-2,,,,{therapist},2027-03-02 10:15,30
-A3,,Kit,Oduya,1990-06-01,{therapist},2027-03-02 11:00,30
-A4,I-1,,,,nobody@example.test,2027-03-03 10:00,30
-A5,I-1,,,,{therapist},2027-02-26 10:00,30
-A6,I-9,,,,{therapist},2027-03-04 10:00,30
+A1,I-1,,,,{{therapist}},{TUESDAY} 10:00,45
+A2,I-2,,,,{{therapist}},{TUESDAY} 10:15,30
+A3,,Kit,Oduya,1990-06-01,{{therapist}},{TUESDAY} 11:00,30
+A4,I-1,,,,nobody@example.test,{WEDNESDAY} 10:00,30
+A5,I-1,,,,{{therapist}},{LAST_FRIDAY} 10:00,30
+A6,I-9,,,,{{therapist}},{THURSDAY} 10:00,30
 """
 
 
@@ -72,7 +84,7 @@ def test_a_dry_run_books_by_the_rules_and_writes_nothing(world, moving_in, tmp_p
         "Kelowna. Choose another time." in said
     )
     assert "line 5 I-1: Therapist's e-mail: nobody with 'nobody@example.test'" in said
-    assert "line 6 I-1: Starts: 2027-02-26 10:00 is past" in said
+    assert f"line 6 I-1: Starts: {LAST_FRIDAY} 10:00 is past" in said
     assert "line 7 I-9: Patient id: no patient was imported from Cliniko as 'I-9'" in said
     assert "Dry run: nothing was written." in said
     assert not TreatmentSession.objects.exists()
